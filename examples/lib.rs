@@ -1,0 +1,1 @@
+//! Runnable examples of Pigeon, one per feature: `cargo run --release --example NAME`.

@@ -1,0 +1,77 @@
+use bytes::Bytes;
+
+use crate::{AckProperties, ByteStr, PublishProperties, QoS, ReasonCode};
+
+/// PUBLISH. The payload of a decoded PUBLISH is a slice of the read buffer.
+///
+/// ```
+/// use pigeon_codec::{Publish, QoS};
+/// let p = Publish::new("a/b", QoS::AtLeastOnce, "hello");
+/// assert_eq!(&*p.topic, "a/b");
+/// assert_eq!(p.payload, "hello");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    pub dup: bool,
+    pub qos: QoS,
+    pub retain: bool,
+    /// May be empty only in MQTT 5.0 when a topic alias stands in for it.
+    pub topic: ByteStr,
+    /// 0 for QoS 0; non-zero otherwise.
+    pub packet_id: u16,
+    pub payload: Bytes,
+    pub properties: PublishProperties,
+}
+
+impl Publish {
+    /// A PUBLISH with no packet id (set one before sending at QoS 1/2), no flags, no properties.
+    pub fn new(topic: impl Into<ByteStr>, qos: QoS, payload: impl Into<Bytes>) -> Self {
+        Self {
+            dup: false,
+            qos,
+            retain: false,
+            topic: topic.into(),
+            packet_id: 0,
+            payload: payload.into(),
+            properties: PublishProperties::default(),
+        }
+    }
+}
+
+/// The shape shared by PUBACK, PUBREC, PUBREL and PUBCOMP: a packet id, a
+/// reason code (always `Success` on 3.x) and properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PubReply {
+    pub packet_id: u16,
+    pub reason_code: ReasonCode,
+    pub properties: AckProperties,
+}
+
+impl PubReply {
+    /// A successful reply for `packet_id`.
+    pub fn new(packet_id: u16) -> Self {
+        Self {
+            packet_id,
+            reason_code: ReasonCode::Success,
+            properties: AckProperties::default(),
+        }
+    }
+
+    /// A reply with a reason code.
+    pub fn with_reason(packet_id: u16, reason_code: ReasonCode) -> Self {
+        Self {
+            packet_id,
+            reason_code,
+            properties: AckProperties::default(),
+        }
+    }
+}
+
+/// PUBACK: acknowledges a QoS 1 PUBLISH.
+pub type PubAck = PubReply;
+/// PUBREC: first reply to a QoS 2 PUBLISH.
+pub type PubRec = PubReply;
+/// PUBREL: the sender's answer to PUBREC.
+pub type PubRel = PubReply;
+/// PUBCOMP: completes the QoS 2 exchange.
+pub type PubComp = PubReply;

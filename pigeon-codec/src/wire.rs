@@ -1,0 +1,1 @@
+//! Primitive readers and writers: integers, variable byte integers, strings, binary data.

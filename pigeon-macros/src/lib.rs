@@ -1,0 +1,1 @@
+//! The proc-macros of Pigeon. Use them through `pigeon::prelude`.

@@ -1,0 +1,89 @@
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
+
+use bytes::Bytes;
+use pigeon_codec::{Protocol, QoS, SubscriptionOptions};
+
+/// A connected (or connecting) client, as handlers see it. Cheap to clone.
+///
+/// ```
+/// use pigeon::hooks::Client;
+/// use pigeon::codec::Protocol;
+/// let c = Client::new("dev-1", "127.0.0.1:5000".parse().unwrap(), None, Protocol::V3_1_1);
+/// assert_eq!(c.id(), "dev-1");
+/// assert!(!c.connected());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client(Arc<ClientInner>);
+
+#[derive(Debug)]
+struct ClientInner {
+    id: String,
+    addr: SocketAddr,
+    username: Option<String>,
+    protocol: Protocol,
+    connected: AtomicBool,
+}
+
+impl Client {
+    /// A client in the connecting state.
+    pub fn new(id: impl Into<String>, addr: SocketAddr, username: Option<String>, protocol: Protocol) -> Self {
+        Self(Arc::new(ClientInner {
+            id: id.into(),
+            addr,
+            username,
+            protocol,
+            connected: AtomicBool::new(false),
+        }))
+    }
+
+    /// The client identifier (the assigned one when the client sent none).
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    /// The peer's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.0.addr
+    }
+
+    /// The user name of CONNECT, if any.
+    pub fn username(&self) -> Option<&str> {
+        self.0.username.as_deref()
+    }
+
+    /// The protocol version the client speaks.
+    pub fn protocol(&self) -> Protocol {
+        self.0.protocol
+    }
+
+    /// True once CONNACK 0 was sent and until the connection closes.
+    pub fn connected(&self) -> bool {
+        self.0.connected.load(Ordering::Acquire)
+    }
+
+    /// Set by the engine.
+    pub fn set_connected(&self, connected: bool) {
+        self.0.connected.store(connected, Ordering::Release);
+    }
+}
+
+/// The user name and password of CONNECT, given to the authenticate handler.
+#[derive(Clone, Debug, Default)]
+pub struct Credential {
+    pub username: Option<String>,
+    pub password: Option<Bytes>,
+}
+
+/// One subscription as handlers see it: `{ topic, qos }` plus the MQTT 5.0 options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscription {
+    pub topic: String,
+    pub qos: QoS,
+    pub options: SubscriptionOptions,
+}

@@ -1,0 +1,58 @@
+use pigeon_codec::ReasonCode;
+
+/// A handler's refusal of a publish or subscribe.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct Denied {
+    pub message: String,
+    /// The MQTT 5.0 reason code to send (default 0x87 Not authorized).
+    pub reason: ReasonCode,
+}
+
+impl Denied {
+    /// A refusal with reason 0x87.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            reason: ReasonCode::NotAuthorized,
+        }
+    }
+}
+
+/// An authentication failure. `return_code` is the MQTT 3.x CONNACK code 2..=5
+/// (default 5, not authorized); v5 clients get the matching reason code.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct AuthError {
+    pub message: String,
+    pub reason: ReasonCode,
+}
+
+impl AuthError {
+    /// Not authorized (3.x return code 5, 5.0 reason 0x87).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            reason: ReasonCode::NotAuthorized,
+        }
+    }
+
+    /// With a 3.x CONNACK return code 2..=5 (others become 5).
+    pub fn with_return_code(message: impl Into<String>, code: u8) -> Self {
+        let reason = match code {
+            2 => ReasonCode::ClientIdentifierNotValid,
+            3 => ReasonCode::ServerUnavailable,
+            4 => ReasonCode::BadUserNameOrPassword,
+            _ => ReasonCode::NotAuthorized,
+        };
+        Self {
+            message: message.into(),
+            reason,
+        }
+    }
+}
+
+/// Any other handler failure (a handler returning an error, or panicking).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct HookError(pub String);

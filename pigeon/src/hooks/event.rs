@@ -1,0 +1,52 @@
+use pigeon_codec::{ConnAck, Publish};
+
+use super::{Client, Subscription};
+
+/// The notifications of the seed's "Events" section (plus `Ping`).
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A client registered itself; not ready yet.
+    Client(Client),
+    /// A client received its offline messages and is ready.
+    ClientReady(Client),
+    /// A client disconnected.
+    ClientDisconnect(Client),
+    /// An error on an established client.
+    ClientError(Client, String),
+    /// An error before the client was initialised.
+    ConnectionError(Client, String),
+    /// The client's keep alive ran out.
+    KeepaliveTimeout(Client),
+    /// A message was published (client `None` for the broker's own messages: $SYS, wills).
+    Publish(Option<Client>, Publish),
+    /// A QoS 1 PUBACK or QoS 2 PUBCOMP completed delivery to `client`.
+    Ack(Client, Publish),
+    /// A client's subscriptions were granted (negated ones with QoS 128 as failure).
+    Subscribe(Client, Vec<Subscription>),
+    /// A client unsubscribed.
+    Unsubscribe(Client, Vec<String>),
+    /// CONNACK was sent.
+    ConnackSent(Client, ConnAck),
+    /// The broker closed.
+    Closed,
+    /// A PINGREQ arrived.
+    Ping(Client),
+}
+
+/// The kind of an [`Event`], for [`super::Hooks::wants`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Client,
+    ClientReady,
+    ClientDisconnect,
+    ClientError,
+    ConnectionError,
+    KeepaliveTimeout,
+    Publish,
+    Ack,
+    Subscribe,
+    Unsubscribe,
+    ConnackSent,
+    Closed,
+    Ping,
+}

@@ -1,0 +1,10 @@
+//! Pigeon: an MQTT 3.1, 3.1.1 and 5.0 broker you embed and program with
+//! NestJS-style handler attributes.
+
+pub mod broker;
+pub mod config;
+pub mod hooks;
+
+pub use broker::{Broker, BrokerHandle};
+pub use config::Config;
+pub use pigeon_codec as codec;
