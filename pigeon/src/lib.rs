@@ -1,6 +1,7 @@
 //! Pigeon: an MQTT 3.1, 3.1.1 and 5.0 broker you embed and program with
 //! NestJS-style handler attributes.
 
+pub mod acl;
 pub mod broker;
 pub mod config;
 pub mod hooks;

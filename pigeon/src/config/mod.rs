@@ -1,7 +1,7 @@
 //! Broker options: the seed's options plus the ones a serious broker needs.
 //! Each is a `--kebab-case` flag of the binary and a `snake_case` TOML key.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 /// Everything the broker can be told at startup.
 ///
@@ -29,6 +29,37 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// Interval of `$SYS/<id>/heartbeat`.
     pub heartbeat_interval: Duration,
+    /// Mosquitto-format ACL file; `None` allows every topic.
+    pub acl_file: Option<PathBuf>,
+    /// Largest packet accepted from a client, in bytes (MQTT 5.0 Maximum Packet Size sent in CONNACK).
+    pub max_packet_size: usize,
+    /// Messages a session may queue (offline, or beyond the in-flight window) before
+    /// further QoS 1/2 messages are dropped and counted.
+    pub max_queued_messages: usize,
+    /// Unacknowledged QoS 1/2 PUBLISHes in flight to one client (capped by its Receive Maximum).
+    pub max_inflight: u16,
+    /// Receive Maximum the broker announces: QoS 1/2 PUBLISHes a client may have unacknowledged.
+    pub receive_maximum: u16,
+    /// Largest keep alive a client may ask for, in seconds; 0 = no limit. A client
+    /// asking for more (or for 0) is told this value in CONNACK (MQTT 5.0).
+    pub max_keepalive: u16,
+    /// Topic Alias Maximum the broker accepts from clients (0 disables inbound aliases).
+    pub topic_alias_maximum: u16,
+    /// Highest QoS the broker supports.
+    pub maximum_qos: pigeon_codec::QoS,
+    /// Whether retained messages are supported.
+    pub retain_available: bool,
+    /// Whether wildcard subscriptions are supported.
+    pub wildcard_subscription_available: bool,
+    /// Whether subscription identifiers are supported.
+    pub subscription_identifiers_available: bool,
+    /// Whether shared subscriptions are supported.
+    pub shared_subscription_available: bool,
+    /// Upper bound on a session's expiry interval, in seconds.
+    pub max_session_expiry_interval: u32,
+    /// Server reference: when set, MQTT 5.0 clients are redirected there
+    /// (CONNACK 0x9C Use another server).
+    pub server_reference: Option<String>,
 }
 
 impl Default for Config {
@@ -42,6 +73,20 @@ impl Default for Config {
             max_clients_id_length: 23,
             connect_timeout: Duration::from_millis(30_000),
             heartbeat_interval: Duration::from_millis(60_000),
+            acl_file: None,
+            max_packet_size: pigeon_codec::DEFAULT_MAX_PACKET_SIZE,
+            max_queued_messages: 1000,
+            max_inflight: 100,
+            receive_maximum: 100,
+            max_keepalive: 0,
+            topic_alias_maximum: 10,
+            maximum_qos: pigeon_codec::QoS::ExactlyOnce,
+            retain_available: true,
+            wildcard_subscription_available: true,
+            subscription_identifiers_available: true,
+            shared_subscription_available: true,
+            max_session_expiry_interval: u32::MAX,
+            server_reference: None,
         }
     }
 }

@@ -32,7 +32,12 @@ struct ClientInner {
 
 impl Client {
     /// A client in the connecting state.
-    pub fn new(id: impl Into<String>, addr: SocketAddr, username: Option<String>, protocol: Protocol) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        addr: SocketAddr,
+        username: Option<String>,
+        protocol: Protocol,
+    ) -> Self {
         Self(Arc::new(ClientInner {
             id: id.into(),
             addr,

@@ -42,14 +42,22 @@ impl Hooks {
 
     /// Called when a valid CONNECT arrives, before authentication. May rewrite the
     /// CONNECT. An error refuses the connection (raised as `connectionError`).
-    pub async fn pre_connect(&self, client: &Client, connect: &mut Connect) -> Result<(), HookError> {
+    pub async fn pre_connect(
+        &self,
+        client: &Client,
+        connect: &mut Connect,
+    ) -> Result<(), HookError> {
         let _ = (client, connect);
         Ok(())
     }
 
     /// Called after `pre_connect`. An error refuses the connection with the
     /// CONNACK code it carries.
-    pub async fn authenticate(&self, client: &Client, credential: &Credential) -> Result<(), AuthError> {
+    pub async fn authenticate(
+        &self,
+        client: &Client,
+        credential: &Credential,
+    ) -> Result<(), AuthError> {
         let _ = (client, credential);
         Ok(())
     }
@@ -58,7 +66,11 @@ impl Hooks {
     /// about to publish (`client` is `None` when the will's client is gone). May
     /// rewrite topic or payload. Refusal: 3.1.1 disconnects silently
     /// (MQTT-3.3.5-2); 5.0 answers 0x87.
-    pub async fn authorize_publish(&self, client: Option<&Client>, publish: &mut Publish) -> Result<(), Denied> {
+    pub async fn authorize_publish(
+        &self,
+        client: Option<&Client>,
+        publish: &mut Publish,
+    ) -> Result<(), Denied> {
         let _ = client;
         if !self.allow_sys_publish && publish.topic.starts_with("$SYS/") {
             return Err(Denied::new("$SYS/ topic is reserved"));
@@ -69,7 +81,11 @@ impl Hooks {
     /// Called for every SUBSCRIBE entry and again when a persistent session's
     /// subscriptions are restored. `Ok(None)` negates it (SUBACK 0x80);
     /// `Ok(Some(s))` may rewrite it.
-    pub async fn authorize_subscribe(&self, client: &Client, sub: Subscription) -> Result<Option<Subscription>, Denied> {
+    pub async fn authorize_subscribe(
+        &self,
+        client: &Client,
+        sub: Subscription,
+    ) -> Result<Option<Subscription>, Denied> {
         let _ = client;
         Ok(Some(sub))
     }
@@ -88,7 +104,11 @@ impl Hooks {
 
     /// Awaited in order after a client's PUBLISH was authorized and before the next
     /// packet of that client is handled (backpressure).
-    pub async fn published(&self, client: Option<&Client>, publish: &Publish) -> Result<(), HookError> {
+    pub async fn published(
+        &self,
+        client: Option<&Client>,
+        publish: &Publish,
+    ) -> Result<(), HookError> {
         let _ = (client, publish);
         Ok(())
     }
