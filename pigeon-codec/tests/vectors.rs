@@ -254,7 +254,8 @@ fn publish_remaining_length_uses_two_bytes_past_127() {
 
 #[test]
 fn pub_replies() {
-    let kinds: [(fn(PubReply) -> Packet, u8); 4] = [
+    type Make = fn(PubReply) -> Packet;
+    let kinds: [(Make, u8); 4] = [
         (Packet::PubAck, 0x40),
         (Packet::PubRec, 0x50),
         (Packet::PubRel, 0x62),
