@@ -51,6 +51,9 @@ struct Args {
     /// Unacknowledged QoS 1 messages per publisher.
     #[arg(long, default_value_t = 100)]
     window: usize,
+    /// Messages in flight per subscriber (sent, not yet received): the closed-loop budget.
+    #[arg(long, default_value_t = 500)]
+    outstanding: usize,
     /// Only run scenarios whose name contains this.
     #[arg(long)]
     only: Option<String>,
@@ -94,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
             protocol,
             window: args.window.max(1),
             fan_in,
+            outstanding: args.outstanding * if fan_in { 1 } else { args.fan_out_subscribers },
             idle_timeout: Duration::from_secs(5),
         };
         let run_id = format!("{}{}", std::process::id(), name.replace(' ', ""));

@@ -31,6 +31,10 @@ pub struct Shape {
     pub window: usize,
     /// Fan-in: every publisher has its own topic under one `#` subscription.
     pub fan_in: bool,
+    /// Deliveries allowed in flight across the system (sent, not yet received by
+    /// a subscriber). Keeps the run closed-loop: throughput is what the broker
+    /// sustains, latency is pipeline latency rather than queueing in buffers.
+    pub outstanding: usize,
     /// How long subscribers wait for a message before giving up.
     pub idle_timeout: Duration,
 }
@@ -44,12 +48,14 @@ pub async fn run(addr: SocketAddr, shape: &Shape, run_id: &str) -> anyhow::Resul
         format!("bench/{run_id}/out")
     };
     let per_sub = shape.messages_per_publisher * shape.publishers as u64;
+    let budget = Arc::new(Semaphore::new(shape.outstanding.max(shape.subscribers)));
 
     let mut subs = Vec::new();
     for i in 0..shape.subscribers {
         let mut conn = connect(addr, &format!("{run_id}-sub-{i}"), shape.protocol).await?;
         subscribe(&mut conn, &filter, shape.qos).await?;
         let idle = shape.idle_timeout;
+        let budget = budget.clone();
         subs.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(per_sub as usize);
             let mut last = base;
@@ -67,6 +73,7 @@ pub async fn run(addr: SocketAddr, shape: &Shape, run_id: &str) -> anyhow::Resul
                         .unwrap_or(0);
                     latencies.push((now.as_nanos() as u64).saturating_sub(sent) as u32 / 1000);
                     last = Instant::now();
+                    budget.add_permits(1);
                     if p.qos != QoS::AtMostOnce {
                         conn.feed(Packet::PubAck(PubAck::new(p.packet_id))).await?;
                     }
@@ -89,9 +96,9 @@ pub async fn run(addr: SocketAddr, shape: &Shape, run_id: &str) -> anyhow::Resul
         } else {
             filter.clone()
         };
-        let (shape, start_line) = (shape.clone(), start_line.clone());
+        let (shape, start_line, budget) = (shape.clone(), start_line.clone(), budget.clone());
         pubs.push(tokio::spawn(async move {
-            publish_all(conn, &topic, &shape, base, start_line).await
+            publish_all(conn, &topic, &shape, base, start_line, budget).await
         }));
     }
     start_line.wait().await;
@@ -124,6 +131,7 @@ async fn publish_all(
     shape: &Shape,
     base: Instant,
     start_line: Arc<Barrier>,
+    budget: Arc<Semaphore>,
 ) -> anyhow::Result<()> {
     let (mut sink, mut stream) = conn.split();
     let window = Arc::new(Semaphore::new(shape.window));
@@ -141,7 +149,16 @@ async fn publish_all(
     let padding = vec![0xA5u8; shape.payload.saturating_sub(8)];
     start_line.wait().await;
     let mut packet_id: u16 = 0;
+    let deliveries = shape.subscribers as u32;
     for n in 0..shape.messages_per_publisher {
+        if budget.available_permits() < deliveries as usize {
+            SinkExt::<Packet>::flush(&mut sink).await?;
+        }
+        // A lost message never returns its permits: stop rather than hang.
+        match tokio::time::timeout(shape.idle_timeout, budget.acquire_many(deliveries)).await {
+            Ok(permit) => permit?.forget(),
+            Err(_) => break,
+        }
         let mut payload = BytesMut::with_capacity(shape.payload.max(8));
         payload.put_u64(base.elapsed().as_nanos() as u64);
         payload.put_slice(&padding);
