@@ -1,7 +1,25 @@
 //! Broker options: the seed's options plus the ones a serious broker needs.
 //! Each is a `--kebab-case` flag of the binary and a `snake_case` TOML key.
+//!
+//! - [`Options`]: the options as written (flags and TOML keys), every one optional;
+//! - [`Config::from_args_and_file`]: defaults < `--config` file < flags, validated;
+//! - [`Config::from_toml_str`] / [`Config::from_toml_file`]: defaults < file, validated;
+//! - [`Config::validate`]: range checks whose errors name the flag and the key.
+
+mod cli;
+mod error;
+mod file;
+mod options;
+#[cfg(test)]
+mod tests;
+mod validate;
 
 use std::{path::PathBuf, time::Duration};
+
+pub use cli::Cli;
+pub use error::ConfigError;
+pub use options::{Options, KEYS};
+pub use validate::MAX_PACKET_SIZE_LIMIT;
 
 /// Everything the broker can be told at startup.
 ///
