@@ -49,7 +49,8 @@
 //! but not `a/#`, `a/b` does not cover `a/+`), and refused when a `deny` entry
 //! covers it. A deny entry that covers only part of it (`deny a/secret` under a
 //! subscription to `a/#`) does not refuse the subscription; `can_read` filters
-//! those messages out at delivery.
+//! those messages out at delivery. A shared subscription `$share/<group>/<filter>`
+//! is checked as its `<filter>`.
 //!
 //! ```
 //! use pigeon::acl::Acl;
@@ -167,6 +168,7 @@ impl Acl {
     /// May this client subscribe to `filter`? (A read entry must cover every topic
     /// the filter can match; see the module docs.)
     pub fn can_subscribe(&self, client_id: &str, username: Option<&str>, filter: &str) -> bool {
+        let filter = unshared(filter);
         self.check(client_id, username, Access::Read, |acl| {
             filter_covers(acl, filter)
         })
@@ -179,6 +181,7 @@ impl Acl {
         })
     }
 
+    /// Decides one check; `matches` tells whether an ACL topic applies.
     fn check(
         &self,
         client_id: &str,
@@ -211,4 +214,12 @@ impl Acl {
         }
         entries().any(|(access, topic)| access.grants(wanted) && matches(topic))
     }
+}
+
+/// The filter of a shared subscription `$share/<group>/<filter>`; other filters unchanged.
+fn unshared(filter: &str) -> &str {
+    filter
+        .strip_prefix("$share/")
+        .and_then(|rest| rest.split_once('/'))
+        .map_or(filter, |(_group, inner)| inner)
 }

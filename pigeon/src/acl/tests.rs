@@ -119,6 +119,17 @@ fn subscriptions_must_be_covered_by_a_read_entry() {
 }
 
 #[test]
+fn shared_subscriptions_are_checked_by_their_filter() {
+    let acl = site();
+    assert!(acl.can_subscribe("c", None, "$share/workers/public/#"));
+    assert!(!acl.can_subscribe("c", None, "$share/workers/private/#"));
+    assert!(
+        !acl.can_subscribe("c", None, "$share/public/#"),
+        "group `public`, filter `#`"
+    );
+}
+
+#[test]
 fn deny_covering_a_subscription_refuses_it_partial_deny_filters_delivery() {
     let acl = Acl::parse(
         "user carol\ntopic read home/#\ntopic deny home/safe/#\n",

@@ -91,9 +91,16 @@ impl Config {
                 ));
             }
         }
-        if let Some(path) = &self.acl_file {
-            Acl::load(path).map_err(ConfigError::Acl)?;
-        }
+        self.load_acl()?;
         Ok(())
+    }
+
+    /// Reads the `--acl-file`, if one is set (`None`: every topic is allowed).
+    pub fn load_acl(&self) -> Result<Option<Acl>, ConfigError> {
+        self.acl_file
+            .as_deref()
+            .map(Acl::load)
+            .transpose()
+            .map_err(ConfigError::Acl)
     }
 }
