@@ -61,6 +61,7 @@
 //! assert!(!acl.can_publish("c2", Some("bob"), "alice/x"));
 //! ```
 
+mod check;
 mod matching;
 mod parse;
 #[cfg(test)]
@@ -68,6 +69,7 @@ mod tests;
 
 use std::{collections::HashMap, fmt, path::Path};
 
+pub use check::ClientAcl;
 use matching::{filter_covers, substitute, topic_matches};
 
 /// A parsed ACL file.
@@ -160,7 +162,8 @@ impl Acl {
 
     /// May this client publish to `topic`?
     pub fn can_publish(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
-        self.check(client_id, username, Access::Write, |acl| {
+        let (own, patterns) = self.rules_of(client_id, username);
+        check::decide(own.iter().chain(&patterns), Access::Write, |acl| {
             topic_matches(acl, topic)
         })
     }
@@ -169,55 +172,64 @@ impl Acl {
     /// the filter can match; see the module docs.)
     pub fn can_subscribe(&self, client_id: &str, username: Option<&str>, filter: &str) -> bool {
         let filter = unshared(filter);
-        self.check(client_id, username, Access::Read, |acl| {
+        let (own, patterns) = self.rules_of(client_id, username);
+        check::decide(own.iter().chain(&patterns), Access::Read, |acl| {
             filter_covers(acl, filter)
         })
     }
 
     /// May this client receive a message on `topic`? (Checked per delivered message.)
     pub fn can_read(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
-        self.check(client_id, username, Access::Read, |acl| {
+        let (own, patterns) = self.rules_of(client_id, username);
+        check::decide(own.iter().chain(&patterns), Access::Read, |acl| {
             topic_matches(acl, topic)
         })
     }
 
-    /// Decides one check; `matches` tells whether an ACL topic applies.
-    fn check(
-        &self,
-        client_id: &str,
-        username: Option<&str>,
-        wanted: Access,
-        matches: impl Fn(&str) -> bool,
-    ) -> bool {
+    /// The rules that apply to one client, patterns expanded, to keep with its
+    /// connection: its checks then allocate nothing.
+    ///
+    /// ```
+    /// let acl = pigeon::acl::Acl::parse("pattern readwrite devices/%c/#\n", "example").unwrap();
+    /// let rules = acl.for_client("lamp-1", None);
+    /// assert!(rules.can_publish("devices/lamp-1/state"));
+    /// assert!(!rules.can_read("devices/lamp-2/state"));
+    /// ```
+    pub fn for_client(&self, client_id: &str, username: Option<&str>) -> ClientAcl {
+        let (own, patterns) = self.rules_of(client_id, username);
+        ClientAcl {
+            rules: own.iter().cloned().chain(patterns).collect(),
+        }
+    }
+
+    /// The client's own `topic` rules, and the patterns that apply to it
+    /// expanded (none for an id or username containing `+` or `#`; a pattern
+    /// using `%u` is skipped for a client without a username).
+    fn rules_of(&self, client_id: &str, username: Option<&str>) -> (&[Rule], Vec<Rule>) {
         let own: &[Rule] = match username {
             Some(name) => self.users.get(name).map_or(&[], Vec::as_slice),
             None => &self.anonymous,
         };
         let dangerous = |s: &str| s.contains(['+', '#']);
-        let use_patterns = !(dangerous(client_id) || username.is_some_and(dangerous));
-        // Patterns expanded once per check; a pattern needing a missing username is skipped.
-        let patterns: Vec<(Access, String)> = if use_patterns {
-            self.patterns
-                .iter()
-                .filter_map(|r| Some((r.access, substitute(&r.topic, client_id, username)?)))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let entries = || {
-            own.iter()
-                .map(|r| (r.access, r.topic.as_str()))
-                .chain(patterns.iter().map(|(a, t)| (*a, t.as_str())))
-        };
-        if entries().any(|(access, topic)| access == Access::Deny && matches(topic)) {
-            return false;
+        if self.patterns.is_empty() || dangerous(client_id) || username.is_some_and(dangerous) {
+            return (own, Vec::new());
         }
-        entries().any(|(access, topic)| access.grants(wanted) && matches(topic))
+        let patterns = self
+            .patterns
+            .iter()
+            .filter_map(|rule| {
+                Some(Rule {
+                    access: rule.access,
+                    topic: substitute(&rule.topic, client_id, username)?,
+                })
+            })
+            .collect();
+        (own, patterns)
     }
 }
 
 /// The filter of a shared subscription `$share/<group>/<filter>`; other filters unchanged.
-fn unshared(filter: &str) -> &str {
+pub(crate) fn unshared(filter: &str) -> &str {
     filter
         .strip_prefix("$share/")
         .and_then(|rest| rest.split_once('/'))

@@ -211,3 +211,57 @@ fn load_reports_unreadable_files_by_path() {
         "{err}"
     );
 }
+
+#[test]
+fn per_client_rules_decide_like_the_whole_acl() {
+    let acl = site();
+    let clients = [
+        ("anon", None),
+        ("c", Some("roger")),
+        ("c", Some("admin")),
+        ("sensor-7", Some("bob")),
+        ("#", Some("bob")),
+    ];
+    let topics = [
+        "public/news",
+        "foo/bar",
+        "commands/reboot",
+        "commands/light",
+        "devices/bob/lamp",
+        "devices/bob/locked",
+        "inbox/sensor-7",
+        "$SYS/broker/connection/sensor-7/state",
+    ];
+    let filters = [
+        "public/#",
+        "#",
+        "devices/bob/#",
+        "sensors/+/temperature",
+        "$share/g/inbox/sensor-7",
+    ];
+    for (id, user) in clients {
+        let rules = acl.for_client(id, user);
+        for topic in topics {
+            assert_eq!(
+                rules.can_publish(topic),
+                acl.can_publish(id, user, topic),
+                "{id} {user:?} {topic}"
+            );
+            assert_eq!(
+                rules.can_read(topic),
+                acl.can_read(id, user, topic),
+                "{id} {user:?} {topic}"
+            );
+        }
+        for filter in filters {
+            assert_eq!(
+                rules.can_subscribe(filter),
+                acl.can_subscribe(id, user, filter),
+                "{id} {user:?} {filter}"
+            );
+        }
+    }
+    assert!(acl
+        .for_client("c", Some("bob"))
+        .can_publish("devices/bob/lamp"));
+}
