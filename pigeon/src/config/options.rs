@@ -32,7 +32,7 @@ pub struct Options {
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
 
-    /// Broker id, used in $SYS/<id>/... topics [default: a random UUID v4]
+    /// Broker id, used in $SYS/ID/... topics [default: a random UUID v4]
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,
 
@@ -52,7 +52,7 @@ pub struct Options {
     #[arg(long, value_name = "MS")]
     pub connect_timeout: Option<u64>,
 
-    /// Milliseconds between $SYS/<id>/heartbeat messages [default: 60000]
+    /// Milliseconds between $SYS/ID/heartbeat messages [default: 60000]
     #[arg(long, value_name = "MS")]
     pub heartbeat_interval: Option<u64>,
 
