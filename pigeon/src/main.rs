@@ -49,6 +49,9 @@ fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Installed before the "listening" line, so a signal sent as soon as it is
+    // logged is not lost (it would kill the process with the default action).
+    let mut shutdown = Shutdown::install().context("cannot install signal handlers")?;
     let id = config.id.clone();
     let wanted = format!("{}:{}", config.host, config.port);
     let broker = Broker::start(config, Hooks::none())
@@ -57,7 +60,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Tests and scripts read the bound port from this line (useful with --port 0).
     tracing::info!(broker_id = %id, "listening on {}", broker.local_addr());
     tokio::select! {
-        signal = shutdown_signal() => {
+        signal = shutdown.recv() => {
             tracing::info!("{signal} received, closing");
             broker.close().await;
         }
@@ -67,27 +70,43 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves with the name of the first SIGINT or SIGTERM.
-#[cfg(unix)]
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        tracing::warn!("cannot install signal handlers; stop the broker with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => "SIGINT",
-        _ = terminate.recv() => "SIGTERM",
-    }
+/// SIGINT and SIGTERM (Ctrl-C elsewhere).
+struct Shutdown {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
 }
 
-#[cfg(not(unix))]
-async fn shutdown_signal() -> &'static str {
-    match tokio::signal::ctrl_c().await {
-        Ok(()) => "Ctrl-C",
-        Err(_) => std::future::pending().await,
+impl Shutdown {
+    #[cfg(unix)]
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Resolves with the name of the first signal received.
+    #[cfg(unix)]
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {})
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(&mut self) -> &'static str {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "Ctrl-C",
+            Err(_) => std::future::pending().await,
+        }
     }
 }

@@ -30,7 +30,6 @@ fn raw_connack(running: &Running) -> [u8; 4] {
 }
 
 #[test]
-#[ignore = "needs engine"]
 fn serves_mqtt_and_exits_0_on_sigterm() {
     let mut running = Running::start(&["--host", "127.0.0.1", "--port", "0"]);
     assert!(running.addr.ip().is_loopback());
@@ -52,7 +51,6 @@ fn serves_mqtt_and_exits_0_on_sigterm() {
 }
 
 #[test]
-#[ignore = "needs engine"]
 fn exits_0_on_sigint_with_a_client_connected() {
     let mut running = Running::start(&["--host", "127.0.0.1", "--port", "0"]);
     let mut stream = TcpStream::connect(running.addr).unwrap();
@@ -72,7 +70,6 @@ fn exits_0_on_sigint_with_a_client_connected() {
 }
 
 #[test]
-#[ignore = "needs engine"]
 fn mosquitto_clients_talk_through_the_binary() {
     let mut running = Running::start(&["--host", "127.0.0.1", "--port", "0"]);
     let port = running.addr.port().to_string();
@@ -160,7 +157,6 @@ async fn next<T>(
 }
 
 #[tokio::test]
-#[ignore = "needs engine"]
 async fn acl_file_refuses_subscriptions_and_drops_publishes() {
     let acl = temp_file(
         "binary_acl",
@@ -252,7 +248,6 @@ async fn acl_file_refuses_subscriptions_and_drops_publishes() {
 }
 
 #[tokio::test]
-#[ignore = "needs engine"]
 async fn config_file_is_applied_and_flags_override_it() {
     // The file's port is held by this test, so the broker only starts if the
     // --port flag overrides it.
@@ -284,7 +279,6 @@ async fn config_file_is_applied_and_flags_override_it() {
 }
 
 #[test]
-#[ignore = "needs engine"]
 fn a_port_in_use_fails_with_exit_code_1() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
