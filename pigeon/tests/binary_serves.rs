@@ -290,3 +290,48 @@ fn a_port_in_use_fails_with_exit_code_1() {
         run.stderr
     );
 }
+
+#[tokio::test]
+async fn acl_deny_inside_a_granted_subscription_filters_delivery() {
+    let acl = temp_file(
+        "binary_acl_read",
+        "site.acl",
+        "user alice\ntopic read feed/#\ntopic deny feed/hidden\nuser bob\ntopic write feed/#\n",
+    );
+    let mut running = Running::start(&[
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--acl-file",
+        acl.to_str().unwrap(),
+    ]);
+    let (alice, mut alice_loop) = connect(&running, "alice-1", Some("alice")).await;
+    alice.subscribe("feed/#", QoS::AtMostOnce).await.unwrap();
+    let codes = next(&mut alice_loop, |p| match p {
+        Packet::SubAck(ack) => Some(ack.return_codes),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        codes,
+        Some(vec![SubscribeReasonCode::Success(QoS::AtMostOnce)])
+    );
+
+    let (bob, mut bob_loop) = connect(&running, "bob-1", Some("bob")).await;
+    bob.publish("feed/hidden", QoS::AtLeastOnce, false, "secret")
+        .await
+        .unwrap();
+    bob.publish("feed/open", QoS::AtLeastOnce, false, "news")
+        .await
+        .unwrap();
+    tokio::spawn(async move { while bob_loop.poll().await.is_ok() {} });
+
+    let got = next(&mut alice_loop, |p| match p {
+        Packet::Publish(p) => Some((p.topic, p.payload)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got, Some(("feed/open".to_string(), "news".into())));
+    assert_eq!(running.stop_with("TERM").code(), Some(0));
+}
