@@ -14,6 +14,7 @@ use super::{Config, ConfigError, Options};
     // So that `--connect-timeout -5` is reported as a bad value of that flag.
     allow_negative_numbers = true,
     about = "An MQTT 3.1 / 3.1.1 / 5.0 broker",
+    override_usage = "pigeon [--host HOST] [--port PORT] [--id ID] [--config FILE] [OPTIONS]",
     after_help = "Every option is also a snake_case key of the --config TOML file \
                   (e.g. queue_limit = 42). Flags override the file, which overrides the defaults. \
                   Logs go to stderr; filter them with RUST_LOG (default: info)."
