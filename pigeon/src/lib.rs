@@ -4,7 +4,12 @@
 pub mod acl;
 pub mod broker;
 pub mod config;
+pub(crate) mod connection;
+pub mod emitter;
 pub mod hooks;
+pub mod persistence;
+pub(crate) mod sys;
+pub(crate) mod transport;
 
 pub use broker::{Broker, BrokerHandle};
 pub use config::Config;
