@@ -61,6 +61,12 @@ pub enum DecodeError {
     InvalidSubscriptionOptions(u8),
     #[error("first packet must be CONNECT")]
     ExpectedConnect,
+    #[error("reserved CONNACK acknowledge flags set: {0:#04x}")]
+    InvalidConnAckFlags(u8),
+    #[error("no-local set on a shared subscription")]
+    NoLocalOnSharedSubscription,
+    #[error("empty topic name without a topic alias")]
+    EmptyTopicWithoutAlias,
 }
 
 impl DecodeError {
@@ -81,6 +87,8 @@ impl DecodeError {
             | InvalidPropertyValue(_)
             | ExpectedConnect
             | NoTopics(_)
+            | NoLocalOnSharedSubscription
+            | EmptyTopicWithoutAlias
             | DupWithQoS0 => ReasonCode::ProtocolError,
             _ => ReasonCode::MalformedPacket,
         }

@@ -19,7 +19,7 @@ mod bytestr;
 mod codec;
 mod error;
 mod packet;
-mod properties;
+pub(crate) mod properties;
 mod reason;
 pub mod topic;
 mod wire;

@@ -8,10 +8,11 @@
 /// assert_eq!(ReasonCode::try_from(0x87), Ok(ReasonCode::NotAuthorized));
 /// assert!(ReasonCode::PacketTooLarge.is_error());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 #[repr(u8)]
 pub enum ReasonCode {
     /// 0x00: Success / Normal disconnection / Granted QoS 0.
+    #[default]
     Success = 0x00,
     GrantedQoS1 = 0x01,
     GrantedQoS2 = 0x02,

@@ -25,9 +25,3 @@ pub struct Auth {
     pub reason_code: ReasonCode,
     pub properties: AuthProperties,
 }
-
-impl Default for ReasonCode {
-    fn default() -> Self {
-        ReasonCode::Success
-    }
-}

@@ -130,3 +130,4 @@ pub struct AuthProperties {
     pub reason_string: Option<String>,
     pub user_properties: UserProperties,
 }
+pub(crate) mod codec;

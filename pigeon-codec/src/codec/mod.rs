@@ -1,0 +1,292 @@
+//! The framing layer: fixed header, maximum size, version tracking. The bodies of
+//! each packet kind live in the sibling modules.
+
+mod connect;
+mod header;
+mod publish;
+mod reasons;
+mod session;
+mod subscribe;
+
+use bytes::{Buf, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::wire::{var_int_len, Counter, Reader, Sink};
+use crate::{DecodeError, EncodeError, Packet, PacketType, Protocol};
+
+pub(crate) use header::{parse_header, Header};
+
+/// The default largest packet accepted: 1 MiB.
+pub const DEFAULT_MAX_PACKET_SIZE: usize = 1024 * 1024;
+
+/// Decodes one packet from the front of `buf` for a connection speaking `protocol`.
+///
+/// Returns `Ok(None)` when more bytes are needed. The size limit (whole packet,
+/// fixed header included) is checked from the fixed header, before the body is
+/// buffered. A CONNECT is decoded in whatever version it announces.
+///
+/// On success the packet's bytes are removed from `buf`; the strings and payload
+/// of a PUBLISH point into them (no copy). On error `buf` is left as it was: the
+/// connection is expected to close.
+pub fn decode(
+    buf: &mut BytesMut,
+    protocol: Protocol,
+    max_packet_size: usize,
+) -> Result<Option<Packet>, DecodeError> {
+    let Some(header) = parse_header(buf, protocol, max_packet_size)? else {
+        return Ok(None);
+    };
+    let total = header.header_len + header.remaining_len;
+    if buf.len() < total {
+        // The size was checked against the limit above, so this reservation is bounded.
+        buf.reserve(total - buf.len());
+        return Ok(None);
+    }
+    let mut frame = buf.split_to(total).freeze();
+    frame.advance(header.header_len);
+    decode_body(&header, Reader::new(frame), protocol)
+}
+
+fn decode_body(
+    header: &Header,
+    mut r: Reader,
+    protocol: Protocol,
+) -> Result<Option<Packet>, DecodeError> {
+    let packet = match header.packet_type {
+        PacketType::Connect => Packet::Connect(Box::new(connect::decode_connect(&mut r)?)),
+        PacketType::ConnAck => Packet::ConnAck(connect::decode_connack(&mut r, protocol)?),
+        PacketType::Publish => {
+            Packet::Publish(publish::decode_publish(header.flags, &mut r, protocol)?)
+        }
+        PacketType::PubAck => {
+            Packet::PubAck(publish::decode_reply(PacketType::PubAck, &mut r, protocol)?)
+        }
+        PacketType::PubRec => {
+            Packet::PubRec(publish::decode_reply(PacketType::PubRec, &mut r, protocol)?)
+        }
+        PacketType::PubRel => {
+            Packet::PubRel(publish::decode_reply(PacketType::PubRel, &mut r, protocol)?)
+        }
+        PacketType::PubComp => Packet::PubComp(publish::decode_reply(
+            PacketType::PubComp,
+            &mut r,
+            protocol,
+        )?),
+        PacketType::Subscribe => Packet::Subscribe(subscribe::decode_subscribe(&mut r, protocol)?),
+        PacketType::SubAck => Packet::SubAck(subscribe::decode_suback(&mut r, protocol)?),
+        PacketType::Unsubscribe => {
+            Packet::Unsubscribe(subscribe::decode_unsubscribe(&mut r, protocol)?)
+        }
+        PacketType::UnsubAck => Packet::UnsubAck(subscribe::decode_unsuback(&mut r, protocol)?),
+        PacketType::PingReq => {
+            r.finish()?;
+            Packet::PingReq
+        }
+        PacketType::PingResp => {
+            r.finish()?;
+            Packet::PingResp
+        }
+        PacketType::Disconnect => Packet::Disconnect(session::decode_disconnect(&mut r, protocol)?),
+        PacketType::Auth => Packet::Auth(session::decode_auth(&mut r)?),
+    };
+    Ok(Some(packet))
+}
+
+/// The version a packet is written in: a CONNECT always uses its own.
+fn effective_protocol(packet: &Packet, protocol: Protocol) -> Protocol {
+    match packet {
+        Packet::Connect(c) => c.protocol,
+        _ => protocol,
+    }
+}
+
+/// Appends the encoding of `packet` for `protocol` to `dst`, reserving the
+/// exact size first so it is written once. A CONNECT is encoded in the version
+/// it names. MQTT 5.0 properties are not written for 3.x.
+pub fn encode(packet: &Packet, protocol: Protocol, dst: &mut BytesMut) -> Result<(), EncodeError> {
+    encode_limited(packet, protocol, usize::MAX, dst)
+}
+
+fn encode_limited(
+    packet: &Packet,
+    protocol: Protocol,
+    max: usize,
+    dst: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let protocol = effective_protocol(packet, protocol);
+    let body = body_len(packet, protocol)?;
+    let total = 1 + var_int_len(body) + body;
+    if total > max {
+        return Err(EncodeError::PacketTooLarge { size: total, max });
+    }
+    dst.reserve(total);
+    dst.u8(header::first_byte(packet));
+    // body_len refused anything above the variable byte integer range.
+    dst.var_int(u32::try_from(body).unwrap_or(u32::MAX));
+    emit_body(packet, protocol, dst);
+    Ok(())
+}
+
+/// The exact number of bytes `encode` writes for `packet`, fixed header included.
+/// Fails for the same reasons `encode` does.
+pub fn encoded_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
+    let protocol = effective_protocol(packet, protocol);
+    let body = body_len(packet, protocol)?;
+    Ok(1 + var_int_len(body) + body)
+}
+
+/// The remaining length, after checking that the packet can be encoded at all.
+fn body_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
+    if matches!(packet, Packet::Auth(_)) && !protocol.is_v5() {
+        return Err(EncodeError::UnsupportedPacket(PacketType::Auth));
+    }
+    let mut counter = Counter::default();
+    emit_body(packet, protocol, &mut counter);
+    let len = counter.result()?;
+    if len > crate::wire::MAX_VAR_INT as usize {
+        return Err(EncodeError::PacketTooLarge {
+            size: len,
+            max: crate::wire::MAX_VAR_INT as usize,
+        });
+    }
+    Ok(len)
+}
+
+/// Describes the variable header and payload of `packet` to `s`.
+fn emit_body<S: Sink>(packet: &Packet, protocol: Protocol, s: &mut S) {
+    match packet {
+        Packet::Connect(c) => connect::emit_connect(c, s),
+        Packet::ConnAck(c) => connect::emit_connack(c, protocol, s),
+        Packet::Publish(p) => publish::emit_publish(p, protocol, s),
+        Packet::PubAck(p) => publish::emit_reply(PacketType::PubAck, p, protocol, s),
+        Packet::PubRec(p) => publish::emit_reply(PacketType::PubRec, p, protocol, s),
+        Packet::PubRel(p) => publish::emit_reply(PacketType::PubRel, p, protocol, s),
+        Packet::PubComp(p) => publish::emit_reply(PacketType::PubComp, p, protocol, s),
+        Packet::Subscribe(p) => subscribe::emit_subscribe(p, protocol, s),
+        Packet::SubAck(p) => subscribe::emit_suback(p, protocol, s),
+        Packet::Unsubscribe(p) => subscribe::emit_unsubscribe(p, protocol, s),
+        Packet::UnsubAck(p) => subscribe::emit_unsuback(p, protocol, s),
+        Packet::PingReq | Packet::PingResp => {}
+        Packet::Disconnect(d) => session::emit_disconnect(d, protocol, s),
+        Packet::Auth(a) => session::emit_auth(a, s),
+    }
+}
+
+/// A `tokio_util::codec` Decoder/Encoder pair for one connection, either side.
+///
+/// The version starts as `None`; decoding or encoding a CONNECT fixes it for the
+/// packets after it (until then, only CONNECT can be decoded).
+///
+/// ```
+/// use pigeon_codec::{MqttCodec, Protocol};
+/// let codec = MqttCodec::new(64 * 1024);
+/// assert_eq!(codec.protocol(), None);
+/// let codec = MqttCodec::with_protocol(Protocol::V5, 64 * 1024);
+/// assert_eq!(codec.protocol(), Some(Protocol::V5));
+/// ```
+#[derive(Debug, Clone)]
+pub struct MqttCodec {
+    protocol: Option<Protocol>,
+    max_incoming: usize,
+    max_outgoing: usize,
+}
+
+impl MqttCodec {
+    /// A codec that has not seen CONNECT yet, accepting packets up to `max_incoming` bytes.
+    pub fn new(max_incoming: usize) -> Self {
+        Self {
+            protocol: None,
+            max_incoming,
+            max_outgoing: usize::MAX,
+        }
+    }
+
+    /// A codec already fixed to `protocol`.
+    pub fn with_protocol(protocol: Protocol, max_incoming: usize) -> Self {
+        Self {
+            protocol: Some(protocol),
+            max_incoming,
+            max_outgoing: usize::MAX,
+        }
+    }
+
+    /// The connection's version, once CONNECT has passed.
+    pub fn protocol(&self) -> Option<Protocol> {
+        self.protocol
+    }
+
+    /// Fixes the version (e.g. after the broker accepted a CONNECT).
+    pub fn set_protocol(&mut self, protocol: Protocol) {
+        self.protocol = Some(protocol);
+    }
+
+    /// The largest packet the peer accepts (MQTT 5.0 Maximum Packet Size); encoding
+    /// a larger one fails with `EncodeError::PacketTooLarge`.
+    pub fn set_max_outgoing(&mut self, max: usize) {
+        self.max_outgoing = max;
+    }
+
+    /// The largest packet this side accepts.
+    pub fn set_max_incoming(&mut self, max: usize) {
+        self.max_incoming = max;
+    }
+}
+
+impl Decoder for MqttCodec {
+    type Item = Packet;
+    type Error = DecodeError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
+        let protocol = match self.protocol {
+            Some(p) => p,
+            None => match src.first() {
+                None => return Ok(None),
+                Some(&byte) if byte >> 4 == PacketType::Connect as u8 => Protocol::V3_1_1,
+                Some(_) => return Err(DecodeError::ExpectedConnect),
+            },
+        };
+        let packet = decode(src, protocol, self.max_incoming)?;
+        if let Some(Packet::Connect(c)) = &packet {
+            self.protocol = Some(c.protocol);
+        }
+        Ok(packet)
+    }
+}
+
+impl Encoder<&Packet> for MqttCodec {
+    type Error = EncodeError;
+
+    fn encode(&mut self, item: &Packet, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        // Before any CONNECT, answer in 3.1.1: it is what every client can read
+        // (e.g. a CONNACK refusing an unknown protocol level).
+        let protocol = self.protocol.unwrap_or(Protocol::V3_1_1);
+        encode_limited(item, protocol, self.max_outgoing, dst)?;
+        if let Packet::Connect(c) = item {
+            self.protocol = Some(c.protocol);
+        }
+        Ok(())
+    }
+}
+
+impl Encoder<Packet> for MqttCodec {
+    type Error = EncodeError;
+
+    fn encode(&mut self, item: Packet, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        Encoder::<&Packet>::encode(self, &item, dst)
+    }
+}
+
+// DecodeError must satisfy tokio-util's `From<io::Error>` bound for FramedRead.
+impl From<std::io::Error> for DecodeError {
+    fn from(_: std::io::Error) -> Self {
+        DecodeError::Truncated
+    }
+}
+impl From<std::io::Error> for EncodeError {
+    fn from(_: std::io::Error) -> Self {
+        EncodeError::OutOfRange("io")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,246 @@
+//! Round trips of one full packet of each kind in each version, and the framing rules.
+
+use bytes::{Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use super::*;
+use crate::*;
+
+fn user() -> UserProperties {
+    vec![("k".into(), "v".into()), ("k".into(), "v2".into())]
+}
+
+/// One packet of every kind, with every field set that `protocol` can carry.
+fn samples(protocol: Protocol) -> Vec<Packet> {
+    let v5 = protocol.is_v5();
+    let mut connect = Connect::new(protocol, "client-1");
+    connect.keep_alive = 30;
+    connect.clean_start = false;
+    connect.username = Some("user".into());
+    connect.password = Some(Bytes::from_static(b"pw"));
+    connect.will = Some(Will {
+        topic: "will/t".into(),
+        payload: Bytes::from_static(b"bye"),
+        qos: QoS::AtLeastOnce,
+        retain: true,
+        properties: if v5 {
+            WillProperties {
+                will_delay_interval: Some(5),
+                payload_format_indicator: Some(true),
+                message_expiry_interval: Some(60),
+                content_type: Some("text/plain".into()),
+                response_topic: Some("r/t".into()),
+                correlation_data: Some(Bytes::from_static(b"c")),
+                user_properties: user(),
+            }
+        } else {
+            Default::default()
+        },
+    });
+    if v5 {
+        connect.properties = ConnectProperties {
+            session_expiry_interval: Some(100),
+            receive_maximum: Some(10),
+            maximum_packet_size: Some(1000),
+            topic_alias_maximum: Some(5),
+            request_response_information: Some(true),
+            request_problem_information: Some(false),
+            user_properties: user(),
+            authentication_method: Some("SCRAM".into()),
+            authentication_data: Some(Bytes::from_static(b"data")),
+        };
+    }
+    let mut connack = ConnAck::new(ReasonCode::NotAuthorized, true);
+    let mut publish = Publish::new("a/b", QoS::ExactlyOnce, "payload");
+    publish.packet_id = 7;
+    publish.dup = true;
+    publish.retain = true;
+    let mut reply = PubReply::new(9);
+    let mut subscribe = Subscribe::new(
+        3,
+        vec![
+            SubscribeFilter::new("a/+", QoS::AtLeastOnce),
+            SubscribeFilter::new("$share/g/x/#", QoS::ExactlyOnce),
+        ],
+    );
+    let mut suback = SubAck {
+        packet_id: 3,
+        reason_codes: vec![ReasonCode::GrantedQoS1, ReasonCode::UnspecifiedError],
+        properties: Default::default(),
+    };
+    let mut unsubscribe = Unsubscribe {
+        packet_id: 4,
+        filters: vec!["a/+".into(), "b".into()],
+        properties: Default::default(),
+    };
+    let mut unsuback = UnsubAck {
+        packet_id: 4,
+        reason_codes: vec![],
+        properties: Default::default(),
+    };
+    let mut disconnect = Disconnect::default();
+    if v5 {
+        connack.properties.maximum_qos = Some(QoS::AtLeastOnce);
+        connack.properties.assigned_client_identifier = Some("x".into());
+        connack.properties.user_properties = user();
+        connack.properties.wildcard_subscription_available = Some(false);
+        publish.properties = PublishProperties {
+            payload_format_indicator: Some(true),
+            message_expiry_interval: Some(3),
+            topic_alias: Some(2),
+            response_topic: Some("resp".into()),
+            correlation_data: Some(Bytes::from_static(b"corr")),
+            user_properties: user(),
+            subscription_identifiers: vec![1, 268_435_455],
+            content_type: Some("json".into()),
+        };
+        reply.reason_code = ReasonCode::NoMatchingSubscribers;
+        reply.properties.reason_string = Some("none".into());
+        subscribe.filters[0].options.no_local = true;
+        subscribe.filters[0].options.retain_as_published = true;
+        subscribe.filters[1].options.retain_handling = RetainHandling::Never;
+        subscribe.properties.subscription_identifier = Some(77);
+        suback
+            .reason_codes
+            .push(ReasonCode::WildcardSubscriptionsNotSupported);
+        suback.properties.reason_string = Some("r".into());
+        unsubscribe.properties.user_properties = user();
+        unsuback.reason_codes = vec![ReasonCode::Success, ReasonCode::NoSubscriptionExisted];
+        disconnect.reason_code = ReasonCode::SessionTakenOver;
+        disconnect.properties.reason_string = Some("bye".into());
+    }
+    let mut rel = reply.clone();
+    if v5 {
+        rel.reason_code = ReasonCode::PacketIdentifierNotFound;
+    }
+    let mut packets = vec![
+        Packet::Connect(Box::new(connect)),
+        Packet::ConnAck(connack),
+        Packet::Publish(publish),
+        Packet::PubAck(reply.clone()),
+        Packet::PubRec(reply),
+        Packet::PubRel(rel.clone()),
+        Packet::PubComp(rel),
+        Packet::Subscribe(subscribe),
+        Packet::SubAck(suback),
+        Packet::Unsubscribe(unsubscribe),
+        Packet::UnsubAck(unsuback),
+        Packet::PingReq,
+        Packet::PingResp,
+        Packet::Disconnect(disconnect),
+    ];
+    if v5 {
+        packets.push(Packet::Auth(Auth {
+            reason_code: ReasonCode::ContinueAuthentication,
+            properties: AuthProperties {
+                authentication_method: Some("SCRAM".into()),
+                authentication_data: Some(Bytes::from_static(b"x")),
+                reason_string: None,
+                user_properties: user(),
+            },
+        }));
+    }
+    packets
+}
+
+const ALL: [Protocol; 3] = [Protocol::V3_1, Protocol::V3_1_1, Protocol::V5];
+
+#[test]
+fn every_packet_round_trips_in_every_version() {
+    for protocol in ALL {
+        for packet in samples(protocol) {
+            let mut buf = BytesMut::new();
+            encode(&packet, protocol, &mut buf).unwrap();
+            assert_eq!(buf.len(), encoded_len(&packet, protocol).unwrap());
+            let decoded = decode(&mut buf, protocol, DEFAULT_MAX_PACKET_SIZE);
+            assert_eq!(decoded, Ok(Some(packet)), "{protocol:?}");
+            assert!(buf.is_empty());
+        }
+    }
+}
+
+#[test]
+fn partial_input_waits_for_more() {
+    let packet = &samples(Protocol::V5)[2];
+    let mut full = BytesMut::new();
+    encode(packet, Protocol::V5, &mut full).unwrap();
+    for cut in 0..full.len() {
+        let mut part = BytesMut::from(&full[..cut]);
+        assert_eq!(
+            decode(&mut part, Protocol::V5, 1 << 20),
+            Ok(None),
+            "cut {cut}"
+        );
+        assert_eq!(part.len(), cut, "nothing consumed");
+    }
+}
+
+#[test]
+fn codec_learns_version_from_connect() {
+    let mut codec = MqttCodec::new(1 << 20);
+    let mut buf = BytesMut::new();
+    // A PINGREQ before CONNECT is refused.
+    buf.extend_from_slice(&[0xC0, 0x00]);
+    assert_eq!(codec.decode(&mut buf), Err(DecodeError::ExpectedConnect));
+    buf.clear();
+    for p in samples(Protocol::V5) {
+        encode(&p, Protocol::V5, &mut buf).unwrap();
+    }
+    let mut out = Vec::new();
+    while let Some(p) = codec.decode(&mut buf).unwrap() {
+        out.push(p);
+    }
+    assert_eq!(out, samples(Protocol::V5));
+    assert_eq!(codec.protocol(), Some(Protocol::V5));
+}
+
+#[test]
+fn encoder_fixes_version_and_checks_size() {
+    let mut codec = MqttCodec::new(1 << 20);
+    let mut buf = BytesMut::new();
+    let connect = Packet::Connect(Box::new(Connect::new(Protocol::V3_1, "c")));
+    codec.encode(&connect, &mut buf).unwrap();
+    assert_eq!(codec.protocol(), Some(Protocol::V3_1));
+    assert_eq!(
+        codec.encode(&Packet::Auth(Auth::default()), &mut buf),
+        Err(EncodeError::UnsupportedPacket(PacketType::Auth))
+    );
+    codec.set_max_outgoing(10);
+    let big = Packet::Publish(Publish::new("t", QoS::AtMostOnce, vec![0u8; 20]));
+    assert_eq!(
+        codec.encode(&big, &mut buf),
+        Err(EncodeError::PacketTooLarge { size: 25, max: 10 })
+    );
+}
+
+#[test]
+fn huge_announced_size_fails_from_the_header() {
+    // 256 MB announced, only the header present.
+    let mut buf = BytesMut::from(&[0x30, 0xFF, 0xFF, 0xFF, 0x7F][..]);
+    let err = decode(&mut buf, Protocol::V3_1_1, DEFAULT_MAX_PACKET_SIZE).unwrap_err();
+    assert_eq!(
+        err,
+        DecodeError::PacketTooLarge {
+            size: 268_435_460,
+            max: DEFAULT_MAX_PACKET_SIZE
+        }
+    );
+    assert!(buf.capacity() < 1024);
+}
+
+#[test]
+fn publish_payload_shares_the_read_buffer() {
+    let mut buf = BytesMut::new();
+    let p = Packet::Publish(Publish::new("t/x", QoS::AtMostOnce, vec![7u8; 64]));
+    encode(&p, Protocol::V3_1_1, &mut buf).unwrap();
+    let start = buf.as_ptr() as usize;
+    let end = start + buf.len();
+    let Some(Packet::Publish(decoded)) = decode(&mut buf, Protocol::V3_1_1, 1 << 20).unwrap()
+    else {
+        panic!("not a publish");
+    };
+    let payload = decoded.payload.as_ptr() as usize;
+    let topic = decoded.topic.as_bytes().as_ptr() as usize;
+    assert!((start..end).contains(&payload));
+    assert!((start..end).contains(&topic));
+}
