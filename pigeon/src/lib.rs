@@ -8,7 +8,12 @@ pub mod acl;
 pub mod app;
 pub mod broker;
 pub mod config;
+pub(crate) mod connection;
+pub mod emitter;
 pub mod hooks;
+pub mod persistence;
+pub(crate) mod sys;
+pub(crate) mod transport;
 pub mod prelude;
 pub mod service;
 

@@ -5,12 +5,38 @@
 //! - `Broker::start(config, hooks)` binds the listener and returns a handle;
 //! - `BrokerHandle` is cheap to clone and offers `local_addr`, `publish`,
 //!   `close`, `closed`, `stats`, `clients`, `subscriptions`.
+//!
+//! How it works: one task per connection (`crate::connection`). A publisher's
+//! task matches the topic tree itself ([`router`]) and offers the shared
+//! [`Message`] to each subscriber's [`Session`] queue without waiting; the
+//! subscriber's own task drains that queue within its in-flight window. State
+//! that outlives a connection goes through [`crate::persistence`], distribution
+//! through [`crate::emitter`].
+
+mod engine;
+mod message;
+mod router;
+mod session;
+mod stats;
+mod topic_tree;
 
 use std::{net::SocketAddr, sync::Arc};
 
+use anyhow::Context;
 use pigeon_codec::Publish;
 
-use crate::{hooks::Hooks, Config};
+pub(crate) use engine::Engine;
+pub use message::{Delivery, Message};
+pub use router::Router;
+pub use session::{Ctrl, Link, Offer, Session};
+
+use crate::{
+    acl::Acl,
+    emitter::{Emitter, LocalEmitter},
+    hooks::{Event, EventKind, Hooks},
+    persistence::{MemoryPersistence, Persistence},
+    Config,
+};
 
 /// Counters of a running broker.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,56 +49,159 @@ pub struct Stats {
     pub subscriptions: u64,
 }
 
+/// The persistence and emitter a broker runs on (in-memory and local by default).
+#[derive(Clone)]
+pub struct Backends {
+    pub persistence: Arc<dyn Persistence>,
+    pub emitter: Arc<dyn Emitter>,
+}
+
+impl Default for Backends {
+    fn default() -> Self {
+        Self {
+            persistence: Arc::new(MemoryPersistence::new()),
+            emitter: Arc::new(LocalEmitter::new()),
+        }
+    }
+}
+
 /// Entry point of the engine.
 pub struct Broker;
 
 impl Broker {
     /// Binds `config.host:config.port` and starts serving.
+    ///
+    /// ```no_run
+    /// # async fn run() -> anyhow::Result<()> {
+    /// let mut config = pigeon::Config::default();
+    /// config.port = 0; // ephemeral
+    /// let broker = pigeon::Broker::start(config, pigeon::hooks::Hooks::none()).await?;
+    /// println!("listening on {}", broker.local_addr());
+    /// broker.close().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn start(config: Config, hooks: Arc<Hooks>) -> anyhow::Result<BrokerHandle> {
-        let _ = (config, hooks);
-        todo!("engine")
+        Self::start_with(config, hooks, Backends::default()).await
     }
+
+    /// As [`Broker::start`], with a chosen persistence and emitter.
+    pub async fn start_with(
+        config: Config,
+        hooks: Arc<Hooks>,
+        backends: Backends,
+    ) -> anyhow::Result<BrokerHandle> {
+        validate(&config)?;
+        let acl = match &config.acl_file {
+            Some(path) => Some(Acl::load(path).context("acl_file")?),
+            None => None,
+        };
+        let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
+            .await
+            .with_context(|| {
+                format!("cannot listen on host {} port {}", config.host, config.port)
+            })?;
+        let local_addr = listener.local_addr()?;
+        let engine = Arc::new(Engine::new(
+            config,
+            hooks,
+            acl,
+            backends.persistence,
+            backends.emitter,
+        ));
+        tracing::info!(%local_addr, id = %engine.config.id, "pigeon listening");
+        engine
+            .tracker
+            .spawn(crate::transport::tcp::accept_loop(engine.clone(), listener));
+        engine.tracker.spawn(crate::sys::heartbeat(engine.clone()));
+        Ok(BrokerHandle { engine, local_addr })
+    }
+}
+
+fn validate(config: &Config) -> anyhow::Result<()> {
+    let checks: [(bool, &str); 5] = [
+        (config.max_inflight == 0, "max_inflight must be at least 1"),
+        (config.receive_maximum == 0, "receive_maximum must be at least 1"),
+        (config.max_packet_size < 16, "max_packet_size must be at least 16 bytes"),
+        (config.heartbeat_interval.is_zero(), "heartbeat_interval must be positive"),
+        (config.connect_timeout.is_zero(), "connect_timeout must be positive"),
+    ];
+    for (bad, message) in checks {
+        if bad {
+            anyhow::bail!("invalid option: {message}");
+        }
+    }
+    Ok(())
 }
 
 /// A cheap, clonable handle on a running broker.
 #[derive(Clone)]
-pub struct BrokerHandle {}
+pub struct BrokerHandle {
+    engine: Arc<Engine>,
+    local_addr: SocketAddr,
+}
 
 impl BrokerHandle {
     /// The address the listener is bound to (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        todo!("engine")
+        self.local_addr
     }
 
     /// Publishes on behalf of the broker (bypasses authorize-publish) and resolves
     /// once the message is handed to every matching subscriber's session.
     pub async fn publish(&self, publish: Publish) -> anyhow::Result<()> {
-        let _ = publish;
-        todo!("engine")
+        if !pigeon_codec::topic::valid_topic_name(&publish.topic) {
+            anyhow::bail!("invalid topic name {:?}", &*publish.topic);
+        }
+        if self.engine.shutdown.is_cancelled() {
+            anyhow::bail!("the broker is closed");
+        }
+        self.engine.publish(None, None, publish).await;
+        Ok(())
     }
 
     /// Disconnects every client, stops listening and emits `closed`.
     pub async fn close(&self) {
-        todo!("engine")
+        if self.engine.shutdown.is_cancelled() {
+            self.closed().await;
+            return;
+        }
+        self.engine.shutdown.cancel();
+        self.engine.tracker.close();
+        self.engine.tracker.wait().await;
+        self.engine.event(EventKind::Closed, || Event::Closed);
+        tracing::info!("pigeon closed");
+        self.engine.closed.cancel();
     }
 
     /// Resolves when the broker has closed.
     pub async fn closed(&self) {
-        todo!("engine")
+        self.engine.closed.cancelled().await
     }
 
     /// Current counters.
     pub fn stats(&self) -> Stats {
-        todo!("engine")
+        let subscriptions = self.engine.router.tree().len();
+        self.engine.stats.snapshot(subscriptions)
     }
 
     /// Ids of the connected clients.
     pub fn clients(&self) -> Vec<String> {
-        todo!("engine")
+        self.engine
+            .sessions()
+            .into_iter()
+            .filter(|s| s.is_online())
+            .map(|s| s.client_id.to_string())
+            .collect()
     }
 
     /// `(client id, filter, qos)` of every subscription.
     pub fn subscriptions(&self) -> Vec<(String, String, pigeon_codec::QoS)> {
-        todo!("engine")
+        let mut all = Vec::new();
+        for session in self.engine.sessions() {
+            for (filter, options) in session.subscriptions() {
+                all.push((session.client_id.to_string(), filter, options.qos));
+            }
+        }
+        all
     }
 }

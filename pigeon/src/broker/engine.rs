@@ -1,0 +1,247 @@
+//! The state every connection shares: options, hooks, the two seams, the
+//! session registry and the counters; and the operations connections call.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc, Mutex, MutexGuard,
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use pigeon_codec::{Publish, PublishProperties, SubscriptionOptions, Will};
+use tokio::sync::OwnedMutexGuard;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use super::{router::Router, stats::Counters, Message, Session};
+use crate::{
+    acl::Acl,
+    emitter::Emitter,
+    hooks::{Client, Event, EventKind, Hooks},
+    persistence::{Persistence, StoredSubscription},
+    Config,
+};
+
+pub(crate) struct Engine {
+    pub config: Config,
+    pub hooks: Arc<Hooks>,
+    pub acl: Option<Acl>,
+    pub router: Arc<Router>,
+    pub emitter: Arc<dyn Emitter>,
+    pub persistence: Arc<dyn Persistence>,
+    pub stats: Arc<Counters>,
+    pub shutdown: CancellationToken,
+    pub closed: CancellationToken,
+    pub tracker: TaskTracker,
+    sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
+    next_conn: AtomicU64,
+}
+
+impl Engine {
+    pub fn new(
+        config: Config,
+        hooks: Arc<Hooks>,
+        acl: Option<Acl>,
+        persistence: Arc<dyn Persistence>,
+        emitter: Arc<dyn Emitter>,
+    ) -> Self {
+        let stats = Arc::new(Counters::default());
+        let router = Arc::new(Router::new(
+            persistence.clone(),
+            stats.clone(),
+            config.max_queued_messages,
+        ));
+        emitter.bind(router.clone());
+        Self {
+            config,
+            hooks,
+            acl,
+            router,
+            emitter,
+            persistence,
+            stats,
+            shutdown: CancellationToken::new(),
+            closed: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            sessions: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+        }
+    }
+
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Relaxed)
+    }
+
+    /// Emits an event built only when someone listens.
+    pub fn event(&self, kind: EventKind, build: impl FnOnce() -> Event) {
+        if self.hooks.wants(kind) {
+            self.hooks.emit(build());
+        }
+    }
+
+    fn registry(&self) -> MutexGuard<'_, HashMap<Arc<str>, Arc<Session>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every session in the registry.
+    pub fn sessions(&self) -> Vec<Arc<Session>> {
+        self.registry().values().cloned().collect()
+    }
+
+    /// Takes ownership of `client_id`'s session, disconnecting its current owner
+    /// and waiting until that one has saved its state.
+    pub async fn acquire_session(
+        &self,
+        client_id: &Arc<str>,
+    ) -> (Arc<Session>, OwnedMutexGuard<()>) {
+        loop {
+            let session = self
+                .registry()
+                .entry(client_id.clone())
+                .or_insert_with(|| Arc::new(Session::new(client_id.clone())))
+                .clone();
+            let guard = loop {
+                session.kick();
+                // Re-kick periodically: another newcomer may have taken the
+                // session between our kick and our turn at the lock.
+                tokio::select! {
+                    g = session.owner.clone().lock_owned() => break g,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            };
+            if !session.is_removed() {
+                return (session, guard);
+            }
+        }
+    }
+
+    /// Subscribes `session` to `filter`. True when the subscription is new.
+    pub async fn add_subscription(
+        &self,
+        session: &Arc<Session>,
+        filter: &str,
+        options: SubscriptionOptions,
+        persistent: bool,
+    ) -> bool {
+        let new = self
+            .router
+            .tree_mut()
+            .insert(filter, session.clone(), options);
+        session.add_subscription(filter, options);
+        if persistent {
+            let sub = StoredSubscription {
+                filter: filter.to_owned(),
+                options,
+            };
+            self.persistence
+                .add_subscriptions(&session.client_id, vec![sub])
+                .await;
+        }
+        new
+    }
+
+    /// Removes a subscription. True when it existed.
+    pub async fn remove_subscription(
+        &self,
+        session: &Arc<Session>,
+        filter: &str,
+        persistent: bool,
+    ) -> bool {
+        let existed = self
+            .router
+            .tree_mut()
+            .remove(filter, &session.client_id);
+        session.remove_subscription(filter);
+        if persistent {
+            self.persistence
+                .remove_subscriptions(&session.client_id, vec![filter.to_owned()])
+                .await;
+        }
+        existed
+    }
+
+    /// Clears a session's subscriptions and stored state (clean start).
+    pub async fn discard_session(&self, session: &Arc<Session>) {
+        let subs = session.take_subscriptions();
+        if !subs.is_empty() {
+            let mut tree = self.router.tree_mut();
+            for (filter, _) in &subs {
+                tree.remove(filter, &session.client_id);
+            }
+        }
+        self.persistence.remove_session(&session.client_id).await;
+    }
+
+    /// Ends a non-persistent session for good.
+    pub async fn remove_session(&self, session: &Arc<Session>) {
+        self.discard_session(session).await;
+        {
+            let mut registry = self.registry();
+            if registry
+                .get(&session.client_id)
+                .is_some_and(|s| Arc::ptr_eq(s, session))
+            {
+                registry.remove(&session.client_id);
+            }
+        }
+        session.mark_removed();
+    }
+
+    /// Routes a message: stores it if retained, emits the `publish` event, and
+    /// hands it to the emitter. `event_client` is `None` for the broker's own
+    /// messages (wills, $SYS, `BrokerHandle::publish`).
+    pub async fn publish(
+        &self,
+        origin: Option<Arc<str>>,
+        event_client: Option<&Client>,
+        publish: Publish,
+    ) -> Arc<Message> {
+        let message = Message::new(publish, origin);
+        if message.publish.retain && self.config.retain_available {
+            let delta = self.persistence.store_retained(message.clone()).await;
+            if delta != 0 {
+                self.stats.retained.fetch_add(delta, Relaxed);
+            }
+        }
+        self.event(EventKind::Publish, || {
+            Event::Publish(event_client.cloned(), message.publish.clone())
+        });
+        self.emitter.emit(message.clone()).wait().await;
+        message
+    }
+
+    /// Publishes `client`'s will, if the authorize-publish handler agrees.
+    pub async fn publish_will(&self, client: &Client, will: Will) {
+        let mut publish = Publish::new(will.topic, will.qos, will.payload);
+        publish.retain = will.retain;
+        let p = will.properties;
+        publish.properties = PublishProperties {
+            payload_format_indicator: p.payload_format_indicator,
+            message_expiry_interval: p.message_expiry_interval,
+            response_topic: p.response_topic,
+            correlation_data: p.correlation_data,
+            user_properties: p.user_properties,
+            content_type: p.content_type,
+            ..Default::default()
+        };
+        match crate::connection::guard(self.hooks.authorize_publish(Some(client), &mut publish))
+            .await
+        {
+            Ok(Ok(())) => {
+                let origin: Arc<str> = Arc::from(client.id());
+                self.publish(Some(origin), None, publish).await;
+            }
+            Ok(Err(denied)) => tracing::debug!(%denied, "will refused by authorize_publish"),
+            Err(panic) => tracing::warn!(%panic, "authorize_publish panicked on a will"),
+        }
+    }
+
+    /// Publishes one of the broker's `$SYS/<id>/...` messages.
+    pub async fn sys_publish(&self, suffix: &str, payload: impl Into<Bytes>) {
+        let topic = format!("$SYS/{}/{}", self.config.id, suffix);
+        let publish = Publish::new(topic, pigeon_codec::QoS::AtMostOnce, payload.into());
+        self.publish(None, None, publish).await;
+    }
+}

@@ -1,0 +1,60 @@
+//! What travels through the broker: a published message shared by every
+//! subscriber it reaches, and one subscriber's copy of it.
+
+use std::{sync::Arc, time::Instant};
+
+use pigeon_codec::{Publish, QoS};
+
+/// A published message. It is wrapped in an `Arc` once and shared by every
+/// session it is delivered to: fan-out never copies topic or payload.
+#[derive(Debug)]
+pub struct Message {
+    /// The PUBLISH as accepted (its `qos` is the publisher's; `packet_id`, `dup`
+    /// and the topic alias are cleared).
+    pub publish: Publish,
+    /// Client id of the publisher; `None` for the broker's own messages.
+    pub origin: Option<Arc<str>>,
+    /// When the broker accepted it (for MQTT 5.0 message expiry).
+    pub received_at: Instant,
+}
+
+impl Message {
+    /// Wraps an accepted PUBLISH, clearing the per-hop fields.
+    pub fn new(mut publish: Publish, origin: Option<Arc<str>>) -> Arc<Self> {
+        publish.packet_id = 0;
+        publish.dup = false;
+        publish.properties.topic_alias = None;
+        Arc::new(Self {
+            publish,
+            origin,
+            received_at: Instant::now(),
+        })
+    }
+}
+
+/// One subscriber's copy of a message: the shared message plus how it goes to
+/// that subscriber.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message: Arc<Message>,
+    /// The lower of the message's QoS and the subscription's granted QoS.
+    pub qos: QoS,
+    /// The RETAIN flag to send (set for retained messages sent on subscribe).
+    pub retain: bool,
+}
+
+impl Delivery {
+    /// The PUBLISH to write for this delivery (reference-count bumps only).
+    pub fn to_publish(&self, packet_id: u16, dup: bool) -> Publish {
+        let p = &self.message.publish;
+        Publish {
+            dup,
+            qos: self.qos,
+            retain: self.retain,
+            topic: p.topic.clone(),
+            packet_id,
+            payload: p.payload.clone(),
+            properties: p.properties.clone(),
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The end of a connection: last words to the client, will, session parking
+//! or removal, events and `$SYS` notice.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use pigeon_codec::{Disconnect, Packet, ReasonCode};
+use tokio::io::AsyncWriteExt;
+
+use super::{Connection, Exit};
+use crate::{
+    hooks::{Event, EventKind},
+    persistence::Parked,
+};
+
+impl Connection {
+    pub(super) async fn finish(mut self, exit: Exit) {
+        let engine = self.engine.clone();
+        let reason = match &exit {
+            Exit::TakenOver => Some(ReasonCode::SessionTakenOver),
+            Exit::Shutdown => Some(ReasonCode::ServerShuttingDown),
+            Exit::KeepAlive => Some(ReasonCode::KeepAliveTimeout),
+            Exit::Violation(code, _) => Some(*code),
+            _ => None,
+        };
+        if let (true, Some(code)) = (self.protocol.is_v5(), reason) {
+            self.write(&Packet::Disconnect(Disconnect::new(code)));
+        }
+        if !matches!(exit, Exit::Closed) && !self.out.is_empty() {
+            self.flush().await;
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.writer.shutdown()).await;
+        self.client.set_connected(false);
+
+        match &exit {
+            Exit::KeepAlive => engine.event(EventKind::KeepaliveTimeout, || {
+                Event::KeepaliveTimeout(self.client.clone())
+            }),
+            Exit::Violation(_, message) | Exit::Refused(message) => {
+                tracing::debug!(message, "closing connection");
+                engine.event(EventKind::ClientError, || {
+                    Event::ClientError(self.client.clone(), message.clone())
+                })
+            }
+            _ => {}
+        }
+
+        let stored = engine.persistence.take_will(&self.client_id).await;
+        let will = self.will.take().or(stored);
+        let publish_will = match exit {
+            Exit::Disconnect { will } => will,
+            Exit::Shutdown => false,
+            _ => true,
+        };
+        if let (true, Some(will)) = (publish_will, will) {
+            engine.publish_will(&self.client, will).await;
+        }
+
+        let queued = self.session.detach(self.conn_id);
+        if self.persistent {
+            let parked = Parked {
+                inflight: self.inflight.drain(..).collect(),
+                queued,
+                incoming_qos2: self.incoming_qos2.drain().collect(),
+            };
+            engine.persistence.park(&self.client_id, parked).await;
+        } else {
+            engine.remove_session(&self.session).await;
+        }
+
+        engine.stats.clients_connected.fetch_sub(1, Relaxed);
+        engine.event(EventKind::ClientDisconnect, || {
+            Event::ClientDisconnect(self.client.clone())
+        });
+        crate::sys::disconnect_client(&engine, &self.client_id).await;
+    }
+}

@@ -1,0 +1,206 @@
+//! One task per client connection: the CONNECT handshake, then a loop that
+//! reads packets, writes replies and drains the session's queue within the
+//! in-flight window, until the client leaves or is sent away.
+
+mod finish;
+mod handshake;
+mod inbound;
+mod outbound;
+mod subscribe;
+
+use std::{
+    collections::{HashSet, VecDeque},
+    future::Future,
+    net::SocketAddr,
+    panic::AssertUnwindSafe,
+    sync::Arc,
+    time::Duration,
+};
+
+use bytes::BytesMut;
+use futures_util::{FutureExt, StreamExt};
+use pigeon_codec::{MqttCodec, Packet, Protocol, ReasonCode, Will};
+use tokio::{
+    io::AsyncWriteExt,
+    net::{
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+        TcpStream,
+    },
+    sync::{mpsc, OwnedMutexGuard},
+    time::Instant,
+};
+use tokio_util::codec::FramedRead;
+use tracing::Instrument;
+
+use crate::{
+    broker::{Ctrl, Delivery, Engine, Session},
+    hooks::Client,
+    persistence::Inflight,
+};
+
+type Reader = FramedRead<OwnedReadHalf, MqttCodec>;
+
+/// Stop reading from a client (and draining its queue) while this many bytes
+/// wait to be written to it: a client that does not read cannot grow memory.
+const HIGH_WATER: usize = 64 * 1024;
+/// Deliveries taken from the session queue per lock.
+const BATCH: usize = 64;
+
+/// Runs a hook future, turning a panic into an error message so a failing
+/// handler never leaves a client hanging.
+pub(crate) async fn guard<F: Future>(future: F) -> Result<F::Output, String> {
+    AssertUnwindSafe(future).catch_unwind().await.map_err(|panic| {
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .map_or_else(|| "handler panicked".to_owned(), |m| format!("handler panicked: {m}"))
+    })
+}
+
+/// Serves one accepted TCP stream.
+pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, addr: SocketAddr) {
+    let span = tracing::info_span!("client", %addr, client_id = tracing::field::Empty);
+    async move {
+        let (read, write) = stream.into_split();
+        let mut reader = FramedRead::new(read, MqttCodec::new(engine.config.max_packet_size));
+        if let Some((conn, buffered)) = handshake::accept(&engine, &mut reader, write, addr).await
+        {
+            conn.run(reader, buffered).await;
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Why a connection ends.
+#[derive(Debug)]
+pub(crate) enum Exit {
+    /// The client sent DISCONNECT (`will`: MQTT 5.0 0x04 asks for the will anyway).
+    Disconnect { will: bool },
+    TakenOver,
+    Shutdown,
+    KeepAlive,
+    /// The peer closed the socket or it failed.
+    Closed,
+    /// A protocol violation (MQTT 5.0 clients get DISCONNECT with the code).
+    Violation(ReasonCode, String),
+    /// authorize_publish refused a 3.x client's PUBLISH: close, say nothing (MQTT-3.3.5-2).
+    Refused(String),
+}
+
+/// An established connection.
+pub(crate) struct Connection {
+    engine: Arc<Engine>,
+    client: Client,
+    client_id: Arc<str>,
+    protocol: Protocol,
+    session: Arc<Session>,
+    _owner: OwnedMutexGuard<()>,
+    conn_id: u64,
+    ctrl: mpsc::UnboundedReceiver<Ctrl>,
+    writer: OwnedWriteHalf,
+    out: BytesMut,
+    /// 1.5 × the negotiated keep alive.
+    keep_alive: Option<Duration>,
+    last_seen: Instant,
+    will: Option<Will>,
+    persistent: bool,
+    inflight: VecDeque<Inflight>,
+    max_inflight: usize,
+    next_packet_id: u16,
+    incoming_qos2: HashSet<u16>,
+    batch: Vec<Delivery>,
+}
+
+enum Step {
+    Exit(Exit),
+    Packet(Packet),
+    Wrote,
+    Wake,
+    KeepAliveCheck,
+}
+
+impl Connection {
+    async fn run(mut self, mut reader: Reader, buffered: Vec<Packet>) {
+        let exit = self.run_loop(&mut reader, buffered).await;
+        tracing::debug!(?exit, "connection ends");
+        self.finish(exit).await;
+    }
+
+    async fn run_loop(&mut self, reader: &mut Reader, buffered: Vec<Packet>) -> Exit {
+        for packet in buffered {
+            if let Err(exit) = self.handle(packet).await {
+                return exit;
+            }
+        }
+        let far = Duration::from_secs(86_400 * 365);
+        let sleep = tokio::time::sleep(self.keep_alive.unwrap_or(far));
+        tokio::pin!(sleep);
+        loop {
+            if let Err(exit) = self.fill().await {
+                return exit;
+            }
+            let can_read = self.out.len() < HIGH_WATER;
+            let step = tokio::select! {
+                biased;
+                _ = self.engine.shutdown.cancelled() => Step::Exit(Exit::Shutdown),
+                ctrl = self.ctrl.recv() => match ctrl {
+                    Some(Ctrl::TakenOver) => Step::Exit(Exit::TakenOver),
+                    None => Step::Wake,
+                },
+                written = self.writer.write_buf(&mut self.out), if !self.out.is_empty() => {
+                    match written {
+                        Ok(0) | Err(_) => Step::Exit(Exit::Closed),
+                        Ok(_) => Step::Wrote,
+                    }
+                }
+                packet = reader.next(), if can_read => match packet {
+                    None => Step::Exit(Exit::Closed),
+                    Some(Err(e)) => Step::Exit(Exit::Violation(e.reason_code(), e.to_string())),
+                    Some(Ok(packet)) => Step::Packet(packet),
+                },
+                _ = self.session.notified() => Step::Wake,
+                _ = &mut sleep, if self.keep_alive.is_some() => Step::KeepAliveCheck,
+            };
+            match step {
+                Step::Exit(exit) => return exit,
+                Step::Packet(packet) => {
+                    self.last_seen = Instant::now();
+                    if let Err(exit) = self.handle(packet).await {
+                        return exit;
+                    }
+                }
+                Step::Wrote | Step::Wake => {}
+                Step::KeepAliveCheck => {
+                    if let Some(limit) = self.keep_alive {
+                        let deadline = self.last_seen + limit;
+                        if Instant::now() >= deadline {
+                            return Exit::KeepAlive;
+                        }
+                        sleep.as_mut().reset(deadline);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends a packet to the write buffer.
+    fn write(&mut self, packet: &Packet) {
+        if let Err(error) = pigeon_codec::encode(packet, self.protocol, &mut self.out) {
+            tracing::warn!(%error, "cannot encode packet for client; skipped");
+        }
+    }
+
+    /// Writes whatever is buffered, giving up after a short while.
+    async fn flush(&mut self) {
+        let flushed = tokio::time::timeout(
+            Duration::from_secs(1),
+            self.writer.write_all_buf(&mut self.out),
+        )
+        .await;
+        if flushed.is_err() {
+            tracing::debug!("client did not take its last packets");
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Message distribution, as Aedes' `mq`: the engine publishes every message
+//! THROUGH an [`Emitter`] and receives what it must deliver locally FROM it
+//! (through the [`Deliver`] sink it binds at startup). The default
+//! [`LocalEmitter`] hands messages straight to the local sink; a clustered
+//! emitter (e.g. Redis) would also forward them to, and receive them from, the
+//! other nodes.
+
+mod local;
+
+use std::{future::Future, pin::Pin, sync::Arc};
+
+pub use local::LocalEmitter;
+
+use crate::broker::Message;
+
+/// A boxed, sendable future (object-safe async).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The result of handing a message on: either finished synchronously (the
+/// common, allocation-free case) or a future to await.
+pub enum Completion<'a> {
+    Done,
+    Pending(BoxFuture<'a, ()>),
+}
+
+impl Completion<'_> {
+    /// Waits for the hand-over to finish.
+    pub async fn wait(self) {
+        if let Completion::Pending(f) = self {
+            f.await;
+        }
+    }
+}
+
+/// The local delivery side: matches a message against this node's
+/// subscriptions and queues it for each subscriber.
+pub trait Deliver: Send + Sync + 'static {
+    /// Delivers `message` to this node's subscribers.
+    fn deliver(&self, message: Arc<Message>) -> Completion<'_>;
+}
+
+/// Distributes messages to every broker node, this one included.
+pub trait Emitter: Send + Sync + 'static {
+    /// Called once at startup with this node's delivery sink.
+    fn bind(&self, local: Arc<dyn Deliver>);
+    /// Distributes `message`; resolves once it is handed to every local subscriber.
+    fn emit(&self, message: Arc<Message>) -> Completion<'_>;
+}

@@ -1,0 +1,82 @@
+//! Where the broker keeps state that outlives a connection: retained messages,
+//! subscriptions, wills, QoS 1/2 messages queued for offline sessions, in-flight
+//! outgoing messages and incoming QoS 2 packet ids of a parked session.
+//!
+//! The engine always goes through [`Persistence`]; [`MemoryPersistence`] is the
+//! default. Methods return boxed futures so the trait is object-safe; an
+//! implementation should apply each change when the method is called (before
+//! the future is polled) where it can, so the engine's ordering holds.
+
+mod memory;
+
+use std::{collections::VecDeque, sync::Arc};
+
+pub use memory::MemoryPersistence;
+use pigeon_codec::{SubscriptionOptions, Will};
+
+pub use crate::emitter::BoxFuture;
+use crate::broker::{Delivery, Message};
+
+/// A subscription as stored for a persistent session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSubscription {
+    pub filter: String,
+    pub options: SubscriptionOptions,
+}
+
+/// An outgoing QoS 1/2 message sent but not yet acknowledged.
+#[derive(Debug, Clone)]
+pub struct Inflight {
+    pub packet_id: u16,
+    pub delivery: Delivery,
+    /// QoS 2 only: PUBREC came, PUBREL was sent, PUBCOMP is awaited.
+    pub released: bool,
+}
+
+/// The message state of a session while no connection owns it.
+#[derive(Debug, Default, Clone)]
+pub struct Parked {
+    /// Unacknowledged outgoing messages, in send order (resent with DUP).
+    pub inflight: Vec<Inflight>,
+    /// Messages not sent yet, in arrival order.
+    pub queued: VecDeque<Delivery>,
+    /// Incoming QoS 2 packet ids awaiting PUBREL.
+    pub incoming_qos2: Vec<u16>,
+}
+
+/// The persistence seam.
+pub trait Persistence: Send + Sync + 'static {
+    /// Stores a retained message (an empty payload clears the topic). Returns the
+    /// change in the number of retained messages (-1, 0 or 1).
+    fn store_retained(&self, message: Arc<Message>) -> BoxFuture<'_, i64>;
+    /// Retained messages whose topic matches `filter`.
+    fn retained<'a>(&'a self, filter: &'a str) -> BoxFuture<'a, Vec<Arc<Message>>>;
+    /// Adds (or replaces, by filter) subscriptions of a persistent session.
+    fn add_subscriptions<'a>(
+        &'a self,
+        client_id: &'a str,
+        subs: Vec<StoredSubscription>,
+    ) -> BoxFuture<'a, ()>;
+    /// Removes subscriptions of a persistent session.
+    fn remove_subscriptions<'a>(
+        &'a self,
+        client_id: &'a str,
+        filters: Vec<String>,
+    ) -> BoxFuture<'a, ()>;
+    /// The stored subscriptions of a session.
+    fn subscriptions<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Vec<StoredSubscription>>;
+    /// Stores the will of a connected client.
+    fn put_will<'a>(&'a self, client_id: &'a str, will: Will) -> BoxFuture<'a, ()>;
+    /// Removes and returns the will of a client.
+    fn take_will<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Option<Will>>;
+    /// Keeps a session's message state while it is offline (appended to any
+    /// already parked state).
+    fn park<'a>(&'a self, client_id: &'a str, parked: Parked) -> BoxFuture<'a, ()>;
+    /// Queues a QoS 1/2 message for an offline session; `false` when its queue
+    /// already holds `limit` messages (the message is dropped).
+    fn enqueue(&self, client_id: Arc<str>, delivery: Delivery, limit: usize) -> BoxFuture<'_, bool>;
+    /// Takes a session's parked state (empty when there is none).
+    fn unpark<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Parked>;
+    /// Forgets everything about a session (subscriptions, will, parked state).
+    fn remove_session<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, ()>;
+}
