@@ -20,6 +20,12 @@ pub enum BootstrapError {
         field: &'static str,
         provider: &'static str,
     },
+    /// A hand-written `Injectable::create` failed (e.g. a provider's own file is missing).
+    #[error("provider `{provider}`: {message}")]
+    Provider {
+        provider: &'static str,
+        message: String,
+    },
     /// Providers that depend on each other in a cycle.
     #[error("dependency cycle between providers: {0}")]
     Cycle(String),
