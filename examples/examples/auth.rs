@@ -45,10 +45,17 @@ pub struct UserStore {
 
 impl Injectable for UserStore {
     fn create(_: &Container) -> Result<Self, BootstrapError> {
-        let fail = |message: String| BootstrapError::Provider { provider: "UserStore", message };
-        let path = USERS_FILE.get().ok_or_else(|| fail("no users file given".into()))?;
-        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
-        let file: UsersFile = toml::from_str(&text).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+        let fail = |message: String| BootstrapError::Provider {
+            provider: "UserStore",
+            message,
+        };
+        let path = USERS_FILE
+            .get()
+            .ok_or_else(|| fail("no users file given".into()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+        let file: UsersFile =
+            toml::from_str(&text).map_err(|e| fail(format!("{}: {e}", path.display())))?;
         Ok(Self { users: file.users })
     }
 }
@@ -60,7 +67,9 @@ pub struct AuthService {
 
 impl AuthService {
     fn user(&self, client: &Client) -> Option<&User> {
-        client.username().and_then(|name| self.store.users.get(name))
+        client
+            .username()
+            .and_then(|name| self.store.users.get(name))
     }
 }
 
@@ -83,7 +92,11 @@ impl AuthService {
     }
 
     #[on_authorize_publish]
-    async fn may_publish(&self, client: Option<Client>, packet: &mut Publish) -> Result<(), Denied> {
+    async fn may_publish(
+        &self,
+        client: Option<Client>,
+        packet: &mut Publish,
+    ) -> Result<(), Denied> {
         // Wills of clients that are gone were checked when they were set.
         let Some(client) = client else { return Ok(()) };
         let allowed = self
@@ -92,12 +105,20 @@ impl AuthService {
         if allowed {
             Ok(())
         } else {
-            Err(Denied::new(format!("{} may not publish to {}", client.id(), packet.topic)))
+            Err(Denied::new(format!(
+                "{} may not publish to {}",
+                client.id(),
+                packet.topic
+            )))
         }
     }
 
     #[on_authorize_subscribe]
-    async fn may_subscribe(&self, client: Client, sub: Subscription) -> Result<Option<Subscription>, Denied> {
+    async fn may_subscribe(
+        &self,
+        client: Client,
+        sub: Subscription,
+    ) -> Result<Option<Subscription>, Denied> {
         // A requested filter is allowed when one of the user's filters covers it.
         let allowed = self
             .user(&client)

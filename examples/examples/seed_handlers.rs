@@ -21,13 +21,21 @@ impl TestService {
     }
 
     #[on_authenticate]
-    async fn on_authenticate(&self, client: Client, credential: Credential) -> Result<(), AuthError> {
+    async fn on_authenticate(
+        &self,
+        client: Client,
+        credential: Credential,
+    ) -> Result<(), AuthError> {
         info!(client = client.id(), username = ?credential.username, "Function: @onAuthenticate()");
         Ok(())
     }
 
     #[on_authorize_publish]
-    async fn on_authorize_publish(&self, client: Option<Client>, packet: &mut Publish) -> Result<(), Denied> {
+    async fn on_authorize_publish(
+        &self,
+        client: Option<Client>,
+        packet: &mut Publish,
+    ) -> Result<(), Denied> {
         info!(client = ?client.as_ref().map(Client::id), topic = %packet.topic, "Function: @onAuthorizePublish()");
         if packet.topic == "aaaa" {
             return Err(Denied::new("wrong topic"));
@@ -39,7 +47,11 @@ impl TestService {
     }
 
     #[on_authorize_subscribe]
-    async fn on_authorize_subscribe(&self, client: Client, mut subscription: Subscription) -> Result<Option<Subscription>, Denied> {
+    async fn on_authorize_subscribe(
+        &self,
+        client: Client,
+        mut subscription: Subscription,
+    ) -> Result<Option<Subscription>, Denied> {
         info!(client = client.id(), topic = %subscription.topic, "Function: @onAuthorizeSubscribe()");
         if subscription.topic == "aaaa" {
             return Err(Denied::new("wrong topic"));
@@ -89,7 +101,13 @@ impl TestService {
     }
 
     #[on_publish]
-    async fn on_publish(&self, topic: Topic, packet: Packet<Publish>, payload: Payload, client: Option<Client>) {
+    async fn on_publish(
+        &self,
+        topic: Topic,
+        packet: Packet<Publish>,
+        payload: Payload,
+        client: Option<Client>,
+    ) {
         info!(client = ?client.as_ref().map(Client::id), topic = &*topic, qos = ?packet.0.qos, bytes = payload.len(), "Function: @OnPublish()");
         if &*topic == "ping" {
             let pong = Publish::new("test2", QoS::AtMostOnce, "pong");

@@ -51,8 +51,16 @@ impl Recorder {
     }
 
     #[on_authorize_publish]
-    async fn can_publish(&self, client: Option<Client>, packet: &mut Publish) -> Result<(), Denied> {
-        self.rec(format!("authorize_publish {} {}", client.is_some(), packet.topic));
+    async fn can_publish(
+        &self,
+        client: Option<Client>,
+        packet: &mut Publish,
+    ) -> Result<(), Denied> {
+        self.rec(format!(
+            "authorize_publish {} {}",
+            client.is_some(),
+            packet.topic
+        ));
         if packet.topic == "aaaa" || packet.topic == "forbidden" {
             return Err(Denied::new("wrong topic"));
         }
@@ -93,14 +101,21 @@ impl Recorder {
 
     #[on_publish("cmd/pong")]
     async fn pong(&self) {
-        let _ = self.pigeon.publish(Publish::new("test2", QoS::AtMostOnce, "pong")).await;
+        let _ = self
+            .pigeon
+            .publish(Publish::new("test2", QoS::AtMostOnce, "pong"))
+            .await;
     }
 
     #[on_publish]
     async fn publish(&self, topic: Topic, client: Option<Client>, payload: Payload) {
         if !topic.starts_with("$SYS") {
             let who = client.map(|c| c.id().to_owned()).unwrap_or_default();
-            self.rec(format!("publish {who} {} {}", &*topic, String::from_utf8_lossy(&payload)));
+            self.rec(format!(
+                "publish {who} {} {}",
+                &*topic,
+                String::from_utf8_lossy(&payload)
+            ));
         }
     }
 
@@ -110,7 +125,11 @@ impl Recorder {
     }
     #[on_client_ready]
     async fn ready(&self, client: Client) {
-        self.rec(format!("client_ready {} {}", client.id(), client.connected()));
+        self.rec(format!(
+            "client_ready {} {}",
+            client.id(),
+            client.connected()
+        ));
     }
     #[on_client_disconnect]
     async fn disconnect(&self, client: Client) {
@@ -143,7 +162,11 @@ impl Recorder {
     }
     #[on_connack_sent]
     async fn connack(&self, client: Client, packet: Packet<ConnAck>) {
-        self.rec(format!("connack_sent {} {:?}", client.id(), packet.0.reason_code));
+        self.rec(format!(
+            "connack_sent {} {:?}",
+            client.id(),
+            packet.0.reason_code
+        ));
     }
     #[on_ping]
     async fn ping(&self, client: Client) {
@@ -159,7 +182,9 @@ impl Recorder {
 pub struct E2eModule;
 
 async fn start() -> (App, Arc<Recorder>) {
-    let app = pigeon::testing::start::<E2eModule>().await.expect("module starts");
+    let app = pigeon::testing::start::<E2eModule>()
+        .await
+        .expect("module starts");
     let rec = app.get::<Recorder>().expect("recorder");
     (app, rec)
 }
@@ -193,7 +218,9 @@ fn v4(addr: SocketAddr, id: &str, user: Option<&str>) -> (AsyncClient, Events<Ev
         loop {
             match ev.poll().await {
                 Ok(e) => {
-                    if std::env::var("E2E_DEBUG").is_ok() { eprintln!("{e:?}"); }
+                    if std::env::var("E2E_DEBUG").is_ok() {
+                        eprintln!("{e:?}");
+                    }
                     if tx.send(Ok(e)).is_err() {
                         return;
                     }
@@ -273,10 +300,16 @@ async fn authenticate_accepts_refuses_with_code_and_survives_panics_v4() {
     connected(&mut rx).await;
     let (_c, mut rx) = v4(addr, "badpw", Some("bad"));
     let e = refused(&mut rx).await;
-    assert!(e.contains(&format!("{:?}", ConnectReturnCode::BadUserNamePassword)), "{e}");
+    assert!(
+        e.contains(&format!("{:?}", ConnectReturnCode::BadUserNamePassword)),
+        "{e}"
+    );
     let (_c, mut rx) = v4(addr, "boom", Some("panic"));
     let e = refused(&mut rx).await;
-    assert!(e.contains(&format!("{:?}", ConnectReturnCode::ServiceUnavailable)), "{e}");
+    assert!(
+        e.contains(&format!("{:?}", ConnectReturnCode::ServiceUnavailable)),
+        "{e}"
+    );
     let line = wait_line(&rec, |l| l.starts_with("connection_error boom")).await;
     assert!(line.contains("authenticate exploded"), "{line}");
     // The broker carries on.
@@ -287,10 +320,16 @@ async fn authenticate_accepts_refuses_with_code_and_survives_panics_v4() {
 
 #[tokio::test]
 async fn authenticate_refusal_carries_v5_reason_codes() {
-    use rumqttc::v5::{mqttbytes::v5::ConnectReturnCode as Rc5, AsyncClient as C5, ConnectionError, MqttOptions as O5};
+    use rumqttc::v5::{
+        mqttbytes::v5::ConnectReturnCode as Rc5, AsyncClient as C5, ConnectionError,
+        MqttOptions as O5,
+    };
     let (app, _rec) = start().await;
     let addr = app.local_addr();
-    for (user, want) in [("bad", Rc5::BadUserNamePassword), ("panic", Rc5::ServerUnavailable)] {
+    for (user, want) in [
+        ("bad", Rc5::BadUserNamePassword),
+        ("panic", Rc5::ServerUnavailable),
+    ] {
         let mut opts = O5::new(format!("v5-{user}"), addr.ip().to_string(), addr.port());
         opts.set_credentials(user, "pw");
         let (_c, mut ev) = C5::new(opts, 8);
@@ -317,7 +356,10 @@ async fn pre_connect_refusal_is_a_connection_error() {
     let (_c, mut rx) = v4(app.local_addr(), "refuse-me", None);
     refused(&mut rx).await;
     wait_line(&rec, |l| l.starts_with("connection_error refuse-me")).await;
-    assert!(!has(&rec, "authenticate refuse-me"), "authenticate must not run after a refusal");
+    assert!(
+        !has(&rec, "authenticate refuse-me"),
+        "authenticate must not run after a refusal"
+    );
     app.close().await;
 }
 
@@ -333,10 +375,17 @@ async fn authorize_publish_refuses_disconnects_and_rewrites_v4() {
 
     let (publ, mut prx) = v4(addr, "pub", None);
     connected(&mut prx).await;
-    publ.publish("bbb", Q::AtMostOnce, false, "original").await.unwrap();
-    assert_eq!(message(&mut srx).await, ("bbb".into(), "overwrite packet payload".into()));
+    publ.publish("bbb", Q::AtMostOnce, false, "original")
+        .await
+        .unwrap();
+    assert_eq!(
+        message(&mut srx).await,
+        ("bbb".into(), "overwrite packet payload".into())
+    );
 
-    publ.publish("forbidden", Q::AtMostOnce, false, "nope").await.unwrap();
+    publ.publish("forbidden", Q::AtMostOnce, false, "nope")
+        .await
+        .unwrap();
     // MQTT-3.3.5-2: 3.1.1 publisher is disconnected, nothing is sent back.
     let e = next(&mut prx, |e| e.err()).await;
     assert!(!e.is_empty());
@@ -344,21 +393,34 @@ async fn authorize_publish_refuses_disconnects_and_rewrites_v4() {
     // The subscriber never saw `aaaa`, and `$SYS/` stays denied.
     let (sys, mut yrx) = v4(addr, "sys", None);
     connected(&mut yrx).await;
-    sys.publish("$SYS/fake", Q::AtMostOnce, false, "x").await.unwrap();
+    sys.publish("$SYS/fake", Q::AtMostOnce, false, "x")
+        .await
+        .unwrap();
     next(&mut yrx, |e| e.err()).await;
-    sub.publish("bbb", Q::AtMostOnce, false, "again").await.unwrap();
+    sub.publish("bbb", Q::AtMostOnce, false, "again")
+        .await
+        .unwrap();
     // The next message the subscriber gets is this one, not `forbidden`.
-    assert_eq!(message(&mut srx).await, ("bbb".into(), "overwrite packet payload".into()));
+    assert_eq!(
+        message(&mut srx).await,
+        ("bbb".into(), "overwrite packet payload".into())
+    );
     app.close().await;
 }
 
 #[tokio::test]
 async fn authorize_publish_refusal_is_puback_0x87_for_v5() {
-    use rumqttc::v5::{mqttbytes::v5::{Packet as P5, PubAckReason}, mqttbytes::QoS as Q5, AsyncClient as C5, Event as E5, MqttOptions as O5};
+    use rumqttc::v5::{
+        mqttbytes::v5::{Packet as P5, PubAckReason},
+        mqttbytes::QoS as Q5,
+        AsyncClient as C5, Event as E5, MqttOptions as O5,
+    };
     let (app, _rec) = start().await;
     let addr = app.local_addr();
     let (c, mut ev) = C5::new(O5::new("v5pub", addr.ip().to_string(), addr.port()), 8);
-    c.publish("aaaa", Q5::AtLeastOnce, false, "x").await.unwrap();
+    c.publish("aaaa", Q5::AtLeastOnce, false, "x")
+        .await
+        .unwrap();
     let reason = timeout(Duration::from_secs(5), async {
         loop {
             match ev.poll().await {
@@ -381,14 +443,25 @@ async fn authorize_subscribe_refuses_negates_and_rewrites() {
     let addr = app.local_addr();
     let (c, mut rx) = v4(addr, "subs", None);
     connected(&mut rx).await;
-    let filters = ["aaaa", "neg", "bbb", "plain"].map(|t| SubscribeFilter::new(t.into(), Q::AtMostOnce));
+    let filters =
+        ["aaaa", "neg", "bbb", "plain"].map(|t| SubscribeFilter::new(t.into(), Q::AtMostOnce));
     c.subscribe_many(filters).await.unwrap();
     let codes = suback(&mut rx).await;
-    assert_eq!(codes, [S::Failure, S::Failure, S::Success(Q::AtLeastOnce), S::Success(Q::AtMostOnce)]);
+    assert_eq!(
+        codes,
+        [
+            S::Failure,
+            S::Failure,
+            S::Success(Q::AtLeastOnce),
+            S::Success(Q::AtMostOnce)
+        ]
+    );
     // `bbb` became `foo` at QoS 1.
     let (p, mut prx) = v4(addr, "pfoo", None);
     connected(&mut prx).await;
-    p.publish("foo", Q::AtLeastOnce, false, "via foo").await.unwrap();
+    p.publish("foo", Q::AtLeastOnce, false, "via foo")
+        .await
+        .unwrap();
     assert_eq!(message(&mut rx).await, ("foo".into(), "via foo".into()));
     app.close().await;
 }
@@ -408,8 +481,12 @@ async fn authorize_forward_drops_per_subscriber() {
         suback(rx).await;
     }
     let svc = app.service();
-    svc.publish(Publish::new("secret/plan", QoS::AtMostOnce, "s")).await.unwrap();
-    svc.publish(Publish::new("open", QoS::AtMostOnce, "o")).await.unwrap();
+    svc.publish(Publish::new("secret/plan", QoS::AtMostOnce, "s"))
+        .await
+        .unwrap();
+    svc.publish(Publish::new("open", QoS::AtMostOnce, "o"))
+        .await
+        .unwrap();
     assert_eq!(message(&mut brx).await.0, "secret/plan");
     assert_eq!(message(&mut arx).await.0, "open", "nosecret got the secret");
     app.close().await;
@@ -423,11 +500,22 @@ async fn every_event_fires_with_its_values() {
     connected(&mut rx).await;
     c.subscribe("t/#", Q::AtLeastOnce).await.unwrap();
     suback(&mut rx).await;
-    c.publish("t/1", Q::AtLeastOnce, false, "hello").await.unwrap();
+    c.publish("t/1", Q::AtLeastOnce, false, "hello")
+        .await
+        .unwrap();
     message(&mut rx).await;
     c.unsubscribe("t/#").await.unwrap();
-    c.publish("sensors/9/temp", Q::AtMostOnce, false, r#"{"celsius": 3.5}"#).await.unwrap();
-    c.publish("sensors/9/temp", Q::AtMostOnce, false, "not json").await.unwrap();
+    c.publish(
+        "sensors/9/temp",
+        Q::AtMostOnce,
+        false,
+        r#"{"celsius": 3.5}"#,
+    )
+    .await
+    .unwrap();
+    c.publish("sensors/9/temp", Q::AtMostOnce, false, "not json")
+        .await
+        .unwrap();
     wait_line(&rec, |l| l == "client ev").await;
     wait_line(&rec, |l| l == "connack_sent ev Success").await;
     wait_line(&rec, |l| l == "client_ready ev true").await;
@@ -445,7 +533,9 @@ async fn every_event_fires_with_its_values() {
 
     // PINGREQ and keep-alive timeout, with a raw client (keep alive 1 s, then silence).
     let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let connect = [0x10, 14, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 1, 0, 2, b'k', b'a'];
+    let connect = [
+        0x10, 14, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 1, 0, 2, b'k', b'a',
+    ];
     raw.write_all(&connect).await.unwrap();
     raw.write_all(&[0xC0, 0]).await.unwrap();
     wait_line(&rec, |l| l == "ping ka").await;
@@ -467,16 +557,26 @@ async fn pigeon_service_publishes_bypassing_authorization_reports_and_closes() {
     suback(&mut rx).await;
     let svc = app.service();
     // `forbidden` is refused for clients, not for the broker's own publish.
-    svc.publish(Publish::new("forbidden", QoS::AtMostOnce, "from broker")).await.unwrap();
-    assert_eq!(message(&mut rx).await, ("forbidden".into(), "from broker".into()));
+    svc.publish(Publish::new("forbidden", QoS::AtMostOnce, "from broker"))
+        .await
+        .unwrap();
+    assert_eq!(
+        message(&mut rx).await,
+        ("forbidden".into(), "from broker".into())
+    );
     assert!(!has(&rec, "authorize_publish false forbidden"));
     // A handler using the injected service.
-    c.publish("cmd/pong", Q::AtMostOnce, false, "").await.unwrap();
+    c.publish("cmd/pong", Q::AtMostOnce, false, "")
+        .await
+        .unwrap();
     assert_eq!(message(&mut rx).await, ("test2".into(), "pong".into()));
 
     let broker = svc.broker().expect("started");
     assert!(broker.clients().contains(&"svc".to_owned()));
-    assert!(broker.subscriptions().iter().any(|(id, f, _)| id == "svc" && f == "test2"));
+    assert!(broker
+        .subscriptions()
+        .iter()
+        .any(|(id, f, _)| id == "svc" && f == "test2"));
     assert!(svc.stats().unwrap().clients_connected >= 1);
 
     svc.close().await;

@@ -38,6 +38,11 @@ pub enum BootstrapError {
 }
 
 /// A struct the container can build; implemented by `#[injectable]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a provider",
+    label = "not an #[injectable] struct",
+    note = "mark the struct `#[injectable]` (or implement `pigeon::app::Injectable` by hand)"
+)]
 pub trait Injectable: Sized + Send + Sync + 'static {
     /// Builds the provider, resolving its fields from `container`.
     fn create(container: &Container) -> Result<Self, BootstrapError>;
@@ -136,9 +141,9 @@ impl Container {
             });
         };
         let instance = self.instance(&def)?;
-        instance.downcast::<T>().map_err(|_| {
-            BootstrapError::Cycle(format!("{} has an unexpected type", def.name))
-        })
+        instance
+            .downcast::<T>()
+            .map_err(|_| BootstrapError::Cycle(format!("{} has an unexpected type", def.name)))
     }
 
     fn instance(&self, def: &ProviderDef) -> Result<Instance, BootstrapError> {
