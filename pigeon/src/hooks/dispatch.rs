@@ -30,6 +30,8 @@ pub(crate) struct EventEntry {
     pub call: EventCall,
 }
 
+// Flush is rare; boxing every event to shrink it would cost an allocation per event.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
     Event(Event),
     Flush(oneshot::Sender<()>),
