@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::registry::{BoxFuture, Key};
 use super::{Event, EventKind, ExtractError, Params, TopicPattern};
 
-const DEFAULT_CAPACITY: usize = 4096;
+const DEFAULT_CAPACITY: usize = 16 * 1024;
 const KINDS: usize = EventKind::Ping as usize + 1;
 
 type EventCall =
