@@ -58,7 +58,10 @@ pub struct Bare;
 #[module(id = "bench-observed", providers = [Observer])]
 pub struct Observed;
 
-async fn connect(addr: std::net::SocketAddr, id: &str) -> anyhow::Result<Framed<TcpStream, MqttCodec>> {
+async fn connect(
+    addr: std::net::SocketAddr,
+    id: &str,
+) -> anyhow::Result<Framed<TcpStream, MqttCodec>> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let mut framed = Framed::new(stream, MqttCodec::with_protocol(Protocol::V3_1_1, 1 << 20));
@@ -77,7 +80,11 @@ async fn round<M: Module>(cli: &Cli) -> anyhow::Result<(f64, u64)> {
     let mut readers = Vec::new();
     for i in 0..cli.subscribers {
         let mut s = connect(addr, &format!("sub-{i}")).await?;
-        s.send(Wire::Subscribe(Subscribe::new(1, vec![SubscribeFilter::new("bench/t", QoS::AtMostOnce)]))).await?;
+        s.send(Wire::Subscribe(Subscribe::new(
+            1,
+            vec![SubscribeFilter::new("bench/t", QoS::AtMostOnce)],
+        )))
+        .await?;
         loop {
             if let Some(Ok(Wire::SubAck(_))) = s.next().await {
                 break;
@@ -105,7 +112,13 @@ async fn round<M: Module>(cli: &Cli) -> anyhow::Result<(f64, u64)> {
     let payload = Bytes::from(vec![b'x'; cli.payload]);
     let start = Instant::now();
     for _ in 0..cli.messages {
-        publisher.feed(Wire::Publish(Publish::new("bench/t", QoS::AtMostOnce, payload.clone()))).await?;
+        publisher
+            .feed(Wire::Publish(Publish::new(
+                "bench/t",
+                QoS::AtMostOnce,
+                payload.clone(),
+            )))
+            .await?;
     }
     SinkExt::<Wire>::flush(&mut publisher).await?;
     let mut delivered = 0u64;
@@ -130,7 +143,10 @@ async fn best<M: Module>(cli: &Cli) -> anyhow::Result<f64> {
         let (rate, delivered) = round::<M>(cli).await?;
         let expected = (cli.messages * cli.subscribers) as u64;
         if delivered < expected {
-            eprintln!("  (round lost {} of {expected} QoS 0 deliveries)", expected - delivered);
+            eprintln!(
+                "  (round lost {} of {expected} QoS 0 deliveries)",
+                expected - delivered
+            );
         }
         best = best.max(rate);
     }

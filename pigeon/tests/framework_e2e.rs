@@ -71,7 +71,12 @@ impl Recorder {
     }
 
     #[on_authorize_subscribe]
-    async fn can_subscribe(&self, mut sub: Subscription) -> Result<Option<Subscription>, Denied> {
+    async fn can_subscribe(
+        &self,
+        client: Client,
+        mut sub: Subscription,
+    ) -> Result<Option<Subscription>, Denied> {
+        self.rec(format!("authorize_subscribe {} {}", client.id(), sub.topic));
         match sub.topic.as_str() {
             "aaaa" => Err(Denied::new("wrong topic")),
             "neg" => Ok(None),
@@ -212,9 +217,15 @@ fn v4(addr: SocketAddr, id: &str, user: Option<&str>) -> (AsyncClient, Events<Ev
     if let Some(u) = user {
         opts.set_credentials(u, "pw");
     }
+    let (client, rx, _task) = v4_with(opts);
+    (client, rx)
+}
+
+/// A v4 client with `opts`; aborting the task drops the connection uncleanly.
+fn v4_with(opts: MqttOptions) -> (AsyncClient, Events<Ev>, tokio::task::JoinHandle<()>) {
     let (client, mut ev) = AsyncClient::new(opts, 32);
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         loop {
             match ev.poll().await {
                 Ok(e) => {
@@ -232,7 +243,7 @@ fn v4(addr: SocketAddr, id: &str, user: Option<&str>) -> (AsyncClient, Events<Ev
             }
         }
     });
-    (client, rx)
+    (client, rx, task)
 }
 
 /// The first event `f` picks (fails after 5 s).
@@ -583,4 +594,69 @@ async fn pigeon_service_publishes_bypassing_authorization_reports_and_closes() {
     next(&mut rx, |e| e.err()).await;
     app.flush_events().await;
     assert!(has(&rec, "closed"));
+}
+
+#[tokio::test]
+async fn authorize_subscribe_runs_again_when_a_session_is_restored() {
+    let (app, rec) = start().await;
+    let addr = app.local_addr();
+    let opts = || {
+        let mut o = MqttOptions::new("persist", addr.ip().to_string(), addr.port());
+        o.set_clean_session(false);
+        o
+    };
+    let (c, mut rx, _t) = v4_with(opts());
+    connected(&mut rx).await;
+    c.subscribe("keep/1", Q::AtLeastOnce).await.unwrap();
+    suback(&mut rx).await;
+    c.disconnect().await.unwrap();
+    wait_line(&rec, |l| l == "client_disconnect persist").await;
+    let count = || {
+        rec.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| *l == "authorize_subscribe persist keep/1")
+            .count()
+    };
+    assert_eq!(count(), 1);
+    let (_c, mut rx, _t) = v4_with(opts());
+    connected(&mut rx).await;
+    wait_line(&rec, |l| l == "client_ready persist true").await;
+    for _ in 0..100 {
+        if count() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(count(), 2, "restored subscriptions are authorized again");
+    app.close().await;
+}
+
+#[tokio::test]
+async fn wills_go_through_authorize_publish() {
+    let (app, rec) = start().await;
+    let addr = app.local_addr();
+    let (s, mut srx) = v4(addr, "watcher", None);
+    connected(&mut srx).await;
+    s.subscribe("will/+", Q::AtMostOnce).await.unwrap();
+    suback(&mut srx).await;
+    let mut opts = MqttOptions::new("dying", addr.ip().to_string(), addr.port());
+    opts.set_last_will(rumqttc::LastWill::new(
+        "will/bbb",
+        "gone",
+        Q::AtMostOnce,
+        false,
+    ));
+    let (_c, mut rx, task) = v4_with(opts);
+    connected(&mut rx).await;
+    task.abort();
+    // The will is published, authorized (and rewritten) like any publish.
+    let (topic, payload) = message(&mut srx).await;
+    assert_eq!((topic.as_str(), payload.as_str()), ("will/bbb", "gone"));
+    wait_line(&rec, |l| {
+        l.starts_with("authorize_publish") && l.ends_with("will/bbb")
+    })
+    .await;
+    app.close().await;
 }
