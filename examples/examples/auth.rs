@@ -35,7 +35,7 @@ struct UsersFile {
 }
 
 /// Where `main` tells the provider to read its users from.
-static USERS_FILE: OnceLock<PathBuf> = OnceLock::new();
+pub static USERS_FILE: OnceLock<PathBuf> = OnceLock::new();
 
 /// The user table, a provider with a hand-written `Injectable`: it reads its file
 /// at bootstrap, and a bad file stops the start-up with a message naming it.
