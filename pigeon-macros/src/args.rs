@@ -75,7 +75,9 @@ fn validate_pattern(p: &str) -> Result<(), String> {
             s if s.starts_with(':') => {
                 let name = &s[1..];
                 if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
-                    return Err(format!("invalid segment name `{s}`: use `:name` with letters, digits and `_`"));
+                    return Err(format!(
+                        "invalid segment name `{s}`: use `:name` with letters, digits and `_`"
+                    ));
                 }
             }
             s if s.contains(['#', '+']) => {

@@ -27,7 +27,10 @@ struct Param {
 
 pub fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<TokenStream> {
     if !attr.is_empty() {
-        return Err(syn::Error::new(attr.span(), "#[handlers] takes no arguments"));
+        return Err(syn::Error::new(
+            attr.span(),
+            "#[handlers] takes no arguments",
+        ));
     }
     let mut item: ItemImpl = syn::parse2(input)?;
     if !item.generics.params.is_empty() {
@@ -37,7 +40,10 @@ pub fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<TokenStream>
         ));
     }
     if let Some((_, path, _)) = &item.trait_ {
-        return Err(syn::Error::new(path.span(), "#[handlers] goes on an inherent impl block, not a trait impl"));
+        return Err(syn::Error::new(
+            path.span(),
+            "#[handlers] goes on an inherent impl block, not a trait impl",
+        ));
     }
     let mut handlers = Vec::new();
     let mut errors: Option<syn::Error> = None;
@@ -60,7 +66,10 @@ pub fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<TokenStream>
     };
     let register = format_ident!("__pigeon_register_{}", first.method);
     let wrappers = handlers.iter().enumerate().map(|(i, h)| wrapper(h, i));
-    let registrations = handlers.iter().enumerate().map(|(i, h)| registration(h, i, self_ty));
+    let registrations = handlers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| registration(h, i, self_ty));
     let ty_name = self_ty.to_token_stream().to_string().replace(' ', "");
     let _ = ty_name;
     item.items.push(syn::parse_quote! {
@@ -97,7 +106,10 @@ fn parse_method(f: &mut ImplItemFn) -> syn::Result<Vec<Handler>> {
         match name.as_deref().map(|n| (n, Hook::find(n))) {
             Some((_, Some(hook))) => found.push((hook, attr)),
             Some((n, None)) if n.starts_with("on_") => {
-                return Err(syn::Error::new(attr.path().span(), format!("unknown handler attribute `#[{n}]`")));
+                return Err(syn::Error::new(
+                    attr.path().span(),
+                    format!("unknown handler attribute `#[{n}]`"),
+                ));
             }
             _ => rest.push(attr),
         }
@@ -108,15 +120,26 @@ fn parse_method(f: &mut ImplItemFn) -> syn::Result<Vec<Handler>> {
     }
     let sig = &f.sig;
     if sig.asyncness.is_none() {
-        return Err(syn::Error::new(sig.fn_token.span(), "a handler must be an `async fn`"));
+        return Err(syn::Error::new(
+            sig.fn_token.span(),
+            "a handler must be an `async fn`",
+        ));
     }
     if !sig.generics.params.is_empty() {
-        return Err(syn::Error::new(sig.generics.span(), "a handler cannot have generic parameters"));
+        return Err(syn::Error::new(
+            sig.generics.span(),
+            "a handler cannot have generic parameters",
+        ));
     }
     let mut inputs = sig.inputs.iter();
     match inputs.next() {
         Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {}
-        Some(other) => return Err(syn::Error::new(other.span(), "a handler takes `&self` first")),
+        Some(other) => {
+            return Err(syn::Error::new(
+                other.span(),
+                "a handler takes `&self` first",
+            ))
+        }
         None => return Err(syn::Error::new(sig.span(), "a handler takes `&self` first")),
     }
     let mut params = Vec::new();
@@ -252,9 +275,7 @@ fn registration(h: &Handler, i: usize, self_ty: &Type) -> TokenStream {
 
 /// `#[on_*]` outside `#[handlers]`: a compile error on the attribute.
 pub fn orphan(attr: &str, item: TokenStream) -> TokenStream {
-    let msg = format!(
-        "`#[{attr}]` only works on a method of an impl block marked `#[handlers]`"
-    );
+    let msg = format!("`#[{attr}]` only works on a method of an impl block marked `#[handlers]`");
     let err = syn::Error::new(Span::call_site(), msg).to_compile_error();
     quote!(#err #item)
 }

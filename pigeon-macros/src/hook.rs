@@ -21,11 +21,19 @@ enum HookKind {
 }
 
 const fn handler(attr: &'static str, cx: &'static str, topic: bool) -> Hook {
-    Hook { attr, kind: HookKind::Handler(cx), topic }
+    Hook {
+        attr,
+        kind: HookKind::Handler(cx),
+        topic,
+    }
 }
 
 const fn event(attr: &'static str, marker: &'static str, topic: bool) -> Hook {
-    Hook { attr, kind: HookKind::Event(marker), topic }
+    Hook {
+        attr,
+        kind: HookKind::Event(marker),
+        topic,
+    }
 }
 
 pub const HOOKS: &[Hook] = &[

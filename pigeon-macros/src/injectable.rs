@@ -7,11 +7,17 @@ use syn::{spanned::Spanned, Fields, ItemStruct};
 
 pub fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<TokenStream> {
     if !attr.is_empty() {
-        return Err(syn::Error::new(attr.span(), "#[injectable] takes no arguments"));
+        return Err(syn::Error::new(
+            attr.span(),
+            "#[injectable] takes no arguments",
+        ));
     }
     let mut item: ItemStruct = syn::parse2(input)?;
     if !item.generics.params.is_empty() {
-        return Err(syn::Error::new(item.generics.span(), "an #[injectable] struct cannot be generic"));
+        return Err(syn::Error::new(
+            item.generics.span(),
+            "an #[injectable] struct cannot be generic",
+        ));
     }
     let ident = &item.ident;
     let owner = ident.to_string();

@@ -58,9 +58,13 @@ impl Parse for ModuleArgs {
             } else if STR_OPTIONS.contains(&key.as_str()) {
                 let lit: LitStr = input.parse()?;
                 if lit.value().is_empty() {
-                    return Err(syn::Error::new(lit.span(), format!("`{key}` cannot be empty")));
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        format!("`{key}` cannot be empty"),
+                    ));
                 }
-                args.config.push((name, quote!(::std::string::String::from(#lit))));
+                args.config
+                    .push((name, quote!(::std::string::String::from(#lit))));
             } else {
                 match key.as_str() {
                     "providers" => {
@@ -109,13 +113,17 @@ pub fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<TokenStream>
     let args: ModuleArgs = syn::parse2(attr)?;
     let item: ItemStruct = syn::parse2(input)?;
     if !item.generics.params.is_empty() {
-        return Err(syn::Error::new(item.generics.span(), "a #[module] struct cannot be generic"));
+        return Err(syn::Error::new(
+            item.generics.span(),
+            "a #[module] struct cannot be generic",
+        ));
     }
     let ident = &item.ident;
     let sets = args.config.iter().map(|(k, v)| quote!(__config.#k = #v;));
-    let providers = args.providers.iter().map(|p| {
-        quote_spanned!(p.span()=> ::pigeon::__private::ProviderDef::of::<#p>())
-    });
+    let providers = args
+        .providers
+        .iter()
+        .map(|p| quote_spanned!(p.span()=> ::pigeon::__private::ProviderDef::of::<#p>()));
     let allow_sys = args.allow_sys_publish.map_or(quote!(false), |b| quote!(#b));
     let event_queue = args.event_queue.map_or(quote!(0), |n| quote!(#n));
     Ok(quote! {

@@ -12,10 +12,10 @@ pub(crate) mod connection;
 pub mod emitter;
 pub mod hooks;
 pub mod persistence;
-pub(crate) mod sys;
-pub(crate) mod transport;
 pub mod prelude;
 pub mod service;
+pub(crate) mod sys;
+pub(crate) mod transport;
 
 pub use app::{testing, App, BootstrapError, Pigeon};
 pub use broker::{Broker, BrokerHandle};
@@ -36,6 +36,7 @@ pub mod __private {
     pub use crate::hooks::{
         BoxFuture, ExtractError, FromEvent, FromEventMut, HandlerSet, HooksBuilder, Meta,
     };
+    pub use crate::{BootstrapError, Config};
     pub use inventory;
     pub use std::{
         any::{Any, TypeId},
@@ -44,7 +45,6 @@ pub mod __private {
         sync::Arc,
         time::Duration,
     };
-    pub use crate::{BootstrapError, Config};
 
     /// The `TypeId` of `T`, as a function pointer for `inventory` statics.
     pub fn type_id_of<T: 'static>() -> TypeId {

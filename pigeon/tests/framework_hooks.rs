@@ -14,7 +14,12 @@ use pigeon::{
 };
 
 fn client(id: &str) -> Client {
-    Client::new(id, "127.0.0.1:4000".parse().unwrap(), Some("u".into()), Protocol::V5)
+    Client::new(
+        id,
+        "127.0.0.1:4000".parse().unwrap(),
+        Some("u".into()),
+        Protocol::V5,
+    )
 }
 
 fn sub(topic: &str, qos: QoS) -> Subscription {
@@ -76,8 +81,15 @@ impl First {
     }
 
     #[on_authorize_publish]
-    async fn can_publish(&self, client: Option<Client>, packet: &mut Publish) -> Result<(), Denied> {
-        self.log.push(format!("first.publish {:?}", client.map(|c| c.id().to_owned())));
+    async fn can_publish(
+        &self,
+        client: Option<Client>,
+        packet: &mut Publish,
+    ) -> Result<(), Denied> {
+        self.log.push(format!(
+            "first.publish {:?}",
+            client.map(|c| c.id().to_owned())
+        ));
         if packet.topic == "aaaa" {
             return Err(Denied::new("wrong topic"));
         }
@@ -139,17 +151,23 @@ impl Second {
 
     #[on_publish("sensors/:id/temp")]
     async fn temp(&self, Json(t): Json<Temp>, client: Option<Client>, Param(id): Param<String>) {
-        self.log.push(format!("temp {id} {} {:?}", t.celsius, client.map(|c| c.id().to_owned())));
+        self.log.push(format!(
+            "temp {id} {} {:?}",
+            t.celsius,
+            client.map(|c| c.id().to_owned())
+        ));
     }
 
     #[on_publish]
     async fn any_publish(&self, topic: Topic, payload: Payload) {
-        self.log.push(format!("publish {} {}", &*topic, payload.len()));
+        self.log
+            .push(format!("publish {} {}", &*topic, payload.len()));
     }
 
     #[on_client_error]
     async fn client_error(&self, client: Client, error: Error) {
-        self.log.push(format!("client_error {} {error}", client.id()));
+        self.log
+            .push(format!("client_error {} {error}", client.id()));
     }
 
     #[on_connection_error]
@@ -165,7 +183,8 @@ impl Second {
     #[on_closed]
     async fn closed(&self, client: Option<Client>) {
         let _ = self.pigeon.broker().is_err();
-        self.log.push(format!("closed {} {}", client.is_none(), self.config.id));
+        self.log
+            .push(format!("closed {} {}", client.is_none(), self.config.id));
     }
 
     #[on_authorize_forward]
@@ -205,24 +224,39 @@ async fn authenticate_chain_runs_in_order_and_stops_at_first_refusal() {
     // order 0 handlers first (module order: First then Second), then order 10.
     assert_eq!(log.take(), ["first.early c1", "second c1", "first.late c1"]);
 
-    let err = hooks.authenticate(&client("banned"), &cred("ok")).await.unwrap_err();
+    let err = hooks
+        .authenticate(&client("banned"), &cred("ok"))
+        .await
+        .unwrap_err();
     assert_eq!(err.reason, ReasonCode::NotAuthorized);
     assert_eq!(log.take(), ["first.early banned"]);
 
-    let err = hooks.authenticate(&client("c2"), &cred("bad")).await.unwrap_err();
+    let err = hooks
+        .authenticate(&client("c2"), &cred("bad"))
+        .await
+        .unwrap_err();
     assert_eq!(err.reason, ReasonCode::BadUserNameOrPassword);
 }
 
 #[tokio::test]
 async fn panicking_authenticate_answers_server_unavailable_and_reports() {
     let (hooks, log) = build();
-    let err = hooks.authenticate(&client("panic"), &cred("ok")).await.unwrap_err();
+    let err = hooks
+        .authenticate(&client("panic"), &cred("ok"))
+        .await
+        .unwrap_err();
     assert_eq!(err.reason, ReasonCode::ServerUnavailable);
-    assert!(err.message.contains("Second::auth panicked: boom"), "{}", err.message);
+    assert!(
+        err.message.contains("Second::auth panicked: boom"),
+        "{}",
+        err.message
+    );
     hooks.flush_events(Duration::from_secs(2)).await;
     let lines = log.take();
     assert!(
-        lines.iter().any(|l| l.starts_with("connection_error Second::auth panicked")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("connection_error Second::auth panicked")),
         "{lines:?}"
     );
 }
@@ -231,10 +265,16 @@ async fn panicking_authenticate_answers_server_unavailable_and_reports() {
 async fn pre_connect_rewrites_and_refuses() {
     let (hooks, _) = build();
     let mut connect = Connect::new(Protocol::V3_1_1, "dev");
-    hooks.pre_connect(&client("dev"), &mut connect).await.unwrap();
+    hooks
+        .pre_connect(&client("dev"), &mut connect)
+        .await
+        .unwrap();
     assert_eq!(connect.client_id, "dev-seen");
     let mut connect = Connect::new(Protocol::V3_1_1, "refused");
-    let err = hooks.pre_connect(&client("refused"), &mut connect).await.unwrap_err();
+    let err = hooks
+        .pre_connect(&client("refused"), &mut connect)
+        .await
+        .unwrap_err();
     assert_eq!(err.0, "go away");
     assert_eq!(connect.client_id, "refused", "the packet is given back");
 }
@@ -244,7 +284,14 @@ async fn authorize_publish_refuses_rewrites_and_keeps_sys_denied() {
     let (hooks, log) = build();
     let c = client("p");
     let mut p = Publish::new("aaaa", QoS::AtMostOnce, "x");
-    assert_eq!(hooks.authorize_publish(Some(&c), &mut p).await.unwrap_err().message, "wrong topic");
+    assert_eq!(
+        hooks
+            .authorize_publish(Some(&c), &mut p)
+            .await
+            .unwrap_err()
+            .message,
+        "wrong topic"
+    );
 
     let mut p = Publish::new("bbb", QoS::AtMostOnce, "x");
     hooks.authorize_publish(Some(&c), &mut p).await.unwrap();
@@ -272,7 +319,11 @@ async fn topic_patterns_select_handlers_and_extract_params() {
     // Not a u32: the parameter is named in the failure.
     let mut p = Publish::new("devices/abc/cmd", QoS::AtMostOnce, "x");
     let err = hooks.authorize_publish(Some(&c), &mut p).await.unwrap_err();
-    assert!(err.message.contains("parameter #0 `Param(id)`"), "{}", err.message);
+    assert!(
+        err.message.contains("parameter #0 `Param(id)`"),
+        "{}",
+        err.message
+    );
     // Other topics skip the pattern handler.
     let mut p = Publish::new("devices/7/other", QoS::AtMostOnce, "x");
     hooks.authorize_publish(Some(&c), &mut p).await.unwrap();
@@ -283,15 +334,30 @@ async fn topic_patterns_select_handlers_and_extract_params() {
 async fn authorize_subscribe_rewrites_refuses_and_negates() {
     let (hooks, log) = build();
     let c = client("s");
-    let r = hooks.authorize_subscribe(&c, sub("bbb", QoS::AtMostOnce)).await.unwrap();
-    assert_eq!(r, Some(sub("foo", QoS::AtLeastOnce)).map(|mut s| {
-        s.options.qos = QoS::AtMostOnce;
-        s
-    }));
+    let r = hooks
+        .authorize_subscribe(&c, sub("bbb", QoS::AtMostOnce))
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        Some(sub("foo", QoS::AtLeastOnce)).map(|mut s| {
+            s.options.qos = QoS::AtMostOnce;
+            s
+        })
+    );
     // The chain continued with the rewritten subscription.
     assert_eq!(log.take(), ["second.sub foo"]);
-    assert!(hooks.authorize_subscribe(&c, sub("aaaa", QoS::AtMostOnce)).await.is_err());
-    assert_eq!(hooks.authorize_subscribe(&c, sub("neg", QoS::AtMostOnce)).await.unwrap(), None);
+    assert!(hooks
+        .authorize_subscribe(&c, sub("aaaa", QoS::AtMostOnce))
+        .await
+        .is_err());
+    assert_eq!(
+        hooks
+            .authorize_subscribe(&c, sub("neg", QoS::AtMostOnce))
+            .await
+            .unwrap(),
+        None
+    );
     assert!(log.take().is_empty(), "refusal and negation stop the chain");
 }
 
@@ -302,9 +368,18 @@ async fn events_reach_every_listener_in_order_and_json_failures_are_reported() {
     assert!(hooks.wants(EventKind::Closed));
     assert!(!hooks.wants(EventKind::Ping), "no on_ping handler");
     let c = client("e");
-    hooks.emit(Event::Publish(Some(c.clone()), Publish::new("sensors/4/temp", QoS::AtMostOnce, r#"{"celsius":21.5}"#)));
-    hooks.emit(Event::Publish(None, Publish::new("sensors/5/temp", QoS::AtMostOnce, "not json")));
-    hooks.emit(Event::Subscribe(c.clone(), vec![sub("a", QoS::AtMostOnce), sub("b", QoS::AtMostOnce)]));
+    hooks.emit(Event::Publish(
+        Some(c.clone()),
+        Publish::new("sensors/4/temp", QoS::AtMostOnce, r#"{"celsius":21.5}"#),
+    ));
+    hooks.emit(Event::Publish(
+        None,
+        Publish::new("sensors/5/temp", QoS::AtMostOnce, "not json"),
+    ));
+    hooks.emit(Event::Subscribe(
+        c.clone(),
+        vec![sub("a", QoS::AtMostOnce), sub("b", QoS::AtMostOnce)],
+    ));
     hooks.emit(Event::Closed);
     hooks.flush_events(Duration::from_secs(2)).await;
     assert_eq!(
@@ -318,12 +393,17 @@ async fn events_reach_every_listener_in_order_and_json_failures_are_reported() {
         ]
     );
 
-    hooks.emit(Event::Publish(Some(c.clone()), Publish::new("sensors/5/temp", QoS::AtMostOnce, "not json")));
+    hooks.emit(Event::Publish(
+        Some(c.clone()),
+        Publish::new("sensors/5/temp", QoS::AtMostOnce, "not json"),
+    ));
     hooks.flush_events(Duration::from_secs(2)).await;
     hooks.flush_events(Duration::from_secs(2)).await;
     let lines = log.take();
     assert!(
-        lines.iter().any(|l| l.starts_with("client_error e Second::temp: parameter #0 `Json(t)`: payload is not the expected JSON")),
+        lines.iter().any(|l| l.starts_with(
+            "client_error e Second::temp: parameter #0 `Json(t)`: payload is not the expected JSON"
+        )),
         "{lines:?}"
     );
 }
@@ -334,9 +414,15 @@ async fn forward_and_published_chains() {
     assert!(hooks.has_authorize_forward());
     let mut p = Publish::new("t", QoS::AtMostOnce, "x");
     p.retain = true;
-    let out = hooks.authorize_forward(&client("a"), p.clone()).await.unwrap();
+    let out = hooks
+        .authorize_forward(&client("a"), p.clone())
+        .await
+        .unwrap();
     assert!(!out.retain);
-    assert!(hooks.authorize_forward(&client("muted"), p.clone()).await.is_none());
+    assert!(hooks
+        .authorize_forward(&client("muted"), p.clone())
+        .await
+        .is_none());
     hooks.published(None, &p).await.unwrap();
     assert_eq!(log.take(), ["published t"]);
 }
@@ -346,7 +432,9 @@ fn empty_hooks_have_no_handlers_and_deny_sys() {
     let hooks = Hooks::none();
     assert!(!hooks.wants(EventKind::Publish));
     assert!(!hooks.has_authorize_forward());
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let mut p = Publish::new("$SYS/x", QoS::AtMostOnce, "x");
     assert!(rt.block_on(hooks.authorize_publish(None, &mut p)).is_err());
 }
@@ -362,7 +450,9 @@ pub struct BrokenModule;
 #[test]
 fn a_missing_provider_is_named_at_bootstrap() {
     let config = pigeon::Config::default();
-    let err = Pigeon::build::<BrokenModule>(&config).err().expect("must fail");
+    let err = Pigeon::build::<BrokenModule>(&config)
+        .err()
+        .expect("must fail");
     assert!(matches!(err, BootstrapError::MissingProvider { .. }));
     let msg = err.to_string();
     assert!(msg.contains("NeedsMissing._log"), "{msg}");
@@ -376,7 +466,16 @@ fn module_options_become_the_config() {
              providers = [])]
     struct Opts;
     let c = <Opts as pigeon::app::Module>::config();
-    assert_eq!((c.port, c.id.as_str(), c.concurrency, c.queue_limit, c.max_clients_id_length), (1999, "x", 7, 9, 30));
+    assert_eq!(
+        (
+            c.port,
+            c.id.as_str(),
+            c.concurrency,
+            c.queue_limit,
+            c.max_clients_id_length
+        ),
+        (1999, "x", 7, 9, 30)
+    );
     assert_eq!(c.connect_timeout, Duration::from_millis(1500));
     assert_eq!(c.heartbeat_interval, Duration::from_millis(2500));
 }

@@ -37,7 +37,9 @@ async fn acl_file_controls_subscribe_publish_and_read() {
     assert_eq!(codes, vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)]);
     let codes = alice.subscribe("bob/#", QoS::AtLeastOnce).await;
     assert_eq!(codes, vec![SubscribeReasonCode::Failure]);
-    alice.subscribe("clients/alice-1/in", QoS::AtLeastOnce).await;
+    alice
+        .subscribe("clients/alice-1/in", QoS::AtLeastOnce)
+        .await;
 
     let mut anon = Mqtt::connect(addr, "anon").await;
     assert_eq!(
@@ -47,13 +49,20 @@ async fn acl_file_controls_subscribe_publish_and_read() {
     anon.subscribe("public/#", QoS::AtLeastOnce).await;
 
     // Anonymous may not write public/ — dropped silently, connection kept.
-    anon.publish("public/news", QoS::AtLeastOnce, false, "spam").await;
+    anon.publish("public/news", QoS::AtLeastOnce, false, "spam")
+        .await;
     // Alice may write alice/x (she reads it back) but alice/secret is not delivered.
-    alice.publish("alice/secret", QoS::AtLeastOnce, false, "hidden").await;
-    alice.publish("alice/x", QoS::AtLeastOnce, false, "mine").await;
+    alice
+        .publish("alice/secret", QoS::AtLeastOnce, false, "hidden")
+        .await;
+    alice
+        .publish("alice/x", QoS::AtLeastOnce, false, "mine")
+        .await;
     assert_eq!(alice.recv().await.payload, "mine");
     // Pattern %c: alice-1 may write its own clients/ topic.
-    alice.publish("clients/alice-1/in", QoS::AtLeastOnce, false, "self").await;
+    alice
+        .publish("clients/alice-1/in", QoS::AtLeastOnce, false, "self")
+        .await;
     assert_eq!(alice.recv().await.payload, "self");
     alice.assert_silent(200).await;
     anon.assert_silent(200).await;
@@ -61,7 +70,8 @@ async fn acl_file_controls_subscribe_publish_and_read() {
     // The refused publisher is still connected and served.
     let mut writer = Mqtt::connect_with(user(addr, "alice-2", "alice")).await;
     writer.subscribe("public/#", QoS::AtLeastOnce).await;
-    anon.publish("public/again", QoS::AtLeastOnce, false, "still dropped").await;
+    anon.publish("public/again", QoS::AtLeastOnce, false, "still dropped")
+        .await;
     anon.subscribe("public/ping", QoS::AtLeastOnce).await;
     writer.assert_silent(200).await;
     broker.close().await;

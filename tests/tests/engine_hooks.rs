@@ -84,7 +84,8 @@ impl Gate {
 
     #[on_client_error]
     async fn client_error(&self, client: Client, error: Error) {
-        self.log.push(format!("client_error {} {error}", client.id()));
+        self.log
+            .push(format!("client_error {} {error}", client.id()));
     }
 
     #[on_client]
@@ -122,7 +123,9 @@ impl Gate {
 pub struct GateModule;
 
 async fn app() -> (pigeon::app::App, Arc<Log>) {
-    let app = pigeon::testing::start::<GateModule>().await.expect("starts");
+    let app = pigeon::testing::start::<GateModule>()
+        .await
+        .expect("starts");
     let log = app.get::<Log>().expect("log");
     (app, log)
 }
@@ -134,7 +137,10 @@ async fn eventually(log: &Log, line: &str) {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("never logged {line:?}; log: {:?}", log.lines.lock().unwrap());
+    panic!(
+        "never logged {line:?}; log: {:?}",
+        log.lines.lock().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -143,17 +149,26 @@ async fn packets_beyond_queue_limit_while_authenticating_fail_the_connection() {
     let addr = app.local_addr();
     // Within the limit: buffered, then handled after CONNACK.
     let mut raw = Raw::tcp(addr).await;
-    raw.send(Packet::Connect(Box::new(Raw::connect_packet("slow-ok", true)))).await;
+    raw.send(Packet::Connect(Box::new(Raw::connect_packet(
+        "slow-ok", true,
+    ))))
+    .await;
     for _ in 0..3 {
         raw.send(Packet::PingReq).await;
     }
-    assert!(matches!(raw.recv().await, Some(Packet::ConnAck(a)) if a.reason_code == ReasonCode::Success));
+    assert!(
+        matches!(raw.recv().await, Some(Packet::ConnAck(a)) if a.reason_code == ReasonCode::Success)
+    );
     for _ in 0..3 {
         assert!(matches!(raw.recv().await, Some(Packet::PingResp)));
     }
     // One more than queue_limit: the connection fails.
     let mut raw = Raw::tcp(addr).await;
-    raw.send(Packet::Connect(Box::new(Raw::connect_packet("slow-flood", true)))).await;
+    raw.send(Packet::Connect(Box::new(Raw::connect_packet(
+        "slow-flood",
+        true,
+    ))))
+    .await;
     for _ in 0..4 {
         raw.send(Packet::PingReq).await;
     }
@@ -193,15 +208,24 @@ async fn authorize_publish_rewrites_or_refuses_per_protocol_version() {
 
     // Rewritten payload.
     let (mut v3, _) = Raw::connect(addr, Raw::connect_packet("v3", true)).await;
-    v3.send(Packet::Publish(Publish::new("bbb", QoS::AtMostOnce, "original"))).await;
-    assert!(matches!(sub.recv().await, Some(Packet::Publish(p)) if p.payload == "overwrite packet payload"));
+    v3.send(Packet::Publish(Publish::new(
+        "bbb",
+        QoS::AtMostOnce,
+        "original",
+    )))
+    .await;
+    assert!(
+        matches!(sub.recv().await, Some(Packet::Publish(p)) if p.payload == "overwrite packet payload")
+    );
 
     // v5: refused with PUBACK 0x87, connection kept.
     let (mut v5, _) = Raw::connect(addr, Connect::new(Protocol::V5, "v5")).await;
     let mut p = Publish::new("aaaa", QoS::AtLeastOnce, "no");
     p.packet_id = 3;
     v5.send(Packet::Publish(p)).await;
-    assert!(matches!(v5.recv().await, Some(Packet::PubAck(a)) if a.reason_code == ReasonCode::NotAuthorized));
+    assert!(
+        matches!(v5.recv().await, Some(Packet::PubAck(a)) if a.reason_code == ReasonCode::NotAuthorized)
+    );
     v5.send(Packet::PingReq).await;
     assert!(matches!(v5.recv().await, Some(Packet::PingResp)));
 
@@ -233,7 +257,9 @@ async fn authorize_subscribe_negates_refuses_and_rewrites() {
         ],
     )))
     .await;
-    let Some(Packet::SubAck(ack)) = raw.recv().await else { panic!("SUBACK") };
+    let Some(Packet::SubAck(ack)) = raw.recv().await else {
+        panic!("SUBACK")
+    };
     assert_eq!(
         ack.reason_codes,
         vec![
@@ -244,8 +270,13 @@ async fn authorize_subscribe_negates_refuses_and_rewrites() {
         ]
     );
     let service = app.service();
-    service.publish(Publish::new("foo", QoS::AtLeastOnce, "rewritten")).await.unwrap();
-    let Some(Packet::Publish(p)) = raw.recv().await else { panic!("PUBLISH") };
+    service
+        .publish(Publish::new("foo", QoS::AtLeastOnce, "rewritten"))
+        .await
+        .unwrap();
+    let Some(Packet::Publish(p)) = raw.recv().await else {
+        panic!("PUBLISH")
+    };
     assert_eq!((&*p.topic, p.qos), ("foo", QoS::AtLeastOnce));
     raw.send(Packet::PubAck(PubReply::new(p.packet_id))).await;
     app.close().await;
@@ -275,8 +306,13 @@ async fn wills_pass_through_authorize_publish_and_events_follow_the_connection()
         let (raw, _) = Raw::connect(addr, connect).await;
         drop(raw);
     }
-    let Some(Packet::Publish(p)) = sub.recv().await else { panic!("the allowed will") };
-    assert_eq!((&*p.topic, &p.payload[..]), ("bbb", &b"overwrite packet payload"[..]));
+    let Some(Packet::Publish(p)) = sub.recv().await else {
+        panic!("the allowed will")
+    };
+    assert_eq!(
+        (&*p.topic, &p.payload[..]),
+        ("bbb", &b"overwrite packet payload"[..])
+    );
     sub.send(Packet::PubAck(PubReply::new(p.packet_id))).await;
     for line in [
         "client heir",
@@ -289,7 +325,10 @@ async fn wills_pass_through_authorize_publish_and_events_follow_the_connection()
         eventually(&log, line).await;
     }
     sub.send(Packet::PingReq).await;
-    assert!(matches!(sub.recv().await, Some(Packet::PingResp)), "the denied will never came");
+    assert!(
+        matches!(sub.recv().await, Some(Packet::PingResp)),
+        "the denied will never came"
+    );
     app.close().await;
     eventually(&log, "closed").await;
 }

@@ -57,18 +57,25 @@ async fn v5_and_v311_clients_talk_through_pigeon_with_properties_intact() {
     let addr = broker.local_addr();
     let (v5, mut v5_loop) = v5_client(addr, "five").await;
     v5.subscribe("mixed/#", QoS::AtLeastOnce).await.unwrap();
-    next(&mut v5_loop, |p| matches!(p, Packet::SubAck(_)).then_some(())).await;
+    next(&mut v5_loop, |p| {
+        matches!(p, Packet::SubAck(_)).then_some(())
+    })
+    .await;
     let mut v3 = Mqtt::connect(addr, "three").await;
     v3.subscribe("mixed/#", rumqttc::QoS::AtLeastOnce).await;
 
     // v3.1.1 -> both.
-    v3.publish("mixed/from3", rumqttc::QoS::AtLeastOnce, false, "hi five").await;
+    v3.publish("mixed/from3", rumqttc::QoS::AtLeastOnce, false, "hi five")
+        .await;
     let got = next(&mut v5_loop, |p| match p {
         Packet::Publish(p) => Some(p),
         _ => None,
     })
     .await;
-    assert_eq!((&got.topic[..], &got.payload[..]), (&b"mixed/from3"[..], &b"hi five"[..]));
+    assert_eq!(
+        (&got.topic[..], &got.payload[..]),
+        (&b"mixed/from3"[..], &b"hi five"[..])
+    );
     assert_eq!(v3.recv().await.payload, "hi five");
 
     // v5 with properties -> v5 keeps them, v3 gets the message.
@@ -79,9 +86,15 @@ async fn v5_and_v311_clients_talk_through_pigeon_with_properties_intact() {
         user_properties: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
         ..Default::default()
     };
-    v5.publish_with_properties("mixed/from5", QoS::AtLeastOnce, false, "hi three", props.clone())
-        .await
-        .unwrap();
+    v5.publish_with_properties(
+        "mixed/from5",
+        QoS::AtLeastOnce,
+        false,
+        "hi three",
+        props.clone(),
+    )
+    .await
+    .unwrap();
     let got = next(&mut v5_loop, |p| match p {
         Packet::Publish(p) => Some(p),
         _ => None,
@@ -93,7 +106,10 @@ async fn v5_and_v311_clients_talk_through_pigeon_with_properties_intact() {
     assert_eq!(got_props.correlation_data, props.correlation_data);
     assert_eq!(got_props.user_properties, props.user_properties);
     let m = v3.recv().await;
-    assert_eq!((m.topic.as_str(), &m.payload[..]), ("mixed/from5", &b"hi three"[..]));
+    assert_eq!(
+        (m.topic.as_str(), &m.payload[..]),
+        ("mixed/from5", &b"hi three"[..])
+    );
     broker.close().await;
 }
 
@@ -103,7 +119,8 @@ async fn close_disconnects_everyone_with_server_shutting_down_and_stops_listenin
     let broker = start().await;
     let addr = broker.local_addr();
     let (mut v5, _) = pigeon_tests::Raw::connect(addr, Connect::new(Protocol::V5, "five")).await;
-    let (mut v3, _) = pigeon_tests::Raw::connect(addr, pigeon_tests::Raw::connect_packet("three", true)).await;
+    let (mut v3, _) =
+        pigeon_tests::Raw::connect(addr, pigeon_tests::Raw::connect_packet("three", true)).await;
     let waiter = {
         let broker = broker.clone();
         tokio::spawn(async move { broker.closed().await })
@@ -115,6 +132,12 @@ async fn close_disconnects_everyone_with_server_shutting_down_and_stops_listenin
         "{seen:?}"
     );
     assert!(v3.closed().await.is_empty());
-    tokio::time::timeout(WAIT, waiter).await.expect("closed() resolves").unwrap();
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "listener closed");
+    tokio::time::timeout(WAIT, waiter)
+        .await
+        .expect("closed() resolves")
+        .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "listener closed"
+    );
 }

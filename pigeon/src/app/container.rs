@@ -130,9 +130,9 @@ impl Container {
             });
         };
         let instance = self.instance(&def)?;
-        instance.downcast::<T>().map_err(|_| {
-            BootstrapError::Cycle(format!("{} has an unexpected type", def.name))
-        })
+        instance
+            .downcast::<T>()
+            .map_err(|_| BootstrapError::Cycle(format!("{} has an unexpected type", def.name)))
     }
 
     fn instance(&self, def: &ProviderDef) -> Result<Instance, BootstrapError> {

@@ -65,10 +65,7 @@ impl Pigeon {
         Ok(Built {
             hooks: Arc::new(hooks),
             service,
-            providers: instances
-                .into_iter()
-                .map(|(d, i)| (d.type_id, i))
-                .collect(),
+            providers: instances.into_iter().map(|(d, i)| (d.type_id, i)).collect(),
         })
     }
 }

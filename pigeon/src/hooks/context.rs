@@ -5,7 +5,9 @@ use std::{marker::PhantomData, sync::Arc};
 
 use pigeon_codec::{Connect, Publish};
 
-use super::{AuthError, Client, Credential, Denied, Event, EventKind, HookError, Params, Subscription};
+use super::{
+    AuthError, Client, Credential, Denied, Event, EventKind, HookError, Params, Subscription,
+};
 
 /// A hook's context: the value its handlers see and the outcome a handler produces.
 pub trait Context: Send + 'static {

@@ -19,7 +19,8 @@ use super::{Event, EventKind, ExtractError, Params, TopicPattern};
 const DEFAULT_CAPACITY: usize = 4096;
 const KINDS: usize = EventKind::Ping as usize + 1;
 
-type EventCall = Box<dyn Fn(Arc<Event>, Params) -> BoxFuture<'static, Result<(), ExtractError>> + Send + Sync>;
+type EventCall =
+    Box<dyn Fn(Arc<Event>, Params) -> BoxFuture<'static, Result<(), ExtractError>> + Send + Sync>;
 
 pub(crate) struct EventEntry {
     pub kind: EventKind,
@@ -50,7 +51,11 @@ impl EventQueue {
                 list.push(e);
             }
         }
-        let capacity = if capacity == 0 { DEFAULT_CAPACITY } else { capacity };
+        let capacity = if capacity == 0 {
+            DEFAULT_CAPACITY
+        } else {
+            capacity
+        };
         let (tx, rx) = mpsc::channel(capacity);
         runtime.spawn(run(rx, tx.downgrade(), by_kind));
         Ok(Self {
@@ -130,8 +135,10 @@ async fn run(
             tracing::error!(handler = entry.name, "event handler failed: {failure}");
             // Report to the error events, but never a failure of an error listener
             // (that could loop).
-            let is_error_event = matches!(*event, Event::ClientError(..) | Event::ConnectionError(..));
-            if let (false, Some(client), Some(tx)) = (is_error_event, event.client(), tx.upgrade()) {
+            let is_error_event =
+                matches!(*event, Event::ClientError(..) | Event::ConnectionError(..));
+            if let (false, Some(client), Some(tx)) = (is_error_event, event.client(), tx.upgrade())
+            {
                 let _ = tx.try_send(Msg::Event(Event::ClientError(client.clone(), failure)));
             }
         }

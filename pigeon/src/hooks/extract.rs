@@ -159,7 +159,23 @@ macro_rules! from_str_params {
         }
     )*};
 }
-from_str_params!(String, u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f32, f64, bool, uuid::Uuid);
+from_str_params!(
+    String,
+    u8,
+    u16,
+    u32,
+    u64,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    isize,
+    f32,
+    f64,
+    bool,
+    uuid::Uuid
+);
 
 macro_rules! tuple_params {
     ($(($($t:ident $i:tt),*)),*) => {$(
@@ -251,7 +267,12 @@ macro_rules! client {
         }
     )*};
 }
-client!(PreConnectCx, AuthenticateCx, AuthorizeSubscribeCx, AuthorizeForwardCx);
+client!(
+    PreConnectCx,
+    AuthenticateCx,
+    AuthorizeSubscribeCx,
+    AuthorizeForwardCx
+);
 
 macro_rules! optional_client {
     ($($cx:ty),*) => {$(

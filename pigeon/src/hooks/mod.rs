@@ -192,7 +192,10 @@ impl Hooks {
                 Ok(Err(e)) => return Err(e),
                 Err(f) => {
                     tracing::error!(client = client.id(), "authenticate failed: {}", f.message());
-                    self.report(Event::ConnectionError(client.clone(), f.message().to_owned()));
+                    self.report(Event::ConnectionError(
+                        client.clone(),
+                        f.message().to_owned(),
+                    ));
                     return Err(AuthError {
                         message: f.message().to_owned(),
                         reason: ReasonCode::ServerUnavailable,

@@ -105,9 +105,15 @@ mod tests {
         assert_eq!(m.0, vec![("x", "1".to_owned())]);
         assert!(p.matches("a/1").is_none());
         assert!(TopicPattern::parse("a/#").unwrap().matches("a").is_some());
-        assert!(TopicPattern::parse("#").unwrap().matches("$SYS/x").is_none());
+        assert!(TopicPattern::parse("#")
+            .unwrap()
+            .matches("$SYS/x")
+            .is_none());
         assert!(TopicPattern::parse("a/#/b").is_none());
         assert!(TopicPattern::parse("a/b+").is_none());
-        assert!(TopicPattern::parse("exact").unwrap().matches("exact/more").is_none());
+        assert!(TopicPattern::parse("exact")
+            .unwrap()
+            .matches("exact/more")
+            .is_none());
     }
 }

@@ -157,7 +157,12 @@ impl HooksBuilder {
 
     /// Registers every `#[handlers]` block of the provider type of `instance`.
     /// `index` is the provider's position in the module (the tie-break after `order`).
-    pub fn provider(&mut self, index: usize, type_id: TypeId, instance: &Arc<dyn Any + Send + Sync>) {
+    pub fn provider(
+        &mut self,
+        index: usize,
+        type_id: TypeId,
+        instance: &Arc<dyn Any + Send + Sync>,
+    ) {
         self.provider = index;
         self.decl = 0;
         for set in inventory::iter::<HandlerSet> {

@@ -50,7 +50,8 @@ impl HandlerReturn<AuthorizePublishCx> for Result<(), Denied> {
 }
 impl HandlerReturn<AuthorizePublishCx> for bool {
     fn into_outcome(self) -> Result<(), Denied> {
-        self.then_some(()).ok_or_else(|| Denied::new("publish denied"))
+        self.then_some(())
+            .ok_or_else(|| Denied::new("publish denied"))
     }
 }
 

@@ -93,7 +93,9 @@ impl Persistence for MemoryPersistence {
         filters: Vec<String>,
     ) -> BoxFuture<'a, ()> {
         if let Some(stored) = self.sessions().get_mut(client_id) {
-            stored.subscriptions.retain(|s| !filters.contains(&s.filter));
+            stored
+                .subscriptions
+                .retain(|s| !filters.contains(&s.filter));
         }
         done(())
     }
@@ -108,12 +110,18 @@ impl Persistence for MemoryPersistence {
     }
 
     fn put_will<'a>(&'a self, client_id: &'a str, will: Will) -> BoxFuture<'a, ()> {
-        self.sessions().entry(client_id.to_owned()).or_default().will = Some(will);
+        self.sessions()
+            .entry(client_id.to_owned())
+            .or_default()
+            .will = Some(will);
         done(())
     }
 
     fn take_will<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Option<Will>> {
-        let will = self.sessions().get_mut(client_id).and_then(|s| s.will.take());
+        let will = self
+            .sessions()
+            .get_mut(client_id)
+            .and_then(|s| s.will.take());
         done(will)
     }
 
@@ -129,7 +137,12 @@ impl Persistence for MemoryPersistence {
         done(())
     }
 
-    fn enqueue(&self, client_id: Arc<str>, delivery: Delivery, limit: usize) -> BoxFuture<'_, bool> {
+    fn enqueue(
+        &self,
+        client_id: Arc<str>,
+        delivery: Delivery,
+        limit: usize,
+    ) -> BoxFuture<'_, bool> {
         let mut sessions = self.sessions();
         let stored = &mut sessions.entry(client_id.to_string()).or_default().parked;
         let accepted = stored.queued.len() < limit;
