@@ -1,1 +1,259 @@
 //! End-to-end tests: the broker driven over real sockets by third-party clients.
+//!
+//! Helpers: [`start`] runs an in-process broker on an ephemeral port;
+//! [`Mqtt`] is a connected `rumqttc` v3.1.1 client whose incoming packets
+//! arrive on channels; [`Raw`] speaks MQTT byte by byte through pigeon-codec,
+//! for the cases a well-behaved client library will not produce.
+
+use std::{net::SocketAddr, time::Duration};
+
+use bytes::BytesMut;
+use pigeon::{hooks::Hooks, BrokerHandle, Config};
+use pigeon_codec::{ConnAck, Connect, Packet, Protocol};
+use rumqttc::{AsyncClient, Event, MqttOptions, QoS};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    sync::mpsc,
+};
+
+/// How long a test waits for something that should happen.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A config on 127.0.0.1, ephemeral port.
+pub fn config() -> Config {
+    Config {
+        host: "127.0.0.1".into(),
+        port: 0,
+        ..Config::default()
+    }
+}
+
+/// Starts a broker with default options and no hooks.
+pub async fn start() -> BrokerHandle {
+    start_with(config()).await
+}
+
+/// Starts a broker with `config` and no hooks.
+pub async fn start_with(config: Config) -> BrokerHandle {
+    pigeon::Broker::start(config, Hooks::none())
+        .await
+        .expect("broker starts")
+}
+
+/// A connected rumqttc v4 client.
+pub struct Mqtt {
+    pub client: AsyncClient,
+    pub connack: rumqttc::ConnAck,
+    publishes: mpsc::UnboundedReceiver<rumqttc::Publish>,
+    others: mpsc::UnboundedReceiver<rumqttc::Packet>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Options for client `id` to the broker at `addr` (keep alive 30 s).
+pub fn options(addr: SocketAddr, id: &str) -> MqttOptions {
+    let mut opts = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+    opts.set_keep_alive(Duration::from_secs(30));
+    opts
+}
+
+impl Mqtt {
+    /// Connects with clean session.
+    pub async fn connect(addr: SocketAddr, id: &str) -> Mqtt {
+        Self::connect_with(options(addr, id)).await
+    }
+
+    /// Connects with the given options; panics if the CONNACK is not success.
+    pub async fn connect_with(opts: MqttOptions) -> Mqtt {
+        let (client, mut eventloop) = AsyncClient::new(opts, 1000);
+        let connack = tokio::time::timeout(WAIT, async {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(rumqttc::Packet::ConnAck(ack))) => return ack,
+                    Ok(_) => {}
+                    Err(e) => panic!("connect failed: {e}"),
+                }
+            }
+        })
+        .await
+        .expect("CONNACK in time");
+        let (ptx, publishes) = mpsc::unbounded_channel();
+        let (otx, others) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        let _ = ptx.send(p);
+                    }
+                    Ok(Event::Incoming(other)) => {
+                        let _ = otx.send(other);
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        Mqtt {
+            client,
+            connack,
+            publishes,
+            others,
+            task,
+        }
+    }
+
+    /// Subscribes and waits for the SUBACK; returns its return codes.
+    pub async fn subscribe(&mut self, filter: &str, qos: QoS) -> Vec<rumqttc::SubscribeReasonCode> {
+        self.client
+            .subscribe(filter, qos)
+            .await
+            .expect("subscribe queued");
+        self.suback().await
+    }
+
+    /// The next SUBACK's codes.
+    pub async fn suback(&mut self) -> Vec<rumqttc::SubscribeReasonCode> {
+        loop {
+            match self.next_other().await {
+                rumqttc::Packet::SubAck(ack) => return ack.return_codes,
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next incoming packet other than PUBLISH.
+    pub async fn next_other(&mut self) -> rumqttc::Packet {
+        tokio::time::timeout(WAIT, self.others.recv())
+            .await
+            .expect("packet in time")
+            .expect("connection open")
+    }
+
+    /// Publishes and returns once it is queued to the client's event loop.
+    pub async fn publish(&self, topic: &str, qos: QoS, retain: bool, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, qos, retain, payload.into())
+            .await
+            .expect("publish queued");
+    }
+
+    /// The next PUBLISH received (panics after [`WAIT`]).
+    pub async fn recv(&mut self) -> rumqttc::Publish {
+        tokio::time::timeout(WAIT, self.publishes.recv())
+            .await
+            .expect("a message in time")
+            .expect("connection open")
+    }
+
+    /// Asserts that no PUBLISH arrives within `ms` milliseconds.
+    pub async fn assert_silent(&mut self, ms: u64) {
+        if let Ok(Some(p)) =
+            tokio::time::timeout(Duration::from_millis(ms), self.publishes.recv()).await
+        {
+            panic!("unexpected message on {}: {:?}", p.topic, p.payload);
+        }
+    }
+
+    /// Sends DISCONNECT and stops the event loop.
+    pub async fn disconnect(self) {
+        let _ = self.client.disconnect().await;
+        let _ = tokio::time::timeout(WAIT, self.task).await;
+    }
+
+    /// Drops the connection without DISCONNECT (as a crashed client would).
+    pub fn kill(self) {
+        self.task.abort();
+    }
+}
+
+/// A byte-level MQTT client on pigeon-codec.
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: BytesMut,
+    pub protocol: Protocol,
+}
+
+impl Raw {
+    /// Opens a TCP connection (nothing sent yet).
+    pub async fn tcp(addr: SocketAddr) -> Raw {
+        Raw {
+            stream: TcpStream::connect(addr).await.expect("tcp connect"),
+            buf: BytesMut::new(),
+            protocol: Protocol::V3_1_1,
+        }
+    }
+
+    /// Connects with `connect` and returns the CONNACK.
+    pub async fn connect(addr: SocketAddr, connect: Connect) -> (Raw, ConnAck) {
+        let mut raw = Raw::tcp(addr).await;
+        raw.protocol = connect.protocol;
+        raw.send(Packet::Connect(Box::new(connect))).await;
+        match raw.recv().await {
+            Some(Packet::ConnAck(ack)) => (raw, ack),
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+
+    /// A 3.1.1 CONNECT for `id`.
+    pub fn connect_packet(id: &str, clean: bool) -> Connect {
+        let mut c = Connect::new(Protocol::V3_1_1, id);
+        c.clean_start = clean;
+        c
+    }
+
+    /// Sends one packet.
+    pub async fn send(&mut self, packet: Packet) {
+        let mut out = BytesMut::new();
+        pigeon_codec::encode(&packet, self.protocol, &mut out).expect("encodes");
+        self.stream.write_all(&out).await.expect("write");
+    }
+
+    /// Sends raw bytes (errors ignored: the broker may have closed already).
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes).await;
+    }
+
+    /// The next packet; `None` when the broker closed the connection.
+    /// Panics if nothing happens within [`WAIT`].
+    pub async fn recv(&mut self) -> Option<Packet> {
+        tokio::time::timeout(WAIT, self.recv_forever())
+            .await
+            .expect("a packet or close in time")
+    }
+
+    async fn recv_forever(&mut self) -> Option<Packet> {
+        loop {
+            match pigeon_codec::decode(&mut self.buf, self.protocol, usize::MAX) {
+                Ok(Some(p)) => return Some(p),
+                Ok(None) => {}
+                Err(e) => panic!("broker sent undecodable bytes: {e}"),
+            }
+            match self.stream.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Waits until the broker closes the connection, skipping packets; returns them.
+    pub async fn closed(&mut self) -> Vec<Packet> {
+        let mut seen = Vec::new();
+        while let Some(p) = self.recv().await {
+            seen.push(p);
+        }
+        seen
+    }
+}
+
+/// Asserts the broker still serves: a fresh client gets its own message back.
+pub async fn assert_serving(addr: SocketAddr) {
+    let id = format!("probe-{}", std::process::id());
+    let mut probe = Mqtt::connect(addr, &id).await;
+    probe.subscribe("probe/echo", QoS::AtLeastOnce).await;
+    probe
+        .publish("probe/echo", QoS::AtLeastOnce, false, "ping")
+        .await;
+    let msg = probe.recv().await;
+    assert_eq!(&msg.payload[..], b"ping");
+    probe.disconnect().await;
+}

@@ -1,1 +1,112 @@
-fn main() {}
+//! The standalone broker: `pigeon --host H --port P [--id ID] [--config FILE]`.
+//!
+//! Exit codes: 0 after a clean shutdown on SIGINT/SIGTERM, 2 for a bad option
+//! or config file (reported before any socket is bound), 1 when the broker
+//! cannot start (e.g. the port is taken).
+
+use std::{io::IsTerminal, process::ExitCode};
+
+use anyhow::Context;
+use pigeon::{config::ConfigError, hooks::Hooks, Broker, Config};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let config = match Config::from_args_and_file(std::env::args_os()) {
+        Ok(config) => config,
+        // Usage errors, --help and --version: clap prints them and picks the code.
+        Err(ConfigError::Args(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing();
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr, filtered by RUST_LOG (default `info`).
+fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn run(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    // Installed before the "listening" line, so a signal sent as soon as it is
+    // logged is not lost (it would kill the process with the default action).
+    let mut shutdown = Shutdown::install().context("cannot install signal handlers")?;
+    let id = config.id.clone();
+    let wanted = format!("{}:{}", config.host, config.port);
+    let broker = Broker::start(config, Hooks::none())
+        .await
+        .with_context(|| format!("cannot start the broker on {wanted}"))?;
+    // Tests and scripts read the bound port from this line (useful with --port 0).
+    tracing::info!(broker_id = %id, "listening on {}", broker.local_addr());
+    tokio::select! {
+        signal = shutdown.recv() => {
+            tracing::info!("{signal} received, closing");
+            broker.close().await;
+        }
+        () = broker.closed() => {}
+    }
+    tracing::info!("broker closed");
+    Ok(())
+}
+
+/// SIGINT and SIGTERM (Ctrl-C elsewhere).
+struct Shutdown {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Shutdown {
+    #[cfg(unix)]
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Resolves with the name of the first signal received.
+    #[cfg(unix)]
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {})
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(&mut self) -> &'static str {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "Ctrl-C",
+            Err(_) => std::future::pending().await,
+        }
+    }
+}

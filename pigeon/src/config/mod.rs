@@ -1,7 +1,46 @@
 //! Broker options: the seed's options plus the ones a serious broker needs.
 //! Each is a `--kebab-case` flag of the binary and a `snake_case` TOML key.
+//!
+//! - [`Options`]: the options as written (flags and TOML keys), every one optional;
+//! - [`Config::from_args_and_file`]: defaults < `--config` file < flags, validated;
+//! - [`Config::from_toml_str`] / [`Config::from_toml_file`]: defaults < file, validated;
+//! - [`Config::validate`]: range checks whose errors name the flag and the key.
+//!
+//! A config file (`pigeon --config pigeon.toml --port 1885`: the flag wins):
+//!
+//! ```toml
+//! host = "0.0.0.0"
+//! port = 1884
+//! id = "broker-eu-1"
+//! queue_limit = 42
+//! connect_timeout = 30000      # milliseconds
+//! heartbeat_interval = 60000   # milliseconds
+//! acl_file = "site.acl"        # relative to this file's folder
+//! max_keepalive = 300          # seconds
+//! maximum_qos = 1
+//! retain_available = true
+//! ```
+//!
+//! ```
+//! let text = "port = 1884\nid = \"broker-eu-1\"\nconnect_timeout = 30000\nmaximum_qos = 1\n";
+//! let config = pigeon::Config::from_toml_str(text, "pigeon.toml".as_ref()).unwrap();
+//! assert_eq!(config.maximum_qos, pigeon::codec::QoS::AtLeastOnce);
+//! ```
+
+mod cli;
+mod error;
+mod file;
+mod options;
+#[cfg(test)]
+mod tests;
+mod validate;
 
 use std::{path::PathBuf, time::Duration};
+
+pub use cli::Cli;
+pub use error::ConfigError;
+pub use options::{Options, KEYS};
+pub use validate::MAX_PACKET_SIZE_LIMIT;
 
 /// Everything the broker can be told at startup.
 ///

@@ -1,0 +1,97 @@
+//! The TOML config file: snake_case keys, unknown keys refused by name.
+
+use std::path::{Path, PathBuf};
+
+use super::{options::KEYS, ConfigError, Options};
+
+impl Options {
+    /// Reads a TOML config file. A relative `acl_file` in it is taken relative
+    /// to the file's folder.
+    pub fn from_toml_file(path: &Path) -> Result<Options, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut options = Self::from_toml_str(&text, path)?;
+        if let (Some(acl), Some(dir)) = (&options.acl_file, path.parent()) {
+            if acl.is_relative() {
+                options.acl_file = Some(dir.join(acl));
+            }
+        }
+        Ok(options)
+    }
+
+    /// Parses TOML config text; `path` names it in errors.
+    ///
+    /// ```
+    /// use pigeon::config::Options;
+    /// let options = Options::from_toml_str("port = 0\nqueue_limit = 7\n", "pigeon.toml".as_ref()).unwrap();
+    /// assert_eq!(options.queue_limit, Some(7));
+    /// let err = Options::from_toml_str("queue_limt = 7\n", "pigeon.toml".as_ref()).unwrap_err();
+    /// assert_eq!(err.to_string(), "unknown key `queue_limt` in pigeon.toml (did you mean `queue_limit`?)");
+    /// ```
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Options, ConfigError> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let line = e.span().map_or(1, |span| {
+                1 + text
+                    .get(..span.start)
+                    .map_or(0, |before| before.matches('\n').count())
+            });
+            ConfigError::Syntax {
+                path: path.to_owned(),
+                message: format!(
+                    "line {line}: {}",
+                    e.message().trim_end().replace('\n', "; ")
+                ),
+            }
+        })?;
+        // Each key is checked alone so that the error names it.
+        for (key, value) in &table {
+            let Some(&known) = KEYS.iter().find(|k| *k == key) else {
+                return Err(ConfigError::UnknownKey {
+                    path: path.to_owned(),
+                    key: key.clone(),
+                    suggestion: closest_key(key),
+                });
+            };
+            let single = toml::Table::from_iter([(key.clone(), value.clone())]);
+            toml::Value::Table(single)
+                .try_into::<Options>()
+                .map_err(|e| ConfigError::FileValue {
+                    path: path.to_owned(),
+                    key: known,
+                    message: e.message().to_owned(),
+                })?;
+        }
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e| ConfigError::Syntax {
+                path: PathBuf::from(path),
+                message: e.message().to_owned(),
+            })
+    }
+}
+
+/// The known key closest to a misspelt one, if it is close enough to be a typo.
+fn closest_key(key: &str) -> Option<&'static str> {
+    KEYS.iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, k)| *d <= 3.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}

@@ -1,0 +1,196 @@
+//! The options as they are written: one struct that is both the binary's flags
+//! (clap) and the config file's keys (serde), every field optional so that
+//! layers can be stacked: defaults < config file < flags.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{ArgAction, Args};
+use serde::Deserialize;
+
+use pigeon_codec::QoS;
+
+use super::{Config, ConfigError};
+
+/// Options given on the command line or in a TOML file; `None` leaves the
+/// value of the layer below.
+///
+/// ```
+/// use pigeon::config::Options;
+/// let mut config = pigeon::Config::default();
+/// Options { port: Some(0), ..Options::default() }.apply_to(&mut config).unwrap();
+/// assert_eq!(config.port, 0);
+/// assert_eq!(config.queue_limit, 42);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Address to listen on [default: 0.0.0.0]
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+
+    /// TCP port; 0 picks a free one [default: 1884]
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// Broker id, used in $SYS/ID/... topics [default: a random UUID v4]
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+
+    /// Messages delivered concurrently (the seed's `concurrency`) [default: 100]
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// Packets queued before a client's session is established; past it the connection fails [default: 42]
+    #[arg(long, value_name = "N")]
+    pub queue_limit: Option<usize>,
+
+    /// Longest client id accepted from MQTT 3.1 clients [default: 23]
+    #[arg(long, value_name = "N")]
+    pub max_clients_id_length: Option<usize>,
+
+    /// Milliseconds to wait for CONNECT after a client connects [default: 30000]
+    #[arg(long, value_name = "MS")]
+    pub connect_timeout: Option<u64>,
+
+    /// Milliseconds between $SYS/ID/heartbeat messages [default: 60000]
+    #[arg(long, value_name = "MS")]
+    pub heartbeat_interval: Option<u64>,
+
+    /// Mosquitto-format ACL file (user/topic/pattern lines); without it every topic is allowed
+    #[arg(long, value_name = "FILE")]
+    pub acl_file: Option<PathBuf>,
+
+    /// Largest packet accepted from a client, in bytes, 1..=268435455 [default: 1048576]
+    #[arg(long, value_name = "BYTES")]
+    pub max_packet_size: Option<usize>,
+
+    /// QoS 1/2 messages a session queues (offline or beyond the in-flight window) before dropping [default: 1000]
+    #[arg(long, value_name = "N")]
+    pub max_queued_messages: Option<usize>,
+
+    /// Unacknowledged QoS 1/2 messages in flight to one client, 1..=65535 [default: 100]
+    #[arg(long, value_name = "N")]
+    pub max_inflight: Option<u16>,
+
+    /// Receive Maximum announced to MQTT 5 clients, 1..=65535 [default: 100]
+    #[arg(long, value_name = "N")]
+    pub receive_maximum: Option<u16>,
+
+    /// Largest keep alive (seconds) a client may ask for; 0 = no limit [default: 0]
+    #[arg(long, value_name = "SECS")]
+    pub max_keepalive: Option<u16>,
+
+    /// Topic aliases accepted from each MQTT 5 client; 0 disables them [default: 10]
+    #[arg(long, value_name = "N")]
+    pub topic_alias_maximum: Option<u16>,
+
+    /// Highest QoS the broker grants: 0, 1 or 2 [default: 2]
+    #[arg(long, value_name = "QOS")]
+    pub maximum_qos: Option<u8>,
+
+    /// Whether retained messages are supported [default: true]
+    #[arg(long, value_name = "BOOL", action = ArgAction::Set)]
+    pub retain_available: Option<bool>,
+
+    /// Whether wildcard subscriptions are supported [default: true]
+    #[arg(long, value_name = "BOOL", action = ArgAction::Set)]
+    pub wildcard_subscription_available: Option<bool>,
+
+    /// Whether subscription identifiers are supported [default: true]
+    #[arg(long, value_name = "BOOL", action = ArgAction::Set)]
+    pub subscription_identifiers_available: Option<bool>,
+
+    /// Whether shared subscriptions ($share/...) are supported [default: true]
+    #[arg(long, value_name = "BOOL", action = ArgAction::Set)]
+    pub shared_subscription_available: Option<bool>,
+
+    /// Upper bound (seconds) on a session's expiry interval [default: 4294967295]
+    #[arg(long, value_name = "SECS")]
+    pub max_session_expiry_interval: Option<u32>,
+
+    /// Send MQTT 5 clients to this server instead (CONNACK 0x9C Use another server)
+    #[arg(long, value_name = "SERVER")]
+    pub server_reference: Option<String>,
+}
+
+/// Every option's snake_case name (the TOML key; the flag is its kebab-case).
+pub const KEYS: &[&str] = &[
+    "host",
+    "port",
+    "id",
+    "concurrency",
+    "queue_limit",
+    "max_clients_id_length",
+    "connect_timeout",
+    "heartbeat_interval",
+    "acl_file",
+    "max_packet_size",
+    "max_queued_messages",
+    "max_inflight",
+    "receive_maximum",
+    "max_keepalive",
+    "topic_alias_maximum",
+    "maximum_qos",
+    "retain_available",
+    "wildcard_subscription_available",
+    "subscription_identifiers_available",
+    "shared_subscription_available",
+    "max_session_expiry_interval",
+    "server_reference",
+];
+
+impl Options {
+    /// Overwrites the fields of `config` that are set here. Fails (leaving
+    /// `config` unchanged) only for a value its field cannot hold: a QoS above 2.
+    /// Ranges are checked afterwards by [`Config::validate`].
+    pub fn apply_to(self, config: &mut Config) -> Result<(), ConfigError> {
+        let maximum_qos = match self.maximum_qos {
+            Some(qos) => Some(QoS::try_from(qos).map_err(|qos| ConfigError::Invalid {
+                key: "maximum_qos",
+                value: qos.to_string(),
+                expected: "expected 0, 1 or 2",
+            })?),
+            None => None,
+        };
+        macro_rules! set {
+            ($($field:ident),* $(,)?) => {
+                $(if let Some(v) = self.$field { config.$field = v; })*
+            };
+        }
+        set!(
+            host,
+            port,
+            id,
+            concurrency,
+            queue_limit,
+            max_clients_id_length,
+            max_packet_size,
+            max_queued_messages,
+            max_inflight,
+            receive_maximum,
+            max_keepalive,
+            topic_alias_maximum,
+            retain_available,
+            wildcard_subscription_available,
+            subscription_identifiers_available,
+            shared_subscription_available,
+            max_session_expiry_interval,
+        );
+        if let Some(ms) = self.connect_timeout {
+            config.connect_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.heartbeat_interval {
+            config.heartbeat_interval = Duration::from_millis(ms);
+        }
+        if let Some(path) = self.acl_file {
+            config.acl_file = Some(path);
+        }
+        if let Some(reference) = self.server_reference {
+            config.server_reference = Some(reference);
+        }
+        if let Some(qos) = maximum_qos {
+            config.maximum_qos = qos;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,393 @@
+use std::{path::PathBuf, time::Duration};
+
+use clap::CommandFactory;
+use pigeon_codec::QoS;
+
+use super::{Cli, Config, ConfigError, Options, KEYS};
+
+fn args(extra: &[&str]) -> Result<Config, ConfigError> {
+    Config::from_args_and_file(std::iter::once("pigeon").chain(extra.iter().copied()))
+}
+
+fn error(extra: &[&str]) -> String {
+    args(extra).unwrap_err().to_string()
+}
+
+fn toml_error(text: &str) -> String {
+    Config::from_toml_str(text, "config.toml".as_ref())
+        .unwrap_err()
+        .to_string()
+}
+
+/// A file in a per-test folder of the system temp dir.
+fn temp_file(test: &str, name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pigeon-config-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn no_options_gives_the_defaults() {
+    let config = args(&[]).unwrap();
+    let default = Config::default();
+    assert_eq!(config.port, 1884);
+    assert_eq!(config.host, default.host);
+    assert_eq!(config.queue_limit, 42);
+    assert_eq!(config.concurrency, 100);
+    assert_eq!(config.max_clients_id_length, 23);
+    assert_eq!(config.connect_timeout, Duration::from_secs(30));
+    assert_eq!(config.heartbeat_interval, Duration::from_secs(60));
+    assert_eq!(config.maximum_qos, QoS::ExactlyOnce);
+    assert!(uuid::Uuid::parse_str(&config.id).is_ok(), "{}", config.id);
+}
+
+#[test]
+fn every_flag_sets_its_field() {
+    let acl = temp_file("every_flag", "site.acl", "topic read #\n");
+    let config = args(&[
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--id",
+        "broker1",
+        "--concurrency",
+        "5",
+        "--queue-limit",
+        "6",
+        "--max-clients-id-length",
+        "64",
+        "--connect-timeout",
+        "1500",
+        "--heartbeat-interval",
+        "250",
+        "--acl-file",
+        acl.to_str().unwrap(),
+        "--max-packet-size",
+        "2048",
+        "--max-queued-messages",
+        "9",
+        "--max-inflight",
+        "3",
+        "--receive-maximum",
+        "4",
+        "--max-keepalive",
+        "60",
+        "--topic-alias-maximum",
+        "0",
+        "--maximum-qos",
+        "1",
+        "--retain-available",
+        "false",
+        "--wildcard-subscription-available",
+        "false",
+        "--subscription-identifiers-available",
+        "false",
+        "--shared-subscription-available",
+        "false",
+        "--max-session-expiry-interval",
+        "3600",
+        "--server-reference",
+        "other.example:1883",
+    ])
+    .unwrap();
+    assert_eq!(config.host, "127.0.0.1");
+    assert_eq!(config.port, 0);
+    assert_eq!(config.id, "broker1");
+    assert_eq!(config.concurrency, 5);
+    assert_eq!(config.queue_limit, 6);
+    assert_eq!(config.max_clients_id_length, 64);
+    assert_eq!(config.connect_timeout, Duration::from_millis(1500));
+    assert_eq!(config.heartbeat_interval, Duration::from_millis(250));
+    assert_eq!(config.acl_file.as_deref(), Some(acl.as_path()));
+    assert_eq!(config.max_packet_size, 2048);
+    assert_eq!(config.max_queued_messages, 9);
+    assert_eq!(config.max_inflight, 3);
+    assert_eq!(config.receive_maximum, 4);
+    assert_eq!(config.max_keepalive, 60);
+    assert_eq!(config.topic_alias_maximum, 0);
+    assert_eq!(config.maximum_qos, QoS::AtLeastOnce);
+    assert!(!config.retain_available);
+    assert!(!config.wildcard_subscription_available);
+    assert!(!config.subscription_identifiers_available);
+    assert!(!config.shared_subscription_available);
+    assert_eq!(config.max_session_expiry_interval, 3600);
+    assert_eq!(
+        config.server_reference.as_deref(),
+        Some("other.example:1883")
+    );
+}
+
+#[test]
+fn every_key_of_the_toml_file_sets_its_field() {
+    let text = r#"
+        host = "::1"
+        port = 1999
+        id = "from-file"
+        concurrency = 7
+        queue_limit = 8
+        max_clients_id_length = 30
+        connect_timeout = 100
+        heartbeat_interval = 200
+        max_packet_size = 4096
+        max_queued_messages = 11
+        max_inflight = 12
+        receive_maximum = 13
+        max_keepalive = 14
+        topic_alias_maximum = 15
+        maximum_qos = 0
+        retain_available = false
+        wildcard_subscription_available = false
+        subscription_identifiers_available = false
+        shared_subscription_available = false
+        max_session_expiry_interval = 16
+        server_reference = "elsewhere"
+    "#;
+    let config = Config::from_toml_str(text, "pigeon.toml".as_ref()).unwrap();
+    assert_eq!(
+        (config.host.as_str(), config.port, config.id.as_str()),
+        ("::1", 1999, "from-file")
+    );
+    assert_eq!(
+        (
+            config.concurrency,
+            config.queue_limit,
+            config.max_clients_id_length
+        ),
+        (7, 8, 30)
+    );
+    assert_eq!(config.connect_timeout, Duration::from_millis(100));
+    assert_eq!(config.heartbeat_interval, Duration::from_millis(200));
+    assert_eq!(
+        (config.max_packet_size, config.max_queued_messages),
+        (4096, 11)
+    );
+    assert_eq!(
+        (
+            config.max_inflight,
+            config.receive_maximum,
+            config.max_keepalive
+        ),
+        (12, 13, 14)
+    );
+    assert_eq!(config.topic_alias_maximum, 15);
+    assert_eq!(config.maximum_qos, QoS::AtMostOnce);
+    assert!(!config.retain_available && !config.wildcard_subscription_available);
+    assert!(!config.subscription_identifiers_available && !config.shared_subscription_available);
+    assert_eq!(config.max_session_expiry_interval, 16);
+    assert_eq!(config.server_reference.as_deref(), Some("elsewhere"));
+}
+
+#[test]
+fn flags_override_the_file_which_overrides_defaults() {
+    let file = temp_file(
+        "precedence",
+        "pigeon.toml",
+        "port = 2000\nqueue_limit = 5\nid = \"file\"\n",
+    );
+    let config = args(&["--config", file.to_str().unwrap(), "--port", "0"]).unwrap();
+    assert_eq!(config.port, 0, "flag wins over file");
+    assert_eq!(config.queue_limit, 5, "file wins over default");
+    assert_eq!(config.id, "file");
+    assert_eq!(config.concurrency, 100, "default kept");
+}
+
+#[test]
+fn relative_acl_file_in_config_is_relative_to_the_config_folder() {
+    let file = temp_file("relative_acl", "pigeon.toml", "acl_file = \"site.acl\"\n");
+    let acl = temp_file("relative_acl", "site.acl", "topic #\n");
+    let config = args(&["--config", file.to_str().unwrap()]).unwrap();
+    assert_eq!(config.acl_file.as_deref(), Some(acl.as_path()));
+}
+
+#[test]
+fn keys_list_matches_the_flags_and_help_lists_every_option() {
+    let command = Cli::command();
+    let mut ids: Vec<&str> = command
+        .get_arguments()
+        .map(|a| a.get_id().as_str())
+        .filter(|id| !["config", "help", "version"].contains(id))
+        .collect();
+    ids.sort_unstable();
+    let mut keys = KEYS.to_vec();
+    keys.sort_unstable();
+    assert_eq!(ids, keys);
+    let help = Cli::command().render_help().to_string();
+    for key in KEYS {
+        let flag = format!("--{}", key.replace('_', "-"));
+        assert!(help.contains(&flag), "{flag} missing from --help:\n{help}");
+    }
+    assert!(help.contains("--config"));
+}
+
+#[test]
+fn qos_above_two_names_the_option_from_flag_and_file() {
+    assert_eq!(
+        error(&["--maximum-qos", "3"]),
+        "invalid value for --maximum-qos / maximum_qos: 3 (expected 0, 1 or 2)"
+    );
+    assert_eq!(
+        toml_error("maximum_qos = 3"),
+        "invalid value for --maximum-qos / maximum_qos: 3 (expected 0, 1 or 2)"
+    );
+}
+
+#[test]
+fn unknown_keys_are_named_with_a_suggestion() {
+    assert_eq!(
+        toml_error("queue_limt = 4"),
+        "unknown key `queue_limt` in config.toml (did you mean `queue_limit`?)"
+    );
+    assert_eq!(
+        toml_error("colour = \"blue\""),
+        "unknown key `colour` in config.toml"
+    );
+    assert_eq!(
+        toml_error("[listener]\nport = 1"),
+        "unknown key `listener` in config.toml"
+    );
+    // `config` is a flag, not a key.
+    assert_eq!(
+        toml_error("config = \"x\""),
+        "unknown key `config` in config.toml"
+    );
+}
+
+#[test]
+fn wrong_types_in_the_file_name_the_key() {
+    assert_eq!(
+        toml_error("port = \"1883\""),
+        "invalid value for --port / port in config.toml: invalid type: string \"1883\", expected u16"
+    );
+    assert_eq!(
+        toml_error("port = 70000"),
+        "invalid value for --port / port in config.toml: invalid value: integer `70000`, expected u16"
+    );
+    assert_eq!(
+        toml_error("retain_available = \"yes\""),
+        "invalid value for --retain-available / retain_available in config.toml: invalid type: string \"yes\", expected a boolean"
+    );
+    assert_eq!(
+        toml_error("queue_limit = -1"),
+        "invalid value for --queue-limit / queue_limit in config.toml: invalid value: integer `-1`, expected usize"
+    );
+}
+
+#[test]
+fn bad_toml_and_missing_files_are_reported_with_the_path() {
+    let err = toml_error("id = \"a\"\nport = \n");
+    assert!(
+        err.starts_with("config file config.toml is not valid TOML: line 2: "),
+        "{err}"
+    );
+    let err = error(&["--config", "/nonexistent/pigeon.toml"]);
+    assert!(
+        err.starts_with("cannot read config file /nonexistent/pigeon.toml:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn zero_and_out_of_range_values_name_the_option() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--queue-limit", "0"], "invalid value for --queue-limit / queue_limit: 0 (must be at least 1)"),
+        (&["--concurrency", "0"], "invalid value for --concurrency / concurrency: 0 (must be at least 1)"),
+        (&["--max-clients-id-length", "0"], "invalid value for --max-clients-id-length / max_clients_id_length: 0 (must be at least 1)"),
+        (&["--max-clients-id-length", "65536"], "invalid value for --max-clients-id-length / max_clients_id_length: 65536 (expected 1..=65535, the longest MQTT string)"),
+        (&["--max-queued-messages", "0"], "invalid value for --max-queued-messages / max_queued_messages: 0 (must be at least 1)"),
+        (&["--max-inflight", "0"], "invalid value for --max-inflight / max_inflight: 0 (must be at least 1)"),
+        (&["--receive-maximum", "0"], "invalid value for --receive-maximum / receive_maximum: 0 (must be at least 1)"),
+        (&["--connect-timeout", "0"], "invalid value for --connect-timeout / connect_timeout: 0 (milliseconds, must be at least 1)"),
+        (&["--heartbeat-interval", "0"], "invalid value for --heartbeat-interval / heartbeat_interval: 0 (milliseconds, must be at least 1)"),
+        (&["--max-packet-size", "0"], "invalid value for --max-packet-size / max_packet_size: 0 (expected 1..=268435455 bytes)"),
+        (&["--max-packet-size", "268435456"], "invalid value for --max-packet-size / max_packet_size: 268435456 (expected 1..=268435455 bytes)"),
+        (&["--id", "a/b"], "invalid value for --id / id: \"a/b\" (must be non-empty, without `/`, `+`, `#`: it is a level of $SYS/<id>/ topics)"),
+        (&["--id", ""], "invalid value for --id / id: \"\" (must be non-empty, without `/`, `+`, `#`: it is a level of $SYS/<id>/ topics)"),
+        (&["--host", ""], "invalid value for --host / host: \"\" (expected an address or host name)"),
+        (&["--server-reference", " "], "invalid value for --server-reference / server_reference: \" \" (expected a server name)"),
+    ];
+    for (flags, message) in cases {
+        assert_eq!(error(flags), *message, "for {flags:?}");
+    }
+    assert_eq!(
+        toml_error("concurrency = 0"),
+        "invalid value for --concurrency / concurrency: 0 (must be at least 1)"
+    );
+    assert!(args(&["--max-packet-size", "268435455"]).is_ok());
+}
+
+#[test]
+fn command_line_errors_name_the_flag() {
+    let err = args(&["--queue-limt", "3"]).unwrap_err();
+    assert!(matches!(err, ConfigError::Args(_)));
+    assert!(err.to_string().contains("--queue-limt"), "{err}");
+    assert_eq!(
+        err_kind(&["--queue-limt", "3"]),
+        clap::error::ErrorKind::UnknownArgument
+    );
+    let err = error(&["--port", "65536"]);
+    assert!(err.contains("--port"), "{err}");
+    let err = error(&["--retain-available", "yes"]);
+    assert!(err.contains("--retain-available"), "{err}");
+}
+
+fn err_kind(extra: &[&str]) -> clap::error::ErrorKind {
+    match args(extra) {
+        Err(ConfigError::Args(e)) => e.kind(),
+        other => panic!("expected a clap error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_malformed_acl_file_is_refused_with_its_line() {
+    let acl = temp_file("bad_acl", "bad.acl", "topic read a\ntopic sometimes b\n");
+    let err = error(&["--acl-file", acl.to_str().unwrap()]);
+    assert_eq!(
+        err,
+        format!(
+            "invalid value for --acl-file / acl_file: acl file {}: line 2: invalid access `sometimes` (expected read, write, readwrite or deny)",
+            acl.display()
+        )
+    );
+    let err = error(&["--acl-file", "/nonexistent/site.acl"]);
+    assert!(
+        err.starts_with("invalid value for --acl-file / acl_file: acl file /nonexistent/site.acl: cannot read it:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn options_layer_only_what_they_set() {
+    let mut config = Config::default();
+    Options {
+        queue_limit: Some(3),
+        ..Options::default()
+    }
+    .apply_to(&mut config)
+    .unwrap();
+    Options {
+        port: Some(0),
+        ..Options::default()
+    }
+    .apply_to(&mut config)
+    .unwrap();
+    assert_eq!((config.queue_limit, config.port), (3, 0));
+    let before = config.port;
+    let err = Options {
+        port: Some(5),
+        maximum_qos: Some(9),
+        ..Options::default()
+    }
+    .apply_to(&mut config)
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        ConfigError::Invalid {
+            key: "maximum_qos",
+            ..
+        }
+    ));
+    assert_eq!(config.port, before, "a refused layer changes nothing");
+}

@@ -1,0 +1,106 @@
+//! Range checks, run once every layer is applied, so that a misconfigured
+//! option stops startup naming it.
+
+use super::{Config, ConfigError};
+use crate::acl::Acl;
+
+/// Largest Remaining Length MQTT can encode (four bytes of variable length).
+pub const MAX_PACKET_SIZE_LIMIT: usize = 268_435_455;
+
+fn invalid(key: &'static str, value: impl ToString, expected: &'static str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        value: value.to_string(),
+        expected,
+    }
+}
+
+impl Config {
+    /// Checks every option's range, and that the ACL file (if any) parses.
+    ///
+    /// ```
+    /// let config = pigeon::Config { queue_limit: 0, ..Default::default() };
+    /// assert_eq!(
+    ///     config.validate().unwrap_err().to_string(),
+    ///     "invalid value for --queue-limit / queue_limit: 0 (must be at least 1)"
+    /// );
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        const AT_LEAST_ONE: &str = "must be at least 1";
+        if self.host.trim().is_empty() {
+            return Err(invalid(
+                "host",
+                format!("{:?}", self.host),
+                "expected an address or host name",
+            ));
+        }
+        if self.id.is_empty() || self.id.contains(['/', '+', '#', '\0']) {
+            return Err(invalid(
+                "id",
+                format!("{:?}", self.id),
+                "must be non-empty, without `/`, `+`, `#`: it is a level of $SYS/<id>/ topics",
+            ));
+        }
+        let at_least_one = [
+            ("concurrency", self.concurrency),
+            ("queue_limit", self.queue_limit),
+            ("max_clients_id_length", self.max_clients_id_length),
+            ("max_queued_messages", self.max_queued_messages),
+            ("max_inflight", usize::from(self.max_inflight)),
+            ("receive_maximum", usize::from(self.receive_maximum)),
+        ];
+        for (key, value) in at_least_one {
+            if value == 0 {
+                return Err(invalid(key, value, AT_LEAST_ONE));
+            }
+        }
+        if self.max_clients_id_length > 65_535 {
+            return Err(invalid(
+                "max_clients_id_length",
+                self.max_clients_id_length,
+                "expected 1..=65535, the longest MQTT string",
+            ));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(invalid(
+                "connect_timeout",
+                0,
+                "milliseconds, must be at least 1",
+            ));
+        }
+        if self.heartbeat_interval.is_zero() {
+            return Err(invalid(
+                "heartbeat_interval",
+                0,
+                "milliseconds, must be at least 1",
+            ));
+        }
+        if !(1..=MAX_PACKET_SIZE_LIMIT).contains(&self.max_packet_size) {
+            return Err(invalid(
+                "max_packet_size",
+                self.max_packet_size,
+                "expected 1..=268435455 bytes",
+            ));
+        }
+        if let Some(reference) = &self.server_reference {
+            if reference.trim().is_empty() {
+                return Err(invalid(
+                    "server_reference",
+                    format!("{reference:?}"),
+                    "expected a server name",
+                ));
+            }
+        }
+        self.load_acl()?;
+        Ok(())
+    }
+
+    /// Reads the `--acl-file`, if one is set (`None`: every topic is allowed).
+    pub fn load_acl(&self) -> Result<Option<Acl>, ConfigError> {
+        self.acl_file
+            .as_deref()
+            .map(Acl::load)
+            .transpose()
+            .map_err(ConfigError::Acl)
+    }
+}
