@@ -30,9 +30,61 @@ fn within_level_limit(s: &str) -> bool {
 /// assert!(!valid_topic_name(""));
 /// ```
 pub fn valid_topic_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.bytes().any(|b| matches!(b, b'+' | b'#' | 0))
-        && within_level_limit(name)
+    valid_topic_name_bytes(name.as_bytes())
+}
+
+/// [`valid_topic_name`] on the bytes of a string already known to be UTF-8.
+pub(crate) fn valid_topic_name_bytes(name: &[u8]) -> bool {
+    !name.is_empty() && !scan(name).forbidden && levels_within_limit(name)
+}
+
+/// True when `name` has at most [`MAX_TOPIC_LEVELS`] levels.
+pub(crate) fn levels_within_limit(name: &[u8]) -> bool {
+    // Fewer bytes than the limit cannot hold too many levels.
+    name.len() < MAX_TOPIC_LEVELS || name.iter().filter(|&&b| b == b'/').count() < MAX_TOPIC_LEVELS
+}
+
+/// What one pass over a topic name found.
+pub(crate) struct Scan {
+    /// Every byte is ASCII, so the bytes are valid UTF-8 without further checks.
+    pub(crate) ascii: bool,
+    /// A `+`, `#` or U+0000 is present.
+    pub(crate) forbidden: bool,
+}
+
+/// Scans `bytes` eight at a time (the classic "has a zero byte" word trick):
+/// this runs on every PUBLISH, and for the usual ASCII topic it replaces both
+/// the UTF-8 validation and the wildcard check.
+pub(crate) fn scan(bytes: &[u8]) -> Scan {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const PLUS: u64 = u64::from_ne_bytes([b'+'; 8]);
+    const HASH: u64 = u64::from_ne_bytes([b'#'; 8]);
+    fn has_zero(v: u64) -> bool {
+        v.wrapping_sub(ONES) & !v & HIGHS != 0
+    }
+    let mut out = Scan {
+        ascii: true,
+        forbidden: false,
+    };
+    let mut word = |chunk: &[u8]| {
+        let mut w = [0x20u8; 8]; // padding with spaces: ASCII, not forbidden
+        for (slot, &b) in w.iter_mut().zip(chunk) {
+            *slot = b;
+        }
+        let v = u64::from_ne_bytes(w);
+        out.ascii &= v & HIGHS == 0;
+        out.forbidden |= has_zero(v) | has_zero(v ^ PLUS) | has_zero(v ^ HASH);
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        word(chunk);
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        word(tail);
+    }
+    out
 }
 
 /// A topic filter is non-empty, `#` only as the whole last level, `+` only as a
@@ -137,6 +189,21 @@ mod tests {
         let deep = vec!["x"; MAX_TOPIC_LEVELS].join("/");
         assert!(valid_topic_name(&deep));
         assert!(!valid_topic_name(&format!("{deep}/x")));
+    }
+
+    #[test]
+    fn word_scan_agrees_with_a_byte_loop() {
+        for len in 0..40 {
+            for pos in 0..len {
+                for special in [b'+', b'#', 0, 0xC3, b'/'] {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[pos] = special;
+                    let s = scan(&bytes);
+                    assert_eq!(s.forbidden, matches!(special, b'+' | b'#' | 0), "{len} {pos}");
+                    assert_eq!(s.ascii, special != 0xC3, "{len} {pos}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::{ByteStr, DecodeError, EncodeError};
+use crate::{DecodeError, EncodeError};
 
 /// The largest value a variable byte integer can hold (spec §1.5.5).
 pub(crate) const MAX_VAR_INT: u32 = 268_435_455;
@@ -86,13 +86,6 @@ impl Reader {
     pub(crate) fn binary(&mut self) -> Result<Bytes, DecodeError> {
         let len = self.u16()?;
         self.take(usize::from(len))
-    }
-
-    /// A UTF-8 string as a [`ByteStr`] sharing the packet's buffer.
-    pub(crate) fn byte_str(&mut self) -> Result<ByteStr, DecodeError> {
-        let raw = self.binary()?;
-        check_utf8(&raw)?;
-        ByteStr::from_utf8(raw).map_err(|_| DecodeError::InvalidUtf8)
     }
 
     /// A UTF-8 string copied into a `String`.

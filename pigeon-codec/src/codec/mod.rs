@@ -47,6 +47,7 @@ pub fn decode(
     decode_body(&header, Reader::new(frame), protocol)
 }
 
+#[inline]
 fn decode_body(
     header: &Header,
     mut r: Reader,
@@ -113,6 +114,11 @@ fn encode_limited(
     max: usize,
     dst: &mut BytesMut,
 ) -> Result<(), EncodeError> {
+    if let Packet::Publish(p) = packet {
+        if let Some(body) = publish::plain_len(p, protocol) {
+            return publish::write_plain(p, protocol, body?, max, dst);
+        }
+    }
     let protocol = effective_protocol(packet, protocol);
     let body = body_len(packet, protocol)?;
     let total = 1 + var_int_len(body) + body;
@@ -137,12 +143,16 @@ pub fn encoded_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeE
 
 /// The remaining length, after checking that the packet can be encoded at all.
 fn body_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
-    if matches!(packet, Packet::Auth(_)) && !protocol.is_v5() {
-        return Err(EncodeError::UnsupportedPacket(PacketType::Auth));
-    }
-    let mut counter = Counter::default();
-    emit_body(packet, protocol, &mut counter);
-    let len = counter.result()?;
+    let len = match packet {
+        Packet::Publish(p) => match publish::plain_len(p, protocol) {
+            Some(len) => len?,
+            None => counted_len(packet, protocol)?,
+        },
+        Packet::Auth(_) if !protocol.is_v5() => {
+            return Err(EncodeError::UnsupportedPacket(PacketType::Auth))
+        }
+        _ => counted_len(packet, protocol)?,
+    };
     if len > crate::wire::MAX_VAR_INT as usize {
         return Err(EncodeError::PacketTooLarge {
             size: len,
@@ -150,6 +160,14 @@ fn body_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
         });
     }
     Ok(len)
+}
+
+/// The body length by a counting pass over the packet's layout, which also
+/// validates what the writing pass will then write without checks.
+fn counted_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
+    let mut counter = Counter::default();
+    emit_body(packet, protocol, &mut counter);
+    counter.result()
 }
 
 /// Describes the variable header and payload of `packet` to `s`.
