@@ -52,39 +52,61 @@ pub(crate) struct Scan {
     pub(crate) forbidden: bool,
 }
 
-/// Scans `bytes` eight at a time (the classic "has a zero byte" word trick):
-/// this runs on every PUBLISH, and for the usual ASCII topic it replaces both
-/// the UTF-8 validation and the wildcard check.
-pub(crate) fn scan(bytes: &[u8]) -> Scan {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    const PLUS: u64 = u64::from_ne_bytes([b'+'; 8]);
-    const HASH: u64 = u64::from_ne_bytes([b'#'; 8]);
-    fn has_zero(v: u64) -> bool {
-        v.wrapping_sub(ONES) & !v & HIGHS != 0
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+const PLUS: u64 = u64::from_ne_bytes([b'+'; 8]);
+const HASH: u64 = u64::from_ne_bytes([b'#'; 8]);
+
+/// True when some byte of `v` is zero (the classic word trick).
+fn has_zero(v: u64) -> bool {
+    v.wrapping_sub(ONES) & !v & HIGHS != 0
+}
+
+/// Runs `word` over `bytes` eight bytes at a time: whole words, then the last
+/// eight bytes (overlapping) for the tail. Shorter inputs are padded with
+/// spaces, which are ASCII and neither a wildcard nor U+0000.
+fn for_words(bytes: &[u8], mut word: impl FnMut(u64)) {
+    let load = |chunk: &[u8]| <[u8; 8]>::try_from(chunk).map(u64::from_ne_bytes);
+    if bytes.len() < 8 {
+        let mut w = [b' '; 8];
+        for (slot, &b) in w.iter_mut().zip(bytes) {
+            *slot = b;
+        }
+        return word(u64::from_ne_bytes(w));
     }
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        if let Ok(v) = load(chunk) {
+            word(v);
+        }
+    }
+    if !chunks.remainder().is_empty() {
+        if let Some(Ok(v)) = bytes.get(bytes.len() - 8..).map(load) {
+            word(v);
+        }
+    }
+}
+
+/// Scans `bytes` once, a word at a time: this runs on every PUBLISH, and for
+/// the usual ASCII topic it replaces both the UTF-8 validation and the
+/// wildcard check.
+pub(crate) fn scan(bytes: &[u8]) -> Scan {
     let mut out = Scan {
         ascii: true,
         forbidden: false,
     };
-    let mut word = |chunk: &[u8]| {
-        let mut w = [0x20u8; 8]; // padding with spaces: ASCII, not forbidden
-        for (slot, &b) in w.iter_mut().zip(chunk) {
-            *slot = b;
-        }
-        let v = u64::from_ne_bytes(w);
+    for_words(bytes, |v| {
         out.ascii &= v & HIGHS == 0;
         out.forbidden |= has_zero(v) | has_zero(v ^ PLUS) | has_zero(v ^ HASH);
-    };
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        word(chunk);
-    }
-    let tail = chunks.remainder();
-    if !tail.is_empty() {
-        word(tail);
-    }
+    });
     out
+}
+
+/// True when `bytes` holds U+0000 (cheaper than memchr on short strings).
+pub(crate) fn has_nul(bytes: &[u8]) -> bool {
+    let mut nul = false;
+    for_words(bytes, |v| nul |= has_zero(v));
+    nul
 }
 
 /// A topic filter is non-empty, `#` only as the whole last level, `+` only as a
@@ -199,7 +221,11 @@ mod tests {
                     let mut bytes = vec![b'a'; len];
                     bytes[pos] = special;
                     let s = scan(&bytes);
-                    assert_eq!(s.forbidden, matches!(special, b'+' | b'#' | 0), "{len} {pos}");
+                    assert_eq!(
+                        s.forbidden,
+                        matches!(special, b'+' | b'#' | 0),
+                        "{len} {pos}"
+                    );
                     assert_eq!(s.ascii, special != 0xC3, "{len} {pos}");
                 }
             }

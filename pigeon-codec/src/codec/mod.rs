@@ -11,7 +11,7 @@ mod subscribe;
 use bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::wire::{var_int_len, Counter, Reader, Sink};
+use crate::wire::{var_int_len, Counter, Reader, Sink, Writer};
 use crate::{DecodeError, EncodeError, Packet, PacketType, Protocol};
 
 pub(crate) use header::{parse_header, Header};
@@ -120,16 +120,22 @@ fn encode_limited(
         }
     }
     let protocol = effective_protocol(packet, protocol);
-    let body = body_len(packet, protocol)?;
+    if matches!(packet, Packet::Auth(_)) && !protocol.is_v5() {
+        return Err(EncodeError::UnsupportedPacket(PacketType::Auth));
+    }
+    let mut counter = Counter::default();
+    emit_body(packet, protocol, &mut counter);
+    let body = checked_body_len(counter.result()?)?;
     let total = 1 + var_int_len(body) + body;
     if total > max {
         return Err(EncodeError::PacketTooLarge { size: total, max });
     }
     dst.reserve(total);
-    dst.u8(header::first_byte(packet));
-    // body_len refused anything above the variable byte integer range.
-    dst.var_int(u32::try_from(body).unwrap_or(u32::MAX));
-    emit_body(packet, protocol, dst);
+    let mut w = Writer::new(dst, &counter);
+    w.u8(header::first_byte(packet));
+    // checked_body_len refused anything above the variable byte integer range.
+    w.var_int(body as u32);
+    emit_body(packet, protocol, &mut w);
     Ok(())
 }
 
@@ -153,6 +159,11 @@ fn body_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
         }
         _ => counted_len(packet, protocol)?,
     };
+    checked_body_len(len)
+}
+
+/// A remaining length must fit a variable byte integer.
+fn checked_body_len(len: usize) -> Result<usize, EncodeError> {
     if len > crate::wire::MAX_VAR_INT as usize {
         return Err(EncodeError::PacketTooLarge {
             size: len,
