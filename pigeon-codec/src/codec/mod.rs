@@ -25,9 +25,9 @@ pub const DEFAULT_MAX_PACKET_SIZE: usize = 1024 * 1024;
 /// fixed header included) is checked from the fixed header, before the body is
 /// buffered. A CONNECT is decoded in whatever version it announces.
 ///
-/// On success the packet's bytes are removed from `buf`; the strings and payload
-/// of a PUBLISH point into them (no copy). On error `buf` is left as it was: the
-/// connection is expected to close.
+/// On success the packet's bytes are removed from `buf`; the topic and payload
+/// of a PUBLISH point into them (no copy). After an error the connection is
+/// expected to close: `buf` may or may not still hold the bad packet.
 pub fn decode(
     buf: &mut BytesMut,
     protocol: Protocol,
