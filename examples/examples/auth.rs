@@ -140,7 +140,7 @@ struct Cli {
     #[command(flatten)]
     common: pigeon_examples::Args,
     /// TOML file of users: `[users.NAME] password, publish = [filters], subscribe = [filters]`.
-    #[arg(long, default_value = "examples/examples/auth_users.toml")]
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/auth_users.toml"))]
     users: PathBuf,
 }
 
