@@ -104,7 +104,10 @@ impl Mqtt {
 
     /// Subscribes and waits for the SUBACK; returns its return codes.
     pub async fn subscribe(&mut self, filter: &str, qos: QoS) -> Vec<rumqttc::SubscribeReasonCode> {
-        self.client.subscribe(filter, qos).await.expect("subscribe queued");
+        self.client
+            .subscribe(filter, qos)
+            .await
+            .expect("subscribe queued");
         self.suback().await
     }
 
@@ -247,7 +250,9 @@ pub async fn assert_serving(addr: SocketAddr) {
     let id = format!("probe-{}", std::process::id());
     let mut probe = Mqtt::connect(addr, &id).await;
     probe.subscribe("probe/echo", QoS::AtLeastOnce).await;
-    probe.publish("probe/echo", QoS::AtLeastOnce, false, "ping").await;
+    probe
+        .publish("probe/echo", QoS::AtLeastOnce, false, "ping")
+        .await;
     let msg = probe.recv().await;
     assert_eq!(&msg.payload[..], b"ping");
     probe.disconnect().await;

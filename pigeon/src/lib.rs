@@ -1,16 +1,53 @@
 //! Pigeon: an MQTT 3.1, 3.1.1 and 5.0 broker you embed and program with
 //! NestJS-style handler attributes.
 
+// Lets the macros' `::pigeon::...` paths work inside this crate's own tests.
+extern crate self as pigeon;
+
 pub mod acl;
+pub mod app;
 pub mod broker;
 pub mod config;
 pub(crate) mod connection;
 pub mod emitter;
 pub mod hooks;
 pub mod persistence;
+pub mod prelude;
+pub mod service;
 pub(crate) mod sys;
 pub(crate) mod transport;
 
+pub use app::{testing, App, BootstrapError, Pigeon};
 pub use broker::{Broker, BrokerHandle};
 pub use config::Config;
 pub use pigeon_codec as codec;
+pub use pigeon_macros::{handlers, injectable, module};
+pub use service::PigeonService;
+
+/// Used by the code the macros generate; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::app::{Container, HooksOptions, Inject, Injectable, Module, ProviderDef};
+    pub use crate::hooks::context::{
+        kind, AuthenticateCx, AuthorizeForwardCx, AuthorizePublishCx, AuthorizeSubscribeCx,
+        Context, EventCx, PreConnectCx, PublishedCx,
+    };
+    pub use crate::hooks::returns::HandlerReturn;
+    pub use crate::hooks::{
+        BoxFuture, ExtractError, FromEvent, FromEventMut, HandlerSet, HooksBuilder, Meta,
+    };
+    pub use crate::{BootstrapError, Config};
+    pub use inventory;
+    pub use std::{
+        any::{Any, TypeId},
+        boxed::Box,
+        result::Result::{Err, Ok},
+        sync::Arc,
+        time::Duration,
+    };
+
+    /// The `TypeId` of `T`, as a function pointer for `inventory` statics.
+    pub fn type_id_of<T: 'static>() -> TypeId {
+        TypeId::of::<T>()
+    }
+}

@@ -29,7 +29,8 @@ async fn garbage_bytes_close_only_that_connection() {
     bystander.subscribe("still/here", QoS::AtLeastOnce).await;
 
     let mut raw = Raw::tcp(addr).await;
-    raw.send_bytes(b"GET / HTTP/1.1\r\nHost: pigeon\r\n\r\n").await;
+    raw.send_bytes(b"GET / HTTP/1.1\r\nHost: pigeon\r\n\r\n")
+        .await;
     assert!(raw.closed().await.is_empty());
 
     let (mut raw, _) = Raw::connect(addr, Raw::connect_packet("garbler", true)).await;
@@ -37,7 +38,9 @@ async fn garbage_bytes_close_only_that_connection() {
     assert!(raw.closed().await.is_empty());
 
     let publisher = Mqtt::connect(addr, "pub").await;
-    publisher.publish("still/here", QoS::AtLeastOnce, false, "yes").await;
+    publisher
+        .publish("still/here", QoS::AtLeastOnce, false, "yes")
+        .await;
     assert_eq!(bystander.recv().await.payload, "yes");
     assert_serving(addr).await;
     broker.close().await;
@@ -76,11 +79,18 @@ async fn packet_before_connect_and_second_connect_are_protocol_violations() {
     assert!(raw.closed().await.is_empty());
 
     let (mut raw, _) = Raw::connect(addr, Raw::connect_packet("twice", true)).await;
-    raw.send(Packet::Connect(Box::new(Raw::connect_packet("twice", true)))).await;
+    raw.send(Packet::Connect(Box::new(Raw::connect_packet(
+        "twice", true,
+    ))))
+    .await;
     assert!(raw.closed().await.is_empty());
 
     let (mut raw, _) = Raw::connect(addr, Connect::new(Protocol::V5, "twice5")).await;
-    raw.send(Packet::Connect(Box::new(Connect::new(Protocol::V5, "twice5")))).await;
+    raw.send(Packet::Connect(Box::new(Connect::new(
+        Protocol::V5,
+        "twice5",
+    ))))
+    .await;
     let seen = raw.closed().await;
     assert!(
         matches!(seen.as_slice(), [Packet::Disconnect(d)] if d.reason_code == ReasonCode::ProtocolError),
@@ -97,7 +107,10 @@ async fn invalid_topics_close_the_connection() {
     for topic in ["a/+/b", "a/#", ""] {
         let (mut raw, _) = Raw::connect(addr, Raw::connect_packet("badtopic", true)).await;
         raw.send_bytes(&publish_bytes(topic)).await;
-        assert!(raw.closed().await.is_empty(), "PUBLISH to {topic:?} must close");
+        assert!(
+            raw.closed().await.is_empty(),
+            "PUBLISH to {topic:?} must close"
+        );
     }
     // A topic with absurdly many levels is refused, not a crash.
     let deep = vec!["l"; 5000].join("/");
@@ -192,8 +205,12 @@ async fn a_client_that_stops_reading_neither_grows_memory_nor_slows_others() {
     });
     for i in 0..n {
         let topic = if i % 2 == 0 { "flood/0" } else { "flood/1" };
-        publisher.publish(topic, QoS::AtMostOnce, false, payload.clone()).await;
-        publisher.publish("flood/1", QoS::AtLeastOnce, false, payload.clone()).await;
+        publisher
+            .publish(topic, QoS::AtMostOnce, false, payload.clone())
+            .await;
+        publisher
+            .publish("flood/1", QoS::AtLeastOnce, false, payload.clone())
+            .await;
     }
     // Every QoS 1 message reaches the healthy subscriber.
     let _ = tokio::time::timeout(Duration::from_secs(20), healthy_count)

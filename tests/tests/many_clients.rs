@@ -23,7 +23,11 @@ async fn client(addr: std::net::SocketAddr, i: usize, ready: Arc<Barrier>) -> (u
     ready.wait().await;
     let target = (i + 1) % CLIENTS;
     for n in 1..=PER_CLIENT {
-        let mut p = Publish::new(format!("load/{target}"), QoS::AtLeastOnce, format!("{i}:{n}"));
+        let mut p = Publish::new(
+            format!("load/{target}"),
+            QoS::AtLeastOnce,
+            format!("{i}:{n}"),
+        );
         p.packet_id = n;
         raw.send(Packet::Publish(p)).await;
     }

@@ -11,7 +11,14 @@ use pigeon_tests::start;
 
 fn spawn_sub(addr: SocketAddr, args: &[&str]) -> std::process::Child {
     Command::new("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &addr.port().to_string(), "-W", "10"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &addr.port().to_string(),
+            "-W",
+            "10",
+        ])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -32,7 +39,10 @@ fn run_pub(addr: SocketAddr, args: &[&str]) -> Output {
 async fn wait_for_subscriptions(broker: &pigeon::BrokerHandle, n: usize) {
     let t0 = Instant::now();
     while broker.subscriptions().len() < n {
-        assert!(t0.elapsed() < Duration::from_secs(10), "mosquitto_sub did not subscribe");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "mosquitto_sub did not subscribe"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -41,12 +51,21 @@ async fn wait_for_subscriptions(broker: &pigeon::BrokerHandle, n: usize) {
 async fn mosquitto_pub_and_sub_talk_through_pigeon() {
     let broker = start().await;
     let addr = broker.local_addr();
-    let sub = spawn_sub(addr, &["-t", "mq/#", "-q", "2", "-v", "-C", "4", "-V", "mqttv311"]);
+    let sub = spawn_sub(
+        addr,
+        &["-t", "mq/#", "-q", "2", "-v", "-C", "4", "-V", "mqttv311"],
+    );
     wait_for_subscriptions(&broker, 1).await;
 
     run_pub(addr, &["-t", "mq/zero", "-m", "q0", "-q", "0"]);
-    run_pub(addr, &["-t", "mq/one", "-m", "q1", "-q", "1", "-V", "mqttv31"]);
-    run_pub(addr, &["-t", "mq/two", "-m", "q2", "-q", "2", "-V", "mqttv5"]);
+    run_pub(
+        addr,
+        &["-t", "mq/one", "-m", "q1", "-q", "1", "-V", "mqttv31"],
+    );
+    run_pub(
+        addr,
+        &["-t", "mq/two", "-m", "q2", "-q", "2", "-V", "mqttv5"],
+    );
     run_pub(addr, &["-t", "mq/kept", "-m", "retained", "-q", "1", "-r"]);
 
     let out = tokio::task::spawn_blocking(move || sub.wait_with_output())
@@ -61,7 +80,10 @@ async fn mosquitto_pub_and_sub_talk_through_pigeon() {
     );
 
     // A late MQTT 5.0 subscriber gets the retained message.
-    let late = spawn_sub(addr, &["-t", "mq/kept", "-C", "1", "-V", "mqttv5", "-F", "%r %p"]);
+    let late = spawn_sub(
+        addr,
+        &["-t", "mq/kept", "-C", "1", "-V", "mqttv5", "-F", "%r %p"],
+    );
     let out = tokio::task::spawn_blocking(move || late.wait_with_output())
         .await
         .unwrap()

@@ -14,9 +14,15 @@ async fn qos0_qos1_qos2_are_delivered_at_the_granted_qos() {
     sub.subscribe("t/1", QoS::AtLeastOnce).await;
     sub.subscribe("t/2", QoS::ExactlyOnce).await;
     let publisher = Mqtt::connect(addr, "pub").await;
-    publisher.publish("t/0", QoS::AtMostOnce, false, "zero").await;
-    publisher.publish("t/1", QoS::AtLeastOnce, false, "one").await;
-    publisher.publish("t/2", QoS::ExactlyOnce, false, "two").await;
+    publisher
+        .publish("t/0", QoS::AtMostOnce, false, "zero")
+        .await;
+    publisher
+        .publish("t/1", QoS::AtLeastOnce, false, "one")
+        .await;
+    publisher
+        .publish("t/2", QoS::ExactlyOnce, false, "two")
+        .await;
     let mut got = Vec::new();
     for _ in 0..3 {
         let m = sub.recv().await;
@@ -32,7 +38,9 @@ async fn qos0_qos1_qos2_are_delivered_at_the_granted_qos() {
         ]
     );
     // Downgrade: a QoS 2 message to a QoS 0 subscription arrives at QoS 0.
-    publisher.publish("t/0", QoS::ExactlyOnce, false, "down").await;
+    publisher
+        .publish("t/0", QoS::ExactlyOnce, false, "down")
+        .await;
     let m = sub.recv().await;
     assert_eq!((m.qos, &m.payload[..]), (QoS::AtMostOnce, &b"down"[..]));
     let stats = broker.stats();
@@ -53,27 +61,43 @@ async fn wildcards_match_and_dollar_topics_are_not_matched_by_them() {
     all.subscribe("#", QoS::AtLeastOnce).await;
     let publisher = Mqtt::connect(addr, "pub").await;
 
-    publisher.publish("sport/tennis/player1", QoS::AtLeastOnce, false, "a").await;
+    publisher
+        .publish("sport/tennis/player1", QoS::AtLeastOnce, false, "a")
+        .await;
     assert_eq!(plus.recv().await.topic, "sport/tennis/player1");
     assert_eq!(hash.recv().await.topic, "sport/tennis/player1");
     assert_eq!(all.recv().await.topic, "sport/tennis/player1");
 
     // "sport/#" matches its parent level too; "+" does not match two levels.
-    publisher.publish("sport", QoS::AtLeastOnce, false, "b").await;
+    publisher
+        .publish("sport", QoS::AtLeastOnce, false, "b")
+        .await;
     assert_eq!(hash.recv().await.topic, "sport");
-    publisher.publish("sport/tennis/x/player1", QoS::AtLeastOnce, false, "c").await;
+    publisher
+        .publish("sport/tennis/x/player1", QoS::AtLeastOnce, false, "c")
+        .await;
     assert_eq!(hash.recv().await.topic, "sport/tennis/x/player1");
 
     // A "$" topic is not matched by a filter starting with a wildcard (broker publish bypasses the $SYS rule).
     broker
-        .publish(pigeon::codec::Publish::new("$internal/x", pigeon::codec::QoS::AtLeastOnce, "d"))
+        .publish(pigeon::codec::Publish::new(
+            "$internal/x",
+            pigeon::codec::QoS::AtLeastOnce,
+            "d",
+        ))
         .await
         .unwrap();
-    publisher.publish("after", QoS::AtLeastOnce, false, "e").await;
+    publisher
+        .publish("after", QoS::AtLeastOnce, false, "e")
+        .await;
     let next = all.recv().await;
     assert_eq!(next.topic, "sport", "# saw the parent-level message first");
     assert_eq!(all.recv().await.topic, "sport/tennis/x/player1");
-    assert_eq!(all.recv().await.topic, "after", "$internal/x must not reach #");
+    assert_eq!(
+        all.recv().await.topic,
+        "after",
+        "$internal/x must not reach #"
+    );
     plus.assert_silent(200).await;
     broker.close().await;
 }
@@ -101,7 +125,10 @@ async fn unsubscribe_stops_delivery_and_resubscribe_replaces_qos() {
     let mut sub = Mqtt::connect(addr, "unsub").await;
     sub.subscribe("u/1", QoS::AtLeastOnce).await;
     sub.subscribe("u/1", QoS::AtMostOnce).await;
-    assert_eq!(broker.subscriptions(), vec![("unsub".into(), "u/1".into(), pigeon::codec::QoS::AtMostOnce)]);
+    assert_eq!(
+        broker.subscriptions(),
+        vec![("unsub".into(), "u/1".into(), pigeon::codec::QoS::AtMostOnce)]
+    );
     sub.client.unsubscribe("u/1").await.unwrap();
     loop {
         if let rumqttc::Packet::UnsubAck(_) = sub.next_other().await {
@@ -110,7 +137,9 @@ async fn unsubscribe_stops_delivery_and_resubscribe_replaces_qos() {
     }
     assert!(broker.subscriptions().is_empty());
     let publisher = Mqtt::connect(addr, "pub").await;
-    publisher.publish("u/1", QoS::AtLeastOnce, false, "gone").await;
+    publisher
+        .publish("u/1", QoS::AtLeastOnce, false, "gone")
+        .await;
     sub.assert_silent(300).await;
     broker.close().await;
 }
@@ -123,13 +152,21 @@ async fn broker_publish_reaches_subscribers_and_clients_are_listed() {
     sub.subscribe("news", QoS::AtLeastOnce).await;
     assert_eq!(broker.clients(), vec!["listener".to_string()]);
     broker
-        .publish(pigeon::codec::Publish::new("news", pigeon::codec::QoS::AtLeastOnce, "hello"))
+        .publish(pigeon::codec::Publish::new(
+            "news",
+            pigeon::codec::QoS::AtLeastOnce,
+            "hello",
+        ))
         .await
         .unwrap();
     let m = sub.recv().await;
     assert_eq!(&m.payload[..], b"hello");
     assert!(broker
-        .publish(pigeon::codec::Publish::new("bad/#", pigeon::codec::QoS::AtMostOnce, ""))
+        .publish(pigeon::codec::Publish::new(
+            "bad/#",
+            pigeon::codec::QoS::AtMostOnce,
+            ""
+        ))
         .await
         .is_err());
     broker.close().await;

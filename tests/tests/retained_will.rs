@@ -11,8 +11,12 @@ async fn retained_message_is_sent_on_subscribe_and_cleared_by_empty_payload() {
     let broker = start().await;
     let addr = broker.local_addr();
     let publisher = Mqtt::connect(addr, "pub").await;
-    publisher.publish("r/state", QoS::AtLeastOnce, true, "on").await;
-    publisher.publish("r/other", QoS::AtMostOnce, true, "zero").await;
+    publisher
+        .publish("r/state", QoS::AtLeastOnce, true, "on")
+        .await;
+    publisher
+        .publish("r/other", QoS::AtMostOnce, true, "zero")
+        .await;
     // Wait until both are stored.
     let t0 = Instant::now();
     while broker.stats().retained < 2 {
@@ -23,25 +27,38 @@ async fn retained_message_is_sent_on_subscribe_and_cleared_by_empty_payload() {
     let mut sub = Mqtt::connect(addr, "late").await;
     sub.subscribe("r/state", QoS::AtLeastOnce).await;
     let m = sub.recv().await;
-    assert_eq!((m.retain, &m.payload[..], m.qos), (true, &b"on"[..], QoS::AtLeastOnce));
+    assert_eq!(
+        (m.retain, &m.payload[..], m.qos),
+        (true, &b"on"[..], QoS::AtLeastOnce)
+    );
 
     // A live message on an existing subscription carries retain = 0.
-    publisher.publish("r/state", QoS::AtLeastOnce, true, "off").await;
+    publisher
+        .publish("r/state", QoS::AtLeastOnce, true, "off")
+        .await;
     let m = sub.recv().await;
     assert_eq!((m.retain, &m.payload[..]), (false, &b"off"[..]));
 
     // Clearing: empty payload, retained.
-    publisher.publish("r/state", QoS::AtLeastOnce, true, "").await;
+    publisher
+        .publish("r/state", QoS::AtLeastOnce, true, "")
+        .await;
     assert!(sub.recv().await.payload.is_empty());
     let t0 = Instant::now();
     while broker.stats().retained != 1 {
-        assert!(t0.elapsed() < Duration::from_secs(5), "retained not cleared");
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "retained not cleared"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut later = Mqtt::connect(addr, "later").await;
     later.subscribe("r/#", QoS::AtLeastOnce).await;
     let m = later.recv().await;
-    assert_eq!((m.topic.as_str(), m.retain, m.qos), ("r/other", true, QoS::AtMostOnce));
+    assert_eq!(
+        (m.topic.as_str(), m.retain, m.qos),
+        ("r/other", true, QoS::AtMostOnce)
+    );
     later.assert_silent(300).await;
     broker.close().await;
 }
@@ -65,7 +82,10 @@ async fn will_is_published_on_abnormal_disconnect_only() {
     crashed.kill();
 
     let m = watcher.recv().await;
-    assert_eq!((m.topic.as_str(), &m.payload[..]), ("wills/crashed", &b"gone"[..]));
+    assert_eq!(
+        (m.topic.as_str(), &m.payload[..]),
+        ("wills/crashed", &b"gone"[..])
+    );
     watcher.assert_silent(300).await;
     broker.close().await;
 }

@@ -24,13 +24,20 @@ async fn persistent_session_keeps_subscriptions_and_queues_qos1_in_order() {
 
     let publisher = Mqtt::connect(addr, "pub").await;
     for i in 0..5 {
-        publisher.publish("q/a", QoS::AtLeastOnce, false, format!("m{i}")).await;
+        publisher
+            .publish("q/a", QoS::AtLeastOnce, false, format!("m{i}"))
+            .await;
     }
-    publisher.publish("q/a", QoS::AtMostOnce, false, "qos0 is not queued").await;
+    publisher
+        .publish("q/a", QoS::AtMostOnce, false, "qos0 is not queued")
+        .await;
     publisher.disconnect().await;
 
     let mut sub = persistent(addr, "keeper").await;
-    assert!(sub.connack.session_present, "session present after reconnect");
+    assert!(
+        sub.connack.session_present,
+        "session present after reconnect"
+    );
     for i in 0..5 {
         assert_eq!(sub.recv().await.payload, format!("m{i}"));
     }
@@ -56,7 +63,10 @@ async fn clean_session_discards_the_previous_one() {
     clean.disconnect().await;
 
     let again = persistent(addr, "cleaner").await;
-    assert!(!again.connack.session_present, "a clean session is not kept");
+    assert!(
+        !again.connack.session_present,
+        "a clean session is not kept"
+    );
     broker.close().await;
 }
 
@@ -73,7 +83,9 @@ async fn offline_queue_is_bounded_by_max_queued_messages() {
     sub.disconnect().await;
     let publisher = Mqtt::connect(addr, "pub").await;
     for i in 0..5 {
-        publisher.publish("b", QoS::AtLeastOnce, false, format!("{i}")).await;
+        publisher
+            .publish("b", QoS::AtLeastOnce, false, format!("{i}"))
+            .await;
     }
     publisher.disconnect().await;
     let mut sub = persistent(addr, "bounded").await;
@@ -100,11 +112,16 @@ async fn new_connection_with_same_id_takes_over() {
     assert!(matches!(first.recv().await, Some(Packet::SubAck(_))));
 
     let (mut second, ack) = Raw::connect(addr, Raw::connect_packet("twin", false)).await;
-    assert!(ack.session_present, "the session moved to the new connection");
+    assert!(
+        ack.session_present,
+        "the session moved to the new connection"
+    );
     assert!(first.closed().await.is_empty(), "old connection closed");
 
     let publisher = Mqtt::connect(addr, "pub").await;
-    publisher.publish("twin/t", QoS::AtLeastOnce, false, "to the new one").await;
+    publisher
+        .publish("twin/t", QoS::AtLeastOnce, false, "to the new one")
+        .await;
     match second.recv().await {
         Some(Packet::Publish(p)) => assert_eq!(p.payload, "to the new one"),
         other => panic!("expected PUBLISH, got {other:?}"),
@@ -152,8 +169,11 @@ async fn client_identifier_rules() {
         ..config()
     })
     .await;
-    let (_raw, ack) =
-        Raw::connect(broker.local_addr(), codec::Connect::new(Protocol::V3_1, long)).await;
+    let (_raw, ack) = Raw::connect(
+        broker.local_addr(),
+        codec::Connect::new(Protocol::V3_1, long),
+    )
+    .await;
     assert_eq!(ack.reason_code, ReasonCode::Success);
     broker.close().await;
 }
@@ -172,21 +192,41 @@ async fn unacknowledged_messages_are_resent_with_dup_on_reconnect() {
     )))
     .await;
     assert!(matches!(raw.recv().await, Some(Packet::SubAck(_))));
-    broker.publish(Publish::new("r/1", codec::QoS::AtLeastOnce, "one")).await.unwrap();
-    broker.publish(Publish::new("r/2", codec::QoS::ExactlyOnce, "two")).await.unwrap();
-    let Some(Packet::Publish(p1)) = raw.recv().await else { panic!("expected PUBLISH") };
-    let Some(Packet::Publish(p2)) = raw.recv().await else { panic!("expected PUBLISH") };
+    broker
+        .publish(Publish::new("r/1", codec::QoS::AtLeastOnce, "one"))
+        .await
+        .unwrap();
+    broker
+        .publish(Publish::new("r/2", codec::QoS::ExactlyOnce, "two"))
+        .await
+        .unwrap();
+    let Some(Packet::Publish(p1)) = raw.recv().await else {
+        panic!("expected PUBLISH")
+    };
+    let Some(Packet::Publish(p2)) = raw.recv().await else {
+        panic!("expected PUBLISH")
+    };
     assert!(!p1.dup && !p2.dup);
     // Acknowledge neither; vanish.
     drop(raw);
 
     let (mut raw, ack) = Raw::connect(addr, Raw::connect_packet("forgetful", false)).await;
     assert!(ack.session_present);
-    let Some(Packet::Publish(r1)) = raw.recv().await else { panic!("expected resend") };
-    let Some(Packet::Publish(r2)) = raw.recv().await else { panic!("expected resend") };
+    let Some(Packet::Publish(r1)) = raw.recv().await else {
+        panic!("expected resend")
+    };
+    let Some(Packet::Publish(r2)) = raw.recv().await else {
+        panic!("expected resend")
+    };
     assert!(r1.dup && r2.dup);
-    assert_eq!((r1.packet_id, r1.payload.clone()), (p1.packet_id, p1.payload));
-    assert_eq!((r2.packet_id, r2.payload.clone()), (p2.packet_id, p2.payload));
+    assert_eq!(
+        (r1.packet_id, r1.payload.clone()),
+        (p1.packet_id, p1.payload)
+    );
+    assert_eq!(
+        (r2.packet_id, r2.payload.clone()),
+        (p2.packet_id, p2.payload)
+    );
 
     // Finish QoS 2 half-way (PUBREC), vanish again: PUBREL is resent, not the PUBLISH.
     raw.send(Packet::PubAck(PubReply::new(r1.packet_id))).await;
@@ -197,7 +237,10 @@ async fn unacknowledged_messages_are_resent_with_dup_on_reconnect() {
     assert!(matches!(raw.recv().await, Some(Packet::PubRel(r)) if r.packet_id == r2.packet_id));
     raw.send(Packet::PubComp(PubReply::new(r2.packet_id))).await;
     raw.send(Packet::PingReq).await;
-    assert!(matches!(raw.recv().await, Some(Packet::PingResp)), "nothing else is pending");
+    assert!(
+        matches!(raw.recv().await, Some(Packet::PingResp)),
+        "nothing else is pending"
+    );
     broker.close().await;
 }
 

@@ -16,12 +16,18 @@ async fn sys_topics_report_heartbeat_clients_and_subscriptions() {
     .await;
     let addr = broker.local_addr();
     let mut sys = Mqtt::connect(addr, "monitor").await;
-    sys.subscribe("$SYS/pigeon-sys-test/heartbeat", QoS::AtMostOnce).await;
+    sys.subscribe("$SYS/pigeon-sys-test/heartbeat", QoS::AtMostOnce)
+        .await;
     let beat = sys.recv().await;
     assert_eq!(&beat.payload[..], b"pigeon-sys-test");
-    sys.client.unsubscribe("$SYS/pigeon-sys-test/heartbeat").await.unwrap();
-    sys.subscribe("$SYS/pigeon-sys-test/new/#", QoS::AtMostOnce).await;
-    sys.subscribe("$SYS/pigeon-sys-test/disconnect/#", QoS::AtMostOnce).await;
+    sys.client
+        .unsubscribe("$SYS/pigeon-sys-test/heartbeat")
+        .await
+        .unwrap();
+    sys.subscribe("$SYS/pigeon-sys-test/new/#", QoS::AtMostOnce)
+        .await;
+    sys.subscribe("$SYS/pigeon-sys-test/disconnect/#", QoS::AtMostOnce)
+        .await;
     // Heartbeats may still be in flight from before the unsubscribe.
     tokio::time::sleep(Duration::from_millis(100)).await;
 
@@ -41,15 +47,27 @@ async fn sys_topics_report_heartbeat_clients_and_subscriptions() {
         seen.push((m.topic, String::from_utf8(m.payload.to_vec()).unwrap()));
     }
     let json = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
-    assert_eq!(seen[0], ("$SYS/pigeon-sys-test/new/clients".into(), "newcomer".into()));
+    assert_eq!(
+        seen[0],
+        ("$SYS/pigeon-sys-test/new/clients".into(), "newcomer".into())
+    );
     assert_eq!(seen[1].0, "$SYS/pigeon-sys-test/new/subscribers");
     assert_eq!(
         json(&seen[1].1),
         serde_json::json!({"clientId": "newcomer", "subs": [{"topic": "a/b", "qos": 1}]})
     );
     assert_eq!(seen[2].0, "$SYS/pigeon-sys-test/new/unsubscribers");
-    assert_eq!(json(&seen[2].1), serde_json::json!({"clientId": "newcomer", "subs": ["a/b"]}));
-    assert_eq!(seen[3], ("$SYS/pigeon-sys-test/disconnect/clients".into(), "newcomer".into()));
+    assert_eq!(
+        json(&seen[2].1),
+        serde_json::json!({"clientId": "newcomer", "subs": ["a/b"]})
+    );
+    assert_eq!(
+        seen[3],
+        (
+            "$SYS/pigeon-sys-test/disconnect/clients".into(),
+            "newcomer".into()
+        )
+    );
     broker.close().await;
 }
 
@@ -63,8 +81,12 @@ async fn clients_may_not_publish_to_sys() {
     let addr = broker.local_addr();
     let mut sys = Mqtt::connect(addr, "monitor").await;
     sys.subscribe("$SYS/sysban/fake", QoS::AtLeastOnce).await;
-    let mut raw = pigeon_tests::Raw::connect(addr, pigeon_tests::Raw::connect_packet("faker", true)).await.0;
-    let mut publish = pigeon::codec::Publish::new("$SYS/sysban/fake", pigeon::codec::QoS::AtLeastOnce, "lies");
+    let mut raw =
+        pigeon_tests::Raw::connect(addr, pigeon_tests::Raw::connect_packet("faker", true))
+            .await
+            .0;
+    let mut publish =
+        pigeon::codec::Publish::new("$SYS/sysban/fake", pigeon::codec::QoS::AtLeastOnce, "lies");
     publish.packet_id = 1;
     raw.send(pigeon::codec::Packet::Publish(publish)).await;
     // MQTT-3.3.5-2: the 3.1.1 client is disconnected, nothing is sent back.

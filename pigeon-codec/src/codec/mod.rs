@@ -11,7 +11,7 @@ mod subscribe;
 use bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::wire::{var_int_len, Counter, Reader, Sink};
+use crate::wire::{var_int_len, Counter, Reader, Sink, Writer};
 use crate::{DecodeError, EncodeError, Packet, PacketType, Protocol};
 
 pub(crate) use header::{parse_header, Header};
@@ -25,9 +25,9 @@ pub const DEFAULT_MAX_PACKET_SIZE: usize = 1024 * 1024;
 /// fixed header included) is checked from the fixed header, before the body is
 /// buffered. A CONNECT is decoded in whatever version it announces.
 ///
-/// On success the packet's bytes are removed from `buf`; the strings and payload
-/// of a PUBLISH point into them (no copy). On error `buf` is left as it was: the
-/// connection is expected to close.
+/// On success the packet's bytes are removed from `buf`; the topic and payload
+/// of a PUBLISH point into them (no copy). After an error the connection is
+/// expected to close: `buf` may or may not still hold the bad packet.
 pub fn decode(
     buf: &mut BytesMut,
     protocol: Protocol,
@@ -47,6 +47,7 @@ pub fn decode(
     decode_body(&header, Reader::new(frame), protocol)
 }
 
+#[inline]
 fn decode_body(
     header: &Header,
     mut r: Reader,
@@ -113,17 +114,28 @@ fn encode_limited(
     max: usize,
     dst: &mut BytesMut,
 ) -> Result<(), EncodeError> {
+    if let Packet::Publish(p) = packet {
+        if let Some(body) = publish::plain_len(p, protocol) {
+            return publish::write_plain(p, protocol, body?, max, dst);
+        }
+    }
     let protocol = effective_protocol(packet, protocol);
-    let body = body_len(packet, protocol)?;
+    if matches!(packet, Packet::Auth(_)) && !protocol.is_v5() {
+        return Err(EncodeError::UnsupportedPacket(PacketType::Auth));
+    }
+    let mut counter = Counter::default();
+    emit_body(packet, protocol, &mut counter);
+    let body = checked_body_len(counter.result()?)?;
     let total = 1 + var_int_len(body) + body;
     if total > max {
         return Err(EncodeError::PacketTooLarge { size: total, max });
     }
     dst.reserve(total);
-    dst.u8(header::first_byte(packet));
-    // body_len refused anything above the variable byte integer range.
-    dst.var_int(u32::try_from(body).unwrap_or(u32::MAX));
-    emit_body(packet, protocol, dst);
+    let mut w = Writer::new(dst, &counter);
+    w.u8(header::first_byte(packet));
+    // checked_body_len refused anything above the variable byte integer range.
+    w.var_int(body as u32);
+    emit_body(packet, protocol, &mut w);
     Ok(())
 }
 
@@ -137,12 +149,21 @@ pub fn encoded_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeE
 
 /// The remaining length, after checking that the packet can be encoded at all.
 fn body_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
-    if matches!(packet, Packet::Auth(_)) && !protocol.is_v5() {
-        return Err(EncodeError::UnsupportedPacket(PacketType::Auth));
-    }
-    let mut counter = Counter::default();
-    emit_body(packet, protocol, &mut counter);
-    let len = counter.result()?;
+    let len = match packet {
+        Packet::Publish(p) => match publish::plain_len(p, protocol) {
+            Some(len) => len?,
+            None => counted_len(packet, protocol)?,
+        },
+        Packet::Auth(_) if !protocol.is_v5() => {
+            return Err(EncodeError::UnsupportedPacket(PacketType::Auth))
+        }
+        _ => counted_len(packet, protocol)?,
+    };
+    checked_body_len(len)
+}
+
+/// A remaining length must fit a variable byte integer.
+fn checked_body_len(len: usize) -> Result<usize, EncodeError> {
     if len > crate::wire::MAX_VAR_INT as usize {
         return Err(EncodeError::PacketTooLarge {
             size: len,
@@ -150,6 +171,14 @@ fn body_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
         });
     }
     Ok(len)
+}
+
+/// The body length by a counting pass over the packet's layout, which also
+/// validates what the writing pass will then write without checks.
+fn counted_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
+    let mut counter = Counter::default();
+    emit_body(packet, protocol, &mut counter);
+    counter.result()
 }
 
 /// Describes the variable header and payload of `packet` to `s`.

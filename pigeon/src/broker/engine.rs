@@ -149,10 +149,7 @@ impl Engine {
         filter: &str,
         persistent: bool,
     ) -> bool {
-        let existed = self
-            .router
-            .tree_mut()
-            .remove(filter, &session.client_id);
+        let existed = self.router.tree_mut().remove(filter, &session.client_id);
         session.remove_subscription(filter);
         if persistent {
             self.persistence

@@ -120,10 +120,22 @@ impl Broker {
 fn validate(config: &Config) -> anyhow::Result<()> {
     let checks: [(bool, &str); 5] = [
         (config.max_inflight == 0, "max_inflight must be at least 1"),
-        (config.receive_maximum == 0, "receive_maximum must be at least 1"),
-        (config.max_packet_size < 16, "max_packet_size must be at least 16 bytes"),
-        (config.heartbeat_interval.is_zero(), "heartbeat_interval must be positive"),
-        (config.connect_timeout.is_zero(), "connect_timeout must be positive"),
+        (
+            config.receive_maximum == 0,
+            "receive_maximum must be at least 1",
+        ),
+        (
+            config.max_packet_size < 16,
+            "max_packet_size must be at least 16 bytes",
+        ),
+        (
+            config.heartbeat_interval.is_zero(),
+            "heartbeat_interval must be positive",
+        ),
+        (
+            config.connect_timeout.is_zero(),
+            "connect_timeout must be positive",
+        ),
     ];
     for (bad, message) in checks {
         if bad {

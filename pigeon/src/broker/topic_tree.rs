@@ -69,9 +69,7 @@ impl TopicTree {
     /// Appends every subscription matching `topic`, one per session (the
     /// highest QoS wins when a session has overlapping filters).
     pub fn matches(&self, topic: &str, out: &mut Vec<Entry>) {
-        let levels: Vec<&str> = topic.split('/').collect();
-        let dollar = topic.starts_with('$');
-        walk(&self.root, &levels, 0, dollar, out);
+        walk(&self.root, topic.split('/'), topic.starts_with('$'), out);
         if out.len() > 1 {
             dedupe(out);
         }
@@ -92,10 +90,15 @@ fn remove_at(node: &mut Node, levels: &[&str], client_id: &str) -> bool {
     removed
 }
 
-fn walk(node: &Node, levels: &[&str], depth: usize, dollar: bool, out: &mut Vec<Entry>) {
-    // Wildcards at the first level never match `$` topics.
-    let wild = !(depth == 0 && dollar);
-    let Some(level) = levels.get(depth) else {
+/// `levels` is the rest of the topic; `dollar_first` is true while at the
+/// root of a `$` topic, where wildcards must not match.
+fn walk(
+    node: &Node,
+    mut levels: std::str::Split<'_, char>,
+    dollar_first: bool,
+    out: &mut Vec<Entry>,
+) {
+    let Some(level) = levels.next() else {
         out.extend(node.subs.values().cloned());
         // "a/#" also matches "a".
         if let Some(hash) = node.children.get("#") {
@@ -103,12 +106,12 @@ fn walk(node: &Node, levels: &[&str], depth: usize, dollar: bool, out: &mut Vec<
         }
         return;
     };
-    if let Some(child) = node.children.get(*level) {
-        walk(child, levels, depth + 1, dollar, out);
+    if let Some(child) = node.children.get(level) {
+        walk(child, levels.clone(), false, out);
     }
-    if wild {
+    if !dollar_first {
         if let Some(plus) = node.children.get("+") {
-            walk(plus, levels, depth + 1, dollar, out);
+            walk(plus, levels, false, out);
         }
         if let Some(hash) = node.children.get("#") {
             out.extend(hash.subs.values().cloned());
@@ -125,4 +128,78 @@ fn dedupe(out: &mut Vec<Entry>) {
         }
         same
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use pigeon_codec::QoS;
+
+    use super::*;
+
+    fn session(id: &str) -> Arc<Session> {
+        Arc::new(Session::new(Arc::from(id)))
+    }
+
+    fn opts(qos: QoS) -> SubscriptionOptions {
+        SubscriptionOptions {
+            qos,
+            ..Default::default()
+        }
+    }
+
+    fn matched(tree: &TopicTree, topic: &str) -> Vec<(String, QoS)> {
+        let mut out = Vec::new();
+        tree.matches(topic, &mut out);
+        let mut v: Vec<_> = out
+            .iter()
+            .map(|e| (e.session.client_id.to_string(), e.options.qos))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn wildcards_dollar_rule_and_overlap() {
+        let (a, b) = (session("a"), session("b"));
+        let mut tree = TopicTree::default();
+        assert!(tree.insert("s/+/p", a.clone(), opts(QoS::AtMostOnce)));
+        assert!(tree.insert("s/#", a.clone(), opts(QoS::ExactlyOnce)));
+        assert!(tree.insert("#", b.clone(), opts(QoS::AtLeastOnce)));
+        assert!(tree.insert("$SYS/#", b.clone(), opts(QoS::AtMostOnce)));
+        assert!(
+            !tree.insert("#", b.clone(), opts(QoS::AtMostOnce)),
+            "replaced"
+        );
+        assert_eq!(tree.len(), 4);
+        assert_eq!(
+            matched(&tree, "s/x/p"),
+            vec![
+                ("a".into(), QoS::ExactlyOnce),
+                ("b".into(), QoS::AtMostOnce)
+            ]
+        );
+        assert_eq!(
+            matched(&tree, "s"),
+            vec![
+                ("a".into(), QoS::ExactlyOnce),
+                ("b".into(), QoS::AtMostOnce)
+            ]
+        );
+        assert_eq!(
+            matched(&tree, "$SYS/x"),
+            vec![("b".into(), QoS::AtMostOnce)]
+        );
+        assert_eq!(matched(&tree, "t//"), vec![("b".into(), QoS::AtMostOnce)]);
+        assert!(tree.remove("s/#", "a"));
+        assert!(!tree.remove("s/#", "a"));
+        assert_eq!(
+            matched(&tree, "s/x/p"),
+            vec![("a".into(), QoS::AtMostOnce), ("b".into(), QoS::AtMostOnce)]
+        );
+        assert!(tree.remove("s/+/p", "a") && tree.remove("#", "b") && tree.remove("$SYS/#", "b"));
+        assert!(
+            tree.is_empty() && tree.root.children.is_empty(),
+            "empty nodes pruned"
+        );
+    }
 }

@@ -28,7 +28,8 @@ impl Connection {
         if !matches!(exit, Exit::Closed) && !self.out.is_empty() {
             self.flush().await;
         }
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.writer.shutdown()).await;
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(1), self.writer.shutdown()).await;
         self.client.set_connected(false);
 
         match &exit {

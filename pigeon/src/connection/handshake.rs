@@ -63,7 +63,14 @@ pub(super) async fn accept(
     if connect.client_id.is_empty() {
         if !connect.clean_start && !protocol.is_v5() {
             let client = Client::new("", addr, connect.username.clone(), protocol);
-            refuse(engine, &mut writer, &client, ReasonCode::ClientIdentifierNotValid, "empty client id with a persistent session").await;
+            refuse(
+                engine,
+                &mut writer,
+                &client,
+                ReasonCode::ClientIdentifierNotValid,
+                "empty client id with a persistent session",
+            )
+            .await;
             return None;
         }
         let id = format!("pigeon-{}", uuid::Uuid::new_v4().simple());
@@ -72,20 +79,39 @@ pub(super) async fn accept(
     } else if protocol == Protocol::V3_1
         && connect.client_id.chars().count() > engine.config.max_clients_id_length
     {
-        let client = Client::new(connect.client_id.clone(), addr, connect.username.clone(), protocol);
-        refuse(engine, &mut writer, &client, ReasonCode::ClientIdentifierNotValid, "client id longer than max_clients_id_length").await;
+        let client = Client::new(
+            connect.client_id.clone(),
+            addr,
+            connect.username.clone(),
+            protocol,
+        );
+        refuse(
+            engine,
+            &mut writer,
+            &client,
+            ReasonCode::ClientIdentifierNotValid,
+            "client id longer than max_clients_id_length",
+        )
+        .await;
         return None;
     }
 
     // pre_connect may rewrite the CONNECT.
-    let pre = Client::new(connect.client_id.clone(), addr, connect.username.clone(), protocol);
+    let pre = Client::new(
+        connect.client_id.clone(),
+        addr,
+        connect.username.clone(),
+        protocol,
+    );
     let refused = match guard(engine.hooks.pre_connect(&pre, &mut connect)).await {
         Ok(Ok(())) => None,
         Ok(Err(error)) => Some((ReasonCode::UnspecifiedError, error.0)),
         Err(panic) => Some((ReasonCode::ServerUnavailable, panic)),
     };
     if let Some((code, message)) = refused {
-        engine.event(EventKind::ConnectionError, || Event::ConnectionError(pre.clone(), message.clone()));
+        engine.event(EventKind::ConnectionError, || {
+            Event::ConnectionError(pre.clone(), message.clone())
+        });
         if protocol.is_v5() || code == ReasonCode::ServerUnavailable {
             let ack = ConnAck::new(connack_code(protocol, code), false);
             send_now(&mut writer, protocol, &Packet::ConnAck(ack)).await;
@@ -93,7 +119,12 @@ pub(super) async fn accept(
         return None;
     }
 
-    let client = Client::new(connect.client_id.clone(), addr, connect.username.clone(), protocol);
+    let client = Client::new(
+        connect.client_id.clone(),
+        addr,
+        connect.username.clone(),
+        protocol,
+    );
     tracing::Span::current().record("client_id", client.id());
     let credential = Credential {
         username: connect.username.clone(),
@@ -130,7 +161,14 @@ pub(super) async fn accept(
             return None;
         }
         Err(panic) => {
-            refuse(engine, &mut writer, &client, ReasonCode::ServerUnavailable, &panic).await;
+            refuse(
+                engine,
+                &mut writer,
+                &client,
+                ReasonCode::ServerUnavailable,
+                &panic,
+            )
+            .await;
             return None;
         }
     }
@@ -159,7 +197,13 @@ pub(super) async fn accept(
     let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel();
     let conn_id = engine.next_conn_id();
     // Online before unparking: deliveries from now on go to the live queue.
-    session.attach(Link { conn_id, ctrl: ctrl_tx }, persistent);
+    session.attach(
+        Link {
+            conn_id,
+            ctrl: ctrl_tx,
+        },
+        persistent,
+    );
     let parked = if connect.clean_start {
         Parked::default()
     } else {
@@ -180,7 +224,11 @@ pub(super) async fn accept(
         server_keep_alive = Some(max_keepalive);
     }
     let receive_maximum = connect.properties.receive_maximum.unwrap_or(u16::MAX);
-    let max_inflight = engine.config.max_inflight.min(receive_maximum).clamp(1, 65_000);
+    let max_inflight = engine
+        .config
+        .max_inflight
+        .min(receive_maximum)
+        .clamp(1, 65_000);
 
     let mut conn = Connection {
         engine: engine.clone(),
@@ -208,7 +256,10 @@ pub(super) async fn accept(
         conn.restore_subscriptions().await;
     }
 
-    engine.stats.clients_connected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    engine
+        .stats
+        .clients_connected
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     engine.event(EventKind::Client, || Event::Client(client.clone()));
     crate::sys::new_client(engine, &client_id).await;
 
@@ -232,7 +283,9 @@ pub(super) async fn accept(
     }
     conn.write(&Packet::ConnAck(ack.clone()));
     client.set_connected(true);
-    engine.event(EventKind::ConnackSent, || Event::ConnackSent(client.clone(), ack));
+    engine.event(EventKind::ConnackSent, || {
+        Event::ConnackSent(client.clone(), ack)
+    });
 
     // Resend what was in flight (DUP), then queue what waited offline.
     for entry in parked.inflight {
@@ -247,7 +300,9 @@ pub(super) async fn accept(
     if !parked.queued.is_empty() {
         session.push_front_all(parked.queued);
     }
-    engine.event(EventKind::ClientReady, || Event::ClientReady(client.clone()));
+    engine.event(EventKind::ClientReady, || {
+        Event::ClientReady(client.clone())
+    });
     Some((conn, buffered))
 }
 
@@ -265,13 +320,22 @@ impl Connection {
                 Ok(Ok(Some(s))) if s.topic == filter && s.qos == options.qos => {}
                 Ok(Ok(Some(s))) => {
                     let engine = self.engine.clone();
-                    engine.remove_subscription(&self.session, &filter, self.persistent).await;
-                    let options = SubscriptionOptions { qos: s.qos, ..s.options };
-                    engine.add_subscription(&self.session, &s.topic, options, self.persistent).await;
+                    engine
+                        .remove_subscription(&self.session, &filter, self.persistent)
+                        .await;
+                    let options = SubscriptionOptions {
+                        qos: s.qos,
+                        ..s.options
+                    };
+                    engine
+                        .add_subscription(&self.session, &s.topic, options, self.persistent)
+                        .await;
                 }
                 _ => {
                     let engine = self.engine.clone();
-                    engine.remove_subscription(&self.session, &filter, self.persistent).await;
+                    engine
+                        .remove_subscription(&self.session, &filter, self.persistent)
+                        .await;
                 }
             }
         }
@@ -283,7 +347,14 @@ fn connack_code(protocol: Protocol, code: ReasonCode) -> ReasonCode {
     use ReasonCode::*;
     match (protocol.is_v5(), code) {
         (true, code) => code,
-        (false, UnsupportedProtocolVersion | ClientIdentifierNotValid | ServerUnavailable | BadUserNameOrPassword | NotAuthorized) => code,
+        (
+            false,
+            UnsupportedProtocolVersion
+            | ClientIdentifierNotValid
+            | ServerUnavailable
+            | BadUserNameOrPassword
+            | NotAuthorized,
+        ) => code,
         (false, _) => ServerUnavailable,
     }
 }
@@ -298,7 +369,9 @@ async fn refuse(
     let protocol = client.protocol();
     let ack = ConnAck::new(connack_code(protocol, code), false);
     send_now(writer, protocol, &Packet::ConnAck(ack.clone())).await;
-    engine.event(EventKind::ConnackSent, || Event::ConnackSent(client.clone(), ack));
+    engine.event(EventKind::ConnackSent, || {
+        Event::ConnackSent(client.clone(), ack)
+    });
     engine.event(EventKind::ConnectionError, || {
         Event::ConnectionError(client.clone(), message.to_owned())
     });

@@ -106,7 +106,13 @@ impl Connection {
                 return Ok(());
             }
         }
-        match guard(engine.hooks.authorize_publish(Some(&self.client), &mut publish)).await {
+        match guard(
+            engine
+                .hooks
+                .authorize_publish(Some(&self.client), &mut publish),
+        )
+        .await
+        {
             Ok(Ok(())) => {}
             Ok(Err(denied)) => {
                 engine.event(EventKind::ClientError, || {
@@ -176,7 +182,10 @@ impl Connection {
             return;
         };
         self.engine.event(EventKind::Ack, || {
-            Event::Ack(self.client.clone(), entry.delivery.to_publish(packet_id, false))
+            Event::Ack(
+                self.client.clone(),
+                entry.delivery.to_publish(packet_id, false),
+            )
         });
     }
 

@@ -49,13 +49,19 @@ const BATCH: usize = 64;
 /// Runs a hook future, turning a panic into an error message so a failing
 /// handler never leaves a client hanging.
 pub(crate) async fn guard<F: Future>(future: F) -> Result<F::Output, String> {
-    AssertUnwindSafe(future).catch_unwind().await.map_err(|panic| {
-        panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .map_or_else(|| "handler panicked".to_owned(), |m| format!("handler panicked: {m}"))
-    })
+    AssertUnwindSafe(future)
+        .catch_unwind()
+        .await
+        .map_err(|panic| {
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .map_or_else(
+                    || "handler panicked".to_owned(),
+                    |m| format!("handler panicked: {m}"),
+                )
+        })
 }
 
 /// Serves one accepted TCP stream.
@@ -64,8 +70,7 @@ pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, addr: SocketAd
     async move {
         let (read, write) = stream.into_split();
         let mut reader = FramedRead::new(read, MqttCodec::new(engine.config.max_packet_size));
-        if let Some((conn, buffered)) = handshake::accept(&engine, &mut reader, write, addr).await
-        {
+        if let Some((conn, buffered)) = handshake::accept(&engine, &mut reader, write, addr).await {
             conn.run(reader, buffered).await;
         }
     }
@@ -77,7 +82,9 @@ pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, addr: SocketAd
 #[derive(Debug)]
 pub(crate) enum Exit {
     /// The client sent DISCONNECT (`will`: MQTT 5.0 0x04 asks for the will anyway).
-    Disconnect { will: bool },
+    Disconnect {
+        will: bool,
+    },
     TakenOver,
     Shutdown,
     KeepAlive,

@@ -40,7 +40,8 @@ impl Connection {
         }
         if engine.hooks.has_authorize_forward() {
             let publish = delivery.to_publish(0, false);
-            let forwarded = super::guard(engine.hooks.authorize_forward(&self.client, publish)).await;
+            let forwarded =
+                super::guard(engine.hooks.authorize_forward(&self.client, publish)).await;
             match forwarded {
                 Ok(Some(publish)) => {
                     delivery.qos = publish.qos.min(delivery.qos);

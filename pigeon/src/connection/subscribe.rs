@@ -16,7 +16,13 @@ impl Connection {
     pub(super) async fn on_subscribe(&mut self, subscribe: Subscribe) {
         let engine = self.engine.clone();
         let v5 = self.protocol.is_v5();
-        let refused = |code: ReasonCode| if v5 { code } else { ReasonCode::UnspecifiedError };
+        let refused = |code: ReasonCode| {
+            if v5 {
+                code
+            } else {
+                ReasonCode::UnspecifiedError
+            }
+        };
         let mut codes = Vec::with_capacity(subscribe.filters.len());
         let mut granted = Vec::new();
         // (filter, options, new) of each granted subscription, for retained messages.
@@ -70,7 +76,11 @@ impl Connection {
                 .await;
             codes.push(ReasonCode::granted(qos));
             retained_for.push((sub.topic.clone(), options, new));
-            granted.push(Subscription { qos, options, ..sub });
+            granted.push(Subscription {
+                qos,
+                options,
+                ..sub
+            });
         }
         self.write(&Packet::SubAck(SubAck {
             packet_id: subscribe.packet_id,

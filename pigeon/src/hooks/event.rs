@@ -50,3 +50,24 @@ pub enum EventKind {
     Closed,
     Ping,
 }
+
+impl Event {
+    /// The kind of this event.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::Client(_) => EventKind::Client,
+            Event::ClientReady(_) => EventKind::ClientReady,
+            Event::ClientDisconnect(_) => EventKind::ClientDisconnect,
+            Event::ClientError(..) => EventKind::ClientError,
+            Event::ConnectionError(..) => EventKind::ConnectionError,
+            Event::KeepaliveTimeout(_) => EventKind::KeepaliveTimeout,
+            Event::Publish(..) => EventKind::Publish,
+            Event::Ack(..) => EventKind::Ack,
+            Event::Subscribe(..) => EventKind::Subscribe,
+            Event::Unsubscribe(..) => EventKind::Unsubscribe,
+            Event::ConnackSent(..) => EventKind::ConnackSent,
+            Event::Closed => EventKind::Closed,
+            Event::Ping(_) => EventKind::Ping,
+        }
+    }
+}

@@ -4,40 +4,145 @@
 //! CONTRACT (engine side): the engine holds an `Arc<Hooks>` and calls exactly
 //! these methods at the named points. `Hooks::default()` has no handlers and
 //! behaves as the broker's defaults (allow everything except client publishes
-//! to `$SYS/`). The macros' runtime (registration, extractors, DI) lives in the
-//! submodules and only changes how a `Hooks` is built, not this interface.
+//! to `$SYS/`).
+//!
+//! Framework side: `#[handlers]` registers each `#[on_*]` method (see
+//! [`registry`](HooksBuilder)); bootstrap builds a `Hooks` holding one chain per
+//! handler, sorted by `order`, module provider order, then declaration order.
+//! A chain stops at the first refusal; an extractor failure or a panic is a
+//! refusal too (authenticate: "server unavailable") and is reported to the
+//! error events. Events go through a bounded queue to one dispatcher task
+//! ([`dispatch`](Hooks::emit)), which runs every listener of each event in order.
 
 mod client;
+pub mod context;
+mod dispatch;
 mod errors;
 mod event;
+pub mod extract;
+mod pattern;
+mod registry;
+pub mod returns;
 
-use std::sync::Arc;
+use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
+
+use futures_util::FutureExt;
 
 pub use client::{Client, Credential, Subscription};
+pub use context::SubscribeDecision;
 pub use errors::{AuthError, Denied, HookError};
 pub use event::{Event, EventKind};
+pub use extract::{
+    Error, ExtractError, FromEvent, FromEventMut, Json, Packet, Param, Payload, Subscriptions,
+    Topic, Unsubscriptions,
+};
+pub use pattern::{Params, TopicPattern};
+#[doc(hidden)]
+pub use registry::Entry;
+pub use registry::{BoxFuture, HandlerFn, HandlerSet, HooksBuilder, Meta, Register};
 
-use pigeon_codec::{Connect, Publish};
+use context::*;
+use registry::Chains;
+
+use pigeon_codec::{Connect, Publish, QoS, ReasonCode};
 
 /// The handlers and event listeners of one broker.
 #[derive(Default)]
 pub struct Hooks {
     /// When false, clients may publish to `$SYS/` topics (default: denied).
     pub allow_sys_publish: bool,
+    chains: Chains,
+    events: Option<dispatch::EventQueue>,
+    /// Bit `EventKind as u16` set when a listener exists.
+    wanted: u16,
+}
+
+/// Why one handler of a chain did not produce an outcome.
+enum Failure {
+    Extract(String),
+    Panic(String),
+}
+
+impl Failure {
+    fn message(&self) -> &str {
+        match self {
+            Failure::Extract(m) | Failure::Panic(m) => m,
+        }
+    }
+}
+
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+/// Runs one handler, turning extractor errors and panics into a [`Failure`].
+async fn run<C: Context>(entry: &Entry<C>, cx: &mut C) -> Result<C::Output, Failure> {
+    match AssertUnwindSafe((entry.call)(cx)).catch_unwind().await {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(e)) => Err(Failure::Extract(format!("{}: {e}", entry.name))),
+        Err(panic) => Err(Failure::Panic(format!(
+            "{} panicked: {}",
+            entry.name,
+            panic_message(&panic)
+        ))),
+    }
+}
+
+/// Runs `entry` only when its pattern (if any) matches the context's topic.
+fn pattern_params(entry_pattern: &Option<TopicPattern>, topic: &str) -> Option<Params> {
+    match entry_pattern {
+        None => Some(Params::default()),
+        Some(p) => p.matches(topic),
+    }
+}
+
+/// A stand-in left in the engine's packet while handlers own it (no allocation).
+fn placeholder_publish() -> Publish {
+    Publish::new("", QoS::AtMostOnce, bytes::Bytes::new())
 }
 
 impl Hooks {
+    /// A builder to register handlers on.
+    pub fn builder() -> HooksBuilder {
+        HooksBuilder::new()
+    }
+
+    /// Events dropped because the event queue was full.
+    pub fn dropped_events(&self) -> u64 {
+        self.events.as_ref().map_or(0, |q| q.dropped())
+    }
+
+    /// Waits until every event emitted so far was handled (at most `timeout`).
+    pub async fn flush_events(&self, timeout: Duration) {
+        if let Some(q) = &self.events {
+            q.flush(timeout).await;
+        }
+    }
+
+    fn report(&self, event: Event) {
+        if self.wants(event.kind()) {
+            self.emit(event);
+        }
+    }
+
     /// True when at least one listener wants events of `kind`. The engine checks
     /// this before building an event, so an unobserved event costs nothing.
     pub fn wants(&self, kind: EventKind) -> bool {
-        let _ = kind;
-        false
+        self.wanted & (1 << kind as u16) != 0
     }
 
     /// Emits an event to its listeners without waiting for them (bounded queue;
     /// overflow is counted and logged, never blocks the caller).
     pub fn emit(&self, event: Event) {
-        let _ = event;
+        if let Some(q) = &self.events {
+            if self.wants(event.kind()) {
+                q.emit(event);
+            }
+        }
     }
 
     /// Called when a valid CONNECT arrives, before authentication. May rewrite the
@@ -47,18 +152,64 @@ impl Hooks {
         client: &Client,
         connect: &mut Connect,
     ) -> Result<(), HookError> {
-        let _ = (client, connect);
-        Ok(())
+        if self.chains.pre_connect.is_empty() {
+            return Ok(());
+        }
+        let placeholder = Connect::new(connect.protocol, String::new());
+        let mut cx = PreConnectCx {
+            client: client.clone(),
+            connect: std::mem::replace(connect, placeholder),
+        };
+        let mut result = Ok(());
+        for entry in &self.chains.pre_connect {
+            match run(entry, &mut cx).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    result = Err(e);
+                    break;
+                }
+                Err(f) => {
+                    result = Err(HookError(f.message().to_owned()));
+                    break;
+                }
+            }
+        }
+        *connect = cx.connect;
+        result
     }
 
     /// Called after `pre_connect`. An error refuses the connection with the
-    /// CONNACK code it carries.
+    /// CONNACK code it carries. A handler that panics or cannot extract its
+    /// parameters refuses with "server unavailable" and goes to `connection_error`.
     pub async fn authenticate(
         &self,
         client: &Client,
         credential: &Credential,
     ) -> Result<(), AuthError> {
-        let _ = (client, credential);
+        if self.chains.authenticate.is_empty() {
+            return Ok(());
+        }
+        let mut cx = AuthenticateCx {
+            client: client.clone(),
+            credential: credential.clone(),
+        };
+        for entry in &self.chains.authenticate {
+            match run(entry, &mut cx).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(f) => {
+                    tracing::error!(client = client.id(), "authenticate failed: {}", f.message());
+                    self.report(Event::ConnectionError(
+                        client.clone(),
+                        f.message().to_owned(),
+                    ));
+                    return Err(AuthError {
+                        message: f.message().to_owned(),
+                        reason: ReasonCode::ServerUnavailable,
+                    });
+                }
+            }
+        }
         Ok(())
     }
 
@@ -71,11 +222,48 @@ impl Hooks {
         client: Option<&Client>,
         publish: &mut Publish,
     ) -> Result<(), Denied> {
-        let _ = client;
         if !self.allow_sys_publish && publish.topic.starts_with("$SYS/") {
             return Err(Denied::new("$SYS/ topic is reserved"));
         }
-        Ok(())
+        if self.chains.authorize_publish.is_empty() {
+            return Ok(());
+        }
+        let mut cx = AuthorizePublishCx {
+            client: client.cloned(),
+            publish: std::mem::replace(publish, placeholder_publish()),
+            params: Params::default(),
+        };
+        let mut result = Ok(());
+        for entry in &self.chains.authorize_publish {
+            let Some(params) = pattern_params(&entry.pattern, &cx.publish.topic) else {
+                continue;
+            };
+            cx.params = params;
+            match run(entry, &mut cx).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    result = Err(e);
+                    break;
+                }
+                Err(f) => {
+                    self.report_failure(client, &f);
+                    result = Err(Denied {
+                        message: f.message().to_owned(),
+                        reason: ReasonCode::UnspecifiedError,
+                    });
+                    break;
+                }
+            }
+        }
+        *publish = cx.publish;
+        result
+    }
+
+    fn report_failure(&self, client: Option<&Client>, f: &Failure) {
+        tracing::error!(client = client.map(Client::id), "{}", f.message());
+        if let Some(c) = client {
+            self.report(Event::ClientError(c.clone(), f.message().to_owned()));
+        }
     }
 
     /// Called for every SUBSCRIBE entry and again when a persistent session's
@@ -86,20 +274,59 @@ impl Hooks {
         client: &Client,
         sub: Subscription,
     ) -> Result<Option<Subscription>, Denied> {
-        let _ = client;
-        Ok(Some(sub))
+        if self.chains.authorize_subscribe.is_empty() {
+            return Ok(Some(sub));
+        }
+        let mut cx = AuthorizeSubscribeCx {
+            client: client.clone(),
+            subscription: sub,
+        };
+        for entry in &self.chains.authorize_subscribe {
+            match run(entry, &mut cx).await {
+                Ok(Ok(SubscribeDecision::Keep)) => {}
+                Ok(Ok(SubscribeDecision::Replace(s))) => cx.subscription = s,
+                Ok(Ok(SubscribeDecision::Negate)) => return Ok(None),
+                Ok(Err(e)) => return Err(e),
+                Err(f) => {
+                    self.report_failure(Some(client), &f);
+                    return Err(Denied {
+                        message: f.message().to_owned(),
+                        reason: ReasonCode::UnspecifiedError,
+                    });
+                }
+            }
+        }
+        Ok(Some(cx.subscription))
     }
 
     /// Called per subscriber before a message is forwarded to it: `None` drops
     /// it for that client, `Some` may be rewritten. Only called when a handler exists.
     pub async fn authorize_forward(&self, client: &Client, publish: Publish) -> Option<Publish> {
-        let _ = client;
-        Some(publish)
+        let mut cx = AuthorizeForwardCx {
+            client: client.clone(),
+            publish,
+            params: Params::default(),
+        };
+        for entry in &self.chains.authorize_forward {
+            let Some(params) = pattern_params(&entry.pattern, &cx.publish.topic) else {
+                continue;
+            };
+            cx.params = params;
+            match run(entry, &mut cx).await {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(f) => {
+                    self.report_failure(Some(client), &f);
+                    return None;
+                }
+            }
+        }
+        Some(cx.publish)
     }
 
     /// True when an `authorize_forward` handler exists (the engine skips the call otherwise).
     pub fn has_authorize_forward(&self) -> bool {
-        false
+        !self.chains.authorize_forward.is_empty()
     }
 
     /// Awaited in order after a client's PUBLISH was authorized and before the next
@@ -109,7 +336,28 @@ impl Hooks {
         client: Option<&Client>,
         publish: &Publish,
     ) -> Result<(), HookError> {
-        let _ = (client, publish);
+        if self.chains.published.is_empty() {
+            return Ok(());
+        }
+        let mut cx = PublishedCx {
+            client: client.cloned(),
+            publish: publish.clone(),
+            params: Params::default(),
+        };
+        for entry in &self.chains.published {
+            let Some(params) = pattern_params(&entry.pattern, &cx.publish.topic) else {
+                continue;
+            };
+            cx.params = params;
+            match run(entry, &mut cx).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(f) => {
+                    self.report_failure(client, &f);
+                    return Err(HookError(f.message().to_owned()));
+                }
+            }
+        }
         Ok(())
     }
 

@@ -93,7 +93,9 @@ impl Persistence for MemoryPersistence {
         filters: Vec<String>,
     ) -> BoxFuture<'a, ()> {
         if let Some(stored) = self.sessions().get_mut(client_id) {
-            stored.subscriptions.retain(|s| !filters.contains(&s.filter));
+            stored
+                .subscriptions
+                .retain(|s| !filters.contains(&s.filter));
         }
         done(())
     }
@@ -108,12 +110,18 @@ impl Persistence for MemoryPersistence {
     }
 
     fn put_will<'a>(&'a self, client_id: &'a str, will: Will) -> BoxFuture<'a, ()> {
-        self.sessions().entry(client_id.to_owned()).or_default().will = Some(will);
+        self.sessions()
+            .entry(client_id.to_owned())
+            .or_default()
+            .will = Some(will);
         done(())
     }
 
     fn take_will<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Option<Will>> {
-        let will = self.sessions().get_mut(client_id).and_then(|s| s.will.take());
+        let will = self
+            .sessions()
+            .get_mut(client_id)
+            .and_then(|s| s.will.take());
         done(will)
     }
 
@@ -129,7 +137,12 @@ impl Persistence for MemoryPersistence {
         done(())
     }
 
-    fn enqueue(&self, client_id: Arc<str>, delivery: Delivery, limit: usize) -> BoxFuture<'_, bool> {
+    fn enqueue(
+        &self,
+        client_id: Arc<str>,
+        delivery: Delivery,
+        limit: usize,
+    ) -> BoxFuture<'_, bool> {
         let mut sessions = self.sessions();
         let stored = &mut sessions.entry(client_id.to_string()).or_default().parked;
         let accepted = stored.queued.len() < limit;
@@ -151,5 +164,64 @@ impl Persistence for MemoryPersistence {
     fn remove_session<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, ()> {
         self.sessions().remove(client_id);
         done(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pigeon_codec::{Publish, QoS};
+
+    use super::*;
+
+    fn delivery(payload: &'static str) -> Delivery {
+        Delivery {
+            message: Message::new(Publish::new("t", QoS::AtLeastOnce, payload), None),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+        }
+    }
+
+    fn payloads(parked: &Parked) -> Vec<String> {
+        parked
+            .queued
+            .iter()
+            .map(|d| String::from_utf8_lossy(&d.message.publish.payload).into_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn offline_queue_is_bounded_and_keeps_order_across_park() {
+        let store = MemoryPersistence::new();
+        let id: Arc<str> = Arc::from("c");
+        assert!(store.enqueue(id.clone(), delivery("late1"), 3).await);
+        // The connection parks what it still held: older than what arrived meanwhile.
+        let mut parked = Parked::default();
+        parked.queued.push_back(delivery("held"));
+        store.park("c", parked).await;
+        assert!(store.enqueue(id.clone(), delivery("late2"), 3).await);
+        assert!(
+            !store.enqueue(id.clone(), delivery("over"), 3).await,
+            "limit 3"
+        );
+        let parked = store.unpark("c").await;
+        assert_eq!(payloads(&parked), ["held", "late1", "late2"]);
+        assert!(store.unpark("c").await.queued.is_empty(), "taken");
+    }
+
+    #[tokio::test]
+    async fn retained_store_replaces_clears_and_matches() {
+        let store = MemoryPersistence::new();
+        let msg = |t: &str, p: &'static str| {
+            let mut publish = Publish::new(t.to_owned(), QoS::AtMostOnce, p);
+            publish.retain = true;
+            Message::new(publish, None)
+        };
+        assert_eq!(store.store_retained(msg("a/1", "x")).await, 1);
+        assert_eq!(store.store_retained(msg("a/1", "y")).await, 0);
+        assert_eq!(store.store_retained(msg("$SYS/a", "s")).await, 1);
+        assert_eq!(store.retained("#").await.len(), 1, "# does not match $SYS");
+        assert_eq!(store.retained("a/+").await[0].publish.payload, "y");
+        assert_eq!(store.store_retained(msg("a/1", "")).await, -1);
+        assert!(store.retained("a/#").await.is_empty());
     }
 }

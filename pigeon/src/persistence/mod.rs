@@ -14,8 +14,8 @@ use std::{collections::VecDeque, sync::Arc};
 pub use memory::MemoryPersistence;
 use pigeon_codec::{SubscriptionOptions, Will};
 
-pub use crate::emitter::BoxFuture;
 use crate::broker::{Delivery, Message};
+pub use crate::emitter::BoxFuture;
 
 /// A subscription as stored for a persistent session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +74,8 @@ pub trait Persistence: Send + Sync + 'static {
     fn park<'a>(&'a self, client_id: &'a str, parked: Parked) -> BoxFuture<'a, ()>;
     /// Queues a QoS 1/2 message for an offline session; `false` when its queue
     /// already holds `limit` messages (the message is dropped).
-    fn enqueue(&self, client_id: Arc<str>, delivery: Delivery, limit: usize) -> BoxFuture<'_, bool>;
+    fn enqueue(&self, client_id: Arc<str>, delivery: Delivery, limit: usize)
+        -> BoxFuture<'_, bool>;
     /// Takes a session's parked state (empty when there is none).
     fn unpark<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Parked>;
     /// Forgets everything about a session (subscriptions, will, parked state).

@@ -1,0 +1,175 @@
+//! The dependency-injection container: providers are singletons created on
+//! first use, with their fields resolved from the container.
+
+use std::{
+    any::{type_name, Any, TypeId},
+    cell::RefCell,
+    collections::HashMap,
+    sync::Arc,
+};
+
+use crate::{Config, PigeonService};
+
+/// A failure while building a module.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    /// A field asks for a provider the module does not list.
+    #[error("{owner}.{field}: provider `{provider}` is not in the module's `providers = [...]`")]
+    MissingProvider {
+        owner: &'static str,
+        field: &'static str,
+        provider: &'static str,
+    },
+    /// A hand-written `Injectable::create` failed (e.g. a provider's own file is missing).
+    #[error("provider `{provider}`: {message}")]
+    Provider {
+        provider: &'static str,
+        message: String,
+    },
+    /// Providers that depend on each other in a cycle.
+    #[error("dependency cycle between providers: {0}")]
+    Cycle(String),
+    /// A provider's handlers could not be registered (e.g. an invalid topic pattern).
+    #[error("handlers: {0}")]
+    Hooks(String),
+    /// The broker could not start (e.g. the port is taken).
+    #[error("the broker could not start: {0:#}")]
+    Start(anyhow::Error),
+}
+
+/// A struct the container can build; implemented by `#[injectable]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a provider",
+    label = "not an #[injectable] struct",
+    note = "mark the struct `#[injectable]` (or implement `pigeon::app::Injectable` by hand)"
+)]
+pub trait Injectable: Sized + Send + Sync + 'static {
+    /// Builds the provider, resolving its fields from `container`.
+    fn create(container: &Container) -> Result<Self, BootstrapError>;
+}
+
+/// A field type of an `#[injectable]` struct.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be injected",
+    label = "not resolvable from the container",
+    note = "injectable fields are `PigeonService`, `Config`, `Arc<P>` for a provider `P` (an #[injectable] struct), or fields marked `#[inject(default)]`"
+)]
+pub trait Inject: Sized {
+    /// Resolves the field `field` of provider `owner`.
+    fn inject(
+        container: &Container,
+        owner: &'static str,
+        field: &'static str,
+    ) -> Result<Self, BootstrapError>;
+}
+
+impl Inject for PigeonService {
+    fn inject(c: &Container, _: &'static str, _: &'static str) -> Result<Self, BootstrapError> {
+        Ok(c.service.clone())
+    }
+}
+
+impl Inject for Config {
+    fn inject(c: &Container, _: &'static str, _: &'static str) -> Result<Self, BootstrapError> {
+        Ok(c.config.clone())
+    }
+}
+
+impl<T: Injectable> Inject for Arc<T> {
+    fn inject(
+        c: &Container,
+        owner: &'static str,
+        field: &'static str,
+    ) -> Result<Self, BootstrapError> {
+        c.resolve::<T>(owner, field)
+    }
+}
+
+type Instance = Arc<dyn Any + Send + Sync>;
+
+/// How to build one provider listed in a module.
+#[derive(Clone, Copy)]
+pub struct ProviderDef {
+    pub type_id: TypeId,
+    pub name: &'static str,
+    create: fn(&Container) -> Result<Instance, BootstrapError>,
+}
+
+impl ProviderDef {
+    /// The definition of provider `T`.
+    pub fn of<T: Injectable>() -> Self {
+        Self {
+            type_id: TypeId::of::<T>(),
+            name: type_name::<T>(),
+            create: |c| Ok(Arc::new(T::create(c)?) as Instance),
+        }
+    }
+}
+
+/// The providers of one module, the configuration and the [`PigeonService`].
+pub struct Container {
+    config: Config,
+    service: PigeonService,
+    defs: Vec<ProviderDef>,
+    instances: RefCell<HashMap<TypeId, Instance>>,
+    creating: RefCell<Vec<&'static str>>,
+}
+
+impl Container {
+    pub fn new(config: Config, service: PigeonService, defs: Vec<ProviderDef>) -> Self {
+        Self {
+            config,
+            service,
+            defs,
+            instances: RefCell::default(),
+            creating: RefCell::default(),
+        }
+    }
+
+    /// The singleton of provider `T`, created on first use.
+    pub fn resolve<T: Injectable>(
+        &self,
+        owner: &'static str,
+        field: &'static str,
+    ) -> Result<Arc<T>, BootstrapError> {
+        let id = TypeId::of::<T>();
+        let Some(def) = self.defs.iter().find(|d| d.type_id == id).copied() else {
+            return Err(BootstrapError::MissingProvider {
+                owner,
+                field,
+                provider: type_name::<T>(),
+            });
+        };
+        let instance = self.instance(&def)?;
+        instance
+            .downcast::<T>()
+            .map_err(|_| BootstrapError::Cycle(format!("{} has an unexpected type", def.name)))
+    }
+
+    fn instance(&self, def: &ProviderDef) -> Result<Instance, BootstrapError> {
+        if let Some(i) = self.instances.borrow().get(&def.type_id) {
+            return Ok(i.clone());
+        }
+        if self.creating.borrow().contains(&def.name) {
+            let mut chain = self.creating.borrow().clone();
+            chain.push(def.name);
+            return Err(BootstrapError::Cycle(chain.join(" -> ")));
+        }
+        self.creating.borrow_mut().push(def.name);
+        let created = (def.create)(self);
+        self.creating.borrow_mut().pop();
+        let created = created?;
+        self.instances
+            .borrow_mut()
+            .insert(def.type_id, created.clone());
+        Ok(created)
+    }
+
+    /// Creates every provider, in module order; returns them in that order.
+    pub fn instantiate_all(&self) -> Result<Vec<(ProviderDef, Instance)>, BootstrapError> {
+        self.defs
+            .iter()
+            .map(|d| Ok((*d, self.instance(d)?)))
+            .collect()
+    }
+}

@@ -1,0 +1,157 @@
+//! Module bootstrap: build the container, register the providers' handlers,
+//! start the broker.
+
+mod container;
+mod module;
+pub mod testing;
+
+use std::{any::Any, any::TypeId, net::SocketAddr, sync::Arc, time::Duration};
+
+pub use container::{BootstrapError, Container, Inject, Injectable, ProviderDef};
+pub use module::{HooksOptions, Module};
+
+use crate::{hooks::Hooks, Broker, BrokerHandle, Config, PigeonService};
+
+/// Entry point: `Pigeon::bootstrap::<AppModule>().await?.listen().await`.
+pub struct Pigeon;
+
+/// The container's providers and the hooks built from them, before the broker starts.
+pub struct Built {
+    pub hooks: Arc<Hooks>,
+    pub service: PigeonService,
+    providers: Vec<(TypeId, Arc<dyn Any + Send + Sync>)>,
+}
+
+impl Pigeon {
+    /// Builds module `M` and starts its broker with the module's configuration.
+    pub async fn bootstrap<M: Module>() -> Result<App, BootstrapError> {
+        Self::bootstrap_with::<M>(|_| {}).await
+    }
+
+    /// As [`Pigeon::bootstrap`], letting `configure` change the configuration
+    /// first (e.g. a `--port` flag).
+    pub async fn bootstrap_with<M: Module>(
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<App, BootstrapError> {
+        let mut config = M::config();
+        configure(&mut config);
+        let built = Self::build::<M>(&config)?;
+        let handle = Broker::start(config, built.hooks.clone())
+            .await
+            .map_err(BootstrapError::Start)?;
+        built.service.attach(handle.clone());
+        Ok(App {
+            handle,
+            hooks: built.hooks,
+            service: built.service,
+            providers: built.providers,
+        })
+    }
+
+    /// Instantiates the providers and builds the hooks, without starting a broker
+    /// (must run inside a tokio runtime when the module has event handlers).
+    pub fn build<M: Module>(config: &Config) -> Result<Built, BootstrapError> {
+        let service = PigeonService::detached();
+        let container = Container::new(config.clone(), service.clone(), M::providers());
+        let instances = container.instantiate_all()?;
+        let options = M::hooks_options();
+        let mut builder = Hooks::builder();
+        builder.allow_sys_publish = options.allow_sys_publish;
+        builder.event_capacity = options.event_queue;
+        for (index, (def, instance)) in instances.iter().enumerate() {
+            builder.provider(index, def.type_id, instance);
+        }
+        let hooks = builder.build().map_err(BootstrapError::Hooks)?;
+        Ok(Built {
+            hooks: Arc::new(hooks),
+            service,
+            providers: instances.into_iter().map(|(d, i)| (d.type_id, i)).collect(),
+        })
+    }
+}
+
+impl Built {
+    /// The singleton of provider `T`.
+    pub fn get<T: Injectable>(&self) -> Option<Arc<T>> {
+        get(&self.providers)
+    }
+}
+
+fn get<T: Injectable>(providers: &[(TypeId, Arc<dyn Any + Send + Sync>)]) -> Option<Arc<T>> {
+    let (_, i) = providers.iter().find(|(id, _)| *id == TypeId::of::<T>())?;
+    i.clone().downcast::<T>().ok()
+}
+
+/// A running module.
+pub struct App {
+    handle: BrokerHandle,
+    hooks: Arc<Hooks>,
+    service: PigeonService,
+    providers: Vec<(TypeId, Arc<dyn Any + Send + Sync>)>,
+}
+
+impl App {
+    /// The address the broker listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.handle.local_addr()
+    }
+
+    /// The module's [`PigeonService`].
+    pub fn service(&self) -> PigeonService {
+        self.service.clone()
+    }
+
+    /// The singleton of provider `T` (e.g. to inspect its state in a test).
+    pub fn get<T: Injectable>(&self) -> Option<Arc<T>> {
+        get(&self.providers)
+    }
+
+    /// The hooks the broker runs.
+    pub fn hooks(&self) -> &Arc<Hooks> {
+        &self.hooks
+    }
+
+    /// Waits until every event emitted so far was handled by its listeners.
+    pub async fn flush_events(&self) {
+        self.hooks.flush_events(Duration::from_secs(5)).await;
+    }
+
+    /// Closes the broker (fires `closed`) and waits for the event listeners.
+    pub async fn close(&self) {
+        self.handle.close().await;
+        self.flush_events().await;
+    }
+
+    /// Serves until SIGINT/SIGTERM or until the broker is closed (e.g. by
+    /// `PigeonService::close`), then closes cleanly.
+    pub async fn listen(self) -> anyhow::Result<()> {
+        tokio::select! {
+            () = self.handle.closed() => {}
+            () = shutdown_signal() => tracing::info!("shutting down"),
+        }
+        self.close().await;
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

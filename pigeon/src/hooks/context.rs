@@ -1,0 +1,143 @@
+//! What each hook hands to its handlers. Extractors (see [`super::extract`]) pull
+//! their values out of these; the macro picks the context from the attribute.
+
+use std::{marker::PhantomData, sync::Arc};
+
+use pigeon_codec::{Connect, Publish};
+
+use super::{
+    AuthError, Client, Credential, Denied, Event, EventKind, HookError, Params, Subscription,
+};
+
+/// A hook's context: the value its handlers see and the outcome a handler produces.
+pub trait Context: Send + 'static {
+    /// What one handler's return value is turned into.
+    type Output: Send;
+}
+
+/// `#[on_pre_connect]`: the client (default state) and the CONNECT, which handlers may change.
+pub struct PreConnectCx {
+    pub client: Client,
+    pub connect: Connect,
+}
+
+/// `#[on_authenticate]`.
+pub struct AuthenticateCx {
+    pub client: Client,
+    pub credential: Credential,
+}
+
+/// `#[on_authorize_publish]`: client is `None` for wills whose client is gone.
+pub struct AuthorizePublishCx {
+    pub client: Option<Client>,
+    pub publish: Publish,
+    pub params: Params,
+}
+
+/// `#[on_authorize_subscribe]`: the subscription as the chain has it so far.
+pub struct AuthorizeSubscribeCx {
+    pub client: Client,
+    pub subscription: Subscription,
+}
+
+/// `#[on_authorize_forward]`: one subscriber and the message on its way to it.
+pub struct AuthorizeForwardCx {
+    pub client: Client,
+    pub publish: Publish,
+    pub params: Params,
+}
+
+/// `#[on_published]`.
+pub struct PublishedCx {
+    pub client: Option<Client>,
+    pub publish: Publish,
+    pub params: Params,
+}
+
+/// What an authorize-subscribe handler decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscribeDecision {
+    /// Keep the (possibly modified through `&mut Subscription`) subscription.
+    Keep,
+    /// Replace it.
+    Replace(Subscription),
+    /// Negate it (SUBACK 0x80); stops the chain.
+    Negate,
+}
+
+impl Context for PreConnectCx {
+    type Output = Result<(), HookError>;
+}
+impl Context for AuthenticateCx {
+    type Output = Result<(), AuthError>;
+}
+impl Context for AuthorizePublishCx {
+    type Output = Result<(), Denied>;
+}
+impl Context for AuthorizeSubscribeCx {
+    type Output = Result<SubscribeDecision, Denied>;
+}
+impl Context for AuthorizeForwardCx {
+    /// `false` drops the message for this subscriber.
+    type Output = bool;
+}
+impl Context for PublishedCx {
+    type Output = Result<(), HookError>;
+}
+
+/// An event as its handlers see it. `K` is a marker of [`kind`], so an extractor
+/// the event cannot supply is a compile error.
+pub struct EventCx<K> {
+    pub event: Arc<Event>,
+    pub params: Params,
+    _kind: PhantomData<fn() -> K>,
+}
+
+impl<K> EventCx<K> {
+    pub fn new(event: Arc<Event>, params: Params) -> Self {
+        Self {
+            event,
+            params,
+            _kind: PhantomData,
+        }
+    }
+}
+
+impl<K: EventMarker> Context for EventCx<K> {
+    type Output = ();
+}
+
+/// Ties a marker type to its [`EventKind`].
+pub trait EventMarker: Send + 'static {
+    const KIND: EventKind;
+}
+
+/// One marker type per event, used as `EventCx<kind::Publish>`.
+pub mod kind {
+    use super::{EventKind, EventMarker};
+
+    macro_rules! markers {
+        ($($name:ident),*) => {$(
+            #[doc = concat!("Marker of [`EventKind::", stringify!($name), "`].")]
+            pub struct $name;
+            impl EventMarker for $name {
+                const KIND: EventKind = EventKind::$name;
+            }
+        )*};
+    }
+    markers!(
+        Client,
+        ClientReady,
+        ClientDisconnect,
+        ClientError,
+        ConnectionError,
+        KeepaliveTimeout,
+        Publish,
+        Ack,
+        Subscribe,
+        Unsubscribe,
+        ConnackSent,
+        Closed,
+        Ping
+    );
+}

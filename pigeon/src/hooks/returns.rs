@@ -1,0 +1,103 @@
+//! The return types a handler may have, per hook. Anything else is a compile
+//! error on the handler's return type.
+
+use super::context::*;
+use super::{AuthError, Denied, HookError, Subscription};
+
+/// A handler return type accepted by the hook whose context is `C`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a valid return type for this handler",
+    label = "wrong return type for this hook",
+    note = "the context is `{C}`: pre_connect → Result<(), HookError> | bool | (); authenticate → Result<(), AuthError> | bool; authorize_publish → Result<(), Denied> | bool; authorize_subscribe → Result<Option<Subscription>, Denied> | Result<(), Denied> | Option<Subscription>; authorize_forward → bool | Result<(), Denied> | (); published → () | Result<(), HookError>; events → ()"
+)]
+pub trait HandlerReturn<C: Context> {
+    fn into_outcome(self) -> C::Output;
+}
+
+impl HandlerReturn<PreConnectCx> for Result<(), HookError> {
+    fn into_outcome(self) -> Result<(), HookError> {
+        self
+    }
+}
+impl HandlerReturn<PreConnectCx> for bool {
+    fn into_outcome(self) -> Result<(), HookError> {
+        self.then_some(())
+            .ok_or_else(|| HookError("refused by pre-connect".into()))
+    }
+}
+impl HandlerReturn<PreConnectCx> for () {
+    fn into_outcome(self) -> Result<(), HookError> {
+        Ok(())
+    }
+}
+
+impl HandlerReturn<AuthenticateCx> for Result<(), AuthError> {
+    fn into_outcome(self) -> Result<(), AuthError> {
+        self
+    }
+}
+impl HandlerReturn<AuthenticateCx> for bool {
+    fn into_outcome(self) -> Result<(), AuthError> {
+        self.then_some(())
+            .ok_or_else(|| AuthError::new("not authorized"))
+    }
+}
+
+impl HandlerReturn<AuthorizePublishCx> for Result<(), Denied> {
+    fn into_outcome(self) -> Result<(), Denied> {
+        self
+    }
+}
+impl HandlerReturn<AuthorizePublishCx> for bool {
+    fn into_outcome(self) -> Result<(), Denied> {
+        self.then_some(())
+            .ok_or_else(|| Denied::new("publish denied"))
+    }
+}
+
+impl HandlerReturn<AuthorizeSubscribeCx> for Result<Option<Subscription>, Denied> {
+    fn into_outcome(self) -> Result<SubscribeDecision, Denied> {
+        self.map(|s| s.map_or(SubscribeDecision::Negate, SubscribeDecision::Replace))
+    }
+}
+impl HandlerReturn<AuthorizeSubscribeCx> for Result<(), Denied> {
+    fn into_outcome(self) -> Result<SubscribeDecision, Denied> {
+        self.map(|()| SubscribeDecision::Keep)
+    }
+}
+impl HandlerReturn<AuthorizeSubscribeCx> for Option<Subscription> {
+    fn into_outcome(self) -> Result<SubscribeDecision, Denied> {
+        Ok(self.map_or(SubscribeDecision::Negate, SubscribeDecision::Replace))
+    }
+}
+
+impl HandlerReturn<AuthorizeForwardCx> for bool {
+    fn into_outcome(self) -> bool {
+        self
+    }
+}
+impl HandlerReturn<AuthorizeForwardCx> for Result<(), Denied> {
+    fn into_outcome(self) -> bool {
+        self.is_ok()
+    }
+}
+impl HandlerReturn<AuthorizeForwardCx> for () {
+    fn into_outcome(self) -> bool {
+        true
+    }
+}
+
+impl HandlerReturn<PublishedCx> for () {
+    fn into_outcome(self) -> Result<(), HookError> {
+        Ok(())
+    }
+}
+impl HandlerReturn<PublishedCx> for Result<(), HookError> {
+    fn into_outcome(self) -> Result<(), HookError> {
+        self
+    }
+}
+
+impl<K: EventMarker> HandlerReturn<EventCx<K>> for () {
+    fn into_outcome(self) {}
+}
