@@ -339,7 +339,7 @@ async fn authenticate_refusal_carries_v5_reason_codes() {
     let addr = app.local_addr();
     for (user, want) in [
         ("bad", Rc5::BadUserNamePassword),
-        ("panic", Rc5::ServerUnavailable),
+        ("panic", Rc5::UnspecifiedError),
     ] {
         let mut opts = O5::new(format!("v5-{user}"), addr.ip().to_string(), addr.port());
         opts.set_credentials(user, "pw");

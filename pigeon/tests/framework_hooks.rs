@@ -245,7 +245,7 @@ async fn panicking_authenticate_answers_server_unavailable_and_reports() {
         .authenticate(&client("panic"), &cred("ok"))
         .await
         .unwrap_err();
-    assert_eq!(err.reason, ReasonCode::ServerUnavailable);
+    assert_eq!(err.reason, ReasonCode::UnspecifiedError);
     assert!(
         err.message.contains("Second::auth panicked: boom"),
         "{}",

@@ -203,9 +203,10 @@ impl Hooks {
                         client.clone(),
                         f.message().to_owned(),
                     ));
+                    // 0x80 for v5; the codec sends it to 3.x clients as 3 "server unavailable".
                     return Err(AuthError {
                         message: f.message().to_owned(),
-                        reason: ReasonCode::ServerUnavailable,
+                        reason: ReasonCode::UnspecifiedError,
                     });
                 }
             }
