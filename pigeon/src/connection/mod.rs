@@ -2,6 +2,7 @@
 //! reads packets, writes replies and drains the session's queue within the
 //! in-flight window, until the client leaves or is sent away.
 
+mod establish;
 mod finish;
 mod handshake;
 mod inbound;
