@@ -3,6 +3,8 @@
 //! for MQTT 3.x connections they are always empty and never encoded.
 //! User properties keep their order and duplicates.
 
+pub(crate) mod codec;
+
 use bytes::Bytes;
 
 /// `(name, value)` pairs of the User Property (0x26), in wire order, duplicates kept.
@@ -130,4 +132,3 @@ pub struct AuthProperties {
     pub reason_string: Option<String>,
     pub user_properties: UserProperties,
 }
-pub(crate) mod codec;
