@@ -20,6 +20,13 @@ impl ByteStr {
         Ok(Self(bytes))
     }
 
+    /// Wraps bytes the caller has just validated as UTF-8 (the decoder, which
+    /// validates topic names in the same pass as its other checks).
+    pub(crate) fn from_validated(bytes: Bytes) -> Self {
+        debug_assert!(str::from_utf8(&bytes).is_ok());
+        Self(bytes)
+    }
+
     /// A string from a `&'static str`, without allocating.
     pub const fn from_static(s: &'static str) -> Self {
         Self(Bytes::from_static(s.as_bytes()))

@@ -30,9 +30,83 @@ fn within_level_limit(s: &str) -> bool {
 /// assert!(!valid_topic_name(""));
 /// ```
 pub fn valid_topic_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.bytes().any(|b| matches!(b, b'+' | b'#' | 0))
-        && within_level_limit(name)
+    valid_topic_name_bytes(name.as_bytes())
+}
+
+/// [`valid_topic_name`] on the bytes of a string already known to be UTF-8.
+pub(crate) fn valid_topic_name_bytes(name: &[u8]) -> bool {
+    !name.is_empty() && !scan(name).forbidden && levels_within_limit(name)
+}
+
+/// True when `name` has at most [`MAX_TOPIC_LEVELS`] levels.
+pub(crate) fn levels_within_limit(name: &[u8]) -> bool {
+    // Fewer bytes than the limit cannot hold too many levels.
+    name.len() < MAX_TOPIC_LEVELS || name.iter().filter(|&&b| b == b'/').count() < MAX_TOPIC_LEVELS
+}
+
+/// What one pass over a topic name found.
+pub(crate) struct Scan {
+    /// Every byte is ASCII, so the bytes are valid UTF-8 without further checks.
+    pub(crate) ascii: bool,
+    /// A `+`, `#` or U+0000 is present.
+    pub(crate) forbidden: bool,
+}
+
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+const PLUS: u64 = u64::from_ne_bytes([b'+'; 8]);
+const HASH: u64 = u64::from_ne_bytes([b'#'; 8]);
+
+/// True when some byte of `v` is zero (the classic word trick).
+fn has_zero(v: u64) -> bool {
+    v.wrapping_sub(ONES) & !v & HIGHS != 0
+}
+
+/// Runs `word` over `bytes` eight bytes at a time: whole words, then the last
+/// eight bytes (overlapping) for the tail. Shorter inputs are padded with
+/// spaces, which are ASCII and neither a wildcard nor U+0000.
+fn for_words(bytes: &[u8], mut word: impl FnMut(u64)) {
+    let load = |chunk: &[u8]| <[u8; 8]>::try_from(chunk).map(u64::from_ne_bytes);
+    if bytes.len() < 8 {
+        let mut w = [b' '; 8];
+        for (slot, &b) in w.iter_mut().zip(bytes) {
+            *slot = b;
+        }
+        return word(u64::from_ne_bytes(w));
+    }
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        if let Ok(v) = load(chunk) {
+            word(v);
+        }
+    }
+    if !chunks.remainder().is_empty() {
+        if let Some(Ok(v)) = bytes.get(bytes.len() - 8..).map(load) {
+            word(v);
+        }
+    }
+}
+
+/// Scans `bytes` once, a word at a time: this runs on every PUBLISH, and for
+/// the usual ASCII topic it replaces both the UTF-8 validation and the
+/// wildcard check.
+pub(crate) fn scan(bytes: &[u8]) -> Scan {
+    let mut out = Scan {
+        ascii: true,
+        forbidden: false,
+    };
+    for_words(bytes, |v| {
+        out.ascii &= v & HIGHS == 0;
+        out.forbidden |= has_zero(v) | has_zero(v ^ PLUS) | has_zero(v ^ HASH);
+    });
+    out
+}
+
+/// True when `bytes` holds U+0000 (cheaper than memchr on short strings).
+pub(crate) fn has_nul(bytes: &[u8]) -> bool {
+    let mut nul = false;
+    for_words(bytes, |v| nul |= has_zero(v));
+    nul
 }
 
 /// A topic filter is non-empty, `#` only as the whole last level, `+` only as a
@@ -137,6 +211,25 @@ mod tests {
         let deep = vec!["x"; MAX_TOPIC_LEVELS].join("/");
         assert!(valid_topic_name(&deep));
         assert!(!valid_topic_name(&format!("{deep}/x")));
+    }
+
+    #[test]
+    fn word_scan_agrees_with_a_byte_loop() {
+        for len in 0..40 {
+            for pos in 0..len {
+                for special in [b'+', b'#', 0, 0xC3, b'/'] {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[pos] = special;
+                    let s = scan(&bytes);
+                    assert_eq!(
+                        s.forbidden,
+                        matches!(special, b'+' | b'#' | 0),
+                        "{len} {pos}"
+                    );
+                    assert_eq!(s.ascii, special != 0xC3, "{len} {pos}");
+                }
+            }
+        }
     }
 
     #[test]

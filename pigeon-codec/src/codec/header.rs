@@ -108,14 +108,39 @@ fn check_flags(packet_type: PacketType, flags: u8) -> Result<(), DecodeError> {
 pub(crate) fn first_byte(packet: &Packet) -> u8 {
     let kind = packet.packet_type() as u8;
     let flags = match packet {
-        Packet::Publish(p) => {
-            let qos = u8::from(p.qos);
-            // DUP is meaningless (and forbidden) at QoS 0.
-            let dup = p.dup && qos > 0;
-            (u8::from(dup) << 3) | (qos << 1) | u8::from(p.retain)
-        }
+        Packet::Publish(p) => return first_byte_publish(p),
         Packet::PubRel(_) | Packet::Subscribe(_) | Packet::Unsubscribe(_) => 0b0010,
         _ => 0,
     };
     (kind << 4) | flags
+}
+
+/// The first byte of a PUBLISH: type, DUP, QoS, RETAIN.
+pub(crate) fn first_byte_publish(p: &crate::Publish) -> u8 {
+    let qos = u8::from(p.qos);
+    // DUP is meaningless (and forbidden) at QoS 0.
+    let dup = p.dup && qos > 0;
+    ((PacketType::Publish as u8) << 4) | (u8::from(dup) << 3) | (qos << 1) | u8::from(p.retain)
+}
+
+/// The fixed header for a body of `remaining` bytes (at most `MAX_VAR_INT`), in
+/// a buffer with room for two more bytes; returns the buffer and the bytes used.
+pub(crate) fn fixed_header(first: u8, remaining: u32) -> ([u8; 7], usize) {
+    let mut out = [first, 0, 0, 0, 0, 0, 0];
+    let mut n = 1;
+    let mut v = remaining;
+    loop {
+        let mut byte = (v & 0x7F) as u8;
+        v >>= 7;
+        if v > 0 {
+            byte |= 0x80;
+        }
+        if let Some(slot) = out.get_mut(n) {
+            *slot = byte;
+        }
+        n += 1;
+        if v == 0 || n == 5 {
+            return (out, n);
+        }
+    }
 }

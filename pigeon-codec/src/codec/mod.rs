@@ -2,6 +2,7 @@
 //! each packet kind live in the sibling modules.
 
 mod connect;
+mod framed;
 mod header;
 mod publish;
 mod reasons;
@@ -9,11 +10,11 @@ mod session;
 mod subscribe;
 
 use bytes::{Buf, BytesMut};
-use tokio_util::codec::{Decoder, Encoder};
 
-use crate::wire::{var_int_len, Counter, Reader, Sink};
+use crate::wire::{var_int_len, Counter, Reader, Sink, Writer};
 use crate::{DecodeError, EncodeError, Packet, PacketType, Protocol};
 
+pub use framed::MqttCodec;
 pub(crate) use header::{parse_header, Header};
 
 /// The default largest packet accepted: 1 MiB.
@@ -25,9 +26,9 @@ pub const DEFAULT_MAX_PACKET_SIZE: usize = 1024 * 1024;
 /// fixed header included) is checked from the fixed header, before the body is
 /// buffered. A CONNECT is decoded in whatever version it announces.
 ///
-/// On success the packet's bytes are removed from `buf`; the strings and payload
-/// of a PUBLISH point into them (no copy). On error `buf` is left as it was: the
-/// connection is expected to close.
+/// On success the packet's bytes are removed from `buf`; the topic and payload
+/// of a PUBLISH point into them (no copy). After an error the connection is
+/// expected to close: `buf` may or may not still hold the bad packet.
 pub fn decode(
     buf: &mut BytesMut,
     protocol: Protocol,
@@ -47,6 +48,7 @@ pub fn decode(
     decode_body(&header, Reader::new(frame), protocol)
 }
 
+#[inline]
 fn decode_body(
     header: &Header,
     mut r: Reader,
@@ -107,23 +109,34 @@ pub fn encode(packet: &Packet, protocol: Protocol, dst: &mut BytesMut) -> Result
     encode_limited(packet, protocol, usize::MAX, dst)
 }
 
-fn encode_limited(
+pub(crate) fn encode_limited(
     packet: &Packet,
     protocol: Protocol,
     max: usize,
     dst: &mut BytesMut,
 ) -> Result<(), EncodeError> {
+    if let Packet::Publish(p) = packet {
+        if let Some(body) = publish::plain_len(p, protocol) {
+            return publish::write_plain(p, protocol, body?, max, dst);
+        }
+    }
     let protocol = effective_protocol(packet, protocol);
-    let body = body_len(packet, protocol)?;
+    if matches!(packet, Packet::Auth(_)) && !protocol.is_v5() {
+        return Err(EncodeError::UnsupportedPacket(PacketType::Auth));
+    }
+    let mut counter = Counter::default();
+    emit_body(packet, protocol, &mut counter);
+    let body = checked_body_len(counter.result()?)?;
     let total = 1 + var_int_len(body) + body;
     if total > max {
         return Err(EncodeError::PacketTooLarge { size: total, max });
     }
     dst.reserve(total);
-    dst.u8(header::first_byte(packet));
-    // body_len refused anything above the variable byte integer range.
-    dst.var_int(u32::try_from(body).unwrap_or(u32::MAX));
-    emit_body(packet, protocol, dst);
+    let mut w = Writer::new(dst, &counter);
+    w.u8(header::first_byte(packet));
+    // checked_body_len refused anything above the variable byte integer range.
+    w.var_int(body as u32);
+    emit_body(packet, protocol, &mut w);
     Ok(())
 }
 
@@ -137,12 +150,21 @@ pub fn encoded_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeE
 
 /// The remaining length, after checking that the packet can be encoded at all.
 fn body_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
-    if matches!(packet, Packet::Auth(_)) && !protocol.is_v5() {
-        return Err(EncodeError::UnsupportedPacket(PacketType::Auth));
-    }
-    let mut counter = Counter::default();
-    emit_body(packet, protocol, &mut counter);
-    let len = counter.result()?;
+    let len = match packet {
+        Packet::Publish(p) => match publish::plain_len(p, protocol) {
+            Some(len) => len?,
+            None => counted_len(packet, protocol)?,
+        },
+        Packet::Auth(_) if !protocol.is_v5() => {
+            return Err(EncodeError::UnsupportedPacket(PacketType::Auth))
+        }
+        _ => counted_len(packet, protocol)?,
+    };
+    checked_body_len(len)
+}
+
+/// A remaining length must fit a variable byte integer.
+fn checked_body_len(len: usize) -> Result<usize, EncodeError> {
     if len > crate::wire::MAX_VAR_INT as usize {
         return Err(EncodeError::PacketTooLarge {
             size: len,
@@ -150,6 +172,14 @@ fn body_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
         });
     }
     Ok(len)
+}
+
+/// The body length by a counting pass over the packet's layout, which also
+/// validates what the writing pass will then write without checks.
+fn counted_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
+    let mut counter = Counter::default();
+    emit_body(packet, protocol, &mut counter);
+    counter.result()
 }
 
 /// Describes the variable header and payload of `packet` to `s`.
@@ -169,122 +199,6 @@ fn emit_body<S: Sink>(packet: &Packet, protocol: Protocol, s: &mut S) {
         Packet::PingReq | Packet::PingResp => {}
         Packet::Disconnect(d) => session::emit_disconnect(d, protocol, s),
         Packet::Auth(a) => session::emit_auth(a, s),
-    }
-}
-
-/// A `tokio_util::codec` Decoder/Encoder pair for one connection, either side.
-///
-/// The version starts as `None`; decoding or encoding a CONNECT fixes it for the
-/// packets after it (until then, only CONNECT can be decoded).
-///
-/// ```
-/// use pigeon_codec::{MqttCodec, Protocol};
-/// let codec = MqttCodec::new(64 * 1024);
-/// assert_eq!(codec.protocol(), None);
-/// let codec = MqttCodec::with_protocol(Protocol::V5, 64 * 1024);
-/// assert_eq!(codec.protocol(), Some(Protocol::V5));
-/// ```
-#[derive(Debug, Clone)]
-pub struct MqttCodec {
-    protocol: Option<Protocol>,
-    max_incoming: usize,
-    max_outgoing: usize,
-}
-
-impl MqttCodec {
-    /// A codec that has not seen CONNECT yet, accepting packets up to `max_incoming` bytes.
-    pub fn new(max_incoming: usize) -> Self {
-        Self {
-            protocol: None,
-            max_incoming,
-            max_outgoing: usize::MAX,
-        }
-    }
-
-    /// A codec already fixed to `protocol`.
-    pub fn with_protocol(protocol: Protocol, max_incoming: usize) -> Self {
-        Self {
-            protocol: Some(protocol),
-            max_incoming,
-            max_outgoing: usize::MAX,
-        }
-    }
-
-    /// The connection's version, once CONNECT has passed.
-    pub fn protocol(&self) -> Option<Protocol> {
-        self.protocol
-    }
-
-    /// Fixes the version (e.g. after the broker accepted a CONNECT).
-    pub fn set_protocol(&mut self, protocol: Protocol) {
-        self.protocol = Some(protocol);
-    }
-
-    /// The largest packet the peer accepts (MQTT 5.0 Maximum Packet Size); encoding
-    /// a larger one fails with `EncodeError::PacketTooLarge`.
-    pub fn set_max_outgoing(&mut self, max: usize) {
-        self.max_outgoing = max;
-    }
-
-    /// The largest packet this side accepts.
-    pub fn set_max_incoming(&mut self, max: usize) {
-        self.max_incoming = max;
-    }
-}
-
-impl Decoder for MqttCodec {
-    type Item = Packet;
-    type Error = DecodeError;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
-        let protocol = match self.protocol {
-            Some(p) => p,
-            None => match src.first() {
-                None => return Ok(None),
-                Some(&byte) if byte >> 4 == PacketType::Connect as u8 => Protocol::V3_1_1,
-                Some(_) => return Err(DecodeError::ExpectedConnect),
-            },
-        };
-        let packet = decode(src, protocol, self.max_incoming)?;
-        if let Some(Packet::Connect(c)) = &packet {
-            self.protocol = Some(c.protocol);
-        }
-        Ok(packet)
-    }
-}
-
-impl Encoder<&Packet> for MqttCodec {
-    type Error = EncodeError;
-
-    fn encode(&mut self, item: &Packet, dst: &mut BytesMut) -> Result<(), EncodeError> {
-        // Before any CONNECT, answer in 3.1.1: it is what every client can read
-        // (e.g. a CONNACK refusing an unknown protocol level).
-        let protocol = self.protocol.unwrap_or(Protocol::V3_1_1);
-        encode_limited(item, protocol, self.max_outgoing, dst)?;
-        if let Packet::Connect(c) = item {
-            self.protocol = Some(c.protocol);
-        }
-        Ok(())
-    }
-}
-
-impl Encoder<Packet> for MqttCodec {
-    type Error = EncodeError;
-
-    fn encode(&mut self, item: Packet, dst: &mut BytesMut) -> Result<(), EncodeError> {
-        Encoder::<&Packet>::encode(self, &item, dst)
-    }
-}
-
-// DecodeError must satisfy tokio-util's `From<io::Error>` bound for FramedRead.
-impl From<std::io::Error> for DecodeError {
-    fn from(_: std::io::Error) -> Self {
-        DecodeError::Truncated
-    }
-}
-impl From<std::io::Error> for EncodeError {
-    fn from(_: std::io::Error) -> Self {
-        EncodeError::OutOfRange("io")
     }
 }
 

@@ -1,12 +1,14 @@
 //! PUBLISH (spec §3.3) and its acknowledgements PUBACK, PUBREC, PUBREL, PUBCOMP
 //! (spec §3.4 to §3.7).
 
-use super::reasons;
+use bytes::BytesMut;
+
+use super::{header, reasons};
 use crate::properties::codec as props;
-use crate::wire::{Reader, Sink};
+use crate::wire::{var_int_len, Reader, Sink, MAX_VAR_INT};
 use crate::{
-    DecodeError, EncodeError, PacketType, Protocol, PubReply, Publish, PublishProperties, QoS,
-    ReasonCode,
+    ByteStr, DecodeError, EncodeError, PacketType, Protocol, PubReply, Publish, PublishProperties,
+    QoS, ReasonCode,
 };
 
 /// Reads a packet identifier that must not be 0.
@@ -25,6 +27,7 @@ pub(super) fn emit_packet_id<S: Sink>(id: u16, s: &mut S) {
     s.u16(id);
 }
 
+#[inline]
 pub(super) fn decode_publish(
     flags: u8,
     r: &mut Reader,
@@ -32,7 +35,12 @@ pub(super) fn decode_publish(
 ) -> Result<Publish, DecodeError> {
     // The header parser already refused QoS 3 and DUP at QoS 0.
     let qos = QoS::try_from((flags >> 1) & 0b11).map_err(DecodeError::InvalidQoS)?;
-    let topic = r.byte_str()?;
+    let raw_topic = r.binary()?;
+    let scan = crate::topic::scan(&raw_topic);
+    if !scan.ascii {
+        std::str::from_utf8(&raw_topic).map_err(|_| DecodeError::InvalidUtf8)?;
+    }
+    let topic = ByteStr::from_validated(raw_topic);
     let packet_id = if qos == QoS::AtMostOnce {
         0
     } else {
@@ -43,12 +51,16 @@ pub(super) fn decode_publish(
     } else {
         PublishProperties::default()
     };
-    if topic.is_empty() {
+    let raw_topic = topic.as_bytes();
+    if raw_topic.is_empty() {
         // Only a topic alias may stand in for the topic name (MQTT 5.0).
         if properties.topic_alias.is_none() {
             return Err(DecodeError::EmptyTopicWithoutAlias);
         }
-    } else if !crate::topic::valid_topic_name(&topic) {
+    } else if scan.forbidden || !crate::topic::levels_within_limit(raw_topic) {
+        if raw_topic.contains(&0) {
+            return Err(DecodeError::NullCharacter);
+        }
         return Err(DecodeError::InvalidTopicName(topic.to_string()));
     }
     Ok(Publish {
@@ -60,6 +72,71 @@ pub(super) fn decode_publish(
         payload: r.rest(),
         properties,
     })
+}
+
+/// The remaining length of a PUBLISH without properties to write (every 3.x
+/// PUBLISH and most 5.0 ones), computed directly: this is the broker's hot path,
+/// and it must agree with [`emit_publish`] (the round-trip tests check both).
+pub(super) fn plain_len(p: &Publish, protocol: Protocol) -> Option<Result<usize, EncodeError>> {
+    let v5 = protocol.is_v5();
+    if v5 && !p.properties.is_empty() {
+        return None;
+    }
+    // Through the bytes: `str` deref would re-validate UTF-8.
+    let topic = p.topic.as_bytes().len();
+    if topic > usize::from(u16::MAX) {
+        return Some(Err(EncodeError::StringTooLong(topic)));
+    }
+    let id = if p.qos == QoS::AtMostOnce {
+        0
+    } else if p.packet_id == 0 {
+        return Some(Err(EncodeError::ZeroPacketId));
+    } else {
+        2
+    };
+    Some(Ok(2 + topic + id + usize::from(v5) + p.payload.len()))
+}
+
+/// Writes a PUBLISH whose body length `plain_len` computed: straight into the
+/// buffer, no layout pass (the broker's hot path).
+pub(super) fn write_plain(
+    p: &Publish,
+    protocol: Protocol,
+    body: usize,
+    max: usize,
+    dst: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    if body > MAX_VAR_INT as usize {
+        return Err(EncodeError::PacketTooLarge {
+            size: body,
+            max: MAX_VAR_INT as usize,
+        });
+    }
+    let total = 1 + var_int_len(body) + body;
+    if total > max {
+        return Err(EncodeError::PacketTooLarge { size: total, max });
+    }
+    dst.reserve(total);
+    let topic = p.topic.as_bytes();
+    // Fixed header, topic length: one small copy instead of a call per field.
+    let (mut head, mut n) = header::fixed_header(header::first_byte_publish(p), body as u32);
+    // plain_len refused topics longer than u16::MAX.
+    for byte in (topic.len() as u16).to_be_bytes() {
+        if let Some(slot) = head.get_mut(n) {
+            *slot = byte;
+        }
+        n += 1;
+    }
+    dst.extend_from_slice(head.get(..n).unwrap_or(&head));
+    dst.extend_from_slice(topic);
+    if p.qos != QoS::AtMostOnce {
+        dst.extend_from_slice(&p.packet_id.to_be_bytes());
+    }
+    if protocol.is_v5() {
+        dst.extend_from_slice(&[0]); // empty property block
+    }
+    dst.extend_from_slice(&p.payload);
+    Ok(())
 }
 
 pub(super) fn emit_publish<S: Sink>(p: &Publish, protocol: Protocol, s: &mut S) {

@@ -94,10 +94,7 @@ pub(crate) fn decode<P: PropertySet>(r: &mut Reader, packet: PacketType) -> Resu
 
 /// Writes a property block (length, then properties).
 pub(crate) fn encode<P: PropertySet, S: Sink>(props: &P, s: &mut S) {
-    let mut counter = Counter::default();
-    props.emit(&mut counter);
-    s.var_int(u32::try_from(counter.len).unwrap_or(u32::MAX));
-    props.emit(s);
+    s.block(|s| props.emit(s));
 }
 
 // ---- reading helpers -------------------------------------------------------
