@@ -335,3 +335,52 @@ async fn acl_deny_inside_a_granted_subscription_filters_delivery() {
     assert_eq!(got, Some(("feed/open".to_string(), "news".into())));
     assert_eq!(running.stop_with("TERM").code(), Some(0));
 }
+
+#[tokio::test]
+async fn v5_capability_flags_reach_the_connack() {
+    use rumqttc::v5::{
+        mqttbytes::v5::Packet as V5Packet, AsyncClient as V5Client, Event as V5Event,
+        MqttOptions as V5Options,
+    };
+
+    let mut running = Running::start(&[
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--max-keepalive",
+        "10",
+        "--receive-maximum",
+        "7",
+        "--maximum-qos",
+        "1",
+        "--retain-available",
+        "false",
+        "--wildcard-subscription-available",
+        "false",
+        "--max-packet-size",
+        "4096",
+    ]);
+    let mut options = V5Options::new("v5-caps", "127.0.0.1", running.addr.port());
+    options.set_keep_alive(Duration::from_secs(60));
+    let (_client, mut eventloop) = V5Client::new(options, 8);
+    let props = loop {
+        match tokio::time::timeout(PATIENCE, eventloop.poll()).await {
+            Ok(Ok(V5Event::Incoming(V5Packet::ConnAck(ack)))) => break ack.properties,
+            Ok(Ok(_)) => {}
+            other => panic!("v5 client could not connect: {other:?}"),
+        }
+    };
+    let props = props.expect("CONNACK properties");
+    assert_eq!(
+        props.server_keep_alive,
+        Some(10),
+        "60 s asked, --max-keepalive 10"
+    );
+    assert_eq!(props.receive_max, Some(7));
+    assert_eq!(props.max_qos, Some(1));
+    assert_eq!(props.retain_available, Some(0));
+    assert_eq!(props.wildcard_subscription_available, Some(0));
+    assert_eq!(props.max_packet_size, Some(4096));
+    assert_eq!(running.stop_with("TERM").code(), Some(0));
+}
