@@ -18,6 +18,7 @@ struct Handler {
 }
 
 /// One parameter (after `&self`).
+#[derive(Clone)]
 struct Param {
     name: String,
     /// The extracted type (`T` of `&mut T` when `mutable`).
@@ -70,8 +71,6 @@ pub fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<TokenStream>
         .iter()
         .enumerate()
         .map(|(i, h)| registration(h, i, self_ty));
-    let ty_name = self_ty.to_token_stream().to_string().replace(' ', "");
-    let _ = ty_name;
     item.items.push(syn::parse_quote! {
         #[doc(hidden)]
         #[allow(non_snake_case)]
@@ -144,7 +143,7 @@ fn parse_method(f: &mut ImplItemFn) -> syn::Result<Vec<Handler>> {
     }
     let mut params = Vec::new();
     let mut mutable_seen = false;
-    for (i, input) in inputs.enumerate() {
+    for input in inputs {
         let FnArg::Typed(pt) = input else { continue };
         let name = match &*pt.pat {
             Pat::Ident(p) => p.ident.to_string(),
@@ -166,7 +165,6 @@ fn parse_method(f: &mut ImplItemFn) -> syn::Result<Vec<Handler>> {
             }
             ty => (ty.clone(), false),
         };
-        let _ = i;
         params.push(Param { name, ty, mutable });
     }
     let output = match &sig.output {
@@ -190,7 +188,7 @@ fn parse_method(f: &mut ImplItemFn) -> syn::Result<Vec<Handler>> {
                 hook,
                 args,
                 method: sig.ident.clone(),
-                params: params.iter().map(|p| Param { name: p.name.clone(), ty: p.ty.clone(), mutable: p.mutable }).collect(),
+                params: params.clone(),
                 output: output.clone(),
             })
         })

@@ -1,4 +1,49 @@
 //! Everything a module needs: `use pigeon::prelude::*;`.
+//!
+//! ```no_run
+//! use pigeon::prelude::*;
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Temp { celsius: f64 }
+//!
+//! #[injectable]                       // fields are resolved from the module's container
+//! pub struct TestService { pigeon: PigeonService }
+//!
+//! #[handlers]                         // registers every #[on_*] method below through `inventory`
+//! impl TestService {
+//!     #[on_authenticate]
+//!     async fn auth(&self, client: Client, credential: Credential) -> Result<(), AuthError> {
+//!         match credential.username.as_deref() {
+//!             Some("admin") => Ok(()),
+//!             _ => Err(AuthError::with_return_code("who are you?", 4)),
+//!         }
+//!     }
+//!
+//!     #[on_authorize_publish(order = 10)]   // chains run by `order`, then module order
+//!     async fn can_publish(&self, client: Option<Client>, packet: &mut Publish) -> Result<(), Denied> {
+//!         if packet.topic == "bbb" {
+//!             packet.payload = "overwrite packet payload".into();
+//!         }
+//!         Ok(())
+//!     }
+//!
+//!     #[on_publish("sensors/:id/temp")]  // runs only for matching topics
+//!     async fn temp(&self, Param(id): Param<String>, Json(t): Json<Temp>) {
+//!         let alert = Publish::new(format!("alerts/{id}"), QoS::AtLeastOnce, "hot");
+//!         if t.celsius > 30.0 {
+//!             let _ = self.pigeon.publish(alert).await;
+//!         }
+//!     }
+//! }
+//!
+//! #[module(port = 1884, id = "binarybeast", providers = [TestService])]
+//! pub struct AppModule;
+//!
+//! #[tokio::main]
+//! async fn main() -> anyhow::Result<()> {
+//!     Pigeon::bootstrap::<AppModule>().await?.listen().await
+//! }
+//! ```
 
 pub use crate::app::{App, Injectable, Module, Pigeon};
 pub use crate::codec::{ConnAck, Connect, Protocol, Publish, QoS};

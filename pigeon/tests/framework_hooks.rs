@@ -479,3 +479,60 @@ fn module_options_become_the_config() {
     assert_eq!(c.connect_timeout, Duration::from_millis(1500));
     assert_eq!(c.heartbeat_interval, Duration::from_millis(2500));
 }
+
+#[module(allow_sys_publish = true, event_queue = 8, providers = [])]
+pub struct SysModule;
+
+#[tokio::test]
+async fn sys_publish_can_be_allowed_by_the_module() {
+    let built = Pigeon::build::<SysModule>(&pigeon::Config::default()).unwrap();
+    let mut p = Publish::new("$SYS/x", QoS::AtMostOnce, "x");
+    assert!(built.hooks.authorize_publish(None, &mut p).await.is_ok());
+}
+
+#[injectable]
+pub struct Chicken {
+    _egg: Arc<Egg>,
+}
+
+#[injectable]
+pub struct Egg {
+    _chicken: Arc<Chicken>,
+}
+
+#[module(providers = [Chicken, Egg])]
+pub struct CycleModule;
+
+#[test]
+fn a_dependency_cycle_is_named_at_bootstrap() {
+    let err = Pigeon::build::<CycleModule>(&pigeon::Config::default())
+        .err()
+        .expect("must fail");
+    let msg = err.to_string();
+    assert!(matches!(err, BootstrapError::Cycle(_)), "{msg}");
+    assert!(msg.contains("Chicken") && msg.contains("Egg"), "{msg}");
+}
+
+#[injectable]
+pub struct Shared {
+    #[inject(default)]
+    hits: Mutex<u32>,
+}
+
+#[injectable]
+pub struct UsesShared {
+    shared: Arc<Shared>,
+}
+
+#[module(providers = [UsesShared, Shared])]
+pub struct SingletonModule;
+
+#[test]
+fn providers_are_singletons_whatever_the_module_order() {
+    let built = Pigeon::build::<SingletonModule>(&pigeon::Config::default()).unwrap();
+    let direct = built.get::<Shared>().unwrap();
+    let via = built.get::<UsesShared>().unwrap();
+    *via.shared.hits.lock().unwrap() += 1;
+    assert_eq!(*direct.hits.lock().unwrap(), 1);
+    assert!(Arc::ptr_eq(&direct, &via.shared));
+}

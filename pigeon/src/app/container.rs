@@ -20,6 +20,12 @@ pub enum BootstrapError {
         field: &'static str,
         provider: &'static str,
     },
+    /// A hand-written `Injectable::create` failed (e.g. a provider's own file is missing).
+    #[error("provider `{provider}`: {message}")]
+    Provider {
+        provider: &'static str,
+        message: String,
+    },
     /// Providers that depend on each other in a cycle.
     #[error("dependency cycle between providers: {0}")]
     Cycle(String),
@@ -32,6 +38,11 @@ pub enum BootstrapError {
 }
 
 /// A struct the container can build; implemented by `#[injectable]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a provider",
+    label = "not an #[injectable] struct",
+    note = "mark the struct `#[injectable]` (or implement `pigeon::app::Injectable` by hand)"
+)]
 pub trait Injectable: Sized + Send + Sync + 'static {
     /// Builds the provider, resolving its fields from `container`.
     fn create(container: &Container) -> Result<Self, BootstrapError>;

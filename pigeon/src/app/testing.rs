@@ -1,16 +1,18 @@
 //! Start a module inside a test, NestJS testing-module style.
 //!
 //! ```no_run
-//! # use pigeon::prelude::*;
-//! # #[module(providers = [])] struct AppModule;
-//! #[tokio::test]
-//! # async fn _f() {}
-//! async fn it_works() {
-//!     let app = pigeon::testing::start::<AppModule>().await.unwrap();
-//!     let addr = app.local_addr(); // 127.0.0.1:<ephemeral>
-//!     // connect a client to `addr`, use `app.service()`, ...
-//!     # let _ = addr;
-//! }
+//! use pigeon::prelude::*;
+//!
+//! #[module(providers = [])]
+//! struct AppModule;
+//!
+//! # async fn test() {
+//! // inside a #[tokio::test]:
+//! let app = pigeon::testing::start::<AppModule>().await.unwrap();
+//! let addr = app.local_addr(); // 127.0.0.1:<ephemeral port>
+//! let service = app.service(); // publish, close, broker()
+//! # let _ = (addr, service);
+//! # }
 //! ```
 
 use super::{App, BootstrapError, Module, Pigeon};

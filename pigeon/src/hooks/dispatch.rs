@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::registry::{BoxFuture, Key};
 use super::{Event, EventKind, ExtractError, Params, TopicPattern};
 
-const DEFAULT_CAPACITY: usize = 4096;
+const DEFAULT_CAPACITY: usize = 16 * 1024;
 const KINDS: usize = EventKind::Ping as usize + 1;
 
 type EventCall =
@@ -30,6 +30,8 @@ pub(crate) struct EventEntry {
     pub call: EventCall,
 }
 
+// Flush is rare; boxing every event to shrink it would cost an allocation per event.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
     Event(Event),
     Flush(oneshot::Sender<()>),

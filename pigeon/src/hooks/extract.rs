@@ -190,28 +190,34 @@ tuple_params!((A 0, B 1), (A 0, B 1, C 2), (A 0, B 1, C 2, D 3));
 
 /// Contexts that carry a PUBLISH.
 pub trait HasPublish {
-    fn publish(&self) -> &Publish;
+    /// `None` only if an event context was built from another kind of event.
+    fn publish(&self) -> Option<&Publish>;
     fn params(&self) -> &Params;
+}
+
+fn publish_of<C: HasPublish>(cx: &C) -> Result<&Publish, ExtractError> {
+    cx.publish()
+        .ok_or_else(|| ExtractError::new("the event has no PUBLISH"))
 }
 
 impl<C: HasPublish> FromEvent<C> for Packet<Publish> {
     fn from_event(cx: &C) -> Result<Self, ExtractError> {
-        Ok(Packet(cx.publish().clone()))
+        Ok(Packet(publish_of(cx)?.clone()))
     }
 }
 impl<C: HasPublish> FromEvent<C> for Payload {
     fn from_event(cx: &C) -> Result<Self, ExtractError> {
-        Ok(Payload(cx.publish().payload.clone()))
+        Ok(Payload(publish_of(cx)?.payload.clone()))
     }
 }
 impl<C: HasPublish> FromEvent<C> for Topic {
     fn from_event(cx: &C) -> Result<Self, ExtractError> {
-        Ok(Topic(cx.publish().topic.clone()))
+        Ok(Topic(publish_of(cx)?.topic.clone()))
     }
 }
 impl<C: HasPublish, T: DeserializeOwned> FromEvent<C> for Json<T> {
     fn from_event(cx: &C) -> Result<Self, ExtractError> {
-        serde_json::from_slice(&cx.publish().payload)
+        serde_json::from_slice(&publish_of(cx)?.payload)
             .map(Json)
             .map_err(|e| ExtractError::new(format!("payload is not the expected JSON: {e}")))
     }
@@ -230,7 +236,7 @@ impl<C: HasPublish> FromEvent<C> for Params {
 macro_rules! has_publish {
     ($($cx:ty),*) => {$(
         impl HasPublish for $cx {
-            fn publish(&self) -> &Publish { &self.publish }
+            fn publish(&self) -> Option<&Publish> { Some(&self.publish) }
             fn params(&self) -> &Params { &self.params }
         }
         impl FromEventMut<$cx> for Publish {
@@ -243,11 +249,10 @@ has_publish!(AuthorizePublishCx, AuthorizeForwardCx, PublishedCx);
 macro_rules! event_publish {
     ($($k:ident),*) => {$(
         impl HasPublish for EventCx<kind::$k> {
-            fn publish(&self) -> &Publish {
+            fn publish(&self) -> Option<&Publish> {
                 match &*self.event {
-                    Event::Publish(_, p) | Event::Ack(_, p) => p,
-                    // The dispatcher only builds EventCx<kind::$k> from that event kind.
-                    _ => unreachable!("event kind mismatch"),
+                    Event::Publish(_, p) | Event::Ack(_, p) => Some(p),
+                    _ => None,
                 }
             }
             fn params(&self) -> &Params { &self.params }

@@ -4,8 +4,15 @@
 //! CONTRACT (engine side): the engine holds an `Arc<Hooks>` and calls exactly
 //! these methods at the named points. `Hooks::default()` has no handlers and
 //! behaves as the broker's defaults (allow everything except client publishes
-//! to `$SYS/`). The macros' runtime (registration, extractors, DI) lives in the
-//! submodules and only changes how a `Hooks` is built, not this interface.
+//! to `$SYS/`).
+//!
+//! Framework side: `#[handlers]` registers each `#[on_*]` method (see
+//! [`registry`](HooksBuilder)); bootstrap builds a `Hooks` holding one chain per
+//! handler, sorted by `order`, module provider order, then declaration order.
+//! A chain stops at the first refusal; an extractor failure or a panic is a
+//! refusal too (authenticate: "server unavailable") and is reported to the
+//! error events. Events go through a bounded queue to one dispatcher task
+//! ([`dispatch`](Hooks::emit)), which runs every listener of each event in order.
 
 mod client;
 pub mod context;

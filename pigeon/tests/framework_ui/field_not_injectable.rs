@@ -1,0 +1,9 @@
+use pigeon::prelude::*;
+
+#[injectable]
+pub struct S {
+    pigeon: PigeonService,
+    count: u32,
+}
+
+fn main() {}

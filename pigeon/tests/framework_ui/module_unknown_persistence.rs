@@ -1,0 +1,6 @@
+use pigeon::prelude::*;
+
+#[module(persistence = redis)]
+pub struct AppModule;
+
+fn main() {}
