@@ -43,7 +43,9 @@ pub async fn start_with(config: Config) -> BrokerHandle {
 
 /// A connected rumqttc v4 client.
 pub struct Mqtt {
+    /// The rumqttc handle (publish, subscribe, ...).
     pub client: AsyncClient,
+    /// The CONNACK the broker answered.
     pub connack: rumqttc::ConnAck,
     publishes: mpsc::UnboundedReceiver<rumqttc::Publish>,
     others: mpsc::UnboundedReceiver<rumqttc::Packet>,
@@ -168,8 +170,10 @@ impl Mqtt {
 
 /// A byte-level MQTT client on pigeon-codec.
 pub struct Raw {
+    /// The socket.
     pub stream: TcpStream,
     buf: BytesMut,
+    /// The version packets are encoded and decoded in.
     pub protocol: Protocol,
 }
 

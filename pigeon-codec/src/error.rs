@@ -7,7 +7,12 @@ use crate::{PacketType, ReasonCode};
 pub enum DecodeError {
     /// The fixed header announces a packet larger than the limit (checked before buffering).
     #[error("packet of {size} bytes exceeds the maximum of {max}")]
-    PacketTooLarge { size: usize, max: usize },
+    PacketTooLarge {
+        /// The packet size in bytes, fixed header included.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The remaining length is longer than 4 bytes or not minimally encoded.
     #[error("remaining length is longer than 4 bytes")]
     MalformedRemainingLength,
@@ -16,7 +21,12 @@ pub enum DecodeError {
     ReservedPacketType,
     /// Reserved flag bits of the fixed header are wrong for the packet type.
     #[error("invalid fixed-header flags {flags:#06b} for {packet:?}")]
-    InvalidFlags { packet: PacketType, flags: u8 },
+    InvalidFlags {
+        /// The packet type.
+        packet: PacketType,
+        /// The flag bits received.
+        flags: u8,
+    },
     /// The packet does not exist in this version (AUTH before MQTT 5.0).
     #[error("{0:?} packet is not valid in this protocol version")]
     UnexpectedPacket(PacketType),
@@ -64,13 +74,23 @@ pub enum DecodeError {
     DupWithQoS0,
     /// A reason / return code that this packet (in this version) may not carry.
     #[error("invalid reason code {code:#04x} for {packet:?}")]
-    InvalidReasonCode { packet: PacketType, code: u8 },
+    InvalidReasonCode {
+        /// The packet type.
+        packet: PacketType,
+        /// The code received.
+        code: u8,
+    },
     /// A property identifier MQTT 5.0 does not define.
     #[error("unknown property {0:#04x}")]
     UnknownProperty(u8),
     /// A property the spec does not allow on this packet.
     #[error("property {property:#04x} is not allowed on {packet:?}")]
-    PropertyNotAllowed { packet: PacketType, property: u8 },
+    PropertyNotAllowed {
+        /// The packet type.
+        packet: PacketType,
+        /// The property identifier.
+        property: u8,
+    },
     /// A single-valued property appears twice.
     #[error("property {0:#04x} appears more than once")]
     DuplicateProperty(u8),
@@ -132,7 +152,12 @@ impl DecodeError {
 pub enum EncodeError {
     /// The packet is larger than the peer accepts (or than MQTT can frame).
     #[error("packet of {size} bytes exceeds the maximum of {max}")]
-    PacketTooLarge { size: usize, max: usize },
+    PacketTooLarge {
+        /// The packet size in bytes, fixed header included.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The packet does not exist in this version (AUTH before MQTT 5.0).
     #[error("{0:?} cannot be sent with this protocol version")]
     UnsupportedPacket(PacketType),

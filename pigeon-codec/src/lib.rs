@@ -15,6 +15,8 @@
 //! assert_eq!(decoded, Some(Packet::Publish(publish)));
 //! ```
 
+#![warn(missing_docs)]
+
 mod bytestr;
 mod codec;
 mod error;

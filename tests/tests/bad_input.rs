@@ -1,7 +1,13 @@
 //! Bad input affects only the connection that sends it: it is closed (with the
 //! MQTT 5.0 reason code where there is one) and the broker keeps serving.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering::Relaxed},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
 
 use pigeon::codec::{self as codec, Connect, Packet, Protocol, ReasonCode};
 use pigeon_tests::{assert_serving, config, start, start_with, Mqtt, Raw};
@@ -167,13 +173,14 @@ async fn silent_client_is_closed_after_connect_timeout() {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_neither_grows_memory_nor_slows_others() {
+    let limit = 500;
     let broker = start_with(pigeon::Config {
-        max_queued_messages: 100,
+        max_queued_messages: limit,
         ..config()
     })
     .await;
     let addr = broker.local_addr();
-    // The stuck subscriber: subscribes, then never reads again.
+    // The stuck subscriber: subscribes, then never reads (nor acknowledges) again.
     let (mut stuck, _) = Raw::connect(addr, Raw::connect_packet("stuck", true)).await;
     stuck
         .send(Packet::Subscribe(codec::Subscribe::new(
@@ -192,17 +199,20 @@ async fn a_client_that_stops_reading_neither_grows_memory_nor_slows_others() {
     let publisher = Mqtt::connect(addr, "flooder").await;
     let payload = vec![b'x'; 4096];
     let n = 2000;
-    let healthy_count = tokio::spawn(async move {
-        let mut qos1 = 0;
-        while qos1 < n {
-            let m = healthy.recv().await;
-            assert_eq!(m.payload.len(), 4096);
-            if m.qos == QoS::AtLeastOnce {
-                qos1 += 1;
+    let received = Arc::new(AtomicUsize::new(0));
+    let healthy_task = {
+        let received = received.clone();
+        tokio::spawn(async move {
+            while received.load(Relaxed) < n {
+                let m = healthy.recv().await;
+                assert_eq!(m.payload.len(), 4096);
+                if m.qos == QoS::AtLeastOnce {
+                    received.fetch_add(1, Relaxed);
+                }
             }
-        }
-        healthy
-    });
+            healthy
+        })
+    };
     for i in 0..n {
         let topic = if i % 2 == 0 { "flood/0" } else { "flood/1" };
         publisher
@@ -211,15 +221,29 @@ async fn a_client_that_stops_reading_neither_grows_memory_nor_slows_others() {
         publisher
             .publish("flood/1", QoS::AtLeastOnce, false, payload.clone())
             .await;
+        // Pace the flood to the healthy reader (it may lag, but less than the
+        // queue limit); the stuck one falls behind without bound.
+        if i % 100 == 99 {
+            let t0 = Instant::now();
+            while received.load(Relaxed) + 200 < i {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(10),
+                    "healthy subscriber stalled at {i}"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
     }
     // Every QoS 1 message reaches the healthy subscriber.
-    let _ = tokio::time::timeout(Duration::from_secs(20), healthy_count)
+    let _ = tokio::time::timeout(Duration::from_secs(20), healthy_task)
         .await
         .expect("healthy subscriber keeps up")
         .unwrap();
+    // The stuck client acknowledges nothing: past its in-flight window (100)
+    // and its queue (limit), its QoS 1 messages are dropped.
     let stats = broker.stats();
     assert!(
-        stats.messages_dropped > 0,
+        stats.messages_dropped >= (n - 100 - limit) as u64,
         "the stuck client's queue must be bounded: {stats:?}"
     );
     assert_serving(addr).await;

@@ -95,3 +95,22 @@ async fn clients_may_not_publish_to_sys() {
     pigeon_tests::assert_serving(addr).await;
     broker.close().await;
 }
+
+#[tokio::test]
+async fn v5_publish_to_sys_is_refused_with_not_authorized_and_the_client_stays() {
+    use pigeon::codec::{Connect, Packet, Protocol, Publish, QoS as Q, ReasonCode};
+    let broker = start_with(config()).await;
+    let addr = broker.local_addr();
+    let (mut raw, _) =
+        pigeon_tests::Raw::connect(addr, Connect::new(Protocol::V5, "v5faker")).await;
+    let mut publish = Publish::new("$SYS/anything", Q::AtLeastOnce, "lies");
+    publish.packet_id = 5;
+    raw.send(Packet::Publish(publish)).await;
+    assert!(matches!(
+        raw.recv().await,
+        Some(Packet::PubAck(a)) if a.packet_id == 5 && a.reason_code == ReasonCode::NotAuthorized
+    ));
+    raw.send(Packet::PingReq).await;
+    assert!(matches!(raw.recv().await, Some(Packet::PingResp)));
+    broker.close().await;
+}

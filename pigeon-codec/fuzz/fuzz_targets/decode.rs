@@ -1,6 +1,10 @@
 //! Decodes arbitrary bytes in every protocol version, then checks that every
 //! decoded packet re-encodes, decodes to the same value, and re-encodes to the
 //! same bytes. Also runs the topic helpers on the input read as text.
+//!
+//! Run from `pigeon-codec/` (only stable Rust is needed; cargo-fuzz's nightly
+//! flags are accepted with RUSTC_BOOTSTRAP):
+//! `RUSTC_BOOTSTRAP=1 cargo fuzz run -O decode -- -max_total_time=600`
 
 #![no_main]
 
@@ -40,8 +44,15 @@ fn drain(data: &[u8]) {
 fuzz_target!(|data: &[u8]| {
     for protocol in [Protocol::V3_1, Protocol::V3_1_1, Protocol::V5] {
         let mut buf = BytesMut::from(data);
-        while let Ok(Some(packet)) = decode(&mut buf, protocol, MAX) {
-            check_stable(&packet, protocol);
+        loop {
+            match decode(&mut buf, protocol, MAX) {
+                Ok(Some(packet)) => check_stable(&packet, protocol),
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = e.reason_code();
+                    break;
+                }
+            }
         }
     }
     drain(data);

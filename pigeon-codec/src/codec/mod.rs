@@ -2,6 +2,7 @@
 //! each packet kind live in the sibling modules.
 
 mod connect;
+mod framed;
 mod header;
 mod publish;
 mod reasons;
@@ -9,11 +10,11 @@ mod session;
 mod subscribe;
 
 use bytes::{Buf, BytesMut};
-use tokio_util::codec::{Decoder, Encoder};
 
 use crate::wire::{var_int_len, Counter, Reader, Sink, Writer};
 use crate::{DecodeError, EncodeError, Packet, PacketType, Protocol};
 
+pub use framed::MqttCodec;
 pub(crate) use header::{parse_header, Header};
 
 /// The default largest packet accepted: 1 MiB.
@@ -108,7 +109,7 @@ pub fn encode(packet: &Packet, protocol: Protocol, dst: &mut BytesMut) -> Result
     encode_limited(packet, protocol, usize::MAX, dst)
 }
 
-fn encode_limited(
+pub(crate) fn encode_limited(
     packet: &Packet,
     protocol: Protocol,
     max: usize,
@@ -198,122 +199,6 @@ fn emit_body<S: Sink>(packet: &Packet, protocol: Protocol, s: &mut S) {
         Packet::PingReq | Packet::PingResp => {}
         Packet::Disconnect(d) => session::emit_disconnect(d, protocol, s),
         Packet::Auth(a) => session::emit_auth(a, s),
-    }
-}
-
-/// A `tokio_util::codec` Decoder/Encoder pair for one connection, either side.
-///
-/// The version starts as `None`; decoding or encoding a CONNECT fixes it for the
-/// packets after it (until then, only CONNECT can be decoded).
-///
-/// ```
-/// use pigeon_codec::{MqttCodec, Protocol};
-/// let codec = MqttCodec::new(64 * 1024);
-/// assert_eq!(codec.protocol(), None);
-/// let codec = MqttCodec::with_protocol(Protocol::V5, 64 * 1024);
-/// assert_eq!(codec.protocol(), Some(Protocol::V5));
-/// ```
-#[derive(Debug, Clone)]
-pub struct MqttCodec {
-    protocol: Option<Protocol>,
-    max_incoming: usize,
-    max_outgoing: usize,
-}
-
-impl MqttCodec {
-    /// A codec that has not seen CONNECT yet, accepting packets up to `max_incoming` bytes.
-    pub fn new(max_incoming: usize) -> Self {
-        Self {
-            protocol: None,
-            max_incoming,
-            max_outgoing: usize::MAX,
-        }
-    }
-
-    /// A codec already fixed to `protocol`.
-    pub fn with_protocol(protocol: Protocol, max_incoming: usize) -> Self {
-        Self {
-            protocol: Some(protocol),
-            max_incoming,
-            max_outgoing: usize::MAX,
-        }
-    }
-
-    /// The connection's version, once CONNECT has passed.
-    pub fn protocol(&self) -> Option<Protocol> {
-        self.protocol
-    }
-
-    /// Fixes the version (e.g. after the broker accepted a CONNECT).
-    pub fn set_protocol(&mut self, protocol: Protocol) {
-        self.protocol = Some(protocol);
-    }
-
-    /// The largest packet the peer accepts (MQTT 5.0 Maximum Packet Size); encoding
-    /// a larger one fails with `EncodeError::PacketTooLarge`.
-    pub fn set_max_outgoing(&mut self, max: usize) {
-        self.max_outgoing = max;
-    }
-
-    /// The largest packet this side accepts.
-    pub fn set_max_incoming(&mut self, max: usize) {
-        self.max_incoming = max;
-    }
-}
-
-impl Decoder for MqttCodec {
-    type Item = Packet;
-    type Error = DecodeError;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
-        let protocol = match self.protocol {
-            Some(p) => p,
-            None => match src.first() {
-                None => return Ok(None),
-                Some(&byte) if byte >> 4 == PacketType::Connect as u8 => Protocol::V3_1_1,
-                Some(_) => return Err(DecodeError::ExpectedConnect),
-            },
-        };
-        let packet = decode(src, protocol, self.max_incoming)?;
-        if let Some(Packet::Connect(c)) = &packet {
-            self.protocol = Some(c.protocol);
-        }
-        Ok(packet)
-    }
-}
-
-impl Encoder<&Packet> for MqttCodec {
-    type Error = EncodeError;
-
-    fn encode(&mut self, item: &Packet, dst: &mut BytesMut) -> Result<(), EncodeError> {
-        // Before any CONNECT, answer in 3.1.1: it is what every client can read
-        // (e.g. a CONNACK refusing an unknown protocol level).
-        let protocol = self.protocol.unwrap_or(Protocol::V3_1_1);
-        encode_limited(item, protocol, self.max_outgoing, dst)?;
-        if let Packet::Connect(c) = item {
-            self.protocol = Some(c.protocol);
-        }
-        Ok(())
-    }
-}
-
-impl Encoder<Packet> for MqttCodec {
-    type Error = EncodeError;
-
-    fn encode(&mut self, item: Packet, dst: &mut BytesMut) -> Result<(), EncodeError> {
-        Encoder::<&Packet>::encode(self, &item, dst)
-    }
-}
-
-// DecodeError must satisfy tokio-util's `From<io::Error>` bound for FramedRead.
-impl From<std::io::Error> for DecodeError {
-    fn from(_: std::io::Error) -> Self {
-        DecodeError::Truncated
-    }
-}
-impl From<std::io::Error> for EncodeError {
-    fn from(_: std::io::Error) -> Self {
-        EncodeError::OutOfRange("io")
     }
 }
 

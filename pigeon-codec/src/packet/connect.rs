@@ -11,6 +11,7 @@ use crate::{ConnAckProperties, ConnectProperties, Protocol, QoS, ReasonCode, Wil
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connect {
+    /// The protocol version, from the protocol name and level.
     pub protocol: Protocol,
     /// "Clean session" in 3.x, "clean start" in 5.0.
     pub clean_start: bool,
@@ -18,9 +19,13 @@ pub struct Connect {
     pub keep_alive: u16,
     /// May be empty (the server then assigns one, or refuses).
     pub client_id: String,
+    /// The last-will message, if any.
     pub will: Option<Will>,
+    /// User name, if the user-name flag is set.
     pub username: Option<String>,
+    /// Password, if the password flag is set (binary data).
     pub password: Option<Bytes>,
+    /// MQTT 5.0 properties (empty for 3.x).
     pub properties: ConnectProperties,
 }
 
@@ -43,10 +48,15 @@ impl Connect {
 /// The last-will message carried in CONNECT.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Will {
+    /// The topic name.
     pub topic: String,
+    /// The application message.
     pub payload: Bytes,
+    /// Quality of service.
     pub qos: QoS,
+    /// The retain flag.
     pub retain: bool,
+    /// MQTT 5.0 properties (empty for 3.x).
     pub properties: WillProperties,
 }
 
@@ -54,8 +64,11 @@ pub struct Will {
 /// (see its docs for the mapping).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnAck {
+    /// The server resumed a stored session.
     pub session_present: bool,
+    /// The reason code (3.x return codes are mapped onto these).
     pub reason_code: ReasonCode,
+    /// MQTT 5.0 properties (empty for 3.x).
     pub properties: ConnAckProperties,
 }
 

@@ -66,9 +66,12 @@ impl TryFrom<u8> for Protocol {
 /// Quality of service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum QoS {
+    /// 0: at most once (fire and forget).
     #[default]
     AtMostOnce = 0,
+    /// 1: at least once (PUBACK).
     AtLeastOnce = 1,
+    /// 2: exactly once (PUBREC, PUBREL, PUBCOMP).
     ExactlyOnce = 2,
 }
 
@@ -93,40 +96,70 @@ impl From<QoS> for u8 {
 /// The control packet type, from the high nibble of the fixed header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PacketType {
+    /// 1: CONNECT.
     Connect = 1,
+    /// 2: CONNACK.
     ConnAck = 2,
+    /// 3: PUBLISH.
     Publish = 3,
+    /// 4: PUBACK.
     PubAck = 4,
+    /// 5: PUBREC.
     PubRec = 5,
+    /// 6: PUBREL.
     PubRel = 6,
+    /// 7: PUBCOMP.
     PubComp = 7,
+    /// 8: SUBSCRIBE.
     Subscribe = 8,
+    /// 9: SUBACK.
     SubAck = 9,
+    /// 10: UNSUBSCRIBE.
     Unsubscribe = 10,
+    /// 11: UNSUBACK.
     UnsubAck = 11,
+    /// 12: PINGREQ.
     PingReq = 12,
+    /// 13: PINGRESP.
     PingResp = 13,
+    /// 14: DISCONNECT.
     Disconnect = 14,
+    /// 15: AUTH.
     Auth = 15,
 }
 
 /// Any MQTT control packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
+    /// A CONNECT packet.
     Connect(Box<Connect>),
+    /// A CONNACK packet.
     ConnAck(ConnAck),
+    /// A PUBLISH packet.
     Publish(Publish),
+    /// A PUBACK packet.
     PubAck(PubAck),
+    /// A PUBREC packet.
     PubRec(PubRec),
+    /// A PUBREL packet.
     PubRel(PubRel),
+    /// A PUBCOMP packet.
     PubComp(PubComp),
+    /// A SUBSCRIBE packet.
     Subscribe(Subscribe),
+    /// A SUBACK packet.
     SubAck(SubAck),
+    /// An UNSUBSCRIBE packet.
     Unsubscribe(Unsubscribe),
+    /// An UNSUBACK packet.
     UnsubAck(UnsubAck),
+    /// A PINGREQ packet.
     PingReq,
+    /// A PINGRESP packet.
     PingResp,
+    /// A DISCONNECT packet.
     Disconnect(Disconnect),
+    /// An AUTH packet (MQTT 5.0).
     Auth(Auth),
 }
 

@@ -12,14 +12,19 @@ use crate::{AckProperties, ByteStr, PublishProperties, QoS, ReasonCode};
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publish {
+    /// Re-delivery of an earlier attempt (QoS 1/2 only).
     pub dup: bool,
+    /// Quality of service.
     pub qos: QoS,
+    /// The retain flag.
     pub retain: bool,
     /// May be empty only in MQTT 5.0 when a topic alias stands in for it.
     pub topic: ByteStr,
     /// 0 for QoS 0; non-zero otherwise.
     pub packet_id: u16,
+    /// The application message.
     pub payload: Bytes,
+    /// MQTT 5.0 properties (empty for 3.x).
     pub properties: PublishProperties,
 }
 
@@ -42,8 +47,11 @@ impl Publish {
 /// reason code (always `Success` on 3.x) and properties.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PubReply {
+    /// The packet identifier (non-zero).
     pub packet_id: u16,
+    /// The reason code (3.x return codes are mapped onto these).
     pub reason_code: ReasonCode,
+    /// MQTT 5.0 properties (empty for 3.x).
     pub properties: AckProperties,
 }
 

@@ -4,7 +4,9 @@ use crate::{AuthProperties, DisconnectProperties, ReasonCode};
 /// either side may send it with a reason code.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Disconnect {
+    /// The reason code (3.x return codes are mapped onto these).
     pub reason_code: ReasonCode,
+    /// MQTT 5.0 properties (empty for 3.x).
     pub properties: DisconnectProperties,
 }
 
@@ -23,5 +25,6 @@ impl Disconnect {
 pub struct Auth {
     /// `Success`, `ContinueAuthentication` or `ReAuthenticate`.
     pub reason_code: ReasonCode,
+    /// MQTT 5.0 properties (empty for 3.x).
     pub properties: AuthProperties,
 }

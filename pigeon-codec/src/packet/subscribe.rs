@@ -15,16 +15,22 @@ pub enum RetainHandling {
 /// The options byte of one SUBSCRIBE entry. In 3.x only `qos` is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SubscriptionOptions {
+    /// Quality of service.
     pub qos: QoS,
+    /// Do not receive own publications (5.0).
     pub no_local: bool,
+    /// Keep the retain flag as published when forwarding (5.0).
     pub retain_as_published: bool,
+    /// When to send retained messages (5.0).
     pub retain_handling: RetainHandling,
 }
 
 /// One topic filter of a SUBSCRIBE.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SubscribeFilter {
+    /// The topic filter (`$share/<group>/<filter>` for a shared subscription).
     pub filter: String,
+    /// Subscription options.
     pub options: SubscriptionOptions,
 }
 
@@ -50,8 +56,11 @@ impl SubscribeFilter {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscribe {
+    /// The packet identifier (non-zero).
     pub packet_id: u16,
+    /// The topic filters, at least one.
     pub filters: Vec<SubscribeFilter>,
+    /// MQTT 5.0 properties (empty for 3.x).
     pub properties: SubscribeProperties,
 }
 
@@ -69,23 +78,32 @@ impl Subscribe {
 /// SUBACK: one code per filter, in order (granted QoS, or a failure such as 0x80).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubAck {
+    /// The packet identifier (non-zero).
     pub packet_id: u16,
+    /// One code per topic filter, in order.
     pub reason_codes: Vec<ReasonCode>,
+    /// MQTT 5.0 properties (empty for 3.x).
     pub properties: AckProperties,
 }
 
 /// UNSUBSCRIBE: at least one filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsubscribe {
+    /// The packet identifier (non-zero).
     pub packet_id: u16,
+    /// The topic filters, at least one.
     pub filters: Vec<String>,
+    /// MQTT 5.0 properties (empty for 3.x).
     pub properties: UnsubscribeProperties,
 }
 
 /// UNSUBACK. `reason_codes` has one entry per filter in 5.0 and is empty in 3.x.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnsubAck {
+    /// The packet identifier (non-zero).
     pub packet_id: u16,
+    /// One code per topic filter, in order.
     pub reason_codes: Vec<ReasonCode>,
+    /// MQTT 5.0 properties (empty for 3.x).
     pub properties: AckProperties,
 }

@@ -3,6 +3,8 @@
 //! for MQTT 3.x connections they are always empty and never encoded.
 //! User properties keep their order and duplicates.
 
+pub(crate) mod codec;
+
 use bytes::Bytes;
 
 /// `(name, value)` pairs of the User Property (0x26), in wire order, duplicates kept.
@@ -11,48 +13,81 @@ pub type UserProperties = Vec<(String, String)>;
 /// Properties of CONNECT (spec §3.1.2.11).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConnectProperties {
+    /// 0x11 Session Expiry Interval, in seconds.
     pub session_expiry_interval: Option<u32>,
+    /// 0x21 Receive Maximum: unacknowledged QoS 1/2 PUBLISHes accepted at once (non-zero).
     pub receive_maximum: Option<u16>,
+    /// 0x27 Maximum Packet Size, in bytes (non-zero).
     pub maximum_packet_size: Option<u32>,
+    /// 0x22 Topic Alias Maximum: the highest topic alias accepted.
     pub topic_alias_maximum: Option<u16>,
+    /// 0x19 Request Response Information.
     pub request_response_information: Option<bool>,
+    /// 0x17 Request Problem Information.
     pub request_problem_information: Option<bool>,
+    /// 0x26 User Property pairs, in order, duplicates kept.
     pub user_properties: UserProperties,
+    /// 0x15 Authentication Method (enhanced authentication).
     pub authentication_method: Option<String>,
+    /// 0x16 Authentication Data (needs an authentication method).
     pub authentication_data: Option<Bytes>,
 }
 
 /// Will properties inside CONNECT (spec §3.1.3.2).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WillProperties {
+    /// 0x18 Will Delay Interval, in seconds.
     pub will_delay_interval: Option<u32>,
+    /// 0x01 Payload Format Indicator: `true` when the payload is UTF-8.
     pub payload_format_indicator: Option<bool>,
+    /// 0x02 Message Expiry Interval, in seconds.
     pub message_expiry_interval: Option<u32>,
+    /// 0x03 Content Type.
     pub content_type: Option<String>,
+    /// 0x08 Response Topic (a topic name, no wildcards).
     pub response_topic: Option<String>,
+    /// 0x09 Correlation Data.
     pub correlation_data: Option<Bytes>,
+    /// 0x26 User Property pairs, in order, duplicates kept.
     pub user_properties: UserProperties,
 }
 
 /// Properties of CONNACK (spec §3.2.2.3).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConnAckProperties {
+    /// 0x11 Session Expiry Interval, in seconds.
     pub session_expiry_interval: Option<u32>,
+    /// 0x21 Receive Maximum: unacknowledged QoS 1/2 PUBLISHes accepted at once (non-zero).
     pub receive_maximum: Option<u16>,
+    /// 0x24 Maximum QoS the server accepts (0 or 1 on the wire; absent means 2).
     pub maximum_qos: Option<crate::QoS>,
+    /// 0x25 Retain Available.
     pub retain_available: Option<bool>,
+    /// 0x27 Maximum Packet Size, in bytes (non-zero).
     pub maximum_packet_size: Option<u32>,
+    /// 0x12 Assigned Client Identifier.
     pub assigned_client_identifier: Option<String>,
+    /// 0x22 Topic Alias Maximum: the highest topic alias accepted.
     pub topic_alias_maximum: Option<u16>,
+    /// 0x1F Reason String, for humans.
     pub reason_string: Option<String>,
+    /// 0x26 User Property pairs, in order, duplicates kept.
     pub user_properties: UserProperties,
+    /// 0x28 Wildcard Subscription Available.
     pub wildcard_subscription_available: Option<bool>,
+    /// 0x29 Subscription Identifiers Available.
     pub subscription_identifiers_available: Option<bool>,
+    /// 0x2A Shared Subscription Available.
     pub shared_subscription_available: Option<bool>,
+    /// 0x13 Server Keep Alive, in seconds (overrides the client's).
     pub server_keep_alive: Option<u16>,
+    /// 0x1A Response Information.
     pub response_information: Option<String>,
+    /// 0x1C Server Reference (another server to use).
     pub server_reference: Option<String>,
+    /// 0x15 Authentication Method (enhanced authentication).
     pub authentication_method: Option<String>,
+    /// 0x16 Authentication Data (needs an authentication method).
     pub authentication_data: Option<Bytes>,
 }
 
@@ -60,13 +95,21 @@ pub struct ConnAckProperties {
 /// several subscription identifiers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PublishProperties {
+    /// 0x01 Payload Format Indicator: `true` when the payload is UTF-8.
     pub payload_format_indicator: Option<bool>,
+    /// 0x02 Message Expiry Interval, in seconds.
     pub message_expiry_interval: Option<u32>,
+    /// 0x23 Topic Alias (non-zero).
     pub topic_alias: Option<u16>,
+    /// 0x08 Response Topic (a topic name, no wildcards).
     pub response_topic: Option<String>,
+    /// 0x09 Correlation Data.
     pub correlation_data: Option<Bytes>,
+    /// 0x26 User Property pairs, in order, duplicates kept.
     pub user_properties: UserProperties,
+    /// 0x0B Subscription Identifiers of the subscriptions this message matched.
     pub subscription_identifiers: Vec<u32>,
+    /// 0x03 Content Type.
     pub content_type: Option<String>,
 }
 
@@ -88,7 +131,9 @@ impl PublishProperties {
 /// string and user properties (spec §3.4.2.2 and the like).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AckProperties {
+    /// 0x1F Reason String, for humans.
     pub reason_string: Option<String>,
+    /// 0x26 User Property pairs, in order, duplicates kept.
     pub user_properties: UserProperties,
 }
 
@@ -104,30 +149,39 @@ impl AckProperties {
 pub struct SubscribeProperties {
     /// 1 to 268,435,455; zero is a protocol error.
     pub subscription_identifier: Option<u32>,
+    /// 0x26 User Property pairs, in order, duplicates kept.
     pub user_properties: UserProperties,
 }
 
 /// Properties of UNSUBSCRIBE (spec §3.10.2.1).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnsubscribeProperties {
+    /// 0x26 User Property pairs, in order, duplicates kept.
     pub user_properties: UserProperties,
 }
 
 /// Properties of DISCONNECT (spec §3.14.2.2).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DisconnectProperties {
+    /// 0x11 Session Expiry Interval, in seconds.
     pub session_expiry_interval: Option<u32>,
+    /// 0x1F Reason String, for humans.
     pub reason_string: Option<String>,
+    /// 0x26 User Property pairs, in order, duplicates kept.
     pub user_properties: UserProperties,
+    /// 0x1C Server Reference (another server to use).
     pub server_reference: Option<String>,
 }
 
 /// Properties of AUTH (spec §3.15.2.2).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthProperties {
+    /// 0x15 Authentication Method (enhanced authentication).
     pub authentication_method: Option<String>,
+    /// 0x16 Authentication Data (needs an authentication method).
     pub authentication_data: Option<Bytes>,
+    /// 0x1F Reason String, for humans.
     pub reason_string: Option<String>,
+    /// 0x26 User Property pairs, in order, duplicates kept.
     pub user_properties: UserProperties,
 }
-pub(crate) mod codec;

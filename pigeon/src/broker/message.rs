@@ -36,6 +36,7 @@ impl Message {
 /// that subscriber.
 #[derive(Debug, Clone)]
 pub struct Delivery {
+    /// The shared message.
     pub message: Arc<Message>,
     /// The lower of the message's QoS and the subscription's granted QoS.
     pub qos: QoS,

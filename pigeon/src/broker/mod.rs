@@ -41,18 +41,26 @@ use crate::{
 /// Counters of a running broker.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Clients with an established connection.
     pub clients_connected: u64,
+    /// PUBLISH packets received from clients.
     pub messages_received: u64,
+    /// PUBLISH packets written to clients.
     pub messages_sent: u64,
+    /// Messages dropped because a session's queue was full.
     pub messages_dropped: u64,
+    /// Retained messages stored.
     pub retained: u64,
+    /// Subscriptions in the topic tree (offline persistent sessions included).
     pub subscriptions: u64,
 }
 
 /// The persistence and emitter a broker runs on (in-memory and local by default).
 #[derive(Clone)]
 pub struct Backends {
+    /// Where sessions, subscriptions, retained messages and wills are kept.
     pub persistence: Arc<dyn Persistence>,
+    /// How messages are distributed (to other nodes too, for a clustered emitter).
     pub emitter: Arc<dyn Emitter>,
 }
 

@@ -19,6 +19,7 @@ pub struct Router {
 }
 
 impl Router {
+    /// A router with an empty topic tree; `limit` is `max_queued_messages`.
     pub fn new(persistence: Arc<dyn Persistence>, stats: Arc<Counters>, limit: usize) -> Self {
         Self {
             tree: RwLock::new(TopicTree::default()),

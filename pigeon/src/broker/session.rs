@@ -21,7 +21,9 @@ pub enum Ctrl {
 
 /// The owning connection's control channel.
 pub struct Link {
+    /// The owning connection's id (unique per broker).
     pub conn_id: u64,
+    /// Where to tell it to end.
     pub ctrl: mpsc::UnboundedSender<Ctrl>,
 }
 
@@ -39,6 +41,7 @@ pub enum Offer<'a> {
 
 /// One client id's session.
 pub struct Session {
+    /// The client identifier this session belongs to.
     pub client_id: Arc<str>,
     inner: Mutex<Inner>,
     notify: Notify,

@@ -2,6 +2,7 @@
 //! reads packets, writes replies and drains the session's queue within the
 //! in-flight window, until the client leaves or is sent away.
 
+mod establish;
 mod finish;
 mod handshake;
 mod inbound;
@@ -43,6 +44,8 @@ type Reader = FramedRead<OwnedReadHalf, MqttCodec>;
 /// Stop reading from a client (and draining its queue) while this many bytes
 /// wait to be written to it: a client that does not read cannot grow memory.
 const HIGH_WATER: usize = 64 * 1024;
+/// Packets handled back to back, when already readable, before writing.
+const READ_BURST: usize = 64;
 /// Deliveries taken from the session queue per lock.
 const BATCH: usize = 64;
 
@@ -176,6 +179,24 @@ impl Connection {
                     self.last_seen = Instant::now();
                     if let Err(exit) = self.handle(packet).await {
                         return exit;
+                    }
+                    // Handle what is already readable before writing, so replies
+                    // to a burst leave in one write instead of one each.
+                    for _ in 0..READ_BURST {
+                        if self.out.len() >= HIGH_WATER {
+                            break;
+                        }
+                        let packet = match reader.next().now_or_never() {
+                            None => break,
+                            Some(None) => return Exit::Closed,
+                            Some(Some(Err(e))) => {
+                                return Exit::Violation(e.reason_code(), e.to_string())
+                            }
+                            Some(Some(Ok(packet))) => packet,
+                        };
+                        if let Err(exit) = self.handle(packet).await {
+                            return exit;
+                        }
                     }
                 }
                 Step::Wrote | Step::Wake => {}

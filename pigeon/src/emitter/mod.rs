@@ -19,7 +19,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The result of handing a message on: either finished synchronously (the
 /// common, allocation-free case) or a future to await.
 pub enum Completion<'a> {
+    /// Already handed over.
     Done,
+    /// Still in progress (e.g. persisting for offline sessions, or a network hop).
     Pending(BoxFuture<'a, ()>),
 }
 

@@ -20,14 +20,18 @@ pub use crate::emitter::BoxFuture;
 /// A subscription as stored for a persistent session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSubscription {
+    /// The topic filter.
     pub filter: String,
+    /// Granted QoS and the MQTT 5.0 options.
     pub options: SubscriptionOptions,
 }
 
 /// An outgoing QoS 1/2 message sent but not yet acknowledged.
 #[derive(Debug, Clone)]
 pub struct Inflight {
+    /// The packet identifier it was sent with.
     pub packet_id: u16,
+    /// What was sent.
     pub delivery: Delivery,
     /// QoS 2 only: PUBREC came, PUBREL was sent, PUBCOMP is awaited.
     pub released: bool,
