@@ -1,7 +1,13 @@
 //! What travels through the broker: a published message shared by every
 //! subscriber it reaches, and one subscriber's copy of it.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering::Relaxed},
+        Arc,
+    },
+    time::Instant,
+};
 
 use pigeon_codec::{Publish, QoS};
 
@@ -16,19 +22,57 @@ pub struct Message {
     pub origin: Option<Arc<str>>,
     /// When the broker accepted it (for MQTT 5.0 message expiry).
     pub received_at: Instant,
+    /// Set once a subscription matched (MQTT 5.0 PUBACK 0x10 No matching subscribers).
+    matched: AtomicBool,
 }
 
 impl Message {
     /// Wraps an accepted PUBLISH, clearing the per-hop fields.
-    pub fn new(mut publish: Publish, origin: Option<Arc<str>>) -> Arc<Self> {
+    pub fn new(publish: Publish, origin: Option<Arc<str>>) -> Arc<Self> {
+        Self::received(publish, origin, Instant::now())
+    }
+
+    /// As [`Message::new`], keeping the time the original was received (a
+    /// message rewritten on its way keeps its expiry clock).
+    pub fn received(
+        mut publish: Publish,
+        origin: Option<Arc<str>>,
+        received_at: Instant,
+    ) -> Arc<Self> {
         publish.packet_id = 0;
         publish.dup = false;
         publish.properties.topic_alias = None;
         Arc::new(Self {
             publish,
             origin,
-            received_at: Instant::now(),
+            received_at,
+            matched: AtomicBool::new(false),
         })
+    }
+
+    /// Records that a subscription matched.
+    pub fn mark_matched(&self) {
+        if !self.matched.load(Relaxed) {
+            self.matched.store(true, Relaxed);
+        }
+    }
+
+    /// True once a subscription matched (on this node).
+    pub fn was_matched(&self) -> bool {
+        self.matched.load(Relaxed)
+    }
+
+    /// Seconds left before the message expires: `None` when it never does,
+    /// `Some(0)` once expired (MQTT 5.0 Message Expiry Interval).
+    pub fn expiry_left(&self) -> Option<u32> {
+        let interval = self.publish.properties.message_expiry_interval?;
+        let waited = u32::try_from(self.received_at.elapsed().as_secs()).unwrap_or(u32::MAX);
+        Some(interval.saturating_sub(waited))
+    }
+
+    /// True when the message has an expiry interval that has passed.
+    pub fn is_expired(&self) -> bool {
+        self.expiry_left() == Some(0)
     }
 }
 

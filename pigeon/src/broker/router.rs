@@ -52,6 +52,7 @@ impl Deliver for Router {
             if entry.options.no_local && message.origin.as_deref() == Some(&*session.client_id) {
                 continue;
             }
+            message.mark_matched();
             let delivery = Delivery {
                 qos: message.publish.qos.min(entry.options.qos),
                 retain: entry.options.retain_as_published && message.publish.retain,

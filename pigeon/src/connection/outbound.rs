@@ -32,6 +32,10 @@ impl Connection {
 
     async fn send(&mut self, mut delivery: Delivery) {
         let engine = self.engine.clone();
+        if delivery.message.is_expired() {
+            // MQTT 5.0 Message Expiry: too late to deliver (queued or retained).
+            return;
+        }
         if let Some(acl) = &engine.acl {
             let topic = &delivery.message.publish.topic;
             if !acl.can_read(&self.client_id, self.client.username(), topic) {
@@ -47,23 +51,46 @@ impl Connection {
                     delivery.qos = publish.qos.min(delivery.qos);
                     delivery.retain = publish.retain;
                     let origin = delivery.message.origin.clone();
-                    delivery.message = Message::new(publish, origin);
+                    let received_at = delivery.message.received_at;
+                    delivery.message = Message::received(publish, origin, received_at);
                 }
                 _ => return,
             }
         }
-        engine.stats.messages_sent.fetch_add(1, Relaxed);
-        if delivery.qos == QoS::AtMostOnce {
-            self.write(&Packet::Publish(delivery.to_publish(0, false)));
+        let packet_id = if delivery.qos == QoS::AtMostOnce {
+            0
+        } else {
+            self.allocate_packet_id()
+        };
+        let mut publish = delivery.to_publish(packet_id, false);
+        if let Some(left) = delivery.message.expiry_left() {
+            // Forwarded with the time it waited in the broker taken off.
+            publish.properties.message_expiry_interval = Some(left);
+        }
+        let mut aliased = None;
+        if self.aliases_out.enabled() {
+            let topic = publish.topic.clone();
+            if self.aliases_out.apply(&mut publish) {
+                aliased = Some(topic);
+            }
+        }
+        if !self.write(&Packet::Publish(publish)) {
+            // Larger than the client's Maximum Packet Size: dropped, as if
+            // delivered (MQTT-3.1.2-25), and counted.
+            if let Some(topic) = aliased {
+                self.aliases_out.forget(&topic);
+            }
+            engine.stats.messages_dropped.fetch_add(1, Relaxed);
             return;
         }
-        let packet_id = self.allocate_packet_id();
-        self.write(&Packet::Publish(delivery.to_publish(packet_id, false)));
-        self.inflight.push_back(Inflight {
-            packet_id,
-            delivery,
-            released: false,
-        });
+        engine.stats.messages_sent.fetch_add(1, Relaxed);
+        if delivery.qos != QoS::AtMostOnce {
+            self.inflight.push_back(Inflight {
+                packet_id,
+                delivery,
+                released: false,
+            });
+        }
     }
 
     /// The next packet id not in flight (the window is far below 65535).
