@@ -118,6 +118,8 @@ pub(crate) struct Connection {
     persistent: bool,
     inflight: VecDeque<Inflight>,
     max_inflight: usize,
+    /// The client's Maximum Packet Size (MQTT 5.0); `usize::MAX` when unlimited.
+    max_outgoing: usize,
     next_packet_id: u16,
     incoming_qos2: HashSet<u16>,
     batch: Vec<Delivery>,
