@@ -117,6 +117,24 @@ impl Engine {
         }
     }
 
+    /// Rebuilds offline persistent sessions and their subscriptions from
+    /// persistence (a broker started on an existing store).
+    pub async fn restore_sessions(&self) {
+        for (client_id, subs) in self.persistence.sessions().await {
+            let client_id: Arc<str> = Arc::from(client_id);
+            let session = Arc::new(Session::new(client_id.clone()));
+            session.mark_persistent();
+            {
+                let mut tree = self.router.tree_mut();
+                for sub in subs {
+                    tree.insert(&sub.filter, session.clone(), sub.options);
+                    session.add_subscription(&sub.filter, sub.options);
+                }
+            }
+            self.registry().insert(client_id, session);
+        }
+    }
+
     /// Subscribes `session` to `filter`. True when the subscription is new.
     pub async fn add_subscription(
         &self,

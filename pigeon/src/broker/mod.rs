@@ -116,6 +116,7 @@ impl Broker {
             backends.persistence,
             backends.emitter,
         ));
+        engine.restore_sessions().await;
         tracing::info!(%local_addr, id = %engine.config.id, "pigeon listening");
         engine
             .tracker
