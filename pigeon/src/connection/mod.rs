@@ -141,6 +141,14 @@ impl Connection {
     }
 
     async fn run_loop(&mut self, reader: &mut Reader, buffered: Vec<Packet>) -> Exit {
+        // Offline messages (up to the in-flight window) go out first; then the
+        // client is ready (the seed's clientReady).
+        if let Err(exit) = self.fill().await {
+            return exit;
+        }
+        self.engine.event(crate::hooks::EventKind::ClientReady, || {
+            crate::hooks::Event::ClientReady(self.client.clone())
+        });
         for packet in buffered {
             if let Err(exit) = self.handle(packet).await {
                 return exit;
