@@ -35,6 +35,8 @@ pub(crate) struct Engine {
     pub shutdown: CancellationToken,
     pub closed: CancellationToken,
     pub tracker: TaskTracker,
+    /// Messages being handed to the emitter at once (the seed's `concurrency`).
+    delivery_slots: tokio::sync::Semaphore,
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     next_conn: AtomicU64,
 }
@@ -54,6 +56,7 @@ impl Engine {
             config.max_queued_messages,
         ));
         emitter.bind(router.clone());
+        let delivery_slots = tokio::sync::Semaphore::new(config.concurrency.max(1));
         Self {
             config,
             hooks,
@@ -65,6 +68,7 @@ impl Engine {
             shutdown: CancellationToken::new(),
             closed: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            delivery_slots,
             sessions: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
         }
@@ -223,7 +227,14 @@ impl Engine {
         self.event(EventKind::Publish, || {
             Event::Publish(event_client.cloned(), message.publish.clone())
         });
+        // Bound concurrent deliveries; the permit is almost always free, so the
+        // fast path is one atomic operation.
+        let permit = match self.delivery_slots.try_acquire() {
+            Ok(permit) => Ok(permit),
+            Err(_) => self.delivery_slots.acquire().await,
+        };
         self.emitter.emit(message.clone()).wait().await;
+        drop(permit);
         message
     }
 

@@ -127,7 +127,8 @@ impl Broker {
 }
 
 fn validate(config: &Config) -> anyhow::Result<()> {
-    let checks: [(bool, &str); 5] = [
+    let checks: [(bool, &str); 6] = [
+        (config.concurrency == 0, "concurrency must be at least 1"),
         (config.max_inflight == 0, "max_inflight must be at least 1"),
         (
             config.receive_maximum == 0,
