@@ -165,10 +165,8 @@ impl Connection {
             let step = tokio::select! {
                 biased;
                 _ = self.engine.shutdown.cancelled() => Step::Exit(Exit::Shutdown),
-                ctrl = self.ctrl.recv() => match ctrl {
-                    Some(Ctrl::TakenOver) => Step::Exit(Exit::TakenOver),
-                    None => Step::Wake,
-                },
+                // A closed channel means the session no longer links to us: gone too.
+                Some(Ctrl::TakenOver) | None = self.ctrl.recv() => Step::Exit(Exit::TakenOver),
                 written = self.writer.write_buf(&mut self.out), if !self.out.is_empty() => {
                     match written {
                         Ok(0) | Err(_) => Step::Exit(Exit::Closed),
