@@ -104,6 +104,9 @@ pub(crate) fn scan(bytes: &[u8]) -> Scan {
 
 /// True when `bytes` holds U+0000 (cheaper than memchr on short strings).
 pub(crate) fn has_nul(bytes: &[u8]) -> bool {
+    if bytes.len() < 8 {
+        return bytes.iter().any(|&b| b == 0);
+    }
     let mut nul = false;
     for_words(bytes, |v| nul |= has_zero(v));
     nul
