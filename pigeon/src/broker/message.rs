@@ -6,7 +6,7 @@ use std::{
         atomic::{AtomicBool, Ordering::Relaxed},
         Arc,
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use pigeon_codec::{Publish, QoS};
@@ -62,17 +62,20 @@ impl Message {
         self.matched.load(Relaxed)
     }
 
-    /// Seconds left before the message expires: `None` when it never does,
-    /// `Some(0)` once expired (MQTT 5.0 Message Expiry Interval).
-    pub fn expiry_left(&self) -> Option<u32> {
-        let interval = self.publish.properties.message_expiry_interval?;
-        let waited = u32::try_from(self.received_at.elapsed().as_secs()).unwrap_or(u32::MAX);
-        Some(interval.saturating_sub(waited))
+    /// True once its MQTT 5.0 Message Expiry Interval has passed in the broker.
+    pub fn is_expired(&self) -> bool {
+        self.publish
+            .properties
+            .message_expiry_interval
+            .is_some_and(|secs| self.received_at.elapsed() >= Duration::from_secs(secs.into()))
     }
 
-    /// True when the message has an expiry interval that has passed.
-    pub fn is_expired(&self) -> bool {
-        self.expiry_left() == Some(0)
+    /// The expiry interval to forward: the original minus the whole seconds
+    /// spent in the broker (at least 1 while not expired).
+    pub fn remaining_expiry(&self) -> Option<u32> {
+        let secs = self.publish.properties.message_expiry_interval?;
+        let spent = u32::try_from(self.received_at.elapsed().as_secs()).unwrap_or(u32::MAX);
+        Some(secs.saturating_sub(spent).max(1))
     }
 }
 
@@ -92,6 +95,10 @@ impl Delivery {
     /// The PUBLISH to write for this delivery (reference-count bumps only).
     pub fn to_publish(&self, packet_id: u16, dup: bool) -> Publish {
         let p = &self.message.publish;
+        let mut properties = p.properties.clone();
+        if properties.message_expiry_interval.is_some() {
+            properties.message_expiry_interval = self.message.remaining_expiry();
+        }
         Publish {
             dup,
             qos: self.qos,
@@ -99,7 +106,7 @@ impl Delivery {
             topic: p.topic.clone(),
             packet_id,
             payload: p.payload.clone(),
-            properties: p.properties.clone(),
+            properties,
         }
     }
 }

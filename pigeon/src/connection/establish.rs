@@ -172,9 +172,6 @@ pub(super) async fn establish(
     if !parked.queued.is_empty() {
         session.push_front_all(parked.queued);
     }
-    engine.event(EventKind::ClientReady, || {
-        Event::ClientReady(client.clone())
-    });
     Some(conn)
 }
 

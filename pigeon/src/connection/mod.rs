@@ -151,6 +151,14 @@ impl Connection {
     }
 
     async fn run_loop(&mut self, reader: &mut Reader, buffered: Vec<Packet>) -> Exit {
+        // Offline messages (up to the in-flight window) go out first; then the
+        // client is ready (the seed's clientReady).
+        if let Err(exit) = self.fill().await {
+            return exit;
+        }
+        self.engine.event(crate::hooks::EventKind::ClientReady, || {
+            crate::hooks::Event::ClientReady(self.client.clone())
+        });
         for packet in buffered {
             if let Err(exit) = self.handle(packet).await {
                 return exit;
@@ -167,10 +175,8 @@ impl Connection {
             let step = tokio::select! {
                 biased;
                 _ = self.engine.shutdown.cancelled() => Step::Exit(Exit::Shutdown),
-                ctrl = self.ctrl.recv() => match ctrl {
-                    Some(Ctrl::TakenOver) => Step::Exit(Exit::TakenOver),
-                    None => Step::Wake,
-                },
+                // A closed channel means the session no longer links to us: gone too.
+                Some(Ctrl::TakenOver) | None = self.ctrl.recv() => Step::Exit(Exit::TakenOver),
                 written = self.writer.write_buf(&mut self.out), if !self.out.is_empty() => {
                     match written {
                         Ok(0) | Err(_) => Step::Exit(Exit::Closed),
