@@ -121,9 +121,9 @@ pub(super) async fn establish(
         }
         p.retain_available = (!c.retain_available).then_some(false);
         p.wildcard_subscription_available = (!c.wildcard_subscription_available).then_some(false);
-        // Not implemented yet (MQTT 5.0 issue): announce their absence.
-        p.shared_subscription_available = Some(false);
-        p.subscription_identifiers_available = Some(false);
+        p.shared_subscription_available = (!c.shared_subscription_available).then_some(false);
+        p.subscription_identifiers_available =
+            (!c.subscription_identifiers_available).then_some(false);
     }
     conn.write(&Packet::ConnAck(ack.clone()));
     client.set_connected(true);
@@ -164,6 +164,7 @@ impl Connection {
                 Ok(Ok(Some(s))) if s.topic == filter && s.qos == options.qos => {}
                 Ok(Ok(Some(s))) => {
                     let engine = self.engine.clone();
+                    let identifier = self.session.subscription_identifier(&filter);
                     engine
                         .remove_subscription(&self.session, &filter, self.persistent)
                         .await;
@@ -172,7 +173,13 @@ impl Connection {
                         ..s.options
                     };
                     engine
-                        .add_subscription(&self.session, &s.topic, options, self.persistent)
+                        .add_subscription(
+                            &self.session,
+                            &s.topic,
+                            options,
+                            identifier,
+                            self.persistent,
+                        )
                         .await;
                 }
                 _ => {
