@@ -104,6 +104,11 @@ pub(crate) fn scan(bytes: &[u8]) -> Scan {
 
 /// True when `bytes` holds U+0000 (cheaper than memchr on short strings).
 pub(crate) fn has_nul(bytes: &[u8]) -> bool {
+    if bytes.len() < 8 {
+        // A plain loop: `contains` calls memchr, whose set-up dominates here.
+        #[allow(clippy::manual_contains)]
+        return bytes.iter().any(|&b| b == 0);
+    }
     let mut nul = false;
     for_words(bytes, |v| nul |= has_zero(v));
     nul

@@ -1,7 +1,10 @@
 //! What travels through the broker: a published message shared by every
 //! subscriber it reaches, and one subscriber's copy of it.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use pigeon_codec::{Publish, QoS};
 
@@ -29,6 +32,22 @@ impl Message {
             origin,
             received_at: Instant::now(),
         })
+    }
+
+    /// True once its MQTT 5.0 Message Expiry Interval has passed in the broker.
+    pub fn is_expired(&self) -> bool {
+        self.publish
+            .properties
+            .message_expiry_interval
+            .is_some_and(|secs| self.received_at.elapsed() >= Duration::from_secs(secs.into()))
+    }
+
+    /// The expiry interval to forward: the original minus the whole seconds
+    /// spent in the broker (at least 1 while not expired).
+    pub fn remaining_expiry(&self) -> Option<u32> {
+        let secs = self.publish.properties.message_expiry_interval?;
+        let spent = u32::try_from(self.received_at.elapsed().as_secs()).unwrap_or(u32::MAX);
+        Some(secs.saturating_sub(spent).max(1))
     }
 }
 
@@ -69,6 +88,9 @@ impl Delivery {
         properties
             .subscription_identifiers
             .clone_from(&self.identifiers);
+        if properties.message_expiry_interval.is_some() {
+            properties.message_expiry_interval = self.message.remaining_expiry();
+        }
         Publish {
             dup,
             qos: self.qos,
