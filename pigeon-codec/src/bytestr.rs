@@ -14,17 +14,13 @@ use bytes::Bytes;
 pub struct ByteStr(Bytes);
 
 impl ByteStr {
-    /// Wraps bytes already known to be UTF-8; fails otherwise.
+    /// Wraps bytes that are UTF-8; fails otherwise. ASCII (the usual topic) is
+    /// checked a word at a time.
     pub fn from_utf8(bytes: Bytes) -> Result<Self, str::Utf8Error> {
-        str::from_utf8(&bytes)?;
+        if !bytes.is_ascii() {
+            str::from_utf8(&bytes)?;
+        }
         Ok(Self(bytes))
-    }
-
-    /// Wraps bytes the caller has just validated as UTF-8 (the decoder, which
-    /// validates topic names in the same pass as its other checks).
-    pub(crate) fn from_validated(bytes: Bytes) -> Self {
-        debug_assert!(str::from_utf8(&bytes).is_ok());
-        Self(bytes)
     }
 
     /// A string from a `&'static str`, without allocating.
@@ -34,8 +30,12 @@ impl ByteStr {
 
     /// The string's view.
     pub fn as_str(&self) -> &str {
-        // The only constructors check UTF-8 (or take a `str`), so this cannot fail.
-        str::from_utf8(&self.0).unwrap_or_default()
+        // SAFETY: the field is private and `Bytes` is immutable, and every constructor
+        // either takes a `str` (`from_static`, `From<&str>`, `From<String>`, `Default`
+        // gives empty bytes) or checks the bytes are UTF-8 (`from_utf8`). So the bytes
+        // are valid UTF-8 for the whole life of the value. Checking again here would
+        // cost a pass over the topic on every comparison in the routing hot path.
+        unsafe { str::from_utf8_unchecked(&self.0) }
     }
 
     /// The underlying bytes.

@@ -51,3 +51,8 @@ pub mod __private {
         TypeId::of::<T>()
     }
 }
+
+/// The README's example compiles (as a doctest), so its first screen stays true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -37,10 +37,7 @@ pub(super) fn decode_publish(
     let qos = QoS::try_from((flags >> 1) & 0b11).map_err(DecodeError::InvalidQoS)?;
     let raw_topic = r.binary()?;
     let scan = crate::topic::scan(&raw_topic);
-    if !scan.ascii {
-        std::str::from_utf8(&raw_topic).map_err(|_| DecodeError::InvalidUtf8)?;
-    }
-    let topic = ByteStr::from_validated(raw_topic);
+    let topic = ByteStr::from_utf8(raw_topic).map_err(|_| DecodeError::InvalidUtf8)?;
     let packet_id = if qos == QoS::AtMostOnce {
         0
     } else {
