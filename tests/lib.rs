@@ -5,6 +5,8 @@
 //! arrive on channels; [`Raw`] speaks MQTT byte by byte through pigeon-codec,
 //! for the cases a well-behaved client library will not produce.
 
+pub mod raw5;
+
 use std::{net::SocketAddr, time::Duration};
 
 use bytes::BytesMut;

@@ -15,7 +15,7 @@ use pigeon_codec::{Publish, PublishProperties, SubscriptionOptions, Will};
 use tokio::sync::OwnedMutexGuard;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::{router::Router, stats::Counters, Message, Session};
+use super::{router::Router, stats::Counters, topic_tree::Entry, Message, Session};
 use crate::{
     acl::Acl,
     emitter::Emitter,
@@ -131,31 +131,44 @@ impl Engine {
             {
                 let mut tree = self.router.tree_mut();
                 for sub in subs {
-                    tree.insert(&sub.filter, session.clone(), sub.options);
+                    let entry = Entry {
+                        session: session.clone(),
+                        options: sub.options,
+                        identifier: sub.identifier,
+                    };
+                    tree.insert(&sub.filter, entry);
                     session.add_subscription(&sub.filter, sub.options);
+                    session.set_subscription_identifier(&sub.filter, sub.identifier);
                 }
             }
             self.registry().insert(client_id, session);
         }
     }
 
-    /// Subscribes `session` to `filter`. True when the subscription is new.
+    /// Subscribes `session` to `filter` (plain or `$share/<group>/<filter>`)
+    /// with an optional MQTT 5.0 subscription identifier. True when the
+    /// subscription is new.
     pub async fn add_subscription(
         &self,
         session: &Arc<Session>,
         filter: &str,
         options: SubscriptionOptions,
+        identifier: Option<u32>,
         persistent: bool,
     ) -> bool {
-        let new = self
-            .router
-            .tree_mut()
-            .insert(filter, session.clone(), options);
+        let entry = Entry {
+            session: session.clone(),
+            options,
+            identifier,
+        };
+        let new = self.router.tree_mut().insert(filter, entry);
         session.add_subscription(filter, options);
+        session.set_subscription_identifier(filter, identifier);
         if persistent {
             let sub = StoredSubscription {
                 filter: filter.to_owned(),
                 options,
+                identifier,
             };
             self.persistence
                 .add_subscriptions(&session.client_id, vec![sub])

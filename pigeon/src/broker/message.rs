@@ -89,13 +89,33 @@ pub struct Delivery {
     pub qos: QoS,
     /// The RETAIN flag to send (set for retained messages sent on subscribe).
     pub retain: bool,
+    /// MQTT 5.0 identifiers of the subscriptions this copy is for.
+    pub identifiers: Vec<u32>,
+    /// `$share/<group>/<filter>` when delivered for a shared subscription (its
+    /// unacknowledged copy goes to another member if this one leaves).
+    pub share: Option<Arc<str>>,
 }
 
 impl Delivery {
-    /// The PUBLISH to write for this delivery (reference-count bumps only).
+    /// A copy for a subscriber with no subscription identifier.
+    pub fn new(message: Arc<Message>, qos: QoS, retain: bool) -> Self {
+        Self {
+            message,
+            qos,
+            retain,
+            identifiers: Vec::new(),
+            share: None,
+        }
+    }
+
+    /// The PUBLISH to write for this delivery (reference-count bumps only, plus
+    /// the subscription identifiers when there are some).
     pub fn to_publish(&self, packet_id: u16, dup: bool) -> Publish {
         let p = &self.message.publish;
         let mut properties = p.properties.clone();
+        properties
+            .subscription_identifiers
+            .clone_from(&self.identifiers);
         if properties.message_expiry_interval.is_some() {
             properties.message_expiry_interval = self.message.remaining_expiry();
         }

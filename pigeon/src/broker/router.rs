@@ -3,7 +3,11 @@
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::{stats::Counters, topic_tree::TopicTree, Delivery, Message, Offer};
+use super::{
+    stats::Counters,
+    topic_tree::{Target, TopicTree},
+    Delivery, Message, Offer,
+};
 use crate::{
     emitter::{BoxFuture, Completion, Deliver},
     persistence::Persistence,
@@ -41,23 +45,25 @@ impl Router {
     }
 }
 
-impl Deliver for Router {
-    fn deliver(&self, message: Arc<Message>) -> Completion<'_> {
-        let mut matched = Vec::new();
-        self.tree().matches(&message.publish.topic, &mut matched);
-        let mut offline: Vec<BoxFuture<'_, bool>> = Vec::new();
+impl Router {
+    /// Offers `message` to each target; offline persistent sessions' copies go to
+    /// persistence (the futures returned).
+    fn offer_all<'a>(
+        &'a self,
+        message: &Arc<Message>,
+        targets: Vec<Target>,
+        offline: &mut Vec<BoxFuture<'a, bool>>,
+    ) -> u64 {
         let mut dropped = 0;
-        for entry in matched {
-            let session = &entry.session;
-            if entry.options.no_local && message.origin.as_deref() == Some(&*session.client_id) {
-                continue;
-            }
-            message.mark_matched();
+        for target in targets {
             let delivery = Delivery {
-                qos: message.publish.qos.min(entry.options.qos),
-                retain: entry.options.retain_as_published && message.publish.retain,
+                qos: message.publish.qos.min(target.qos),
+                retain: target.retain_as_published && message.publish.retain,
                 message: message.clone(),
+                identifiers: target.identifiers,
+                share: target.share,
             };
+            let session = &target.session;
             let id = session.client_id.clone();
             let offer = session.offer(delivery, self.limit, |d| {
                 self.persistence.enqueue(id, d, self.limit)
@@ -68,6 +74,53 @@ impl Deliver for Router {
                 Offer::Offline(f) => offline.push(f),
             }
         }
+        dropped
+    }
+
+    /// Hands the shared-subscription deliveries a leaving member did not
+    /// complete to other members of their groups (MQTT 5.0 4.8.2). Copies with
+    /// no other member left are dropped.
+    pub async fn redistribute(&self, leaving: &str, deliveries: Vec<Delivery>) {
+        let mut offline = Vec::new();
+        let mut dropped = 0;
+        for delivery in deliveries {
+            let Some(key) = &delivery.share else {
+                continue;
+            };
+            let target = self
+                .tree()
+                .pick_shared(key, leaving, |s| s.has_room(self.limit));
+            let Some(target) = target else {
+                dropped += 1;
+                continue;
+            };
+            dropped += self.offer_all(&delivery.message, vec![target], &mut offline);
+        }
+        for f in offline {
+            if !f.await {
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            Counters::add(&self.stats.messages_dropped, dropped);
+        }
+    }
+}
+
+impl Deliver for Router {
+    fn deliver(&self, message: Arc<Message>) -> Completion<'_> {
+        let mut targets = Vec::new();
+        self.tree().matches(
+            &message.publish.topic,
+            message.origin.as_deref(),
+            |s| s.has_room(self.limit),
+            &mut targets,
+        );
+        if !targets.is_empty() {
+            message.mark_matched();
+        }
+        let mut offline: Vec<BoxFuture<'_, bool>> = Vec::new();
+        let dropped = self.offer_all(&message, targets, &mut offline);
         if dropped > 0 {
             Counters::add(&self.stats.messages_dropped, dropped);
         }

@@ -62,6 +62,7 @@ struct Inner {
     qos0_queued: usize,
     dropped: u64,
     subscriptions: HashMap<String, SubscriptionOptions>,
+    identifiers: HashMap<String, u32>,
 }
 
 impl Session {
@@ -212,6 +213,13 @@ impl Session {
         }
     }
 
+    /// True while online with room for another QoS 1/2 message (a shared
+    /// subscription prefers such members).
+    pub fn has_room(&self, limit: usize) -> bool {
+        let inner = self.lock();
+        inner.link.is_some() && inner.queue.len() - inner.qos0_queued < limit
+    }
+
     /// True while a connection owns the session.
     pub fn is_online(&self) -> bool {
         self.lock().link.is_some()
@@ -249,14 +257,32 @@ impl Session {
             .is_none()
     }
 
+    /// Records (or clears) the MQTT 5.0 identifier of a subscription.
+    pub fn set_subscription_identifier(&self, filter: &str, identifier: Option<u32>) {
+        let mut inner = self.lock();
+        match identifier {
+            Some(id) => inner.identifiers.insert(filter.to_owned(), id),
+            None => inner.identifiers.remove(filter),
+        };
+    }
+
+    /// The MQTT 5.0 identifier of a subscription, if it has one.
+    pub fn subscription_identifier(&self, filter: &str) -> Option<u32> {
+        self.lock().identifiers.get(filter).copied()
+    }
+
     /// Forgets a subscription. True when it existed.
     pub fn remove_subscription(&self, filter: &str) -> bool {
-        self.lock().subscriptions.remove(filter).is_some()
+        let mut inner = self.lock();
+        inner.identifiers.remove(filter);
+        inner.subscriptions.remove(filter).is_some()
     }
 
     /// Takes every subscription (the session is being cleaned).
     pub fn take_subscriptions(&self) -> Vec<(String, SubscriptionOptions)> {
-        self.lock().subscriptions.drain().collect()
+        let mut inner = self.lock();
+        inner.identifiers.clear();
+        inner.subscriptions.drain().collect()
     }
 
     /// The session's subscriptions.

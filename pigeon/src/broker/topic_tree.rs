@@ -1,8 +1,16 @@
 //! The subscription index: a tree of topic levels with `+` and `#` nodes.
+//! Each node holds the plain subscriptions to its filter (one per session) and
+//! the shared subscription groups (`$share/<group>/<filter>`) on it.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicUsize, Ordering::Relaxed},
+        Arc,
+    },
+};
 
-use pigeon_codec::SubscriptionOptions;
+use pigeon_codec::{topic::parse_shared, QoS, SubscriptionOptions};
 
 use super::Session;
 
@@ -17,29 +25,116 @@ pub struct TopicTree {
 struct Node {
     children: HashMap<Box<str>, Node>,
     subs: HashMap<Arc<str>, Entry>,
+    groups: HashMap<Box<str>, Group>,
 }
 
 /// One session's subscription at a node.
 #[derive(Clone)]
 pub struct Entry {
+    /// The subscriber.
     pub session: Arc<Session>,
+    /// Granted QoS and the MQTT 5.0 options.
     pub options: SubscriptionOptions,
+    /// The MQTT 5.0 subscription identifier, if the client gave one.
+    pub identifier: Option<u32>,
+}
+
+/// The members of one shared subscription, served round-robin.
+struct Group {
+    /// The full filter, `$share/<group>/<filter>`.
+    key: Arc<str>,
+    members: Vec<Entry>,
+    next: AtomicUsize,
+}
+
+/// Where one copy of a matched message goes.
+pub struct Target {
+    /// The receiving session.
+    pub session: Arc<Session>,
+    /// The highest granted QoS among the session's matching subscriptions.
+    pub qos: QoS,
+    /// Whether the retain flag is kept as published.
+    pub retain_as_published: bool,
+    /// Identifiers of every matching subscription this copy stands for.
+    pub identifiers: Vec<u32>,
+    /// `$share/<group>/<filter>` when this is a shared subscription's copy.
+    pub share: Option<Arc<str>>,
+}
+
+impl Target {
+    fn from_entry(entry: &Entry, share: Option<Arc<str>>) -> Self {
+        Self {
+            session: entry.session.clone(),
+            qos: entry.options.qos,
+            retain_as_published: entry.options.retain_as_published,
+            identifiers: entry.identifier.into_iter().collect(),
+            share,
+        }
+    }
+}
+
+impl Group {
+    /// The next member round-robin, preferring those `ready` says can take a
+    /// message now, never `exclude`.
+    fn pick(&self, exclude: Option<&str>, ready: &impl Fn(&Session) -> bool) -> Option<&Entry> {
+        let n = self.members.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.next.fetch_add(1, Relaxed);
+        let mut fallback = None;
+        for i in 0..n {
+            let Some(entry) = self.members.get((start + i) % n) else {
+                continue;
+            };
+            if exclude == Some(&*entry.session.client_id) {
+                continue;
+            }
+            if ready(&entry.session) {
+                return Some(entry);
+            }
+            fallback.get_or_insert(entry);
+        }
+        fallback
+    }
 }
 
 impl TopicTree {
-    /// Adds or replaces `session`'s subscription to `filter`. True when it is new.
-    pub fn insert(
-        &mut self,
-        filter: &str,
-        session: Arc<Session>,
-        options: SubscriptionOptions,
-    ) -> bool {
+    /// Adds or replaces `session`'s subscription to `filter` (a plain filter or
+    /// `$share/<group>/<filter>`). True when it is new.
+    pub fn insert(&mut self, filter: &str, entry: Entry) -> bool {
+        let (group, inner) = match parse_shared(filter) {
+            Some((group, inner)) => (Some(group), inner),
+            None => (None, filter),
+        };
         let mut node = &mut self.root;
-        for level in filter.split('/') {
+        for level in inner.split('/') {
             node = node.children.entry(level.into()).or_default();
         }
-        let id = session.client_id.clone();
-        let new = node.subs.insert(id, Entry { session, options }).is_none();
+        let new = match group {
+            None => {
+                let id = entry.session.client_id.clone();
+                node.subs.insert(id, entry).is_none()
+            }
+            Some(group) => {
+                let group = node.groups.entry(group.into()).or_insert_with(|| Group {
+                    key: Arc::from(filter),
+                    members: Vec::new(),
+                    next: AtomicUsize::new(0),
+                });
+                let same = |e: &Entry| e.session.client_id == entry.session.client_id;
+                match group.members.iter_mut().find(|e| same(e)) {
+                    Some(existing) => {
+                        *existing = entry;
+                        false
+                    }
+                    None => {
+                        group.members.push(entry);
+                        true
+                    }
+                }
+            }
+        };
         if new {
             self.count += 1;
         }
@@ -48,8 +143,12 @@ impl TopicTree {
 
     /// Removes `client_id`'s subscription to `filter`. True when it existed.
     pub fn remove(&mut self, filter: &str, client_id: &str) -> bool {
-        let levels: Vec<&str> = filter.split('/').collect();
-        let removed = remove_at(&mut self.root, &levels, client_id);
+        let (group, inner) = match parse_shared(filter) {
+            Some((group, inner)) => (Some(group), inner),
+            None => (None, filter),
+        };
+        let levels: Vec<&str> = inner.split('/').collect();
+        let removed = remove_at(&mut self.root, &levels, group, client_id);
         if removed {
             self.count -= 1;
         }
@@ -66,25 +165,89 @@ impl TopicTree {
         self.count == 0
     }
 
-    /// Appends every subscription matching `topic`, one per session (the
-    /// highest QoS wins when a session has overlapping filters).
-    pub fn matches(&self, topic: &str, out: &mut Vec<Entry>) {
-        walk(&self.root, topic.split('/'), topic.starts_with('$'), out);
-        if out.len() > 1 {
-            dedupe(out);
+    /// Appends where a message on `topic` goes: one copy per session for its
+    /// plain subscriptions (highest QoS, every identifier; `no_local` ones skip
+    /// the `origin` client), plus one copy per matching shared group, to a
+    /// member picked round-robin among those `ready` accepts.
+    pub fn matches(
+        &self,
+        topic: &str,
+        origin: Option<&str>,
+        ready: impl Fn(&Session) -> bool,
+        out: &mut Vec<Target>,
+    ) {
+        let mut found = Found::default();
+        walk(&self.root, topic.split('/'), topic.starts_with('$'), &mut found);
+        let plain_start = out.len();
+        for entry in found.plain {
+            if entry.options.no_local && origin == Some(&*entry.session.client_id) {
+                continue;
+            }
+            out.push(Target::from_entry(entry, None));
         }
+        if out.len() - plain_start > 1 {
+            merge_per_session(out, plain_start);
+        }
+        for group in found.groups {
+            if let Some(entry) = group.pick(None, &ready) {
+                out.push(Target::from_entry(entry, Some(group.key.clone())));
+            }
+        }
+    }
+
+    /// Another member of the shared subscription `key` than `exclude`, for a
+    /// message `exclude` could not take.
+    pub fn pick_shared(
+        &self,
+        key: &str,
+        exclude: &str,
+        ready: impl Fn(&Session) -> bool,
+    ) -> Option<Target> {
+        let (group, inner) = parse_shared(key)?;
+        let mut node = &self.root;
+        for level in inner.split('/') {
+            node = node.children.get(level)?;
+        }
+        let group = node.groups.get(group)?;
+        let entry = group.pick(Some(exclude), &ready)?;
+        Some(Target::from_entry(entry, Some(group.key.clone())))
     }
 }
 
-fn remove_at(node: &mut Node, levels: &[&str], client_id: &str) -> bool {
+#[derive(Default)]
+struct Found<'a> {
+    plain: Vec<&'a Entry>,
+    groups: Vec<&'a Group>,
+}
+
+impl<'a> Found<'a> {
+    fn add(&mut self, node: &'a Node) {
+        self.plain.extend(node.subs.values());
+        self.groups.extend(node.groups.values());
+    }
+}
+
+fn remove_at(node: &mut Node, levels: &[&str], group: Option<&str>, client_id: &str) -> bool {
     let Some((first, rest)) = levels.split_first() else {
-        return node.subs.remove(client_id).is_some();
+        let Some(name) = group else {
+            return node.subs.remove(client_id).is_some();
+        };
+        let Some(g) = node.groups.get_mut(name) else {
+            return false;
+        };
+        let before = g.members.len();
+        g.members.retain(|e| &*e.session.client_id != client_id);
+        let removed = g.members.len() != before;
+        if g.members.is_empty() {
+            node.groups.remove(name);
+        }
+        return removed;
     };
     let Some(child) = node.children.get_mut(*first) else {
         return false;
     };
-    let removed = remove_at(child, rest, client_id);
-    if child.subs.is_empty() && child.children.is_empty() {
+    let removed = remove_at(child, rest, group, client_id);
+    if child.subs.is_empty() && child.groups.is_empty() && child.children.is_empty() {
         node.children.remove(*first);
     }
     removed
@@ -92,17 +255,17 @@ fn remove_at(node: &mut Node, levels: &[&str], client_id: &str) -> bool {
 
 /// `levels` is the rest of the topic; `dollar_first` is true while at the
 /// root of a `$` topic, where wildcards must not match.
-fn walk(
-    node: &Node,
+fn walk<'a>(
+    node: &'a Node,
     mut levels: std::str::Split<'_, char>,
     dollar_first: bool,
-    out: &mut Vec<Entry>,
+    out: &mut Found<'a>,
 ) {
     let Some(level) = levels.next() else {
-        out.extend(node.subs.values().cloned());
+        out.add(node);
         // "a/#" also matches "a".
         if let Some(hash) = node.children.get("#") {
-            out.extend(hash.subs.values().cloned());
+            out.add(hash);
         }
         return;
     };
@@ -114,20 +277,33 @@ fn walk(
             walk(plus, levels, false, out);
         }
         if let Some(hash) = node.children.get("#") {
-            out.extend(hash.subs.values().cloned());
+            out.add(hash);
         }
     }
 }
 
-fn dedupe(out: &mut Vec<Entry>) {
-    out.sort_by_key(|e| Arc::as_ptr(&e.session) as usize);
-    out.dedup_by(|later, kept| {
-        let same = Arc::ptr_eq(&later.session, &kept.session);
-        if same && later.options.qos > kept.options.qos {
-            kept.options = later.options;
+/// Merges the plain targets from `start` on into one per session (MQTT 5.0
+/// 3.3.4: one copy, the highest QoS, every subscription identifier).
+fn merge_per_session(out: &mut Vec<Target>, start: usize) {
+    let Some(tail) = out.get_mut(start..) else {
+        return;
+    };
+    tail.sort_by_key(|t| Arc::as_ptr(&t.session) as usize);
+    let mut merged: Vec<Target> = Vec::with_capacity(tail.len());
+    for target in out.drain(start..) {
+        match merged.last_mut() {
+            Some(kept) if Arc::ptr_eq(&kept.session, &target.session) => {
+                kept.qos = kept.qos.max(target.qos);
+                kept.retain_as_published |= target.retain_as_published;
+                kept.identifiers.extend(target.identifiers);
+            }
+            _ => merged.push(target),
         }
-        same
-    });
+    }
+    for target in &mut merged {
+        target.identifiers.sort_unstable();
+    }
+    out.extend(merged);
 }
 
 #[cfg(test)]
@@ -140,19 +316,30 @@ mod tests {
         Arc::new(Session::new(Arc::from(id)))
     }
 
-    fn opts(qos: QoS) -> SubscriptionOptions {
-        SubscriptionOptions {
-            qos,
-            ..Default::default()
+    fn entry(session: &Arc<Session>, qos: QoS, identifier: Option<u32>) -> Entry {
+        Entry {
+            session: session.clone(),
+            options: SubscriptionOptions {
+                qos,
+                ..Default::default()
+            },
+            identifier,
         }
     }
 
-    fn matched(tree: &TopicTree, topic: &str) -> Vec<(String, QoS)> {
+    fn matched(tree: &TopicTree, topic: &str) -> Vec<(String, QoS, Vec<u32>, bool)> {
         let mut out = Vec::new();
-        tree.matches(topic, &mut out);
+        tree.matches(topic, None, |_| true, &mut out);
         let mut v: Vec<_> = out
             .iter()
-            .map(|e| (e.session.client_id.to_string(), e.options.qos))
+            .map(|t| {
+                (
+                    t.session.client_id.to_string(),
+                    t.qos,
+                    t.identifiers.clone(),
+                    t.share.is_some(),
+                )
+            })
             .collect();
         v.sort();
         v
@@ -162,44 +349,71 @@ mod tests {
     fn wildcards_dollar_rule_and_overlap() {
         let (a, b) = (session("a"), session("b"));
         let mut tree = TopicTree::default();
-        assert!(tree.insert("s/+/p", a.clone(), opts(QoS::AtMostOnce)));
-        assert!(tree.insert("s/#", a.clone(), opts(QoS::ExactlyOnce)));
-        assert!(tree.insert("#", b.clone(), opts(QoS::AtLeastOnce)));
-        assert!(tree.insert("$SYS/#", b.clone(), opts(QoS::AtMostOnce)));
+        assert!(tree.insert("s/+/p", entry(&a, QoS::AtMostOnce, Some(1))));
+        assert!(tree.insert("s/#", entry(&a, QoS::ExactlyOnce, Some(2))));
+        assert!(tree.insert("#", entry(&b, QoS::AtLeastOnce, None)));
+        assert!(tree.insert("$SYS/#", entry(&b, QoS::AtMostOnce, None)));
         assert!(
-            !tree.insert("#", b.clone(), opts(QoS::AtMostOnce)),
+            !tree.insert("#", entry(&b, QoS::AtMostOnce, None)),
             "replaced"
         );
         assert_eq!(tree.len(), 4);
         assert_eq!(
             matched(&tree, "s/x/p"),
             vec![
-                ("a".into(), QoS::ExactlyOnce),
-                ("b".into(), QoS::AtMostOnce)
+                ("a".into(), QoS::ExactlyOnce, vec![1, 2], false),
+                ("b".into(), QoS::AtMostOnce, vec![], false)
             ]
         );
         assert_eq!(
             matched(&tree, "s"),
             vec![
-                ("a".into(), QoS::ExactlyOnce),
-                ("b".into(), QoS::AtMostOnce)
+                ("a".into(), QoS::ExactlyOnce, vec![2], false),
+                ("b".into(), QoS::AtMostOnce, vec![], false)
             ]
         );
         assert_eq!(
             matched(&tree, "$SYS/x"),
-            vec![("b".into(), QoS::AtMostOnce)]
+            vec![("b".into(), QoS::AtMostOnce, vec![], false)]
         );
-        assert_eq!(matched(&tree, "t//"), vec![("b".into(), QoS::AtMostOnce)]);
         assert!(tree.remove("s/#", "a"));
         assert!(!tree.remove("s/#", "a"));
-        assert_eq!(
-            matched(&tree, "s/x/p"),
-            vec![("a".into(), QoS::AtMostOnce), ("b".into(), QoS::AtMostOnce)]
-        );
         assert!(tree.remove("s/+/p", "a") && tree.remove("#", "b") && tree.remove("$SYS/#", "b"));
         assert!(
             tree.is_empty() && tree.root.children.is_empty(),
             "empty nodes pruned"
         );
+    }
+
+    #[test]
+    fn shared_groups_round_robin_beside_plain_subscriptions() {
+        let (a, b, c) = (session("a"), session("b"), session("c"));
+        let mut tree = TopicTree::default();
+        assert!(tree.insert("$share/g/t/+", entry(&a, QoS::AtLeastOnce, Some(7))));
+        assert!(tree.insert("$share/g/t/+", entry(&b, QoS::AtLeastOnce, None)));
+        assert!(tree.insert("$share/h/t/#", entry(&c, QoS::AtMostOnce, None)));
+        assert!(tree.insert("t/x", entry(&a, QoS::AtMostOnce, None)));
+        assert_eq!(tree.len(), 4);
+        let mut firsts = Vec::new();
+        for _ in 0..4 {
+            let m = matched(&tree, "t/x");
+            // a's plain copy, one member of g, c for h.
+            assert_eq!(m.len(), 4 - 1, "{m:?}");
+            let g: Vec<_> = m
+                .iter()
+                .filter(|(id, _, _, shared)| *shared && id != "c")
+                .collect();
+            assert_eq!(g.len(), 1);
+            firsts.push(g[0].0.clone());
+        }
+        assert_eq!(firsts, ["a", "b", "a", "b"]);
+        let other = tree.pick_shared("$share/g/t/+", "a", |_| true);
+        assert_eq!(other.map(|t| t.session.client_id.to_string()), Some("b".into()));
+        assert!(tree.pick_shared("$share/h/t/#", "c", |_| true).is_none());
+        assert!(tree.remove("$share/g/t/+", "a"));
+        assert!(!tree.remove("$share/g/t/+", "a"));
+        assert!(tree.remove("$share/g/t/+", "b") && tree.remove("$share/h/t/#", "c"));
+        assert!(tree.remove("t/x", "a"));
+        assert!(tree.is_empty() && tree.root.children.is_empty());
     }
 }

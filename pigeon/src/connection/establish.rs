@@ -189,6 +189,7 @@ impl Connection {
                 Ok(Ok(Some(s))) if s.topic == filter && s.qos == options.qos => {}
                 Ok(Ok(Some(s))) => {
                     let engine = self.engine.clone();
+                    let identifier = self.session.subscription_identifier(&filter);
                     engine
                         .remove_subscription(&self.session, &filter, self.persistent)
                         .await;
@@ -197,7 +198,13 @@ impl Connection {
                         ..s.options
                     };
                     engine
-                        .add_subscription(&self.session, &s.topic, options, self.persistent)
+                        .add_subscription(
+                            &self.session,
+                            &s.topic,
+                            options,
+                            identifier,
+                            self.persistent,
+                        )
                         .await;
                 }
                 _ => {

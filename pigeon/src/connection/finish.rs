@@ -59,7 +59,7 @@ impl Connection {
             Exit::Shutdown => false,
             _ => true,
         };
-        let queued = self.session.detach(self.conn_id);
+        let mut queued = self.session.detach(self.conn_id);
         let persistent = self.session_expiry > 0;
         let epoch = self.session.epoch();
         if let (true, Some(will)) = (publish_will, will) {
@@ -76,6 +76,22 @@ impl Connection {
             }
         }
 
+        // Shared subscriptions' copies this client did not complete go to another
+        // member of their group (MQTT 5.0 4.8.2); a QoS 2 copy already released
+        // (PUBREL sent) was received and stays.
+        let mut orphans: Vec<_> = queued.iter().filter(|d| d.share.is_some()).cloned().collect();
+        if !orphans.is_empty() {
+            queued.retain(|d| d.share.is_none());
+        }
+        let (shared, own): (Vec<_>, Vec<_>) = self
+            .inflight
+            .drain(..)
+            .partition(|i| i.delivery.share.is_some() && !i.released);
+        self.inflight = own.into();
+        orphans.extend(shared.into_iter().map(|i| i.delivery));
+        if !orphans.is_empty() {
+            engine.router.redistribute(&self.client_id, orphans).await;
+        }
         if persistent {
             let parked = Parked {
                 inflight: self.inflight.drain(..).collect(),

@@ -36,10 +36,7 @@ impl Connection {
                 self.on_ack(comp.packet_id, QoS::ExactlyOnce);
                 Ok(())
             }
-            Packet::Subscribe(subscribe) => {
-                self.on_subscribe(subscribe).await;
-                Ok(())
-            }
+            Packet::Subscribe(subscribe) => self.on_subscribe(subscribe).await,
             Packet::Unsubscribe(unsubscribe) => {
                 self.on_unsubscribe(unsubscribe).await;
                 Ok(())

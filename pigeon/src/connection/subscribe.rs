@@ -6,16 +6,37 @@ use pigeon_codec::{
 };
 use pigeon_codec::{AckProperties, ReasonCode};
 
-use super::{guard, Connection};
+use super::{guard, Connection, Exit};
 use crate::{
     broker::Delivery,
     hooks::{Event, EventKind, Subscription},
 };
 
 impl Connection {
-    pub(super) async fn on_subscribe(&mut self, subscribe: Subscribe) {
+    /// `Err` for the protocol errors that end the connection: no-local on a
+    /// shared subscription (MQTT-3.8.3-4) and a subscription identifier when
+    /// the broker does not offer them (3.2.2.3.12: DISCONNECT 0xA1).
+    pub(super) async fn on_subscribe(&mut self, subscribe: Subscribe) -> Result<(), Exit> {
         let engine = self.engine.clone();
         let v5 = self.protocol.is_v5();
+        let identifier = subscribe.properties.subscription_identifier;
+        if identifier.is_some() && !engine.config.subscription_identifiers_available {
+            return Err(Exit::Violation(
+                ReasonCode::SubscriptionIdentifiersNotSupported,
+                "subscription identifiers are not available".into(),
+            ));
+        }
+        if v5
+            && subscribe
+                .filters
+                .iter()
+                .any(|f| f.options.no_local && topic::parse_shared(&f.filter).is_some())
+        {
+            return Err(Exit::Violation(
+                ReasonCode::ProtocolError,
+                "no local on a shared subscription".into(),
+            ));
+        }
         let refused = |code: ReasonCode| {
             if v5 {
                 code
@@ -28,17 +49,20 @@ impl Connection {
         // (filter, options, new) of each granted subscription, for retained messages.
         let mut retained_for = Vec::new();
         for entry in subscribe.filters {
-            if topic::parse_shared(&entry.filter).is_some() {
+            let shared = topic::parse_shared(&entry.filter);
+            if shared.is_some() && !engine.config.shared_subscription_available {
                 codes.push(refused(ReasonCode::SharedSubscriptionsNotSupported));
                 continue;
             }
-            let wildcard = entry.filter.contains(['+', '#']);
+            // The ACL speaks of the filter itself, not of its share group.
+            let plain = shared.map_or(&*entry.filter, |(_, inner)| inner);
+            let wildcard = plain.contains(['+', '#']);
             if wildcard && !engine.config.wildcard_subscription_available {
                 codes.push(refused(ReasonCode::WildcardSubscriptionsNotSupported));
                 continue;
             }
             if let Some(acl) = &engine.acl {
-                if !acl.can_subscribe(&self.client_id, self.client.username(), &entry.filter) {
+                if !acl.can_subscribe(&self.client_id, self.client.username(), plain) {
                     codes.push(refused(ReasonCode::NotAuthorized));
                     continue;
                 }
@@ -72,7 +96,13 @@ impl Connection {
             let qos = sub.qos.min(engine.config.maximum_qos);
             let options = SubscriptionOptions { qos, ..sub.options };
             let new = engine
-                .add_subscription(&self.session, &sub.topic, options, self.persistent)
+                .add_subscription(
+                    &self.session,
+                    &sub.topic,
+                    options,
+                    identifier,
+                    self.persistent,
+                )
                 .await;
             codes.push(ReasonCode::granted(qos));
             retained_for.push((sub.topic.clone(), options, new));
@@ -95,6 +125,10 @@ impl Connection {
         }
         if engine.config.retain_available {
             for (filter, options, new) in retained_for {
+                // No retained messages for a shared subscription (MQTT 5.0 4.8.2).
+                if topic::parse_shared(&filter).is_some() {
+                    continue;
+                }
                 let send = match options.retain_handling {
                     RetainHandling::OnSubscribe => true,
                     RetainHandling::OnNewSubscribe => new,
@@ -104,14 +138,14 @@ impl Connection {
                     continue;
                 }
                 for message in engine.persistence.retained(&filter).await {
-                    self.session.push(Delivery {
-                        qos: message.publish.qos.min(options.qos),
-                        retain: true,
-                        message,
-                    });
+                    let qos = message.publish.qos.min(options.qos);
+                    let mut delivery = Delivery::new(message, qos, true);
+                    delivery.identifiers.extend(identifier);
+                    self.session.push(delivery);
                 }
             }
         }
+        Ok(())
     }
 
     pub(super) async fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {

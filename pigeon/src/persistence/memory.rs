@@ -183,11 +183,11 @@ mod tests {
     use super::*;
 
     fn delivery(payload: &'static str) -> Delivery {
-        Delivery {
-            message: Message::new(Publish::new("t", QoS::AtLeastOnce, payload), None),
-            qos: QoS::AtLeastOnce,
-            retain: false,
-        }
+        Delivery::new(
+            Message::new(Publish::new("t", QoS::AtLeastOnce, payload), None),
+            QoS::AtLeastOnce,
+            false,
+        )
     }
 
     fn payloads(parked: &Parked) -> Vec<String> {

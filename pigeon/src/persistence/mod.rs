@@ -24,6 +24,8 @@ pub struct StoredSubscription {
     pub filter: String,
     /// Granted QoS and the MQTT 5.0 options.
     pub options: SubscriptionOptions,
+    /// The MQTT 5.0 subscription identifier, if any.
+    pub identifier: Option<u32>,
 }
 
 /// An outgoing QoS 1/2 message sent but not yet acknowledged.
