@@ -25,7 +25,10 @@ async fn v5_connack_defaults_and_assigned_client_identifier() {
     assert_eq!(p.retain_available, None, "available is the default");
     assert_eq!(p.server_keep_alive, None, "no max_keepalive");
     assert_eq!(p.response_information, None, "not requested");
-    assert!(broker.clients().contains(&id), "the broker knows it by that id");
+    assert!(
+        broker.clients().contains(&id),
+        "the broker knows it by that id"
+    );
     subscribe(&mut raw, "ac/t", QoS::AtMostOnce).await;
     broker.close().await;
 }
@@ -59,7 +62,10 @@ async fn v5_connack_response_information_when_requested() {
     let mut c = connect("rr");
     c.properties.request_response_information = Some(true);
     let (_, ack) = connected(broker.local_addr(), c).await;
-    assert_eq!(ack.properties.response_information.as_deref(), Some("response/rr"));
+    assert_eq!(
+        ack.properties.response_information.as_deref(),
+        Some("response/rr")
+    );
     broker.close().await;
 }
 
@@ -77,7 +83,10 @@ async fn v5_connack_capabilities_follow_the_options() {
     let (mut raw, ack) = connected(broker.local_addr(), connect("capz")).await;
     let p = &ack.properties;
     assert_eq!(p.receive_maximum, Some(7));
-    assert_eq!(p.topic_alias_maximum, None, "0: aliases off, absent means 0");
+    assert_eq!(
+        p.topic_alias_maximum, None,
+        "0: aliases off, absent means 0"
+    );
     assert_eq!(p.maximum_packet_size, Some(4096));
     assert_eq!(p.shared_subscription_available, Some(false));
     assert_eq!(p.subscription_identifiers_available, Some(false));

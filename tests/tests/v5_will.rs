@@ -108,7 +108,10 @@ async fn v5_will_properties_pass_through_and_disconnect_0x04_sends_it() {
     assert_eq!(p.message_expiry_interval, Some(120));
     assert_eq!(
         p.user_properties,
-        [("k".to_owned(), "1".to_owned()), ("k".to_owned(), "2".to_owned())]
+        [
+            ("k".to_owned(), "1".to_owned()),
+            ("k".to_owned(), "2".to_owned())
+        ]
     );
 
     // A normal DISCONNECT discards the will.
