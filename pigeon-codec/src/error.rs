@@ -131,6 +131,8 @@ impl DecodeError {
             }
             InvalidTopicName(_) => ReasonCode::TopicNameInvalid,
             InvalidTopicFilter(_) => ReasonCode::TopicFilterInvalid,
+            // Topic Alias 0 (property 0x23): 0x94, as Mosquitto answers.
+            InvalidPropertyValue(0x23) => ReasonCode::TopicAliasInvalid,
             UnexpectedPacket(_)
             | ZeroPacketId
             | DuplicateProperty(_)

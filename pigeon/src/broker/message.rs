@@ -2,7 +2,10 @@
 //! subscriber it reaches, and one subscriber's copy of it.
 
 use std::{
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, Ordering::Relaxed},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -19,18 +22,31 @@ pub struct Message {
     pub origin: Option<Arc<str>>,
     /// When the broker accepted it (for MQTT 5.0 message expiry).
     pub received_at: Instant,
+    /// Set once a subscription matched (MQTT 5.0 PUBACK 0x10 No matching subscribers).
+    matched: AtomicBool,
 }
 
 impl Message {
     /// Wraps an accepted PUBLISH, clearing the per-hop fields.
-    pub fn new(mut publish: Publish, origin: Option<Arc<str>>) -> Arc<Self> {
+    pub fn new(publish: Publish, origin: Option<Arc<str>>) -> Arc<Self> {
+        Self::received(publish, origin, Instant::now())
+    }
+
+    /// As [`Message::new`], keeping the time the original was received (a
+    /// message rewritten on its way keeps its expiry clock).
+    pub fn received(
+        mut publish: Publish,
+        origin: Option<Arc<str>>,
+        received_at: Instant,
+    ) -> Arc<Self> {
         publish.packet_id = 0;
         publish.dup = false;
         publish.properties.topic_alias = None;
         Arc::new(Self {
             publish,
             origin,
-            received_at: Instant::now(),
+            received_at,
+            matched: AtomicBool::new(false),
         })
     }
 
@@ -48,6 +64,26 @@ impl Message {
         let secs = self.publish.properties.message_expiry_interval?;
         let spent = u32::try_from(self.received_at.elapsed().as_secs()).unwrap_or(u32::MAX);
         Some(secs.saturating_sub(spent).max(1))
+    }
+
+    /// Records that a subscription matched.
+    pub fn mark_matched(&self) {
+        if !self.matched.load(Relaxed) {
+            self.matched.store(true, Relaxed);
+        }
+    }
+
+    /// True once a subscription matched (on this node).
+    pub fn was_matched(&self) -> bool {
+        self.matched.load(Relaxed)
+    }
+
+    /// Seconds left before the message expires: `None` when it never does,
+    /// `Some(0)` once expired (MQTT 5.0 Message Expiry Interval).
+    pub fn expiry_left(&self) -> Option<u32> {
+        let interval = self.publish.properties.message_expiry_interval?;
+        let waited = u32::try_from(self.received_at.elapsed().as_secs()).unwrap_or(u32::MAX);
+        Some(interval.saturating_sub(waited))
     }
 }
 

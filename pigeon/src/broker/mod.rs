@@ -14,6 +14,7 @@
 //! through [`crate::emitter`].
 
 mod engine;
+mod expiry;
 mod message;
 mod router;
 mod session;
@@ -26,6 +27,7 @@ use anyhow::Context;
 use pigeon_codec::Publish;
 
 pub(crate) use engine::Engine;
+pub(crate) use expiry::NEVER;
 pub use message::{Delivery, Message};
 pub use router::Router;
 pub use session::{Ctrl, Link, Offer, Session};

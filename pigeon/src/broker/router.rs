@@ -56,6 +56,7 @@ impl Router {
     ) -> u64 {
         let mut dropped = 0;
         for target in targets {
+            message.mark_matched();
             let delivery = Delivery {
                 qos: message.publish.qos.min(target.qos),
                 retain: target.retain_as_published && message.publish.retain,

@@ -53,6 +53,9 @@ pub struct Session {
 #[derive(Default)]
 struct Inner {
     link: Option<Link>,
+    /// Bumped on every attach: a timer armed at detach (session expiry, will
+    /// delay) knows from it whether the client came back meanwhile.
+    epoch: u64,
     persistent: bool,
     removed: bool,
     queue: VecDeque<Delivery>,
@@ -178,7 +181,19 @@ impl Session {
     pub fn attach(&self, link: Link, persistent: bool) {
         let mut inner = self.lock();
         inner.link = Some(link);
+        inner.epoch += 1;
         inner.persistent = persistent;
+    }
+
+    /// The attach count (see [`Session::attach`]).
+    pub fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    /// True when no connection attached since `epoch` was read and none owns it now.
+    pub fn offline_since(&self, epoch: u64) -> bool {
+        let inner = self.lock();
+        inner.link.is_none() && inner.epoch == epoch && !inner.removed
     }
 
     /// Marks the session offline if `conn_id` still owns it; returns the queue.

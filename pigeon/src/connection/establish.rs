@@ -29,11 +29,17 @@ pub(super) async fn establish(
         acquired = engine.acquire_session(&client_id) => acquired,
         _ = engine.shutdown.cancelled() => return None,
     };
-    let persistent = if protocol.is_v5() {
-        connect.properties.session_expiry_interval.unwrap_or(0) > 0
+    // MQTT 5.0: the client's interval, capped by the broker's; 3.x: a
+    // persistent session never expires (as Mosquitto and Aedes do).
+    let requested = if protocol.is_v5() {
+        connect.properties.session_expiry_interval.unwrap_or(0)
+    } else if connect.clean_start {
+        0
     } else {
-        !connect.clean_start
+        crate::broker::NEVER
     };
+    let session_expiry = requested.min(engine.config.max_session_expiry_interval);
+    let persistent = session_expiry > 0;
     let session_present = !connect.clean_start && session.is_persistent();
     if connect.clean_start {
         engine.discard_session(&session).await;
@@ -67,7 +73,20 @@ pub(super) async fn establish(
         keep_alive = max_keepalive;
         server_keep_alive = Some(max_keepalive);
     }
-    let receive_maximum = connect.properties.receive_maximum.unwrap_or(u16::MAX);
+    let cp = &connect.properties;
+    let receive_maximum = cp.receive_maximum.unwrap_or(u16::MAX);
+    let mut encoder = pigeon_codec::MqttCodec::with_protocol(protocol, usize::MAX);
+    if let Some(max) = cp.maximum_packet_size {
+        encoder.set_max_outgoing(usize::try_from(max).unwrap_or(usize::MAX));
+    }
+    let client_alias_max = if protocol.is_v5() {
+        cp.topic_alias_maximum.unwrap_or(0)
+    } else {
+        0
+    };
+    let problem_info = cp.request_problem_information.unwrap_or(true);
+    let response_information = (protocol.is_v5() && cp.request_response_information == Some(true))
+        .then(|| format!("response/{client_id}"));
     let max_inflight = engine
         .config
         .max_inflight
@@ -88,14 +107,15 @@ pub(super) async fn establish(
         keep_alive: (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500)),
         last_seen: Instant::now(),
         will,
+        session_expiry,
         persistent,
+        encoder,
+        aliases_in: super::alias::Inbound::new(engine.config.topic_alias_maximum),
+        aliases_out: super::alias::Outbound::new(client_alias_max),
+        problem_info,
+        receive_maximum: usize::from(engine.config.receive_maximum),
         inflight: VecDeque::new(),
         max_inflight: usize::from(max_inflight),
-        max_outgoing: connect
-            .properties
-            .maximum_packet_size
-            .and_then(|m| usize::try_from(m).ok())
-            .unwrap_or(usize::MAX),
         next_packet_id: 0,
         incoming_qos2: parked.incoming_qos2.iter().copied().collect(),
         batch: Vec::with_capacity(super::BATCH),
@@ -120,7 +140,7 @@ pub(super) async fn establish(
         p.receive_maximum = Some(c.receive_maximum);
         p.maximum_packet_size = u32::try_from(c.max_packet_size).ok();
         p.server_keep_alive = server_keep_alive;
-        p.topic_alias_maximum = Some(0);
+        p.topic_alias_maximum = (c.topic_alias_maximum > 0).then_some(c.topic_alias_maximum);
         if c.maximum_qos != pigeon_codec::QoS::ExactlyOnce {
             p.maximum_qos = Some(c.maximum_qos);
         }
@@ -129,6 +149,9 @@ pub(super) async fn establish(
         p.shared_subscription_available = (!c.shared_subscription_available).then_some(false);
         p.subscription_identifiers_available =
             (!c.subscription_identifiers_available).then_some(false);
+        // Only when the broker's value differs from the client's request.
+        p.session_expiry_interval = (session_expiry != requested).then_some(session_expiry);
+        p.response_information = response_information;
     }
     conn.write(&Packet::ConnAck(ack.clone()));
     client.set_connected(true);

@@ -23,7 +23,14 @@ impl Connection {
             _ => None,
         };
         if let (true, Some(code)) = (self.protocol.is_v5(), reason) {
-            self.write(&Packet::Disconnect(Disconnect::new(code)));
+            let mut disconnect = Disconnect::new(code);
+            if let Exit::Violation(_, message) = &exit {
+                // DISCONNECT may always carry a reason string (MQTT-3.14.2-...).
+                disconnect.properties.reason_string = Some(message.clone());
+            }
+            if !self.write(&Packet::Disconnect(disconnect)) {
+                self.write(&Packet::Disconnect(Disconnect::new(code)));
+            }
         }
         if !matches!(exit, Exit::Closed) && !self.out.is_empty() {
             self.flush().await;
@@ -52,11 +59,23 @@ impl Connection {
             Exit::Shutdown => false,
             _ => true,
         };
+        let mut queued = self.session.detach(self.conn_id);
+        let persistent = self.session_expiry > 0;
+        let epoch = self.session.epoch();
         if let (true, Some(will)) = (publish_will, will) {
-            engine.publish_will(&self.client, will).await;
+            // MQTT 5.0 Will Delay: the will waits, unless the session ends first.
+            let delay = will
+                .properties
+                .will_delay_interval
+                .unwrap_or(0)
+                .min(self.session_expiry);
+            if delay > 0 {
+                engine.will_later(self.session.clone(), epoch, self.client.clone(), will, delay);
+            } else {
+                engine.publish_will(&self.client, will).await;
+            }
         }
 
-        let mut queued = self.session.detach(self.conn_id);
         // Shared subscriptions' copies this client did not complete go to another
         // member of their group (MQTT 5.0 4.8.2); a QoS 2 copy already released
         // (PUBREL sent) was received and stays.
@@ -73,13 +92,14 @@ impl Connection {
         if !orphans.is_empty() {
             engine.router.redistribute(&self.client_id, orphans).await;
         }
-        if self.persistent {
+        if persistent {
             let parked = Parked {
                 inflight: self.inflight.drain(..).collect(),
                 queued,
                 incoming_qos2: self.incoming_qos2.drain().collect(),
             };
             engine.persistence.park(&self.client_id, parked).await;
+            engine.expire_later(self.session.clone(), epoch, self.session_expiry);
         } else {
             engine.remove_session(&self.session).await;
         }

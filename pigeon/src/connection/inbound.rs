@@ -47,9 +47,21 @@ impl Connection {
                     .event(EventKind::Ping, || Event::Ping(self.client.clone()));
                 Ok(())
             }
-            Packet::Disconnect(d) => Err(Exit::Disconnect {
-                will: d.reason_code == ReasonCode::DisconnectWithWillMessage,
-            }),
+            Packet::Disconnect(d) => {
+                if let Some(interval) = d.properties.session_expiry_interval {
+                    if self.session_expiry == 0 && interval != 0 {
+                        // MQTT-3.14.2-2.
+                        return Err(Exit::Violation(
+                            ReasonCode::ProtocolError,
+                            "session expiry set on DISCONNECT after 0 on CONNECT".into(),
+                        ));
+                    }
+                    self.session_expiry = interval.min(self.engine.config.max_session_expiry_interval);
+                }
+                Err(Exit::Disconnect {
+                    will: d.reason_code == ReasonCode::DisconnectWithWillMessage,
+                })
+            }
             Packet::Connect(_) => Err(Exit::Violation(
                 ReasonCode::ProtocolError,
                 "second CONNECT".into(),
@@ -67,17 +79,11 @@ impl Connection {
 
     async fn on_publish(&mut self, mut publish: Publish) -> Result<(), Exit> {
         let engine = self.engine.clone();
+        self.aliases_in.resolve(&mut publish)?;
         if publish.qos > engine.config.maximum_qos {
             return Err(Exit::Violation(
                 ReasonCode::QoSNotSupported,
                 "QoS above the maximum".into(),
-            ));
-        }
-        if publish.topic.is_empty() || publish.properties.topic_alias.is_some() {
-            // The broker announces Topic Alias Maximum 0.
-            return Err(Exit::Violation(
-                ReasonCode::TopicAliasInvalid,
-                "topic aliases are not accepted".into(),
             ));
         }
         if publish.retain && !engine.config.retain_available {
@@ -96,19 +102,38 @@ impl Connection {
         }
         if qos == QoS::ExactlyOnce
             && self.protocol.is_v5()
-            && self.incoming_qos2.len() >= usize::from(engine.config.receive_maximum)
+            && self.incoming_qos2.len() >= self.receive_maximum
         {
+            // QoS 1 is acknowledged before the next packet is read, so only QoS 2
+            // exchanges awaiting PUBREL count against the broker's Receive Maximum.
             return Err(Exit::Violation(
                 ReasonCode::ReceiveMaximumExceeded,
-                "more unacknowledged QoS 2 PUBLISHes than Receive Maximum".into(),
+                format!("more than {} QoS 2 messages unacknowledged", self.receive_maximum),
             ));
+        }
+        if publish.properties.payload_format_indicator == Some(true)
+            && std::str::from_utf8(&publish.payload).is_err()
+        {
+            // MQTT-3.3.2-4 lets the receiver answer with a negative ack or close:
+            // QoS 1/2 get PUBACK/PUBREC 0x99 (the connection stays up), QoS 0,
+            // which has no ack, gets DISCONNECT 0x99.
+            if qos == QoS::AtMostOnce {
+                return Err(Exit::Violation(
+                    ReasonCode::PayloadFormatInvalid,
+                    "payload is not UTF-8 though its format indicator says so".into(),
+                ));
+            }
+            let text = self.reason_string(|| "payload is not valid UTF-8".into());
+            self.acknowledge(qos, packet_id, ReasonCode::PayloadFormatInvalid, text);
+            return Ok(());
         }
         if let Some(acl) = &engine.acl {
             if !acl.can_publish(&self.client_id, self.client.username(), &publish.topic) {
                 // Dropped silently (Mosquitto does the same); still acknowledged so
                 // the client does not resend it forever.
                 tracing::debug!(topic = %publish.topic, "publish refused by the ACL");
-                self.acknowledge(qos, packet_id, ReasonCode::NotAuthorized);
+                let text = self.reason_string(|| "refused by the ACL".into());
+                self.acknowledge(qos, packet_id, ReasonCode::NotAuthorized, text);
                 return Ok(());
             }
         }
@@ -127,14 +152,15 @@ impl Connection {
                 if !self.protocol.is_v5() {
                     return Err(Exit::Refused(denied.message));
                 }
-                self.acknowledge(qos, packet_id, denied.reason);
+                let text = self.reason_string(|| denied.message.clone());
+                self.acknowledge(qos, packet_id, denied.reason, text);
                 return Ok(());
             }
             Err(panic) => {
                 if !self.protocol.is_v5() {
                     return Err(Exit::Refused(panic));
                 }
-                self.acknowledge(qos, packet_id, ReasonCode::UnspecifiedError);
+                self.acknowledge(qos, packet_id, ReasonCode::UnspecifiedError, None);
                 return Ok(());
             }
         }
@@ -157,22 +183,39 @@ impl Connection {
         if qos == QoS::ExactlyOnce {
             self.incoming_qos2.insert(packet_id);
         }
-        self.acknowledge(qos, packet_id, ReasonCode::Success);
+        let code = if message.was_matched() {
+            ReasonCode::Success
+        } else {
+            ReasonCode::NoMatchingSubscribers
+        };
+        self.acknowledge(qos, packet_id, code, None);
         Ok(())
     }
 
     /// PUBACK / PUBREC for an incoming PUBLISH (3.x always carries success).
-    fn acknowledge(&mut self, qos: QoS, packet_id: u16, code: ReasonCode) {
+    fn acknowledge(&mut self, qos: QoS, packet_id: u16, code: ReasonCode, text: Option<String>) {
         let code = if self.protocol.is_v5() {
             code
         } else {
             ReasonCode::Success
         };
-        let reply = PubReply::with_reason(packet_id, code);
-        match qos {
-            QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => self.write(&Packet::PubAck(reply)),
-            QoS::ExactlyOnce => self.write(&Packet::PubRec(reply)),
+        let mut reply = PubReply::with_reason(packet_id, code);
+        reply.properties.reason_string = text;
+        let packet = match qos {
+            QoS::AtMostOnce => return,
+            QoS::AtLeastOnce => Packet::PubAck(reply),
+            QoS::ExactlyOnce => Packet::PubRec(reply),
+        };
+        if !self.write(&packet) {
+            // Too large for the client with the reason string: send it bare.
+            if let Packet::PubAck(r) | Packet::PubRec(r) = &packet {
+                let bare = PubReply::with_reason(r.packet_id, r.reason_code);
+                let bare = match qos {
+                    QoS::AtLeastOnce => Packet::PubAck(bare),
+                    _ => Packet::PubRec(bare),
+                };
+                self.write(&bare);
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! reads packets, writes replies and drains the session's queue within the
 //! in-flight window, until the client leaves or is sent away.
 
+mod alias;
 mod establish;
 mod finish;
 mod handshake;
@@ -30,7 +31,7 @@ use tokio::{
     sync::{mpsc, OwnedMutexGuard},
     time::Instant,
 };
-use tokio_util::codec::FramedRead;
+use tokio_util::codec::{Encoder, FramedRead};
 use tracing::Instrument;
 
 use crate::{
@@ -115,11 +116,20 @@ pub(crate) struct Connection {
     keep_alive: Option<Duration>,
     last_seen: Instant,
     will: Option<Will>,
+    /// MQTT 5.0 Session Expiry Interval in seconds (3.x: 0 for a clean
+    /// session, never-expires otherwise); `persistent` is `session_expiry > 0`.
+    session_expiry: u32,
     persistent: bool,
+    /// Encodes within the client's Maximum Packet Size.
+    encoder: MqttCodec,
+    aliases_in: alias::Inbound,
+    aliases_out: alias::Outbound,
+    /// The client's Request Problem Information (reason strings on acks).
+    problem_info: bool,
+    /// The broker's Receive Maximum: incoming QoS 2 exchanges open at once.
+    receive_maximum: usize,
     inflight: VecDeque<Inflight>,
     max_inflight: usize,
-    /// The client's Maximum Packet Size (MQTT 5.0); `usize::MAX` when unlimited.
-    max_outgoing: usize,
     next_packet_id: u16,
     incoming_qos2: HashSet<u16>,
     batch: Vec<Delivery>,
@@ -221,11 +231,21 @@ impl Connection {
         }
     }
 
-    /// Appends a packet to the write buffer.
-    fn write(&mut self, packet: &Packet) {
-        if let Err(error) = pigeon_codec::encode(packet, self.protocol, &mut self.out) {
-            tracing::warn!(%error, "cannot encode packet for client; skipped");
+    /// Appends a packet to the write buffer; false when it cannot be sent
+    /// (e.g. larger than the client's Maximum Packet Size).
+    fn write(&mut self, packet: &Packet) -> bool {
+        match Encoder::<&Packet>::encode(&mut self.encoder, packet, &mut self.out) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::debug!(%error, "cannot send packet to client; skipped");
+                false
+            }
         }
+    }
+
+    /// A reason string for an ack, if the client did not opt out of them.
+    fn reason_string(&self, text: impl FnOnce() -> String) -> Option<String> {
+        (self.protocol.is_v5() && self.problem_info).then(text)
     }
 
     /// Writes whatever is buffered, giving up after a short while.

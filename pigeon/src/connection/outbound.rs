@@ -33,6 +33,7 @@ impl Connection {
     async fn send(&mut self, mut delivery: Delivery) {
         let engine = self.engine.clone();
         if delivery.message.is_expired() {
+            // MQTT 5.0 Message Expiry: too late to deliver (queued or retained).
             return;
         }
         if let Some(acl) = &engine.acl {
@@ -50,7 +51,8 @@ impl Connection {
                     delivery.qos = publish.qos.min(delivery.qos);
                     delivery.retain = publish.retain;
                     let origin = delivery.message.origin.clone();
-                    delivery.message = Message::new(publish, origin);
+                    let received_at = delivery.message.received_at;
+                    delivery.message = Message::received(publish, origin, received_at);
                 }
                 _ => return,
             }
@@ -60,31 +62,35 @@ impl Connection {
         } else {
             self.allocate_packet_id()
         };
-        let packet = Packet::Publish(delivery.to_publish(packet_id, false));
-        if self.max_outgoing < usize::MAX {
-            let size = pigeon_codec::encoded_len(&packet, self.protocol).unwrap_or(usize::MAX);
-            if size > self.max_outgoing {
-                // MQTT 5.0: a packet larger than the client's Maximum Packet Size is
-                // discarded as if it had been delivered.
-                engine.stats.messages_dropped.fetch_add(1, Relaxed);
-                tracing::debug!(
-                    size,
-                    max = self.max_outgoing,
-                    "message larger than the client accepts, dropped"
-                );
-                return;
+        let mut publish = delivery.to_publish(packet_id, false);
+        if let Some(left) = delivery.message.expiry_left() {
+            // Forwarded with the time it waited in the broker taken off.
+            publish.properties.message_expiry_interval = Some(left);
+        }
+        let mut aliased = None;
+        if self.aliases_out.enabled() {
+            let topic = publish.topic.clone();
+            if self.aliases_out.apply(&mut publish) {
+                aliased = Some(topic);
             }
         }
-        engine.stats.messages_sent.fetch_add(1, Relaxed);
-        self.write(&packet);
-        if delivery.qos == QoS::AtMostOnce {
+        if !self.write(&Packet::Publish(publish)) {
+            // Larger than the client's Maximum Packet Size: dropped, as if
+            // delivered (MQTT-3.1.2-25), and counted.
+            if let Some(topic) = aliased {
+                self.aliases_out.forget(&topic);
+            }
+            engine.stats.messages_dropped.fetch_add(1, Relaxed);
             return;
         }
-        self.inflight.push_back(Inflight {
-            packet_id,
-            delivery,
-            released: false,
-        });
+        engine.stats.messages_sent.fetch_add(1, Relaxed);
+        if delivery.qos != QoS::AtMostOnce {
+            self.inflight.push_back(Inflight {
+                packet_id,
+                delivery,
+                released: false,
+            });
+        }
     }
 
     /// The next packet id not in flight (the window is far below 65535).

@@ -1,0 +1,103 @@
+//! MQTT 5.0 topic aliases, per connection and per direction.
+//!
+//! Inbound: the client may use aliases 1..=`topic_alias_maximum` (the value
+//! the broker announced in CONNACK). Outbound: the broker assigns aliases to
+//! the first topics it sends, up to the client's own Topic Alias Maximum
+//! (first-come, never reassigned: a repeated topic is then sent as the alias
+//! alone); nothing is aliased for a client that announced none, nor for 3.x.
+
+use std::collections::HashMap;
+
+use pigeon_codec::{ByteStr, Publish, ReasonCode};
+
+use super::Exit;
+
+/// Aliases the client set up for its PUBLISHes.
+pub(super) struct Inbound {
+    max: u16,
+    topics: HashMap<u16, ByteStr>,
+}
+
+impl Inbound {
+    /// `max` is the Topic Alias Maximum the broker announced.
+    pub fn new(max: u16) -> Self {
+        Self {
+            max,
+            topics: HashMap::new(),
+        }
+    }
+
+    /// Replaces an aliased PUBLISH's empty topic by the alias's topic, or
+    /// records the alias of a PUBLISH carrying both.
+    pub fn resolve(&mut self, publish: &mut Publish) -> Result<(), Exit> {
+        let Some(alias) = publish.properties.topic_alias else {
+            return Ok(());
+        };
+        if alias == 0 || alias > self.max {
+            return Err(Exit::Violation(
+                ReasonCode::TopicAliasInvalid,
+                format!("topic alias {alias} outside 1..={}", self.max),
+            ));
+        }
+        if publish.topic.is_empty() {
+            match self.topics.get(&alias) {
+                Some(topic) => publish.topic = topic.clone(),
+                None => {
+                    return Err(Exit::Violation(
+                        ReasonCode::ProtocolError,
+                        format!("topic alias {alias} was never set"),
+                    ))
+                }
+            }
+        } else {
+            self.topics.insert(alias, publish.topic.clone());
+        }
+        Ok(())
+    }
+}
+
+/// Aliases the broker set up for its PUBLISHes to the client.
+pub(super) struct Outbound {
+    max: u16,
+    assigned: HashMap<ByteStr, u16>,
+}
+
+impl Outbound {
+    /// `max` is the client's Topic Alias Maximum (0: no aliases).
+    pub fn new(max: u16) -> Self {
+        Self {
+            max,
+            assigned: HashMap::new(),
+        }
+    }
+
+    /// True when the client accepts aliases.
+    pub fn enabled(&self) -> bool {
+        self.max > 0
+    }
+
+    /// Sends a topic already aliased as the alias alone; assigns a free alias
+    /// to a new topic while some are left. True when an alias was assigned
+    /// now (undo with [`Outbound::forget`] if the PUBLISH is not sent).
+    pub fn apply(&mut self, publish: &mut Publish) -> bool {
+        if let Some(&alias) = self.assigned.get(&publish.topic) {
+            publish.properties.topic_alias = Some(alias);
+            publish.topic = ByteStr::default();
+            return false;
+        }
+        let used = self.assigned.len();
+        if used >= usize::from(self.max) {
+            return false;
+        }
+        // used < max <= u16::MAX, so used + 1 fits.
+        let alias = u16::try_from(used + 1).unwrap_or(self.max);
+        self.assigned.insert(publish.topic.clone(), alias);
+        publish.properties.topic_alias = Some(alias);
+        true
+    }
+
+    /// Forgets the alias just assigned to `topic` (its PUBLISH was not sent).
+    pub fn forget(&mut self, topic: &ByteStr) {
+        self.assigned.remove(topic);
+    }
+}
