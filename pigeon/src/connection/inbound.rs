@@ -66,10 +66,7 @@ impl Connection {
                 ReasonCode::ProtocolError,
                 "second CONNECT".into(),
             )),
-            Packet::Auth(_) => Err(Exit::Violation(
-                ReasonCode::ProtocolError,
-                "AUTH without an authentication method".into(),
-            )),
+            Packet::Auth(auth) => self.on_auth(auth).await,
             other => Err(Exit::Violation(
                 ReasonCode::ProtocolError,
                 format!("{:?} is not sent by clients", other.packet_type()),
