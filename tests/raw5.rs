@@ -58,7 +58,14 @@ impl Raw {
     }
 
     /// Publishes (QoS 1/2 with `packet_id`); does not wait for the ack.
-    pub async fn publish5(&mut self, topic: &str, qos: QoS, retain: bool, payload: &str, packet_id: u16) {
+    pub async fn publish5(
+        &mut self,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: &str,
+        packet_id: u16,
+    ) {
         let mut publish = Publish::new(topic, qos, payload.to_owned());
         publish.retain = retain;
         publish.packet_id = if qos == QoS::AtMostOnce { 0 } else { packet_id };

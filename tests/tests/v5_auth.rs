@@ -85,9 +85,14 @@ async fn start_exchange(addr: std::net::SocketAddr, id: &str, password: &str) ->
 
 async fn connected(addr: std::net::SocketAddr, id: &str) -> Raw {
     let (mut raw, challenge) = start_exchange(addr, id, "pw").await;
-    let nonce = String::from_utf8(challenge.properties.authentication_data.unwrap().to_vec()).unwrap();
-    raw.send(auth(ReasonCode::ContinueAuthentication, METHOD, &format!("{nonce}:pw")))
-        .await;
+    let nonce =
+        String::from_utf8(challenge.properties.authentication_data.unwrap().to_vec()).unwrap();
+    raw.send(auth(
+        ReasonCode::ContinueAuthentication,
+        METHOD,
+        &format!("{nonce}:pw"),
+    ))
+    .await;
     match raw.recv().await {
         Some(Packet::ConnAck(ack)) if ack.reason_code == ReasonCode::Success => raw,
         other => panic!("expected CONNACK 0, got {other:?}"),
@@ -99,19 +104,32 @@ async fn challenge_response_connects_with_method_and_data_in_connack() {
     let app = pigeon::testing::start::<AuthModule>().await.unwrap();
     let (mut raw, challenge) = start_exchange(app.local_addr(), "alice", "pw").await;
     assert_eq!(challenge.reason_code, ReasonCode::ContinueAuthentication);
-    assert_eq!(challenge.properties.authentication_method.as_deref(), Some(METHOD));
+    assert_eq!(
+        challenge.properties.authentication_method.as_deref(),
+        Some(METHOD)
+    );
     assert_eq!(
         challenge.properties.authentication_data.as_deref(),
         Some(&b"nonce-alice"[..])
     );
-    raw.send(auth(ReasonCode::ContinueAuthentication, METHOD, "nonce-alice:pw"))
-        .await;
+    raw.send(auth(
+        ReasonCode::ContinueAuthentication,
+        METHOD,
+        "nonce-alice:pw",
+    ))
+    .await;
     let Some(Packet::ConnAck(ack)) = raw.recv().await else {
         panic!("CONNACK expected");
     };
     assert_eq!(ack.reason_code, ReasonCode::Success);
-    assert_eq!(ack.properties.authentication_method.as_deref(), Some(METHOD));
-    assert_eq!(ack.properties.authentication_data.as_deref(), Some(&b"welcome"[..]));
+    assert_eq!(
+        ack.properties.authentication_method.as_deref(),
+        Some(METHOD)
+    );
+    assert_eq!(
+        ack.properties.authentication_data.as_deref(),
+        Some(&b"welcome"[..])
+    );
     // The session works.
     let ack = raw
         .subscribe5(1, &[("t", raw5::opts(pigeon_codec::QoS::AtMostOnce))], None)
@@ -124,8 +142,12 @@ async fn a_wrong_answer_gets_connack_0x87_and_an_unknown_method_0x8c() {
     let app = pigeon::testing::start::<AuthModule>().await.unwrap();
     let addr = app.local_addr();
     let (mut raw, _) = start_exchange(addr, "mallory", "pw").await;
-    raw.send(auth(ReasonCode::ContinueAuthentication, METHOD, "nonce-mallory:guess"))
-        .await;
+    raw.send(auth(
+        ReasonCode::ContinueAuthentication,
+        METHOD,
+        "nonce-mallory:guess",
+    ))
+    .await;
     let seen = raw.closed().await;
     assert!(
         matches!(seen.first(), Some(Packet::ConnAck(a)) if a.reason_code == ReasonCode::NotAuthorized),
@@ -163,20 +185,31 @@ async fn reauthentication_succeeds_then_a_failed_one_disconnects_0x87() {
         panic!("AUTH challenge expected");
     };
     assert_eq!(challenge.reason_code, ReasonCode::ContinueAuthentication);
-    raw.send(auth(ReasonCode::ContinueAuthentication, METHOD, "nonce-bob:pw"))
-        .await;
+    raw.send(auth(
+        ReasonCode::ContinueAuthentication,
+        METHOD,
+        "nonce-bob:pw",
+    ))
+    .await;
     let Some(Packet::Auth(done)) = raw.recv().await else {
         panic!("AUTH success expected");
     };
     assert_eq!(done.reason_code, ReasonCode::Success);
-    assert_eq!(done.properties.authentication_data.as_deref(), Some(&b"welcome"[..]));
+    assert_eq!(
+        done.properties.authentication_data.as_deref(),
+        Some(&b"welcome"[..])
+    );
     raw.send(Packet::PingReq).await;
     assert!(matches!(raw.recv().await, Some(Packet::PingResp)));
 
     raw.send(auth(ReasonCode::ReAuthenticate, METHOD, "")).await;
     assert!(matches!(raw.recv().await, Some(Packet::Auth(_))));
-    raw.send(auth(ReasonCode::ContinueAuthentication, METHOD, "nonce-bob:nope"))
-        .await;
+    raw.send(auth(
+        ReasonCode::ContinueAuthentication,
+        METHOD,
+        "nonce-bob:nope",
+    ))
+    .await;
     let seen = raw.closed().await;
     assert!(
         matches!(seen.last(), Some(Packet::Disconnect(d)) if d.reason_code == ReasonCode::NotAuthorized),
@@ -189,7 +222,8 @@ async fn auth_with_another_method_or_without_enhanced_auth_is_a_protocol_error()
     let app = pigeon::testing::start::<AuthModule>().await.unwrap();
     let addr = app.local_addr();
     let mut raw = connected(addr, "carol").await;
-    raw.send(auth(ReasonCode::ReAuthenticate, "OTHER", "")).await;
+    raw.send(auth(ReasonCode::ReAuthenticate, "OTHER", ""))
+        .await;
     let seen = raw.closed().await;
     assert!(
         matches!(seen.last(), Some(Packet::Disconnect(d)) if d.reason_code == ReasonCode::ProtocolError),
@@ -197,7 +231,9 @@ async fn auth_with_another_method_or_without_enhanced_auth_is_a_protocol_error()
     );
 
     let mut plain = raw5::connect(addr, "plain-auth").await;
-    plain.send(auth(ReasonCode::ReAuthenticate, METHOD, "")).await;
+    plain
+        .send(auth(ReasonCode::ReAuthenticate, METHOD, ""))
+        .await;
     let seen = plain.closed().await;
     assert!(
         matches!(seen.last(), Some(Packet::Disconnect(d)) if d.reason_code == ReasonCode::ProtocolError),

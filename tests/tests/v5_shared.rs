@@ -35,7 +35,9 @@ async fn group_members_split_messages_with_none_lost_or_duplicated() {
         (&mut b, "$share/g/jobs/+"),
         (&mut plain, "jobs/#"),
     ] {
-        let ack = raw.subscribe5(1, &[(filter, opts(QoS::AtLeastOnce))], None).await;
+        let ack = raw
+            .subscribe5(1, &[(filter, opts(QoS::AtLeastOnce))], None)
+            .await;
         assert_eq!(ack.reason_codes, vec![ReasonCode::GrantedQoS1]);
     }
     // A 3.1.1 member of the same group (Mosquitto and EMQX accept these too).
@@ -45,7 +47,9 @@ async fn group_members_split_messages_with_none_lost_or_duplicated() {
         .await;
     assert_eq!(
         codes,
-        vec![rumqttc::SubscribeReasonCode::Success(rumqttc::QoS::AtLeastOnce)]
+        vec![rumqttc::SubscribeReasonCode::Success(
+            rumqttc::QoS::AtLeastOnce
+        )]
     );
 
     let mut publisher = connect(addr, "share-pub").await;
@@ -57,11 +61,10 @@ async fn group_members_split_messages_with_none_lost_or_duplicated() {
     let got_a = drain(&mut a, 400).await;
     let got_b = drain(&mut b, 100).await;
     let mut got_c = Vec::new();
-    while let Ok(Some(p)) =
-        tokio::time::timeout(std::time::Duration::from_millis(100), async {
-            Some(c.recv().await)
-        })
-        .await
+    while let Ok(Some(p)) = tokio::time::timeout(std::time::Duration::from_millis(100), async {
+        Some(c.recv().await)
+    })
+    .await
     {
         got_c.push(String::from_utf8_lossy(&p.payload).into_owned());
         if got_a.len() + got_b.len() + got_c.len() == 30 {
@@ -153,10 +156,15 @@ async fn a_client_gets_one_copy_per_plain_match_set_plus_its_shared_copy() {
     )
     .await;
     let mut publisher = connect(addr, "o-pub").await;
-    publisher.publish5("o/1", QoS::AtMostOnce, false, "x", 0).await;
+    publisher
+        .publish5("o/1", QoS::AtMostOnce, false, "x", 0)
+        .await;
     assert!(both.next_publish_within(1000).await.is_some());
     assert!(both.next_publish_within(1000).await.is_some());
-    assert!(both.next_publish_within(300).await.is_none(), "two copies only");
+    assert!(
+        both.next_publish_within(300).await.is_none(),
+        "two copies only"
+    );
 }
 
 #[tokio::test]
@@ -192,10 +200,20 @@ async fn shared_subscriptions_switched_off_answer_0x9e() {
     .await;
     assert_eq!(ack.properties.shared_subscription_available, Some(false));
     let ack = raw
-        .subscribe5(1, &[("$share/g/t", opts(QoS::AtMostOnce)), ("t", opts(QoS::AtMostOnce))], None)
+        .subscribe5(
+            1,
+            &[
+                ("$share/g/t", opts(QoS::AtMostOnce)),
+                ("t", opts(QoS::AtMostOnce)),
+            ],
+            None,
+        )
         .await;
     assert_eq!(
         ack.reason_codes,
-        vec![ReasonCode::SharedSubscriptionsNotSupported, ReasonCode::Success]
+        vec![
+            ReasonCode::SharedSubscriptionsNotSupported,
+            ReasonCode::Success
+        ]
     );
 }

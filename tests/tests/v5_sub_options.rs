@@ -18,15 +18,20 @@ async fn no_local_skips_own_publications_on_that_subscription_only() {
     me.subscribe5(1, &[("chat/+", nl)], None).await;
     other.subscribe5(1, &[("chat/+", nl)], None).await;
 
-    me.publish5("chat/room", QoS::AtMostOnce, false, "mine", 0).await;
+    me.publish5("chat/room", QoS::AtMostOnce, false, "mine", 0)
+        .await;
     assert_eq!(&other.next_publish().await.payload[..], b"mine");
     assert!(me.next_publish_within(300).await.is_none(), "own message");
-    other.publish5("chat/room", QoS::AtMostOnce, false, "theirs", 0).await;
+    other
+        .publish5("chat/room", QoS::AtMostOnce, false, "theirs", 0)
+        .await;
     assert_eq!(&me.next_publish().await.payload[..], b"theirs");
 
     // An overlapping subscription without no-local does deliver it.
-    me.subscribe5(2, &[("chat/#", opts(QoS::AtMostOnce))], None).await;
-    me.publish5("chat/room", QoS::AtMostOnce, false, "again", 0).await;
+    me.subscribe5(2, &[("chat/#", opts(QoS::AtMostOnce))], None)
+        .await;
+    me.publish5("chat/room", QoS::AtMostOnce, false, "again", 0)
+        .await;
     assert_eq!(&me.next_publish().await.payload[..], b"again");
     assert!(me.next_publish_within(200).await.is_none(), "one copy");
 }
@@ -40,12 +45,16 @@ async fn retain_as_published_keeps_the_flag_otherwise_it_is_cleared() {
     let mut rap = opts(QoS::AtMostOnce);
     rap.retain_as_published = true;
     keep.subscribe5(1, &[("news", rap)], None).await;
-    clear.subscribe5(1, &[("news", opts(QoS::AtMostOnce))], None).await;
+    clear
+        .subscribe5(1, &[("news", opts(QoS::AtMostOnce))], None)
+        .await;
     let mut v3 = Mqtt::connect(addr, "rap-v3").await;
     v3.subscribe("news", rumqttc::QoS::AtMostOnce).await;
 
     let mut publisher = connect(addr, "rap-pub").await;
-    publisher.publish5("news", QoS::AtLeastOnce, true, "live", 1).await;
+    publisher
+        .publish5("news", QoS::AtLeastOnce, true, "live", 1)
+        .await;
     assert!(keep.next_publish().await.retain, "retain as published");
     assert!(!clear.next_publish().await.retain, "cleared on forward");
     assert!(!v3.recv().await.retain, "3.1.1 forward clears it");
@@ -56,7 +65,9 @@ async fn retain_handling_0_always_1_only_new_2_never() {
     let broker = start().await;
     let addr = broker.local_addr();
     let mut publisher = connect(addr, "rh-pub").await;
-    publisher.publish5("rh/t", QoS::AtLeastOnce, true, "kept", 1).await;
+    publisher
+        .publish5("rh/t", QoS::AtLeastOnce, true, "kept", 1)
+        .await;
     assert!(matches!(publisher.recv().await, Some(Packet::PubAck(_))));
 
     let mut sub = connect(addr, "rh-sub").await;
@@ -66,7 +77,8 @@ async fn retain_handling_0_always_1_only_new_2_never() {
         o
     };
     // 2: never.
-    sub.subscribe5(1, &[("rh/#", with(RetainHandling::Never))], None).await;
+    sub.subscribe5(1, &[("rh/#", with(RetainHandling::Never))], None)
+        .await;
     assert!(sub.next_publish_within(300).await.is_none());
     // 1: only when the subscription is new (this one replaces rh/#'s).
     sub.subscribe5(2, &[("rh/#", with(RetainHandling::OnNewSubscribe))], None)

@@ -14,13 +14,18 @@ async fn one_copy_carries_every_matching_identifier() {
     let broker = start().await;
     let addr = broker.local_addr();
     let mut sub = connect(addr, "ids").await;
-    sub.subscribe5(1, &[("a/+", opts(QoS::AtMostOnce))], Some(1)).await;
-    sub.subscribe5(2, &[("a/#", opts(QoS::AtLeastOnce))], Some(2)).await;
+    sub.subscribe5(1, &[("a/+", opts(QoS::AtMostOnce))], Some(1))
+        .await;
+    sub.subscribe5(2, &[("a/#", opts(QoS::AtLeastOnce))], Some(2))
+        .await;
     sub.subscribe5(3, &[("$share/g/a/b", opts(QoS::AtMostOnce))], Some(3))
         .await;
-    sub.subscribe5(4, &[("other", opts(QoS::AtMostOnce))], None).await;
+    sub.subscribe5(4, &[("other", opts(QoS::AtMostOnce))], None)
+        .await;
     let mut publisher = connect(addr, "ids-pub").await;
-    publisher.publish5("a/b", QoS::AtLeastOnce, false, "m", 1).await;
+    publisher
+        .publish5("a/b", QoS::AtLeastOnce, false, "m", 1)
+        .await;
 
     let mut copies = Vec::new();
     while let Some(p) = sub.next_publish_within(400).await {
@@ -35,15 +40,20 @@ async fn one_copy_carries_every_matching_identifier() {
 
     // No identifier on a subscription without one; replacing a subscription
     // without an identifier drops the old one.
-    publisher.publish5("other", QoS::AtMostOnce, false, "o", 0).await;
+    publisher
+        .publish5("other", QoS::AtMostOnce, false, "o", 0)
+        .await;
     assert!(sub
         .next_publish()
         .await
         .properties
         .subscription_identifiers
         .is_empty());
-    sub.subscribe5(5, &[("a/#", opts(QoS::AtLeastOnce))], None).await;
-    publisher.publish5("a", QoS::AtMostOnce, false, "m2", 0).await;
+    sub.subscribe5(5, &[("a/#", opts(QoS::AtLeastOnce))], None)
+        .await;
+    publisher
+        .publish5("a", QoS::AtMostOnce, false, "m2", 0)
+        .await;
     assert!(sub
         .next_publish()
         .await
@@ -57,10 +67,13 @@ async fn retained_messages_on_subscribe_carry_the_identifier() {
     let broker = start().await;
     let addr = broker.local_addr();
     let mut publisher = connect(addr, "rid-pub").await;
-    publisher.publish5("r/1", QoS::AtLeastOnce, true, "kept", 1).await;
+    publisher
+        .publish5("r/1", QoS::AtLeastOnce, true, "kept", 1)
+        .await;
     assert!(matches!(publisher.recv().await, Some(Packet::PubAck(_))));
     let mut sub = connect(addr, "rid").await;
-    sub.subscribe5(1, &[("r/+", opts(QoS::AtLeastOnce))], Some(42)).await;
+    sub.subscribe5(1, &[("r/+", opts(QoS::AtLeastOnce))], Some(42))
+        .await;
     let p = sub.next_publish().await;
     assert!(p.retain);
     assert_eq!(p.properties.subscription_identifiers, vec![42]);
@@ -76,7 +89,10 @@ async fn identifiers_switched_off_are_a_disconnect_0xa1() {
         pigeon_tests::raw5::connect_packet("noids"),
     )
     .await;
-    assert_eq!(ack.properties.subscription_identifiers_available, Some(false));
+    assert_eq!(
+        ack.properties.subscription_identifiers_available,
+        Some(false)
+    );
     let mut subscribe = pigeon_codec::Subscribe::new(
         1,
         vec![pigeon_codec::SubscribeFilter::new("t", QoS::AtMostOnce)],

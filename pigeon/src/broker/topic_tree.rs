@@ -177,7 +177,12 @@ impl TopicTree {
         out: &mut Vec<Target>,
     ) {
         let mut found = Found::default();
-        walk(&self.root, topic.split('/'), topic.starts_with('$'), &mut found);
+        walk(
+            &self.root,
+            topic.split('/'),
+            topic.starts_with('$'),
+            &mut found,
+        );
         let plain_start = out.len();
         for entry in found.plain {
             if entry.options.no_local && origin == Some(&*entry.session.client_id) {
@@ -408,7 +413,10 @@ mod tests {
         }
         assert_eq!(firsts, ["a", "b", "a", "b"]);
         let other = tree.pick_shared("$share/g/t/+", "a", |_| true);
-        assert_eq!(other.map(|t| t.session.client_id.to_string()), Some("b".into()));
+        assert_eq!(
+            other.map(|t| t.session.client_id.to_string()),
+            Some("b".into())
+        );
         assert!(tree.pick_shared("$share/h/t/#", "c", |_| true).is_none());
         assert!(tree.remove("$share/g/t/+", "a"));
         assert!(!tree.remove("$share/g/t/+", "a"));

@@ -115,8 +115,12 @@ pub(super) async fn on_connect(
 fn disconnect_code(code: ReasonCode) -> ReasonCode {
     use ReasonCode::*;
     match code {
-        UnspecifiedError | NotAuthorized | BadAuthenticationMethod | ServerBusy
-        | ImplementationSpecificError | ProtocolError => code,
+        UnspecifiedError
+        | NotAuthorized
+        | BadAuthenticationMethod
+        | ServerBusy
+        | ImplementationSpecificError
+        | ProtocolError => code,
         _ => NotAuthorized,
     }
 }
@@ -146,11 +150,16 @@ impl Connection {
             reauthenticate: true,
         };
         let hooks = self.engine.hooks.clone();
-        let decided = guard(hooks.authenticate_step(&self.client, &state.credential, exchange)).await;
+        let decided =
+            guard(hooks.authenticate_step(&self.client, &state.credential, exchange)).await;
         let (code, message) = match decided {
             Ok(Ok(AuthStep::Continue(data))) => {
                 self.set_auth_step(Some(step));
-                self.write(&auth_packet(ReasonCode::ContinueAuthentication, &method, Some(data)));
+                self.write(&auth_packet(
+                    ReasonCode::ContinueAuthentication,
+                    &method,
+                    Some(data),
+                ));
                 return Ok(());
             }
             Ok(Ok(AuthStep::Success(data))) => {
@@ -165,7 +174,10 @@ impl Connection {
             Ok(Err(error)) => (disconnect_code(error.reason), error.message),
             Err(panic) => (ReasonCode::UnspecifiedError, panic),
         };
-        Err(Exit::Violation(code, format!("re-authentication failed: {message}")))
+        Err(Exit::Violation(
+            code,
+            format!("re-authentication failed: {message}"),
+        ))
     }
 
     fn set_auth_step(&mut self, step: Option<u32>) {

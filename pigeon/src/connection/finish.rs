@@ -70,7 +70,13 @@ impl Connection {
                 .unwrap_or(0)
                 .min(self.session_expiry);
             if delay > 0 {
-                engine.will_later(self.session.clone(), epoch, self.client.clone(), will, delay);
+                engine.will_later(
+                    self.session.clone(),
+                    epoch,
+                    self.client.clone(),
+                    will,
+                    delay,
+                );
             } else {
                 engine.publish_will(&self.client, will).await;
             }
@@ -79,7 +85,11 @@ impl Connection {
         // Shared subscriptions' copies this client did not complete go to another
         // member of their group (MQTT 5.0 4.8.2); a QoS 2 copy already released
         // (PUBREL sent) was received and stays.
-        let mut orphans: Vec<_> = queued.iter().filter(|d| d.share.is_some()).cloned().collect();
+        let mut orphans: Vec<_> = queued
+            .iter()
+            .filter(|d| d.share.is_some())
+            .cloned()
+            .collect();
         if !orphans.is_empty() {
             queued.retain(|d| d.share.is_none());
         }

@@ -132,8 +132,8 @@ pub(super) async fn accept(
     let enhanced = protocol.is_v5() && connect.properties.authentication_method.is_some();
     if enhanced {
         let p = &mut connect.properties;
-        let data = super::auth::on_connect(engine, reader, &mut writer, &client, &credential, p)
-            .await?;
+        let data =
+            super::auth::on_connect(engine, reader, &mut writer, &client, &credential, p).await?;
         p.authentication_data = data;
     }
 

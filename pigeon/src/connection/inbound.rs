@@ -56,7 +56,8 @@ impl Connection {
                             "session expiry set on DISCONNECT after 0 on CONNECT".into(),
                         ));
                     }
-                    self.session_expiry = interval.min(self.engine.config.max_session_expiry_interval);
+                    self.session_expiry =
+                        interval.min(self.engine.config.max_session_expiry_interval);
                 }
                 Err(Exit::Disconnect {
                     will: d.reason_code == ReasonCode::DisconnectWithWillMessage,
@@ -105,7 +106,10 @@ impl Connection {
             // exchanges awaiting PUBREL count against the broker's Receive Maximum.
             return Err(Exit::Violation(
                 ReasonCode::ReceiveMaximumExceeded,
-                format!("more than {} QoS 2 messages unacknowledged", self.receive_maximum),
+                format!(
+                    "more than {} QoS 2 messages unacknowledged",
+                    self.receive_maximum
+                ),
             ));
         }
         if publish.properties.payload_format_indicator == Some(true)

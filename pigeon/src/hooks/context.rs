@@ -6,7 +6,8 @@ use std::{marker::PhantomData, sync::Arc};
 use pigeon_codec::{Connect, Publish};
 
 use super::{
-    AuthError, AuthExchange, AuthStep, Client, Credential, Denied, Event, EventKind, HookError, Params, Subscription,
+    AuthError, AuthExchange, AuthStep, Client, Credential, Denied, Event, EventKind, HookError,
+    Params, Subscription,
 };
 
 /// A hook's context: the value its handlers see and the outcome a handler produces.
