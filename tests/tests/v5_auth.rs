@@ -3,8 +3,6 @@
 //! byte-level v5 client: the AUTH exchange before CONNACK, refusals
 //! (0x87, 0x8C), re-authentication and the protocol errors around AUTH.
 
-use std::sync::Mutex;
-
 use bytes::Bytes;
 use pigeon::prelude::*;
 use pigeon_codec::{Auth, AuthProperties, Packet, ReasonCode};
@@ -13,10 +11,7 @@ use pigeon_tests::{raw5, Raw};
 /// Challenge "nonce-<n>"; the client proves it knows the password by answering
 /// "<nonce>:<password>". The step counter says where the exchange is.
 #[injectable]
-pub struct NonceAuth {
-    #[inject(default)]
-    log: Mutex<Vec<String>>,
-}
+pub struct NonceAuth;
 
 const METHOD: &str = "NONCE";
 
@@ -32,12 +27,6 @@ impl NonceAuth {
         if auth.method.as_deref() != Some(METHOD) {
             return Ok(AuthStep::Pass);
         }
-        self.log.lock().unwrap().push(format!(
-            "{} step {} reauth {}",
-            client.id(),
-            auth.step,
-            auth.reauthenticate
-        ));
         let nonce = format!("nonce-{}", client.id());
         match auth.step {
             0 => Ok(AuthStep::continue_with(nonce)),
