@@ -217,3 +217,26 @@ async fn shared_subscriptions_switched_off_answer_0x9e() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_malformed_share_name_closes_the_connection_and_spares_others() {
+    let broker = start().await;
+    let addr = broker.local_addr();
+    for (i, bad) in ["$share//t", "$share/g", "$share/g+/t"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut raw = connect(addr, &format!("badshare{i}")).await;
+        raw.send(Packet::Subscribe(pigeon_codec::Subscribe::new(
+            1,
+            vec![pigeon_codec::SubscribeFilter::new(bad, QoS::AtMostOnce)],
+        )))
+        .await;
+        let seen = raw.closed().await;
+        assert!(
+            matches!(seen.last(), Some(Packet::Disconnect(d)) if d.reason_code.is_error()),
+            "{bad}: {seen:?}"
+        );
+    }
+    pigeon_tests::assert_serving(addr).await;
+}
