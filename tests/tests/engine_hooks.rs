@@ -77,6 +77,14 @@ impl Gate {
         }
     }
 
+    #[on_authorize_forward]
+    async fn forward(&self, client: Client, packet: &mut Publish) -> bool {
+        if packet.topic == "fwd" {
+            packet.payload = format!("for {}", client.id()).into();
+        }
+        client.id() != "muted"
+    }
+
     #[on_connection_error]
     async fn connection_error(&self, error: Error) {
         self.log.push(format!("connection_error {error}"));
@@ -331,4 +339,32 @@ async fn wills_pass_through_authorize_publish_and_events_follow_the_connection()
     );
     app.close().await;
     eventually(&log, "closed").await;
+}
+
+#[tokio::test]
+async fn authorize_forward_rewrites_per_subscriber_and_can_drop() {
+    let (app, _log) = app().await;
+    let addr = app.local_addr();
+    let mut subs = Vec::new();
+    for id in ["loud", "muted"] {
+        let (mut raw, _) = Raw::connect(addr, Raw::connect_packet(id, true)).await;
+        raw.send(Packet::Subscribe(Subscribe::new(
+            1,
+            vec![SubscribeFilter::new("fwd", QoS::AtMostOnce)],
+        )))
+        .await;
+        assert!(matches!(raw.recv().await, Some(Packet::SubAck(_))));
+        subs.push(raw);
+    }
+    app.service()
+        .publish(Publish::new("fwd", QoS::AtMostOnce, "x"))
+        .await
+        .unwrap();
+    assert!(matches!(subs[0].recv().await, Some(Packet::Publish(p)) if p.payload == "for loud"));
+    subs[1].send(Packet::PingReq).await;
+    assert!(
+        matches!(subs[1].recv().await, Some(Packet::PingResp)),
+        "muted got nothing"
+    );
+    app.close().await;
 }

@@ -269,3 +269,41 @@ async fn qos2_inbound_is_delivered_exactly_once_despite_dup_resend() {
     sub.assert_silent(300).await;
     broker.close().await;
 }
+
+#[tokio::test]
+async fn a_broker_restarted_on_the_same_persistence_resumes_persistent_sessions() {
+    use std::sync::Arc;
+
+    use pigeon::{broker::Backends, hooks::Hooks, persistence::MemoryPersistence, Broker};
+    let persistence: Arc<MemoryPersistence> = Arc::new(MemoryPersistence::new());
+    let backends = || Backends {
+        persistence: persistence.clone(),
+        emitter: Arc::new(pigeon::emitter::LocalEmitter::new()),
+    };
+    let first = Broker::start_with(config(), Hooks::none(), backends())
+        .await
+        .unwrap();
+    let mut sub = persistent(first.local_addr(), "survivor").await;
+    sub.subscribe("restart/#", QoS::AtLeastOnce).await;
+    sub.kill();
+    // Whether the broker sees the dead socket or the shutdown first, it parks the session.
+    first.close().await;
+
+    let second = Broker::start_with(config(), Hooks::none(), backends())
+        .await
+        .unwrap();
+    assert_eq!(
+        second.subscriptions().len(),
+        1,
+        "subscription restored from persistence"
+    );
+    let publisher = Mqtt::connect(second.local_addr(), "pub").await;
+    publisher
+        .publish("restart/a", QoS::AtLeastOnce, false, "while you were away")
+        .await;
+    publisher.disconnect().await;
+    let mut sub = persistent(second.local_addr(), "survivor").await;
+    assert!(sub.connack.session_present);
+    assert_eq!(sub.recv().await.payload, "while you were away");
+    second.close().await;
+}

@@ -141,3 +141,110 @@ async fn close_disconnects_everyone_with_server_shutting_down_and_stops_listenin
         "listener closed"
     );
 }
+
+mod limits {
+    use std::time::Duration;
+
+    use pigeon::codec::{
+        Connect, Packet, Protocol, PubReply, Publish, QoS, ReasonCode, Subscribe, SubscribeFilter,
+    };
+    use pigeon_tests::{config, start, start_with, Raw};
+
+    async fn v5(addr: std::net::SocketAddr, id: &str, max_packet: Option<u32>) -> Raw {
+        let mut connect = Connect::new(Protocol::V5, id);
+        connect.properties.maximum_packet_size = max_packet;
+        let (raw, ack) = Raw::connect(addr, connect).await;
+        assert_eq!(ack.reason_code, ReasonCode::Success);
+        raw
+    }
+
+    async fn subscribe(raw: &mut Raw, filter: &str) {
+        raw.send(Packet::Subscribe(Subscribe::new(
+            1,
+            vec![SubscribeFilter::new(filter, QoS::AtLeastOnce)],
+        )))
+        .await;
+        assert!(matches!(raw.recv().await, Some(Packet::SubAck(_))));
+    }
+
+    #[tokio::test]
+    async fn messages_larger_than_the_clients_maximum_packet_size_are_not_sent() {
+        let broker = start().await;
+        let addr = broker.local_addr();
+        let mut raw = v5(addr, "small", Some(100)).await;
+        subscribe(&mut raw, "sized").await;
+        let handle = broker.clone();
+        handle
+            .publish(Publish::new("sized", QoS::AtLeastOnce, vec![b'x'; 500]))
+            .await
+            .unwrap();
+        handle
+            .publish(Publish::new("sized", QoS::AtLeastOnce, "fits"))
+            .await
+            .unwrap();
+        let Some(Packet::Publish(p)) = raw.recv().await else {
+            panic!("PUBLISH")
+        };
+        assert_eq!(p.payload, "fits");
+        raw.send(Packet::PubAck(PubReply::new(p.packet_id))).await;
+        assert_eq!(broker.stats().messages_dropped, 1);
+        broker.close().await;
+    }
+
+    #[tokio::test]
+    async fn expired_messages_are_not_delivered_and_the_interval_counts_down() {
+        let broker = start().await;
+        let addr = broker.local_addr();
+        let retained = |topic: &str, expiry: u32| {
+            let mut p = Publish::new(topic.to_owned(), QoS::AtLeastOnce, "r");
+            p.retain = true;
+            p.properties.message_expiry_interval = Some(expiry);
+            p
+        };
+        broker.publish(retained("exp/short", 1)).await.unwrap();
+        broker.publish(retained("exp/long", 100)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let mut raw = v5(addr, "late", None).await;
+        subscribe(&mut raw, "exp/#").await;
+        let Some(Packet::Publish(p)) = raw.recv().await else {
+            panic!("PUBLISH")
+        };
+        assert_eq!(&*p.topic, "exp/long");
+        let left = p
+            .properties
+            .message_expiry_interval
+            .expect("expiry forwarded");
+        assert!(
+            (95..=99).contains(&left),
+            "decremented by the time spent: {left}"
+        );
+        raw.send(Packet::PingReq).await;
+        assert!(
+            matches!(raw.recv().await, Some(Packet::PingResp)),
+            "exp/short expired"
+        );
+        broker.close().await;
+    }
+
+    #[tokio::test]
+    async fn exceeding_receive_maximum_with_qos2_gets_disconnect_0x93() {
+        let broker = start_with(pigeon::Config {
+            receive_maximum: 2,
+            ..config()
+        })
+        .await;
+        let mut raw = v5(broker.local_addr(), "greedy", None).await;
+        for id in 1..=3 {
+            let mut p = Publish::new("rm", QoS::ExactlyOnce, "x");
+            p.packet_id = id;
+            raw.send(Packet::Publish(p)).await;
+        }
+        let seen = raw.closed().await;
+        assert!(
+            matches!(seen.as_slice(), [Packet::PubRec(_), Packet::PubRec(_), Packet::Disconnect(d)]
+                if d.reason_code == ReasonCode::ReceiveMaximumExceeded),
+            "{seen:?}"
+        );
+        broker.close().await;
+    }
+}

@@ -35,6 +35,8 @@ pub(crate) struct Engine {
     pub shutdown: CancellationToken,
     pub closed: CancellationToken,
     pub tracker: TaskTracker,
+    /// Messages being handed to the emitter at once (the seed's `concurrency`).
+    delivery_slots: tokio::sync::Semaphore,
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     next_conn: AtomicU64,
 }
@@ -54,6 +56,7 @@ impl Engine {
             config.max_queued_messages,
         ));
         emitter.bind(router.clone());
+        let delivery_slots = tokio::sync::Semaphore::new(config.concurrency.max(1));
         Self {
             config,
             hooks,
@@ -65,6 +68,7 @@ impl Engine {
             shutdown: CancellationToken::new(),
             closed: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            delivery_slots,
             sessions: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
         }
@@ -114,6 +118,24 @@ impl Engine {
             if !session.is_removed() {
                 return (session, guard);
             }
+        }
+    }
+
+    /// Rebuilds offline persistent sessions and their subscriptions from
+    /// persistence (a broker started on an existing store).
+    pub async fn restore_sessions(&self) {
+        for (client_id, subs) in self.persistence.sessions().await {
+            let client_id: Arc<str> = Arc::from(client_id);
+            let session = Arc::new(Session::new(client_id.clone()));
+            session.mark_persistent();
+            {
+                let mut tree = self.router.tree_mut();
+                for sub in subs {
+                    tree.insert(&sub.filter, session.clone(), sub.options);
+                    session.add_subscription(&sub.filter, sub.options);
+                }
+            }
+            self.registry().insert(client_id, session);
         }
     }
 
@@ -205,7 +227,14 @@ impl Engine {
         self.event(EventKind::Publish, || {
             Event::Publish(event_client.cloned(), message.publish.clone())
         });
+        // Bound concurrent deliveries; the permit is almost always free, so the
+        // fast path is one atomic operation.
+        let permit = match self.delivery_slots.try_acquire() {
+            Ok(permit) => Ok(permit),
+            Err(_) => self.delivery_slots.acquire().await,
+        };
         self.emitter.emit(message.clone()).wait().await;
+        drop(permit);
         message
     }
 

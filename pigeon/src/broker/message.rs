@@ -1,7 +1,10 @@
 //! What travels through the broker: a published message shared by every
 //! subscriber it reaches, and one subscriber's copy of it.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use pigeon_codec::{Publish, QoS};
 
@@ -30,6 +33,22 @@ impl Message {
             received_at: Instant::now(),
         })
     }
+
+    /// True once its MQTT 5.0 Message Expiry Interval has passed in the broker.
+    pub fn is_expired(&self) -> bool {
+        self.publish
+            .properties
+            .message_expiry_interval
+            .is_some_and(|secs| self.received_at.elapsed() >= Duration::from_secs(secs.into()))
+    }
+
+    /// The expiry interval to forward: the original minus the whole seconds
+    /// spent in the broker (at least 1 while not expired).
+    pub fn remaining_expiry(&self) -> Option<u32> {
+        let secs = self.publish.properties.message_expiry_interval?;
+        let spent = u32::try_from(self.received_at.elapsed().as_secs()).unwrap_or(u32::MAX);
+        Some(secs.saturating_sub(spent).max(1))
+    }
 }
 
 /// One subscriber's copy of a message: the shared message plus how it goes to
@@ -48,6 +67,10 @@ impl Delivery {
     /// The PUBLISH to write for this delivery (reference-count bumps only).
     pub fn to_publish(&self, packet_id: u16, dup: bool) -> Publish {
         let p = &self.message.publish;
+        let mut properties = p.properties.clone();
+        if properties.message_expiry_interval.is_some() {
+            properties.message_expiry_interval = self.message.remaining_expiry();
+        }
         Publish {
             dup,
             qos: self.qos,
@@ -55,7 +78,7 @@ impl Delivery {
             topic: p.topic.clone(),
             packet_id,
             payload: p.payload.clone(),
-            properties: p.properties.clone(),
+            properties,
         }
     }
 }

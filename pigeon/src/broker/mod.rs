@@ -116,6 +116,7 @@ impl Broker {
             backends.persistence,
             backends.emitter,
         ));
+        engine.restore_sessions().await;
         tracing::info!(%local_addr, id = %engine.config.id, "pigeon listening");
         engine
             .tracker
@@ -126,7 +127,8 @@ impl Broker {
 }
 
 fn validate(config: &Config) -> anyhow::Result<()> {
-    let checks: [(bool, &str); 5] = [
+    let checks: [(bool, &str); 6] = [
+        (config.concurrency == 0, "concurrency must be at least 1"),
         (config.max_inflight == 0, "max_inflight must be at least 1"),
         (
             config.receive_maximum == 0,

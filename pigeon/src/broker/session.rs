@@ -207,6 +207,11 @@ impl Session {
         self.lock().persistent
     }
 
+    /// Marks an offline session as persistent (restored from persistence at startup).
+    pub fn mark_persistent(&self) {
+        self.lock().persistent = true;
+    }
+
     /// Marks the session as removed from the registry (a waiting connection must
     /// look it up again).
     pub fn mark_removed(&self) {

@@ -91,6 +91,11 @@ pub(super) async fn establish(
         persistent,
         inflight: VecDeque::new(),
         max_inflight: usize::from(max_inflight),
+        max_outgoing: connect
+            .properties
+            .maximum_packet_size
+            .and_then(|m| usize::try_from(m).ok())
+            .unwrap_or(usize::MAX),
         next_packet_id: 0,
         incoming_qos2: parked.incoming_qos2.iter().copied().collect(),
         batch: Vec::with_capacity(super::BATCH),
@@ -144,9 +149,6 @@ pub(super) async fn establish(
     if !parked.queued.is_empty() {
         session.push_front_all(parked.queued);
     }
-    engine.event(EventKind::ClientReady, || {
-        Event::ClientReady(client.clone())
-    });
     Some(conn)
 }
 

@@ -97,6 +97,15 @@ impl Connection {
             self.write(&Packet::PubRec(PubReply::new(packet_id)));
             return Ok(());
         }
+        if qos == QoS::ExactlyOnce
+            && self.protocol.is_v5()
+            && self.incoming_qos2.len() >= usize::from(engine.config.receive_maximum)
+        {
+            return Err(Exit::Violation(
+                ReasonCode::ReceiveMaximumExceeded,
+                "more unacknowledged QoS 2 PUBLISHes than Receive Maximum".into(),
+            ));
+        }
         if let Some(acl) = &engine.acl {
             if !acl.can_publish(&self.client_id, self.client.username(), &publish.topic) {
                 // Dropped silently (Mosquitto does the same); still acknowledged so

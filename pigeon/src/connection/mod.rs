@@ -118,6 +118,8 @@ pub(crate) struct Connection {
     persistent: bool,
     inflight: VecDeque<Inflight>,
     max_inflight: usize,
+    /// The client's Maximum Packet Size (MQTT 5.0); `usize::MAX` when unlimited.
+    max_outgoing: usize,
     next_packet_id: u16,
     incoming_qos2: HashSet<u16>,
     batch: Vec<Delivery>,
@@ -139,6 +141,14 @@ impl Connection {
     }
 
     async fn run_loop(&mut self, reader: &mut Reader, buffered: Vec<Packet>) -> Exit {
+        // Offline messages (up to the in-flight window) go out first; then the
+        // client is ready (the seed's clientReady).
+        if let Err(exit) = self.fill().await {
+            return exit;
+        }
+        self.engine.event(crate::hooks::EventKind::ClientReady, || {
+            crate::hooks::Event::ClientReady(self.client.clone())
+        });
         for packet in buffered {
             if let Err(exit) = self.handle(packet).await {
                 return exit;
@@ -155,10 +165,8 @@ impl Connection {
             let step = tokio::select! {
                 biased;
                 _ = self.engine.shutdown.cancelled() => Step::Exit(Exit::Shutdown),
-                ctrl = self.ctrl.recv() => match ctrl {
-                    Some(Ctrl::TakenOver) => Step::Exit(Exit::TakenOver),
-                    None => Step::Wake,
-                },
+                // A closed channel means the session no longer links to us: gone too.
+                Some(Ctrl::TakenOver) | None = self.ctrl.recv() => Step::Exit(Exit::TakenOver),
                 written = self.writer.write_buf(&mut self.out), if !self.out.is_empty() => {
                     match written {
                         Ok(0) | Err(_) => Step::Exit(Exit::Closed),

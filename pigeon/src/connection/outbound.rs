@@ -32,6 +32,9 @@ impl Connection {
 
     async fn send(&mut self, mut delivery: Delivery) {
         let engine = self.engine.clone();
+        if delivery.message.is_expired() {
+            return;
+        }
         if let Some(acl) = &engine.acl {
             let topic = &delivery.message.publish.topic;
             if !acl.can_read(&self.client_id, self.client.username(), topic) {
@@ -52,13 +55,31 @@ impl Connection {
                 _ => return,
             }
         }
+        let packet_id = if delivery.qos == QoS::AtMostOnce {
+            0
+        } else {
+            self.allocate_packet_id()
+        };
+        let packet = Packet::Publish(delivery.to_publish(packet_id, false));
+        if self.max_outgoing < usize::MAX {
+            let size = pigeon_codec::encoded_len(&packet, self.protocol).unwrap_or(usize::MAX);
+            if size > self.max_outgoing {
+                // MQTT 5.0: a packet larger than the client's Maximum Packet Size is
+                // discarded as if it had been delivered.
+                engine.stats.messages_dropped.fetch_add(1, Relaxed);
+                tracing::debug!(
+                    size,
+                    max = self.max_outgoing,
+                    "message larger than the client accepts, dropped"
+                );
+                return;
+            }
+        }
         engine.stats.messages_sent.fetch_add(1, Relaxed);
+        self.write(&packet);
         if delivery.qos == QoS::AtMostOnce {
-            self.write(&Packet::Publish(delivery.to_publish(0, false)));
             return;
         }
-        let packet_id = self.allocate_packet_id();
-        self.write(&Packet::Publish(delivery.to_publish(packet_id, false)));
         self.inflight.push_back(Inflight {
             packet_id,
             delivery,

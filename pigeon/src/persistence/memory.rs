@@ -161,6 +161,15 @@ impl Persistence for MemoryPersistence {
         done(parked)
     }
 
+    fn sessions(&self) -> BoxFuture<'_, Vec<(String, Vec<StoredSubscription>)>> {
+        let all = self
+            .sessions()
+            .iter()
+            .map(|(id, s)| (id.clone(), s.subscriptions.clone()))
+            .collect();
+        done(all)
+    }
+
     fn remove_session<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, ()> {
         self.sessions().remove(client_id);
         done(())

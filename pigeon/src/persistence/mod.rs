@@ -82,6 +82,9 @@ pub trait Persistence: Send + Sync + 'static {
         -> BoxFuture<'_, bool>;
     /// Takes a session's parked state (empty when there is none).
     fn unpark<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Parked>;
+    /// Every stored session with its subscriptions: read once at startup to
+    /// rebuild the subscription index (a durable store survives restarts).
+    fn sessions(&self) -> BoxFuture<'_, Vec<(String, Vec<StoredSubscription>)>>;
     /// Forgets everything about a session (subscriptions, will, parked state).
     fn remove_session<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, ()>;
 }
