@@ -124,12 +124,13 @@ impl Connection {
         {
             Ok(Ok(())) => {}
             Ok(Err(denied)) => {
+                if !self.protocol.is_v5() {
+                    // Closing reports the error once, as `finish` does for every refusal.
+                    return Err(Exit::Refused(denied.message));
+                }
                 engine.event(EventKind::ClientError, || {
                     Event::ClientError(self.client.clone(), denied.message.clone())
                 });
-                if !self.protocol.is_v5() {
-                    return Err(Exit::Refused(denied.message));
-                }
                 self.acknowledge(qos, packet_id, denied.reason);
                 return Ok(());
             }
