@@ -21,17 +21,31 @@ async fn v5_alias_inbound_aliases_resolve_to_their_topic() {
     let (mut sub, _) = connected(addr, connect("al-sub")).await;
     subscribe(&mut sub, "al/#", QoS::AtMostOnce).await;
     let (mut publisher, ack) = connected(addr, connect("al-pub")).await;
-    assert_eq!(ack.properties.topic_alias_maximum, Some(10), "default maximum");
-    publisher.send(Packet::Publish(aliased("al/a", 3, "one"))).await;
+    assert_eq!(
+        ack.properties.topic_alias_maximum,
+        Some(10),
+        "default maximum"
+    );
+    publisher
+        .send(Packet::Publish(aliased("al/a", 3, "one")))
+        .await;
     publisher.send(Packet::Publish(aliased("", 3, "two"))).await;
     // Re-pointing an alias is allowed.
-    publisher.send(Packet::Publish(aliased("al/b", 3, "three"))).await;
-    publisher.send(Packet::Publish(aliased("", 3, "four"))).await;
+    publisher
+        .send(Packet::Publish(aliased("al/b", 3, "three")))
+        .await;
+    publisher
+        .send(Packet::Publish(aliased("", 3, "four")))
+        .await;
     let mut got = Vec::new();
     for _ in 0..4 {
         let p = next_publish(&mut sub).await;
         assert_eq!(p.properties.topic_alias, None, "sub asked for no aliases");
-        got.push(format!("{}={}", &*p.topic, String::from_utf8_lossy(&p.payload)));
+        got.push(format!(
+            "{}={}",
+            &*p.topic,
+            String::from_utf8_lossy(&p.payload)
+        ));
     }
     assert_eq!(got, ["al/a=one", "al/a=two", "al/b=three", "al/b=four"]);
     broker.close().await;
@@ -52,7 +66,11 @@ async fn v5_alias_zero_above_maximum_or_unknown_closes_the_connection() {
     ] {
         let (mut raw, _) = connected(addr, connect("al-bad")).await;
         raw.send(Packet::Publish(aliased(topic, alias, "x"))).await;
-        assert_eq!(disconnected(&mut raw).await, code, "alias {alias} {topic:?}");
+        assert_eq!(
+            disconnected(&mut raw).await,
+            code,
+            "alias {alias} {topic:?}"
+        );
     }
     broker.close().await;
 }

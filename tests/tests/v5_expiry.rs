@@ -28,20 +28,35 @@ async fn v5_expiry_queued_messages_expire_and_the_rest_count_down() {
     sub.closed().await;
 
     let (mut publisher, _) = connected(addr, connect("me-pub")).await;
-    publish_acked(&mut publisher, expiring("me/t", QoS::AtLeastOnce, 1, "short")).await;
-    publish_acked(&mut publisher, expiring("me/t", QoS::AtLeastOnce, 100, "long")).await;
+    publish_acked(
+        &mut publisher,
+        expiring("me/t", QoS::AtLeastOnce, 1, "short"),
+    )
+    .await;
+    publish_acked(
+        &mut publisher,
+        expiring("me/t", QoS::AtLeastOnce, 100, "long"),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
 
     c.clean_start = false;
     let (mut sub, _) = connected(addr, c).await;
     let got = next_publish(&mut sub).await;
     assert_eq!(got.payload, "long", "the 1 s message expired while queued");
-    let left = got.properties.message_expiry_interval.expect("interval kept");
+    let left = got
+        .properties
+        .message_expiry_interval
+        .expect("interval kept");
     assert!((97..=98).contains(&left), "100 s minus ~2 s waited: {left}");
     assert_no_publish(&mut sub, 200).await;
 
     // Live delivery: forwarded with the interval (nothing waited).
-    publish_acked(&mut publisher, expiring("me/t", QoS::AtLeastOnce, 30, "live")).await;
+    publish_acked(
+        &mut publisher,
+        expiring("me/t", QoS::AtLeastOnce, 30, "live"),
+    )
+    .await;
     let got = next_publish(&mut sub).await;
     assert_eq!(got.properties.message_expiry_interval, Some(30));
     broker.close().await;
@@ -69,7 +84,10 @@ async fn v5_expiry_retained_messages_expire() {
     subscribe(&mut late, "mr/#", QoS::AtLeastOnce).await;
     let got = next_publish(&mut late).await;
     assert_eq!(got.payload, "long", "only the unexpired retained message");
-    let left = got.properties.message_expiry_interval.expect("interval kept");
+    let left = got
+        .properties
+        .message_expiry_interval
+        .expect("interval kept");
     assert!((57..=58).contains(&left), "{left}");
     assert_no_publish(&mut late, 200).await;
     broker.close().await;

@@ -78,7 +78,10 @@ async fn v5_flow_packet_larger_than_the_brokers_maximum_is_refused() {
     let (mut raw, ack) = connected(broker.local_addr(), connect("big-in")).await;
     assert_eq!(ack.properties.maximum_packet_size, Some(128));
     let fits = Publish::new("mp/t", QoS::AtLeastOnce, vec![b'x'; 64]);
-    let fits = Publish { packet_id: 1, ..fits };
+    let fits = Publish {
+        packet_id: 1,
+        ..fits
+    };
     assert_eq!(publish_acked(&mut raw, fits).await.packet_id, 1);
     let big = Publish::new("mp/t", QoS::AtMostOnce, vec![b'x'; 4000]);
     raw.send(Packet::Publish(big)).await;
@@ -103,7 +106,11 @@ async fn v5_flow_message_larger_than_the_clients_maximum_is_dropped_and_counted(
         publish_acked(&mut publisher, p).await;
     }
     assert_eq!(next_publish(&mut sub).await.payload.len(), 10);
-    assert_eq!(next_publish(&mut sub).await.payload.len(), 20, "500 skipped");
+    assert_eq!(
+        next_publish(&mut sub).await.payload.len(),
+        20,
+        "500 skipped"
+    );
     assert_eq!(broker.stats().messages_dropped, dropped_before + 1);
     broker.close().await;
 }

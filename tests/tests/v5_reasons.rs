@@ -44,7 +44,10 @@ async fn v5_reasons_payload_format_invalid_with_reason_string_when_allowed() {
     let (mut raw, _) = connected(addr, connect("pf")).await;
     let ack = publish_acked(&mut raw, bad(QoS::AtLeastOnce)).await;
     assert_eq!(ack.reason_code, ReasonCode::PayloadFormatInvalid);
-    assert!(ack.properties.reason_string.is_some(), "problem info on by default");
+    assert!(
+        ack.properties.reason_string.is_some(),
+        "problem info on by default"
+    );
     // Valid UTF-8 with the indicator passes.
     let mut good = message("pf/t", QoS::AtLeastOnce, "héllo");
     good.properties.payload_format_indicator = Some(true);
@@ -60,7 +63,10 @@ async fn v5_reasons_payload_format_invalid_with_reason_string_when_allowed() {
 
     // QoS 0 has no ack to carry it: DISCONNECT 0x99.
     raw.send(Packet::Publish(bad(QoS::AtMostOnce))).await;
-    assert_eq!(disconnected(&mut raw).await, ReasonCode::PayloadFormatInvalid);
+    assert_eq!(
+        disconnected(&mut raw).await,
+        ReasonCode::PayloadFormatInvalid
+    );
     broker.close().await;
 }
 

@@ -19,7 +19,10 @@ async fn v5_session_survives_its_expiry_interval_then_is_removed() {
     c.properties.session_expiry_interval = Some(1);
     let (mut sub, ack) = connected(addr, c.clone()).await;
     assert!(!ack.session_present);
-    assert_eq!(ack.properties.session_expiry_interval, None, "granted as asked");
+    assert_eq!(
+        ack.properties.session_expiry_interval, None,
+        "granted as asked"
+    );
     subscribe(&mut sub, "se/t", QoS::AtLeastOnce).await;
     sub.send(Packet::Disconnect(Disconnect::default())).await;
     sub.closed().await;
@@ -27,7 +30,11 @@ async fn v5_session_survives_its_expiry_interval_then_is_removed() {
     // Offline: a QoS 1 message is queued for the session.
     let (mut publisher, _) = connected(addr, connect("se-pub")).await;
     let ack = publish_acked(&mut publisher, message("se/t", QoS::AtLeastOnce, "kept")).await;
-    assert_eq!(ack.reason_code, ReasonCode::Success, "the offline session matches");
+    assert_eq!(
+        ack.reason_code,
+        ReasonCode::Success,
+        "the offline session matches"
+    );
 
     c.clean_start = false;
     let (mut sub, ack) = connected(addr, c.clone()).await;
@@ -38,7 +45,10 @@ async fn v5_session_survives_its_expiry_interval_then_is_removed() {
 
     tokio::time::sleep(Duration::from_millis(1800)).await;
     assert!(
-        !broker.subscriptions().iter().any(|(id, _, _)| id == "se-sub"),
+        !broker
+            .subscriptions()
+            .iter()
+            .any(|(id, _, _)| id == "se-sub"),
         "expired session's subscriptions are gone"
     );
     let ack = publish_acked(&mut publisher, message("se/t", QoS::AtLeastOnce, "lost")).await;
@@ -107,6 +117,9 @@ async fn v5_session_expiry_is_capped_by_the_broker_and_announced() {
     tokio::time::sleep(Duration::from_millis(1800)).await;
     c.clean_start = false;
     let (_, ack) = connected(addr, c).await;
-    assert!(!ack.session_present, "expired after the broker's 1 s, not 3600 s");
+    assert!(
+        !ack.session_present,
+        "expired after the broker's 1 s, not 3600 s"
+    );
     broker.close().await;
 }

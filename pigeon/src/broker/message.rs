@@ -50,6 +50,18 @@ impl Message {
         })
     }
 
+    /// Records that a subscription matched.
+    pub fn mark_matched(&self) {
+        if !self.matched.load(Relaxed) {
+            self.matched.store(true, Relaxed);
+        }
+    }
+
+    /// True once a subscription matched (on this node).
+    pub fn was_matched(&self) -> bool {
+        self.matched.load(Relaxed)
+    }
+
     /// True once its MQTT 5.0 Message Expiry Interval has passed in the broker.
     pub fn is_expired(&self) -> bool {
         self.publish
@@ -64,26 +76,6 @@ impl Message {
         let secs = self.publish.properties.message_expiry_interval?;
         let spent = u32::try_from(self.received_at.elapsed().as_secs()).unwrap_or(u32::MAX);
         Some(secs.saturating_sub(spent).max(1))
-    }
-
-    /// Records that a subscription matched.
-    pub fn mark_matched(&self) {
-        if !self.matched.load(Relaxed) {
-            self.matched.store(true, Relaxed);
-        }
-    }
-
-    /// True once a subscription matched (on this node).
-    pub fn was_matched(&self) -> bool {
-        self.matched.load(Relaxed)
-    }
-
-    /// Seconds left before the message expires: `None` when it never does,
-    /// `Some(0)` once expired (MQTT 5.0 Message Expiry Interval).
-    pub fn expiry_left(&self) -> Option<u32> {
-        let interval = self.publish.properties.message_expiry_interval?;
-        let waited = u32::try_from(self.received_at.elapsed().as_secs()).unwrap_or(u32::MAX);
-        Some(interval.saturating_sub(waited))
     }
 }
 

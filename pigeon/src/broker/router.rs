@@ -56,7 +56,6 @@ impl Router {
     ) -> u64 {
         let mut dropped = 0;
         for target in targets {
-            message.mark_matched();
             let delivery = Delivery {
                 qos: message.publish.qos.min(target.qos),
                 retain: target.retain_as_published && message.publish.retain,
@@ -117,6 +116,9 @@ impl Deliver for Router {
             |s| s.has_room(self.limit),
             &mut targets,
         );
+        if !targets.is_empty() {
+            message.mark_matched();
+        }
         let mut offline: Vec<BoxFuture<'_, bool>> = Vec::new();
         let dropped = self.offer_all(&message, targets, &mut offline);
         if dropped > 0 {

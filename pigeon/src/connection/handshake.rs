@@ -217,7 +217,11 @@ pub(super) async fn refuse(
     message: &str,
 ) {
     let protocol = client.protocol();
-    let ack = ConnAck::new(connack_code(protocol, code), false);
+    let mut ack = ConnAck::new(connack_code(protocol, code), false);
+    if protocol.is_v5() && code != ReasonCode::ServerUnavailable && !message.is_empty() {
+        // CONNACK may always carry a reason string; a handler's panic text stays in the logs.
+        ack.properties.reason_string = Some(message.to_owned());
+    }
     send_now(writer, protocol, &Packet::ConnAck(ack.clone())).await;
     engine.event(EventKind::ConnackSent, || {
         Event::ConnackSent(client.clone(), ack)

@@ -62,11 +62,8 @@ impl Connection {
         } else {
             self.allocate_packet_id()
         };
+        // Forwarded with the time it waited in the broker taken off the expiry.
         let mut publish = delivery.to_publish(packet_id, false);
-        if let Some(left) = delivery.message.expiry_left() {
-            // Forwarded with the time it waited in the broker taken off.
-            publish.properties.message_expiry_interval = Some(left);
-        }
         let mut aliased = None;
         if self.aliases_out.enabled() {
             let topic = publish.topic.clone();
