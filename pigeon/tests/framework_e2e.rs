@@ -408,6 +408,17 @@ async fn authorize_publish_refuses_disconnects_and_rewrites_v4() {
         .await
         .unwrap();
     next(&mut yrx, |e| e.err()).await;
+    // Events keep their order: once the `$SYS` refusal is reported, every report of
+    // the earlier refusal is in, and one refusal is reported once.
+    wait_line(&rec, |l| l.starts_with("client_error sys")).await;
+    let reports = rec
+        .lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("client_error pub wrong topic"))
+        .count();
+    assert_eq!(reports, 1, "one refused publish, one client_error");
     sub.publish("bbb", Q::AtMostOnce, false, "again")
         .await
         .unwrap();

@@ -217,3 +217,61 @@ async fn shared_subscriptions_switched_off_answer_0x9e() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_malformed_share_name_closes_the_connection_and_spares_others() {
+    let broker = start().await;
+    let addr = broker.local_addr();
+    for (i, bad) in ["$share//t", "$share/g", "$share/g+/t"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut raw = connect(addr, &format!("badshare{i}")).await;
+        raw.send(Packet::Subscribe(pigeon_codec::Subscribe::new(
+            1,
+            vec![pigeon_codec::SubscribeFilter::new(bad, QoS::AtMostOnce)],
+        )))
+        .await;
+        let seen = raw.closed().await;
+        assert!(
+            matches!(seen.last(), Some(Packet::Disconnect(d)) if d.reason_code.is_error()),
+            "{bad}: {seen:?}"
+        );
+    }
+    pigeon_tests::assert_serving(addr).await;
+}
+
+#[tokio::test]
+async fn a_sole_persistent_member_gets_its_unacknowledged_messages_back() {
+    let broker = start().await;
+    let addr = broker.local_addr();
+    let persistent = |clean| {
+        let mut c = pigeon_tests::raw5::connect_packet("solo");
+        c.clean_start = clean;
+        c.properties.session_expiry_interval = Some(60);
+        c
+    };
+    let (mut solo, _) = Raw::connect(addr, persistent(true)).await;
+    solo.subscribe5(1, &[("$share/s/solo", opts(QoS::AtLeastOnce))], None)
+        .await;
+    let mut publisher = connect(addr, "solo-pub").await;
+    for i in 0..2 {
+        publisher
+            .publish5("solo", QoS::AtLeastOnce, false, &format!("s{i}"), i + 1)
+            .await;
+    }
+    for _ in 0..2 {
+        solo.next_publish().await; // not acknowledged
+    }
+    drop(solo);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (mut solo, ack) = Raw::connect(addr, persistent(false)).await;
+    assert!(ack.session_present);
+    let mut again = Vec::new();
+    for _ in 0..2 {
+        let p = solo.next_publish().await;
+        assert!(p.dup, "resent");
+        again.push(String::from_utf8_lossy(&p.payload).into_owned());
+    }
+    assert_eq!(again, ["s0", "s1"]);
+}

@@ -77,25 +77,21 @@ impl Router {
         dropped
     }
 
-    /// Hands the shared-subscription deliveries a leaving member did not
-    /// complete to other members of their groups (MQTT 5.0 4.8.2). Copies with
-    /// no other member left are dropped.
-    pub async fn redistribute(&self, leaving: &str, deliveries: Vec<Delivery>) {
+    /// Hands a shared-subscription delivery a leaving member did not complete
+    /// to another member of its group (MQTT 5.0 4.8.2). Gives it back when the
+    /// group has no other member (or it is not a shared delivery).
+    pub async fn redistribute(&self, leaving: &str, delivery: Delivery) -> Result<(), Delivery> {
+        let Some(key) = &delivery.share else {
+            return Err(delivery);
+        };
+        let target = self
+            .tree()
+            .pick_shared(key, leaving, |s| s.has_room(self.limit));
+        let Some(target) = target else {
+            return Err(delivery);
+        };
         let mut offline = Vec::new();
-        let mut dropped = 0;
-        for delivery in deliveries {
-            let Some(key) = &delivery.share else {
-                continue;
-            };
-            let target = self
-                .tree()
-                .pick_shared(key, leaving, |s| s.has_room(self.limit));
-            let Some(target) = target else {
-                dropped += 1;
-                continue;
-            };
-            dropped += self.offer_all(&delivery.message, vec![target], &mut offline);
-        }
+        let mut dropped = self.offer_all(&delivery.message, vec![target], &mut offline);
         for f in offline {
             if !f.await {
                 dropped += 1;
@@ -104,6 +100,7 @@ impl Router {
         if dropped > 0 {
             Counters::add(&self.stats.messages_dropped, dropped);
         }
+        Ok(())
     }
 }
 

@@ -424,4 +424,26 @@ mod tests {
         assert!(tree.remove("t/x", "a"));
         assert!(tree.is_empty() && tree.root.children.is_empty());
     }
+
+    #[test]
+    fn shared_pick_skips_members_that_cannot_take_a_message() {
+        let (a, b) = (session("a"), session("b"));
+        let mut tree = TopicTree::default();
+        tree.insert("$share/g/t", entry(&a, QoS::AtLeastOnce, None));
+        tree.insert("$share/g/t", entry(&b, QoS::AtLeastOnce, None));
+        let picked = |ready: &dyn Fn(&Session) -> bool| {
+            let mut out = Vec::new();
+            tree.matches("t", None, ready, &mut out);
+            out.iter()
+                .map(|t| t.session.client_id.to_string())
+                .collect::<Vec<_>>()
+        };
+        for _ in 0..3 {
+            assert_eq!(picked(&|s: &Session| &*s.client_id != "a"), ["b"]);
+        }
+        // Nobody ready: round-robin among all the same (persistent members queue it).
+        let mut seen: Vec<_> = (0..2).flat_map(|_| picked(&|_: &Session| false)).collect();
+        seen.sort();
+        assert_eq!(seen, ["a", "b"]);
+    }
 }

@@ -119,7 +119,22 @@ pub(super) async fn establish(
         next_packet_id: 0,
         incoming_qos2: parked.incoming_qos2.iter().copied().collect(),
         batch: Vec::with_capacity(super::BATCH),
+        auth: None,
     };
+    // Enhanced authentication: CONNACK repeats the method with the handler's
+    // final data, and later AUTH packets re-authenticate with it.
+    let auth_method = connect.properties.authentication_method.take();
+    let auth_data = connect.properties.authentication_data.take();
+    if let (true, Some(method)) = (protocol.is_v5(), &auth_method) {
+        conn.auth = Some(super::auth::Enhanced {
+            method: method.clone(),
+            credential: crate::hooks::Credential {
+                username: connect.username.clone(),
+                password: connect.password.clone(),
+            },
+            step: None,
+        });
+    }
 
     if session_present {
         conn.restore_subscriptions().await;
@@ -137,6 +152,10 @@ pub(super) async fn establish(
         let c = &engine.config;
         let p = &mut ack.properties;
         p.assigned_client_identifier = assigned;
+        if auth_method.is_some() {
+            p.authentication_method = auth_method;
+            p.authentication_data = auth_data;
+        }
         p.receive_maximum = Some(c.receive_maximum);
         p.maximum_packet_size = u32::try_from(c.max_packet_size).ok();
         p.server_keep_alive = server_keep_alive;

@@ -84,23 +84,40 @@ impl Connection {
 
         // Shared subscriptions' copies this client did not complete go to another
         // member of their group (MQTT 5.0 4.8.2); a QoS 2 copy already released
-        // (PUBREL sent) was received and stays.
-        let mut orphans: Vec<_> = queued
-            .iter()
-            .filter(|d| d.share.is_some())
-            .cloned()
-            .collect();
-        if !orphans.is_empty() {
-            queued.retain(|d| d.share.is_none());
+        // (PUBREL sent) was received and stays, and so does a copy no other
+        // member can take (it waits for this client if its session persists).
+        if queued.iter().any(|d| d.share.is_some()) {
+            let mut kept = std::collections::VecDeque::with_capacity(queued.len());
+            for delivery in queued {
+                match engine.router.redistribute(&self.client_id, delivery).await {
+                    Ok(()) => {}
+                    Err(delivery) => kept.push_back(delivery),
+                }
+            }
+            queued = kept;
         }
-        let (shared, own): (Vec<_>, Vec<_>) = self
+        if self
             .inflight
-            .drain(..)
-            .partition(|i| i.delivery.share.is_some() && !i.released);
-        self.inflight = own.into();
-        orphans.extend(shared.into_iter().map(|i| i.delivery));
-        if !orphans.is_empty() {
-            engine.router.redistribute(&self.client_id, orphans).await;
+            .iter()
+            .any(|i| i.delivery.share.is_some() && !i.released)
+        {
+            let mut kept = std::collections::VecDeque::with_capacity(self.inflight.len());
+            for entry in std::mem::take(&mut self.inflight) {
+                if entry.delivery.share.is_none() || entry.released {
+                    kept.push_back(entry);
+                    continue;
+                }
+                let delivery = entry.delivery.clone();
+                if engine
+                    .router
+                    .redistribute(&self.client_id, delivery)
+                    .await
+                    .is_err()
+                {
+                    kept.push_back(entry);
+                }
+            }
+            self.inflight = kept;
         }
         if persistent {
             let parked = Parked {

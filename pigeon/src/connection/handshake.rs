@@ -127,9 +127,21 @@ pub(super) async fn accept(
         password: connect.password.clone(),
     };
 
+    // MQTT 5.0 enhanced authentication: an AUTH exchange before CONNACK, whose
+    // final data CONNACK carries.
+    let enhanced = protocol.is_v5() && connect.properties.authentication_method.is_some();
+    if enhanced {
+        let p = &mut connect.properties;
+        let data =
+            super::auth::on_connect(engine, reader, &mut writer, &client, &credential, p).await?;
+        p.authentication_data = data;
+    }
+
     // Authenticate, buffering what the client sends meanwhile (up to queue_limit).
     let mut buffered = Vec::new();
-    let auth = {
+    let auth = if enhanced {
+        Ok(Ok(()))
+    } else {
         let auth = guard(engine.hooks.authenticate(&client, &credential));
         tokio::pin!(auth);
         loop {
@@ -197,7 +209,7 @@ fn connack_code(protocol: Protocol, code: ReasonCode) -> ReasonCode {
     }
 }
 
-async fn refuse(
+pub(super) async fn refuse(
     engine: &Engine,
     writer: &mut OwnedWriteHalf,
     client: &Client,

@@ -67,10 +67,7 @@ impl Connection {
                 ReasonCode::ProtocolError,
                 "second CONNECT".into(),
             )),
-            Packet::Auth(_) => Err(Exit::Violation(
-                ReasonCode::ProtocolError,
-                "AUTH without an authentication method".into(),
-            )),
+            Packet::Auth(auth) => self.on_auth(auth).await,
             other => Err(Exit::Violation(
                 ReasonCode::ProtocolError,
                 format!("{:?} is not sent by clients", other.packet_type()),
@@ -150,12 +147,13 @@ impl Connection {
         {
             Ok(Ok(())) => {}
             Ok(Err(denied)) => {
+                if !self.protocol.is_v5() {
+                    // Closing reports the error once, as `finish` does for every refusal.
+                    return Err(Exit::Refused(denied.message));
+                }
                 engine.event(EventKind::ClientError, || {
                     Event::ClientError(self.client.clone(), denied.message.clone())
                 });
-                if !self.protocol.is_v5() {
-                    return Err(Exit::Refused(denied.message));
-                }
                 let text = self.reason_string(|| denied.message.clone());
                 self.acknowledge(qos, packet_id, denied.reason, text);
                 return Ok(());

@@ -3,6 +3,7 @@
 //! in-flight window, until the client leaves or is sent away.
 
 mod alias;
+mod auth;
 mod establish;
 mod finish;
 mod handshake;
@@ -133,6 +134,8 @@ pub(crate) struct Connection {
     next_packet_id: u16,
     incoming_qos2: HashSet<u16>,
     batch: Vec<Delivery>,
+    /// MQTT 5.0 enhanced authentication, when CONNECT used it.
+    auth: Option<auth::Enhanced>,
 }
 
 enum Step {

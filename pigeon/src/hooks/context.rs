@@ -6,7 +6,8 @@ use std::{marker::PhantomData, sync::Arc};
 use pigeon_codec::{Connect, Publish};
 
 use super::{
-    AuthError, Client, Credential, Denied, Event, EventKind, HookError, Params, Subscription,
+    AuthError, AuthExchange, AuthStep, Client, Credential, Denied, Event, EventKind, HookError,
+    Params, Subscription,
 };
 
 /// A hook's context: the value its handlers see and the outcome a handler produces.
@@ -21,10 +22,12 @@ pub struct PreConnectCx {
     pub connect: Connect,
 }
 
-/// `#[on_authenticate]`.
+/// `#[on_authenticate]`: the credential and, for MQTT 5.0 enhanced
+/// authentication, the exchange so far.
 pub struct AuthenticateCx {
     pub client: Client,
     pub credential: Credential,
+    pub exchange: AuthExchange,
 }
 
 /// `#[on_authorize_publish]`: client is `None` for wills whose client is gone.
@@ -69,7 +72,7 @@ impl Context for PreConnectCx {
     type Output = Result<(), HookError>;
 }
 impl Context for AuthenticateCx {
-    type Output = Result<(), AuthError>;
+    type Output = Result<AuthStep, AuthError>;
 }
 impl Context for AuthorizePublishCx {
     type Output = Result<(), Denied>;

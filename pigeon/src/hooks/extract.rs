@@ -8,6 +8,7 @@
 //! | `Option<Client>` | every hook and event (`None` for wills, $SYS and broker messages, `closed`) |
 //! | `&mut Connect`, `Packet<Connect>` | pre-connect |
 //! | `Credential` | authenticate |
+//! | `AuthExchange` (MQTT 5.0 enhanced auth) | authenticate |
 //! | `&mut Publish`, `Packet<Publish>`, `Payload`, `Topic`, `Json<T>`, `Param<T>`, `Params` | authorize-publish, authorize-forward, published, `publish` and `ack` events |
 //! | `Subscription`, `&mut Subscription` | authorize-subscribe |
 //! | `Subscriptions` | `subscribe` event |
@@ -22,7 +23,7 @@ use pigeon_codec::{ByteStr, ConnAck, Connect, Publish};
 use serde::de::DeserializeOwned;
 
 use super::context::{kind, *};
-use super::{Client, Credential, Event, Params, Subscription};
+use super::{AuthExchange, Client, Credential, Event, Params, Subscription};
 
 /// Why a parameter could not be extracted (e.g. a payload that is not the JSON
 /// the handler expects). The handler is not run; the failure goes to the error events.
@@ -296,6 +297,11 @@ impl FromEventMut<PreConnectCx> for Connect {
 impl FromEvent<PreConnectCx> for Packet<Connect> {
     fn from_event(cx: &PreConnectCx) -> Result<Self, ExtractError> {
         Ok(Packet(cx.connect.clone()))
+    }
+}
+impl FromEvent<AuthenticateCx> for AuthExchange {
+    fn from_event(cx: &AuthenticateCx) -> Result<Self, ExtractError> {
+        Ok(cx.exchange.clone())
     }
 }
 impl FromEvent<AuthenticateCx> for Credential {

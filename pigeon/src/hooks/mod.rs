@@ -14,6 +14,7 @@
 //! error events. Events go through a bounded queue to one dispatcher task
 //! ([`dispatch`](Hooks::emit)), which runs every listener of each event in order.
 
+mod auth;
 mod client;
 pub mod context;
 mod dispatch;
@@ -28,6 +29,7 @@ use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use futures_util::FutureExt;
 
+pub use auth::{AuthExchange, AuthStep};
 pub use client::{Client, Credential, Subscription};
 pub use context::SubscribeDecision;
 pub use errors::{AuthError, Denied, HookError};
@@ -186,16 +188,41 @@ impl Hooks {
         client: &Client,
         credential: &Credential,
     ) -> Result<(), AuthError> {
+        match self
+            .authenticate_step(client, credential, AuthExchange::default())
+            .await?
+        {
+            AuthStep::Pass | AuthStep::Success(_) => Ok(()),
+            AuthStep::Continue(_) => Err(AuthError {
+                message: "authentication continued without an authentication method".into(),
+                reason: ReasonCode::UnspecifiedError,
+            }),
+        }
+    }
+
+    /// One step of the authenticate chain for an MQTT 5.0 exchange: handlers
+    /// run in order; the first `Continue` or error ends the step; otherwise a
+    /// `Success` from any handler (its data, the last one's) or `Pass`.
+    pub async fn authenticate_step(
+        &self,
+        client: &Client,
+        credential: &Credential,
+        exchange: AuthExchange,
+    ) -> Result<AuthStep, AuthError> {
         if self.chains.authenticate.is_empty() {
-            return Ok(());
+            return Ok(AuthStep::Pass);
         }
         let mut cx = AuthenticateCx {
             client: client.clone(),
             credential: credential.clone(),
+            exchange,
         };
+        let mut outcome = AuthStep::Pass;
         for entry in &self.chains.authenticate {
             match run(entry, &mut cx).await {
-                Ok(Ok(())) => {}
+                Ok(Ok(AuthStep::Pass)) => {}
+                Ok(Ok(AuthStep::Success(data))) => outcome = AuthStep::Success(data),
+                Ok(Ok(step @ AuthStep::Continue(_))) => return Ok(step),
                 Ok(Err(e)) => return Err(e),
                 Err(f) => {
                     tracing::error!(client = client.id(), "authenticate failed: {}", f.message());
@@ -211,7 +238,7 @@ impl Hooks {
                 }
             }
         }
-        Ok(())
+        Ok(outcome)
     }
 
     /// Called for every PUBLISH a client sends and for every will the broker is

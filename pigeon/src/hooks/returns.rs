@@ -2,13 +2,13 @@
 //! error on the handler's return type.
 
 use super::context::*;
-use super::{AuthError, Denied, HookError, Subscription};
+use super::{AuthError, AuthStep, Denied, HookError, Subscription};
 
 /// A handler return type accepted by the hook whose context is `C`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a valid return type for this handler",
     label = "wrong return type for this hook",
-    note = "the context is `{C}`: pre_connect → Result<(), HookError> | bool | (); authenticate → Result<(), AuthError> | bool; authorize_publish → Result<(), Denied> | bool; authorize_subscribe → Result<Option<Subscription>, Denied> | Result<(), Denied> | Option<Subscription>; authorize_forward → bool | Result<(), Denied> | (); published → () | Result<(), HookError>; events → ()"
+    note = "the context is `{C}`: pre_connect → Result<(), HookError> | bool | (); authenticate → Result<(), AuthError> | bool | Result<AuthStep, AuthError> | AuthStep; authorize_publish → Result<(), Denied> | bool; authorize_subscribe → Result<Option<Subscription>, Denied> | Result<(), Denied> | Option<Subscription>; authorize_forward → bool | Result<(), Denied> | (); published → () | Result<(), HookError>; events → ()"
 )]
 pub trait HandlerReturn<C: Context> {
     fn into_outcome(self) -> C::Output;
@@ -32,14 +32,24 @@ impl HandlerReturn<PreConnectCx> for () {
 }
 
 impl HandlerReturn<AuthenticateCx> for Result<(), AuthError> {
-    fn into_outcome(self) -> Result<(), AuthError> {
-        self
+    fn into_outcome(self) -> Result<AuthStep, AuthError> {
+        self.map(|()| AuthStep::Pass)
     }
 }
 impl HandlerReturn<AuthenticateCx> for bool {
-    fn into_outcome(self) -> Result<(), AuthError> {
-        self.then_some(())
+    fn into_outcome(self) -> Result<AuthStep, AuthError> {
+        self.then_some(AuthStep::Pass)
             .ok_or_else(|| AuthError::new("not authorized"))
+    }
+}
+impl HandlerReturn<AuthenticateCx> for Result<AuthStep, AuthError> {
+    fn into_outcome(self) -> Result<AuthStep, AuthError> {
+        self
+    }
+}
+impl HandlerReturn<AuthenticateCx> for AuthStep {
+    fn into_outcome(self) -> Result<AuthStep, AuthError> {
+        Ok(self)
     }
 }
 

@@ -1,0 +1,188 @@
+//! MQTT 5.0 enhanced authentication: the AUTH exchange before CONNACK and
+//! re-authentication of an established connection, both driven by the
+//! authenticate handler chain (see [`crate::hooks::AuthStep`]).
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use pigeon_codec::{Auth, AuthProperties, ConnectProperties, Packet, ReasonCode};
+use tokio::{io::AsyncWriteExt, net::tcp::OwnedWriteHalf};
+
+use super::{guard, handshake::refuse, Connection, Exit, Reader};
+use crate::{
+    broker::Engine,
+    hooks::{AuthExchange, AuthStep, Client, Credential},
+};
+
+/// The enhanced authentication a connection was established with.
+pub(super) struct Enhanced {
+    /// Its Authentication Method; every AUTH must carry the same.
+    pub method: String,
+    /// The CONNECT's credential, given to the handlers again.
+    pub credential: Credential,
+    /// The step of a re-authentication in progress.
+    pub step: Option<u32>,
+}
+
+fn auth_packet(code: ReasonCode, method: &str, data: Option<Bytes>) -> Packet {
+    Packet::Auth(Auth {
+        reason_code: code,
+        properties: AuthProperties {
+            authentication_method: Some(method.to_owned()),
+            authentication_data: data,
+            ..Default::default()
+        },
+    })
+}
+
+/// Runs the exchange a CONNECT with an Authentication Method starts. Returns
+/// the data for CONNACK, or `None` when the connection was refused (CONNACK
+/// sent) or ended.
+pub(super) async fn on_connect(
+    engine: &Arc<Engine>,
+    reader: &mut Reader,
+    writer: &mut OwnedWriteHalf,
+    client: &Client,
+    credential: &Credential,
+    properties: &ConnectProperties,
+) -> Option<Option<Bytes>> {
+    let method = properties.authentication_method.clone()?;
+    let mut exchange = AuthExchange {
+        method: Some(method.clone()),
+        data: properties.authentication_data.clone(),
+        step: 0,
+        reauthenticate: false,
+    };
+    loop {
+        let step = guard(
+            engine
+                .hooks
+                .authenticate_step(client, credential, exchange.clone()),
+        )
+        .await;
+        let (code, message) = match step {
+            Ok(Ok(AuthStep::Success(data))) => return Some(data),
+            Ok(Ok(AuthStep::Continue(data))) => {
+                let mut out = BytesMut::new();
+                let packet = auth_packet(ReasonCode::ContinueAuthentication, &method, Some(data));
+                if pigeon_codec::encode(&packet, client.protocol(), &mut out).is_err() {
+                    (ReasonCode::UnspecifiedError, "AUTH too large".to_owned())
+                } else {
+                    let sent = tokio::time::timeout(Duration::from_secs(5), writer.write_all(&out));
+                    if !matches!(sent.await, Ok(Ok(()))) {
+                        return None;
+                    }
+                    let next = tokio::select! {
+                        _ = engine.shutdown.cancelled() => return None,
+                        next = tokio::time::timeout(engine.config.connect_timeout, reader.next()) => next,
+                    };
+                    match next {
+                        Ok(Some(Ok(Packet::Auth(auth))))
+                            if auth.reason_code == ReasonCode::ContinueAuthentication
+                                && auth.properties.authentication_method.as_deref()
+                                    == Some(&*method) =>
+                        {
+                            exchange.data = auth.properties.authentication_data;
+                            exchange.step += 1;
+                            continue;
+                        }
+                        Ok(Some(Ok(Packet::Disconnect(_)))) | Ok(None) | Err(_) => return None,
+                        // MQTT-3.1.2-30 (only AUTH or DISCONNECT before CONNACK), a
+                        // method change, or a bad reason code.
+                        Ok(Some(Ok(_))) => (
+                            ReasonCode::ProtocolError,
+                            "unexpected packet during authentication".to_owned(),
+                        ),
+                        Ok(Some(Err(e))) => (e.reason_code(), e.to_string()),
+                    }
+                }
+            }
+            Ok(Ok(AuthStep::Pass)) => (
+                ReasonCode::BadAuthenticationMethod,
+                format!("no handler for authentication method {method:?}"),
+            ),
+            Ok(Err(error)) => (error.reason, error.message),
+            Err(panic) => (ReasonCode::ServerUnavailable, panic),
+        };
+        refuse(engine, writer, client, code, &message).await;
+        return None;
+    }
+}
+
+/// DISCONNECT can carry only some reason codes; an authentication refusal
+/// becomes 0x87 unless it is one of them.
+fn disconnect_code(code: ReasonCode) -> ReasonCode {
+    use ReasonCode::*;
+    match code {
+        UnspecifiedError
+        | NotAuthorized
+        | BadAuthenticationMethod
+        | ServerBusy
+        | ImplementationSpecificError
+        | ProtocolError => code,
+        _ => NotAuthorized,
+    }
+}
+
+impl Connection {
+    /// AUTH after CONNACK: re-authentication (0x19, then 0x18 steps) with the
+    /// method the connection was established with. Anything else is a protocol
+    /// error; a refusal ends the connection with DISCONNECT.
+    pub(super) async fn on_auth(&mut self, auth: Auth) -> Result<(), Exit> {
+        let violation = |m: &str| Err(Exit::Violation(ReasonCode::ProtocolError, m.into()));
+        let Some(state) = &self.auth else {
+            return violation("AUTH without an authentication method");
+        };
+        if auth.properties.authentication_method.as_deref() != Some(&*state.method) {
+            return violation("AUTH with another authentication method");
+        }
+        let step = match (auth.reason_code, state.step) {
+            (ReasonCode::ReAuthenticate, None) => 0,
+            (ReasonCode::ContinueAuthentication, Some(step)) => step + 1,
+            _ => return violation("unexpected AUTH reason code"),
+        };
+        let method = state.method.clone();
+        let exchange = AuthExchange {
+            method: Some(method.clone()),
+            data: auth.properties.authentication_data,
+            step,
+            reauthenticate: true,
+        };
+        let hooks = self.engine.hooks.clone();
+        let decided =
+            guard(hooks.authenticate_step(&self.client, &state.credential, exchange)).await;
+        let (code, message) = match decided {
+            Ok(Ok(AuthStep::Continue(data))) => {
+                self.set_auth_step(Some(step));
+                self.write(&auth_packet(
+                    ReasonCode::ContinueAuthentication,
+                    &method,
+                    Some(data),
+                ));
+                return Ok(());
+            }
+            Ok(Ok(AuthStep::Success(data))) => {
+                self.set_auth_step(None);
+                self.write(&auth_packet(ReasonCode::Success, &method, data));
+                return Ok(());
+            }
+            Ok(Ok(AuthStep::Pass)) => (
+                ReasonCode::BadAuthenticationMethod,
+                format!("no handler for authentication method {method:?}"),
+            ),
+            Ok(Err(error)) => (disconnect_code(error.reason), error.message),
+            Err(panic) => (ReasonCode::UnspecifiedError, panic),
+        };
+        Err(Exit::Violation(
+            code,
+            format!("re-authentication failed: {message}"),
+        ))
+    }
+
+    fn set_auth_step(&mut self, step: Option<u32>) {
+        if let Some(state) = &mut self.auth {
+            state.step = step;
+        }
+    }
+}
