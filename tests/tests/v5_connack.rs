@@ -117,3 +117,36 @@ async fn v5_connack_server_reference_redirects_v5_and_accepts_v311() {
     assert_eq!(v3.connack.code, rumqttc::ConnectReturnCode::Success);
     broker.close().await;
 }
+
+#[tokio::test]
+async fn v5_connack_refuses_a_will_the_broker_cannot_honour() {
+    let broker = start_with(pigeon::Config {
+        maximum_qos: QoS::AtLeastOnce,
+        retain_available: false,
+        ..config()
+    })
+    .await;
+    let addr = broker.local_addr();
+    let will = |qos, retain| pigeon::codec::Will {
+        topic: "w/t".into(),
+        payload: bytes::Bytes::from_static(b"bye"),
+        qos,
+        retain,
+        properties: Default::default(),
+    };
+    for (w, code) in [
+        (will(QoS::ExactlyOnce, false), ReasonCode::QoSNotSupported),
+        (will(QoS::AtMostOnce, true), ReasonCode::RetainNotSupported),
+    ] {
+        let mut c = connect("will-refused");
+        c.will = Some(w);
+        let (mut raw, ack) = Raw::connect(addr, c).await;
+        assert_eq!(ack.reason_code, code);
+        assert!(ack.properties.reason_string.is_some(), "CONNACK says why");
+        assert!(raw.closed().await.is_empty());
+    }
+    let mut c = connect("will-ok");
+    c.will = Some(will(QoS::AtLeastOnce, false));
+    connected(addr, c).await;
+    broker.close().await;
+}

@@ -180,6 +180,23 @@ pub(super) async fn accept(
             return None;
         }
     }
+    if let (true, Some(will)) = (protocol.is_v5(), &connect.will) {
+        // MQTT-3.2.2-12/-13: a will the broker could not publish as asked.
+        let refusal = if will.qos > engine.config.maximum_qos {
+            Some((ReasonCode::QoSNotSupported, "will QoS above the maximum"))
+        } else if will.retain && !engine.config.retain_available {
+            Some((
+                ReasonCode::RetainNotSupported,
+                "retained will, retain not available",
+            ))
+        } else {
+            None
+        };
+        if let Some((code, message)) = refusal {
+            refuse(engine, &mut writer, &client, code, message).await;
+            return None;
+        }
+    }
     if let (true, Some(reference)) = (protocol.is_v5(), &engine.config.server_reference) {
         let mut ack = ConnAck::new(ReasonCode::UseAnotherServer, false);
         ack.properties.server_reference = Some(reference.clone());
