@@ -150,3 +150,28 @@ async fn v5_connack_refuses_a_will_the_broker_cannot_honour() {
     connected(addr, c).await;
     broker.close().await;
 }
+
+#[tokio::test]
+async fn v5_connack_max_keepalive_refuses_v311_clients_it_cannot_tell() {
+    let broker = start_with(pigeon::Config {
+        max_keepalive: 10,
+        ..config()
+    })
+    .await;
+    let addr = broker.local_addr();
+    for asked in [60, 0] {
+        let mut c = Raw::connect_packet("ka3", true);
+        c.keep_alive = asked;
+        let (_, ack) = Raw::connect(addr, c).await;
+        assert_eq!(
+            ack.reason_code,
+            ReasonCode::ClientIdentifierNotValid,
+            "asked {asked}"
+        );
+    }
+    let mut c = Raw::connect_packet("ka3", true);
+    c.keep_alive = 10;
+    let (_, ack) = Raw::connect(addr, c).await;
+    assert_eq!(ack.reason_code, ReasonCode::Success);
+    broker.close().await;
+}

@@ -180,6 +180,23 @@ pub(super) async fn accept(
             return None;
         }
     }
+    let max_keepalive = engine.config.max_keepalive;
+    if !protocol.is_v5()
+        && max_keepalive > 0
+        && (connect.keep_alive == 0 || connect.keep_alive > max_keepalive)
+    {
+        // 3.x cannot be told the server's keep alive: refused with "identifier
+        // rejected", as Mosquitto does with max_keepalive.
+        refuse(
+            engine,
+            &mut writer,
+            &client,
+            ReasonCode::ClientIdentifierNotValid,
+            "keep alive above max_keepalive (MQTT 3.x cannot be told the maximum)",
+        )
+        .await;
+        return None;
+    }
     if let (true, Some(will)) = (protocol.is_v5(), &connect.will) {
         // MQTT-3.2.2-12/-13: a will the broker could not publish as asked.
         let refusal = if will.qos > engine.config.maximum_qos {
