@@ -26,6 +26,7 @@ impl Engine {
             let wait = Duration::from_secs(u64::from(interval));
             tokio::select! {
                 _ = engine.shutdown.cancelled() => return,
+                _ = session.reattached() => return,
                 _ = tokio::time::sleep(wait) => {}
             }
             // A connection acquiring the session holds its owner lock: let it win.
@@ -55,6 +56,10 @@ impl Engine {
             let wait = Duration::from_secs(u64::from(delay));
             tokio::select! {
                 _ = engine.shutdown.cancelled() => return,
+                _ = session.reattached() => {
+                    tracing::debug!(client_id = %session.client_id, "client back in time: will cancelled");
+                    return;
+                }
                 _ = tokio::time::sleep(wait) => {}
             }
             if session.epoch() == epoch && !session.is_online() {

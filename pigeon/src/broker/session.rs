@@ -45,6 +45,9 @@ pub struct Session {
     pub client_id: Arc<str>,
     inner: Mutex<Inner>,
     notify: Notify,
+    /// Wakes the timers armed at detach (session expiry, will delay) when a
+    /// connection attaches, so they end early instead of sleeping on.
+    attached: Notify,
     /// Held by the connection owning the session for its whole life, so a
     /// taking-over connection waits until the old one has saved its state.
     pub owner: Arc<tokio::sync::Mutex<()>>,
@@ -72,6 +75,7 @@ impl Session {
             client_id,
             inner: Mutex::new(Inner::default()),
             notify: Notify::new(),
+            attached: Notify::new(),
             owner: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -183,6 +187,13 @@ impl Session {
         inner.link = Some(link);
         inner.epoch += 1;
         inner.persistent = persistent;
+        drop(inner);
+        self.attached.notify_waiters();
+    }
+
+    /// Resolves at the next attach (only for futures created before it).
+    pub fn reattached(&self) -> tokio::sync::futures::Notified<'_> {
+        self.attached.notified()
     }
 
     /// The attach count (see [`Session::attach`]).
