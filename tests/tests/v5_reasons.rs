@@ -128,6 +128,11 @@ async fn v5_reasons_capabilities_refused_as_announced() {
         ack.reason_codes,
         [ReasonCode::WildcardSubscriptionsNotSupported]
     );
+    let why = ack.properties.reason_string.unwrap_or_default();
+    assert!(
+        why.contains("caps/#"),
+        "reason string names the filter: {why:?}"
+    );
     let mut retained = message("caps/t", QoS::AtMostOnce, "r");
     retained.retain = true;
     raw.send(Packet::Publish(retained)).await;

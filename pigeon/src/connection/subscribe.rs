@@ -44,6 +44,11 @@ impl Connection {
                 ReasonCode::UnspecifiedError
             }
         };
+        // Filters by position, for a reason string naming the refused ones.
+        let names: Vec<String> = match self.reason_string(String::new) {
+            Some(_) => subscribe.filters.iter().map(|f| f.filter.clone()).collect(),
+            None => Vec::new(),
+        };
         let mut codes = Vec::with_capacity(subscribe.filters.len());
         let mut granted = Vec::new();
         // (filter, options, new) of each granted subscription, for retained messages.
@@ -112,11 +117,24 @@ impl Connection {
                 ..sub
             });
         }
-        self.write(&Packet::SubAck(SubAck {
-            packet_id: subscribe.packet_id,
+        let properties = AckProperties {
+            reason_string: refusals(&names, &codes),
+            ..AckProperties::default()
+        };
+        let reason_codes = codes.clone();
+        let packet_id = subscribe.packet_id;
+        if !self.write(&Packet::SubAck(SubAck {
+            packet_id,
             reason_codes: codes,
-            properties: AckProperties::default(),
-        }));
+            properties,
+        })) {
+            // Too large for the client with the reason string: send it bare.
+            self.write(&Packet::SubAck(SubAck {
+                packet_id,
+                reason_codes,
+                properties: AckProperties::default(),
+            }));
+        }
         if !granted.is_empty() {
             crate::sys::new_subscribers(&engine, &self.client_id, &granted).await;
             engine.event(EventKind::Subscribe, || {
@@ -174,4 +192,16 @@ impl Connection {
             Event::Unsubscribe(self.client.clone(), unsubscribe.filters)
         });
     }
+}
+
+/// "refused a/# (NotAuthorized), ..." for the refused filters; `None` when
+/// none was refused or no names were kept (the client opted out).
+fn refusals(names: &[String], codes: &[ReasonCode]) -> Option<String> {
+    let refused: Vec<String> = names
+        .iter()
+        .zip(codes)
+        .filter(|(_, code)| code.is_error())
+        .map(|(name, code)| format!("{name} ({code:?})"))
+        .collect();
+    (!refused.is_empty()).then(|| format!("refused {}", refused.join(", ")))
 }
