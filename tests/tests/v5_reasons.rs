@@ -138,3 +138,32 @@ async fn v5_reasons_capabilities_refused_as_announced() {
     assert_eq!(disconnected(&mut raw).await, ReasonCode::QoSNotSupported);
     broker.close().await;
 }
+
+#[tokio::test]
+async fn v5_reasons_quota_exceeded_when_every_subscribers_queue_is_full() {
+    let broker = start_with(pigeon::Config {
+        max_queued_messages: 1,
+        ..config()
+    })
+    .await;
+    let addr = broker.local_addr();
+    let mut c = connect("quota-sub");
+    c.properties.session_expiry_interval = Some(60);
+    let (mut sub, _) = connected(addr, c).await;
+    subscribe(&mut sub, "quota/t", QoS::AtLeastOnce).await;
+    sub.send(Packet::Disconnect(Default::default())).await;
+    sub.closed().await;
+    let (mut publisher, _) = connected(addr, connect("quota-pub")).await;
+    let first = publish_acked(&mut publisher, message("quota/t", QoS::AtLeastOnce, "1")).await;
+    assert_eq!(first.reason_code, ReasonCode::Success, "queued offline");
+    let mut m = message("quota/t", QoS::AtLeastOnce, "2");
+    m.packet_id = 2;
+    let second = publish_acked(&mut publisher, m).await;
+    assert_eq!(
+        second.reason_code,
+        ReasonCode::QuotaExceeded,
+        "queue of 1 is full"
+    );
+    assert!(second.properties.reason_string.is_some());
+    broker.close().await;
+}

@@ -24,6 +24,8 @@ pub struct Message {
     pub received_at: Instant,
     /// Set once a subscription matched (MQTT 5.0 PUBACK 0x10 No matching subscribers).
     matched: AtomicBool,
+    /// Set when every matching session's queue was full (PUBACK 0x97 Quota exceeded).
+    unqueued: AtomicBool,
 }
 
 impl Message {
@@ -47,6 +49,7 @@ impl Message {
             origin,
             received_at,
             matched: AtomicBool::new(false),
+            unqueued: AtomicBool::new(false),
         })
     }
 
@@ -60,6 +63,16 @@ impl Message {
     /// True once a subscription matched (on this node).
     pub fn was_matched(&self) -> bool {
         self.matched.load(Relaxed)
+    }
+
+    /// Records that no matching session could queue the message (all full).
+    pub fn mark_unqueued(&self) {
+        self.unqueued.store(true, Relaxed);
+    }
+
+    /// True when subscriptions matched but every one's queue was full.
+    pub fn was_unqueued(&self) -> bool {
+        self.unqueued.load(Relaxed)
     }
 
     /// True once its MQTT 5.0 Message Expiry Interval has passed in the broker.

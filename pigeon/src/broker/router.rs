@@ -113,7 +113,8 @@ impl Deliver for Router {
             |s| s.has_room(self.limit),
             &mut targets,
         );
-        if !targets.is_empty() {
+        let matched = targets.len() as u64;
+        if matched > 0 {
             message.mark_matched();
         }
         let mut offline: Vec<BoxFuture<'_, bool>> = Vec::new();
@@ -122,14 +123,22 @@ impl Deliver for Router {
             Counters::add(&self.stats.messages_dropped, dropped);
         }
         if offline.is_empty() {
+            if matched > 0 && dropped == matched {
+                message.mark_unqueued();
+            }
             return Completion::Done;
         }
         Completion::Pending(Box::pin(async move {
+            let mut unqueued = dropped;
             for f in offline {
                 if !f.await {
+                    unqueued += 1;
                     Counters::add(&self.stats.messages_dropped, 1);
                     tracing::debug!(topic = %message.publish.topic, "offline queue full, message dropped");
                 }
+            }
+            if unqueued == matched {
+                message.mark_unqueued();
             }
         }))
     }

@@ -182,15 +182,20 @@ impl Connection {
                 Event::ClientError(self.client.clone(), panic.clone())
             });
         }
-        if qos == QoS::ExactlyOnce {
+        let (code, text) = if !message.was_matched() {
+            (ReasonCode::NoMatchingSubscribers, None)
+        } else if message.was_unqueued() {
+            // Every subscriber's queue (max_queued_messages) was full.
+            let text = self.reason_string(|| "subscribers' queues are full".into());
+            (ReasonCode::QuotaExceeded, text)
+        } else {
+            (ReasonCode::Success, None)
+        };
+        if qos == QoS::ExactlyOnce && !(self.protocol.is_v5() && code.is_error()) {
+            // A refusing PUBREC ends the exchange: no PUBREL will come.
             self.incoming_qos2.insert(packet_id);
         }
-        let code = if message.was_matched() {
-            ReasonCode::Success
-        } else {
-            ReasonCode::NoMatchingSubscribers
-        };
-        self.acknowledge(qos, packet_id, code, None);
+        self.acknowledge(qos, packet_id, code, text);
         Ok(())
     }
 
