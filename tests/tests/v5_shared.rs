@@ -275,3 +275,55 @@ async fn a_sole_persistent_member_gets_its_unacknowledged_messages_back() {
     }
     assert_eq!(again, ["s0", "s1"]);
 }
+
+/// Two rumqttc v5 members of one group share the messages.
+#[tokio::test]
+async fn rumqttc_v5_members_share_a_group() {
+    use rumqttc::v5::{
+        mqttbytes::{v5::Packet as P, QoS as Q},
+        AsyncClient, Event, EventLoop, MqttOptions,
+    };
+    async fn member(addr: std::net::SocketAddr, id: &str) -> (AsyncClient, EventLoop) {
+        let opts = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+        let (client, mut ev) = AsyncClient::new(opts, 100);
+        client
+            .subscribe("$share/r5/q", Q::AtLeastOnce)
+            .await
+            .unwrap();
+        tokio::time::timeout(pigeon_tests::WAIT, async {
+            loop {
+                if let Event::Incoming(P::SubAck(_)) = ev.poll().await.expect("connected") {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("SUBACK in time");
+        (client, ev)
+    }
+    async fn collect(ev: &mut EventLoop) -> Vec<String> {
+        let mut got = Vec::new();
+        while let Ok(Ok(event)) =
+            tokio::time::timeout(std::time::Duration::from_millis(300), ev.poll()).await
+        {
+            if let Event::Incoming(P::Publish(p)) = event {
+                got.push(String::from_utf8_lossy(&p.payload).into_owned());
+            }
+        }
+        got
+    }
+    let broker = start().await;
+    let addr = broker.local_addr();
+    let (_a, mut ev_a) = member(addr, "r5-a").await;
+    let (_b, mut ev_b) = member(addr, "r5-b").await;
+    let mut publisher = connect(addr, "r5-share-pub").await;
+    for i in 0..10 {
+        publisher
+            .publish5("q", QoS::AtLeastOnce, false, &format!("q{i}"), i + 1)
+            .await;
+    }
+    let (got_a, got_b) = tokio::join!(collect(&mut ev_a), collect(&mut ev_b));
+    let all: HashSet<&String> = got_a.iter().chain(&got_b).collect();
+    assert_eq!((got_a.len(), got_b.len()), (5, 5), "{got_a:?} {got_b:?}");
+    assert_eq!(all.len(), 10);
+}

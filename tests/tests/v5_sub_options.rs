@@ -95,3 +95,85 @@ async fn retain_handling_0_always_1_only_new_2_never() {
         assert!(p.retain && &p.payload[..] == b"kept");
     }
 }
+
+/// The same options through a third-party MQTT 5.0 client (rumqttc v5).
+#[tokio::test]
+async fn rumqttc_v5_no_local_retain_as_published_and_identifiers() {
+    use rumqttc::v5::{
+        mqttbytes::{
+            v5::{Filter, Packet as P, RetainForwardRule, SubscribeProperties},
+            QoS as Q,
+        },
+        AsyncClient, Event, MqttOptions,
+    };
+    let broker = start().await;
+    let addr = broker.local_addr();
+    let opts = MqttOptions::new("r5-sub", addr.ip().to_string(), addr.port());
+    let (client, mut ev) = AsyncClient::new(opts, 100);
+    let mut mine = Filter::new("r5/mine", Q::AtLeastOnce);
+    mine.nolocal = true;
+    let mut kept = Filter::new("r5/kept", Q::AtLeastOnce);
+    kept.preserve_retain = true;
+    kept.retain_forward_rule = RetainForwardRule::Never;
+    let props = SubscribeProperties {
+        id: Some(77),
+        user_properties: Vec::new(),
+    };
+    client
+        .subscribe_many_with_properties(vec![mine, kept], props)
+        .await
+        .unwrap();
+    tokio::time::timeout(pigeon_tests::WAIT, async {
+        loop {
+            match ev.poll().await {
+                Ok(Event::Incoming(P::SubAck(_))) => return,
+                Ok(_) => {}
+                Err(e) => panic!("rumqttc v5: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("SUBACK in time");
+    client
+        .publish("r5/mine", Q::AtLeastOnce, false, "own")
+        .await
+        .unwrap();
+    let mut publisher = connect(addr, "r5-pub").await;
+    // After its own message has gone through the broker (PUBACK), so that a
+    // wrongly delivered one would arrive first.
+    tokio::time::timeout(pigeon_tests::WAIT, async {
+        loop {
+            match ev.poll().await {
+                Ok(Event::Incoming(P::PubAck(_))) => return,
+                Ok(Event::Incoming(P::Publish(p))) => panic!("own message delivered: {p:?}"),
+                Ok(_) => {}
+                Err(e) => panic!("rumqttc v5: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("PUBACK in time");
+    publisher
+        .publish5("r5/kept", QoS::AtLeastOnce, true, "kept", 1)
+        .await;
+
+    let got = tokio::time::timeout(pigeon_tests::WAIT, async {
+        loop {
+            match ev.poll().await {
+                Ok(Event::Incoming(P::Publish(p))) => return p,
+                Ok(_) => {}
+                Err(e) => panic!("rumqttc v5: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("a message in time");
+    // Its own message on the no-local filter never came first; the other did,
+    // with RETAIN kept and the subscription identifier.
+    assert_eq!(&got.topic[..], b"r5/kept");
+    assert!(got.retain);
+    assert_eq!(
+        got.properties.map(|p| p.subscription_identifiers),
+        Some(vec![77])
+    );
+}
