@@ -101,3 +101,68 @@ impl Outbound {
         self.assigned.remove(topic);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pigeon_codec::QoS;
+
+    use super::*;
+
+    fn publish(topic: &str, alias: Option<u16>) -> Publish {
+        let mut p = Publish::new(topic, QoS::AtMostOnce, "x");
+        p.properties.topic_alias = alias;
+        p
+    }
+
+    fn code(result: Result<(), Exit>) -> Option<ReasonCode> {
+        match result {
+            Ok(()) => None,
+            Err(Exit::Violation(code, _)) => Some(code),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn inbound_sets_resolves_and_refuses() {
+        let mut inbound = Inbound::new(2);
+        let mut p = publish("a/b", Some(2));
+        assert_eq!(code(inbound.resolve(&mut p)), None);
+        let mut p = publish("", Some(2));
+        assert_eq!(code(inbound.resolve(&mut p)), None);
+        assert_eq!(&*p.topic, "a/b");
+        let mut p = publish("", Some(1));
+        assert_eq!(
+            code(inbound.resolve(&mut p)),
+            Some(ReasonCode::ProtocolError)
+        );
+        let mut p = publish("a", Some(3));
+        assert_eq!(
+            code(inbound.resolve(&mut p)),
+            Some(ReasonCode::TopicAliasInvalid)
+        );
+        let mut p = publish("a", None);
+        assert_eq!(code(inbound.resolve(&mut p)), None, "no alias: untouched");
+    }
+
+    #[test]
+    fn outbound_assigns_first_n_and_forgets_unsent() {
+        let mut out = Outbound::new(1);
+        let mut p = publish("t/1", None);
+        assert!(out.apply(&mut p), "assigned");
+        assert_eq!((&*p.topic, p.properties.topic_alias), ("t/1", Some(1)));
+        out.forget(&ByteStr::from("t/1"));
+        let mut p = publish("t/2", None);
+        assert!(out.apply(&mut p), "alias 1 free again");
+        let mut p = publish("t/2", None);
+        assert!(!out.apply(&mut p));
+        assert_eq!((&*p.topic, p.properties.topic_alias), ("", Some(1)));
+        let mut p = publish("t/3", None);
+        assert!(!out.apply(&mut p));
+        assert_eq!(
+            (&*p.topic, p.properties.topic_alias),
+            ("t/3", None),
+            "none left"
+        );
+        assert!(!Outbound::new(0).enabled());
+    }
+}
