@@ -114,6 +114,15 @@ async fn v5_will_properties_pass_through_and_disconnect_0x04_sends_it() {
         ]
     );
 
+    // A client's error code on DISCONNECT keeps the will too (MQTT-3.1.2-10).
+    let (mut failing, _) = connected(addr, with_will("wp-3", "wp/3", 0, 0)).await;
+    failing
+        .send(Packet::Disconnect(Disconnect::new(
+            ReasonCode::UnspecifiedError,
+        )))
+        .await;
+    assert_eq!(&*next_publish(&mut watcher).await.topic, "wp/3");
+
     // A normal DISCONNECT discards the will.
     let (mut polite, _) = connected(addr, with_will("wp-2", "wp/2", 0, 0)).await;
     polite.send(Packet::Disconnect(Disconnect::default())).await;

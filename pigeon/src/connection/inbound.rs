@@ -60,7 +60,9 @@ impl Connection {
                         interval.min(self.engine.config.max_session_expiry_interval);
                 }
                 Err(Exit::Disconnect {
-                    will: d.reason_code == ReasonCode::DisconnectWithWillMessage,
+                    // Only a normal disconnection (0x00) discards the will
+                    // (MQTT-3.1.2-10): 0x04 and the client's error codes keep it.
+                    will: d.reason_code != ReasonCode::Success,
                 })
             }
             Packet::Connect(_) => Err(Exit::Violation(

@@ -86,7 +86,7 @@ pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, addr: SocketAd
 /// Why a connection ends.
 #[derive(Debug)]
 pub(crate) enum Exit {
-    /// The client sent DISCONNECT (`will`: MQTT 5.0 0x04 asks for the will anyway).
+    /// The client sent DISCONNECT (`will`: an MQTT 5.0 code other than 0x00 keeps the will).
     Disconnect {
         will: bool,
     },
