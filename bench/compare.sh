@@ -26,6 +26,7 @@ listener $port 127.0.0.1
 allow_anonymous true
 max_queued_messages 100000
 max_inflight_messages 100
+set_tcp_nodelay true
 CONF
 "$MOSQUITTO" -c "$tmp/mosquitto.conf" >/dev/null 2>&1 &
 mosq_pid=$!
