@@ -55,6 +55,8 @@ class Peer:
         self.client.on_message = lambda _c, _u, msg: self.messages.put(msg)
         self.client.on_subscribe = self._on_ack
         self.client.on_publish = self._on_ack
+        self.disconnected = threading.Event()
+        self.client.on_disconnect = lambda *_: self.disconnected.set()
         props = None
         if session_expiry is not None:
             props = Properties(PacketTypes.CONNECT)
@@ -130,6 +132,9 @@ class Peer:
 
     def close(self, properties=None):
         self.client.disconnect(properties=properties)
+        # Stopping the network thread only once DISCONNECT is out makes it a clean
+        # disconnect the broker has seen, not a dropped connection.
+        self.disconnected.wait(timeout=WAIT)
         self.client.loop_stop()
 
 
