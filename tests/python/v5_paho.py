@@ -360,6 +360,28 @@ def check_puback_no_matching_subscribers(args, base):
         pub.close()
 
 
+def check_puback_payload_format_invalid(args, base):
+    # Validating the payload is a MAY of the specification (Mosquitto does not);
+    # Pigeon does, and answers PUBACK 0x99 (README).
+    topic = f"{base}/pfi"
+    sub = Peer(args, f"{base}-pfi-sub")
+    pub = Peer(args, f"{base}-pfi-pub")
+    try:
+        sub.subscribe(topic, qos(1))
+        utf8 = props(PacketTypes.PUBLISH, PayloadFormatIndicator=1)
+        code = pub.publish(topic, b"\xff\xfe not UTF-8", qos=1, properties=utf8)
+        expect(code == 0x99, f"PUBACK reason {code} ({int(code.value):#x}), want 0x99")
+        sub.nothing_more("a message with an invalid UTF-8 payload was forwarded")
+        # The connection stays up and usable.
+        code = pub.publish(topic, "fine ✓".encode(), qos=1, properties=utf8)
+        expect(code == 0, f"PUBACK reason {code} for a valid payload")
+        msg = sub.recv("the valid message after the refused one")
+        expect(msg.payload == "fine ✓".encode(), f"got {msg.payload!r}")
+    finally:
+        sub.close()
+        pub.close()
+
+
 def check_connack_properties(args, _base):
     c = Peer(args, "")
     try:
@@ -399,6 +421,7 @@ CHECKS = [
     ("shared_subscription", check_shared_subscription),
     ("session_expiry", check_session_expiry),
     ("puback_no_matching_subscribers", check_puback_no_matching_subscribers),
+    ("puback_payload_format_invalid", check_puback_payload_format_invalid),
     ("connack_properties", check_connack_properties),
 ]
 

@@ -1,7 +1,7 @@
 //! MQTT 5.0 through a third-party client: Eclipse Paho (python paho-mqtt 2.x)
 //! runs `tests/python/v5_paho.py` against an in-process broker — properties
 //! passed through, inbound topic aliases, subscription identifiers, No Local,
-//! shared subscriptions, session expiry, PUBACK 0x10 and CONNACK properties.
+//! shared subscriptions, session expiry, PUBACK 0x10 and 0x99, CONNACK properties.
 //!
 //! Needs `python3` with paho-mqtt 2.x (`pip install 'paho-mqtt>=2,<3'`, as
 //! `.ci/run` does); without them this test fails saying so.
@@ -66,7 +66,7 @@ async fn paho_v5_client_checks_pass() {
     // Every check ran (none skipped by an early exit).
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("ok ")).count(),
-        8,
+        9,
         "{stdout}"
     );
 }
