@@ -1,0 +1,72 @@
+//! MQTT 5.0 through a third-party client: Eclipse Paho (python paho-mqtt 2.x)
+//! runs `tests/python/v5_paho.py` against an in-process broker — properties
+//! passed through, inbound topic aliases, subscription identifiers, No Local,
+//! shared subscriptions, session expiry, PUBACK 0x10 and 0x99, CONNACK properties.
+//!
+//! Needs `python3` with paho-mqtt 2.x (`pip install 'paho-mqtt>=2,<3'`, as
+//! `.ci/run` does); without them this test fails saying so.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use pigeon_tests::{config, start_with};
+
+/// The whole script takes a few seconds; this only guards against a hang.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paho_v5_client_checks_pass() {
+    let broker = start_with(pigeon::Config {
+        topic_alias_maximum: 10,
+        receive_maximum: 50,
+        ..config()
+    })
+    .await;
+    let port = broker.local_addr().port().to_string();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/v5_paho.py");
+    let args = [
+        script,
+        "--port",
+        &port,
+        "--topic-alias-maximum",
+        "10",
+        "--receive-maximum",
+        "50",
+    ];
+    let mut child = Command::new("python3")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 is installed (with paho-mqtt 2.x: pip install 'paho-mqtt>=2,<3')");
+
+    // Polled so the broker keeps running on this runtime while python talks to it.
+    let t0 = Instant::now();
+    while child.try_wait().expect("wait for python3").is_none() {
+        if t0.elapsed() > SCRIPT_TIMEOUT {
+            let _ = child.kill();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = child.wait_with_output().expect("python3 output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "v5_paho.py {}:\n{stdout}\n{stderr}",
+        if t0.elapsed() > SCRIPT_TIMEOUT {
+            "timed out".to_string()
+        } else {
+            out.status.to_string()
+        }
+    );
+    // Every check ran (none skipped by an early exit).
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        9,
+        "{stdout}"
+    );
+}
