@@ -57,6 +57,53 @@ fn row(name: &str, pigeon: f64, mqttbytes: f64) {
     );
 }
 
+/// Decode and encode throughput of `ours` (whose encoding is `one`) beside
+/// mqttbytes' `read_theirs` / `write_theirs` on the same bytes.
+fn compare(
+    label: &str,
+    ours: &Packet,
+    protocol: Protocol,
+    one: &[u8],
+    mut read_theirs: impl FnMut(&mut BytesMut),
+    mut write_theirs: impl FnMut(&mut BytesMut),
+) -> [(String, f64, f64); 2] {
+    let input = stream(one);
+    let (decode_ours, decode_theirs) = measure(
+        || {
+            let mut buf = input.clone();
+            for _ in 0..BATCH {
+                black_box(decode(&mut buf, protocol, MAX).unwrap());
+            }
+        },
+        || {
+            let mut buf = input.clone();
+            for _ in 0..BATCH {
+                read_theirs(&mut buf);
+            }
+        },
+    );
+    let mut out = BytesMut::with_capacity(one.len() * BATCH);
+    let mut out2 = out.clone();
+    let (encode_ours, encode_theirs) = measure(
+        || {
+            out.clear();
+            for _ in 0..BATCH {
+                encode(black_box(ours), protocol, &mut out).unwrap();
+            }
+        },
+        || {
+            out2.clear();
+            for _ in 0..BATCH {
+                write_theirs(&mut out2);
+            }
+        },
+    );
+    [
+        (format!("decode {label}"), decode_ours, decode_theirs),
+        (format!("encode {label}"), encode_ours, encode_theirs),
+    ]
+}
+
 fn publish_bench() -> [(String, f64, f64); 2] {
     let payload = Bytes::from(vec![0xA5u8; 64]);
     let ours = Packet::Publish(Publish::new(
@@ -75,50 +122,16 @@ fn publish_bench() -> [(String, f64, f64); 2] {
     let mut check = BytesMut::new();
     theirs.write(&mut check).unwrap();
     assert_eq!(one, check, "both write the same bytes");
-    let input = stream(&one);
-
-    let (decode_ours, decode_theirs) = measure(
-        || {
-            let mut buf = input.clone();
-            for _ in 0..BATCH {
-                black_box(decode(&mut buf, Protocol::V3_1_1, MAX).unwrap());
-            }
+    compare(
+        "PUBLISH QoS0 64B v3.1.1",
+        &ours,
+        Protocol::V3_1_1,
+        &one,
+        |buf| {
+            black_box(v4::read(buf, MAX).unwrap());
         },
-        || {
-            let mut buf = input.clone();
-            for _ in 0..BATCH {
-                black_box(v4::read(&mut buf, MAX).unwrap());
-            }
-        },
-    );
-    let mut out = BytesMut::with_capacity(one.len() * BATCH);
-    let mut out2 = out.clone();
-    let (encode_ours, encode_theirs) = measure(
-        || {
-            out.clear();
-            for _ in 0..BATCH {
-                encode(black_box(&ours), Protocol::V3_1_1, &mut out).unwrap();
-            }
-        },
-        || {
-            out2.clear();
-            for _ in 0..BATCH {
-                black_box(&theirs).write(&mut out2).unwrap();
-            }
-        },
-    );
-    [
-        (
-            "decode PUBLISH QoS0 64B v3.1.1".into(),
-            decode_ours,
-            decode_theirs,
-        ),
-        (
-            "encode PUBLISH QoS0 64B v3.1.1".into(),
-            encode_ours,
-            encode_theirs,
-        ),
-    ]
+        |out| black_box(&theirs).write(out).map(drop).unwrap(),
+    )
 }
 
 fn connect_bench() -> [(String, f64, f64); 2] {
@@ -168,50 +181,16 @@ fn connect_bench() -> [(String, f64, f64); 2] {
         one.len(),
         "both write packets of the same size"
     );
-    let input = stream(&one);
-
-    let (decode_ours, decode_theirs) = measure(
-        || {
-            let mut buf = input.clone();
-            for _ in 0..BATCH {
-                black_box(decode(&mut buf, Protocol::V5, MAX).unwrap());
-            }
+    compare(
+        "CONNECT v5 + props",
+        &ours,
+        Protocol::V5,
+        &one,
+        |buf| {
+            black_box(v5::read(buf, MAX).unwrap());
         },
-        || {
-            let mut buf = input.clone();
-            for _ in 0..BATCH {
-                black_box(v5::read(&mut buf, MAX).unwrap());
-            }
-        },
-    );
-    let mut out = BytesMut::with_capacity(one.len() * BATCH);
-    let mut out2 = out.clone();
-    let (encode_ours, encode_theirs) = measure(
-        || {
-            out.clear();
-            for _ in 0..BATCH {
-                encode(black_box(&ours), Protocol::V5, &mut out).unwrap();
-            }
-        },
-        || {
-            out2.clear();
-            for _ in 0..BATCH {
-                black_box(&theirs).write(&mut out2).unwrap();
-            }
-        },
-    );
-    [
-        (
-            "decode CONNECT v5 + props".into(),
-            decode_ours,
-            decode_theirs,
-        ),
-        (
-            "encode CONNECT v5 + props".into(),
-            encode_ours,
-            encode_theirs,
-        ),
-    ]
+        |out| black_box(&theirs).write(out).map(drop).unwrap(),
+    )
 }
 
 fn main() {
