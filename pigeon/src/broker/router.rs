@@ -64,9 +64,10 @@ impl Router {
                 share: target.share,
             };
             let session = &target.session;
-            let id = session.client_id.clone();
+            // The id is only needed when the session is offline.
             let offer = session.offer(delivery, self.limit, |d| {
-                self.persistence.enqueue(id, d, self.limit)
+                self.persistence
+                    .enqueue(session.client_id.clone(), d, self.limit)
             });
             match offer {
                 Offer::Queued | Offer::Skipped => {}
