@@ -71,7 +71,7 @@ async fn clean_session_discards_the_previous_one() {
 }
 
 #[tokio::test]
-async fn offline_queue_is_bounded_by_max_queued_messages() {
+async fn offline_queue_is_bounded_and_a_3x_publisher_is_never_told_success_for_a_drop() {
     let broker = start_with(pigeon::Config {
         max_queued_messages: 3,
         ..config()
@@ -81,19 +81,33 @@ async fn offline_queue_is_bounded_by_max_queued_messages() {
     let mut sub = persistent(addr, "bounded").await;
     sub.subscribe("b", QoS::AtLeastOnce).await;
     sub.disconnect().await;
-    let publisher = Mqtt::connect(addr, "pub").await;
-    for i in 0..5 {
-        publisher
-            .publish("b", QoS::AtLeastOnce, false, format!("{i}"))
-            .await;
+    let (mut publisher, _) = Raw::connect(addr, Raw::connect_packet("pub", true)).await;
+    for i in 0..3u16 {
+        let mut publish = Publish::new("b", codec::QoS::AtLeastOnce, format!("{i}"));
+        publish.packet_id = i + 1;
+        publisher.send(Packet::Publish(publish)).await;
+        assert!(
+            matches!(publisher.recv().await, Some(Packet::PubAck(a)) if a.packet_id == i + 1),
+            "stored messages are acknowledged"
+        );
     }
-    publisher.disconnect().await;
+    // The fourth finds the offline queue full: MQTT 3.1.1 has no negative
+    // PUBACK, so the broker closes without acknowledging it.
+    let mut publish = Publish::new("b", codec::QoS::AtLeastOnce, "3");
+    publish.packet_id = 4;
+    publisher.send(Packet::Publish(publish)).await;
+    let after = publisher.closed().await;
+    assert!(
+        !after.iter().any(|p| matches!(p, Packet::PubAck(_))),
+        "no PUBACK for a message nobody keeps: {after:?}"
+    );
     let mut sub = persistent(addr, "bounded").await;
     for i in 0..3 {
         assert_eq!(sub.recv().await.payload, format!("{i}"));
     }
     sub.assert_silent(300).await;
-    assert_eq!(broker.stats().messages_dropped, 2);
+    let stats = broker.stats();
+    assert_eq!(stats.drops.queue_full, 1, "{stats:?}");
     broker.close().await;
 }
 

@@ -15,7 +15,13 @@ use pigeon_codec::{Publish, PublishProperties, SubscriptionOptions, Will};
 use tokio::sync::OwnedMutexGuard;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::{router::Router, stats::Counters, topic_tree::Entry, Message, Session};
+use super::{
+    budget::{QueueLimits, QueuePolicy},
+    router::Router,
+    stats::Counters,
+    topic_tree::Entry,
+    Message, Session,
+};
 use crate::{
     acl::Acl,
     emitter::Emitter,
@@ -32,6 +38,8 @@ pub(crate) struct Engine {
     pub emitter: Arc<dyn Emitter>,
     pub persistence: Arc<dyn Persistence>,
     pub stats: Arc<Counters>,
+    /// The queue limits and budget every session is held to.
+    pub policy: Arc<QueuePolicy>,
     pub shutdown: CancellationToken,
     pub closed: CancellationToken,
     pub tracker: TaskTracker,
@@ -50,10 +58,16 @@ impl Engine {
         emitter: Arc<dyn Emitter>,
     ) -> Self {
         let stats = Arc::new(Counters::default());
+        let limits = QueueLimits {
+            messages: config.max_queued_messages,
+            bytes: config.max_queued_bytes,
+            drain_timeout: config.drain_timeout,
+        };
+        let policy = Arc::new(QueuePolicy::new(limits, config.max_queued_bytes_total));
         let router = Arc::new(Router::new(
             persistence.clone(),
             stats.clone(),
-            config.max_queued_messages,
+            policy.clone(),
         ));
         emitter.bind(router.clone());
         let delivery_slots = tokio::sync::Semaphore::new(config.concurrency.max(1));
@@ -65,6 +79,7 @@ impl Engine {
             emitter,
             persistence,
             stats,
+            policy,
             shutdown: CancellationToken::new(),
             closed: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -104,7 +119,7 @@ impl Engine {
             let session = self
                 .registry()
                 .entry(client_id.clone())
-                .or_insert_with(|| Arc::new(Session::new(client_id.clone())))
+                .or_insert_with(|| Arc::new(Session::new(client_id.clone(), self.policy.clone())))
                 .clone();
             let guard = loop {
                 session.kick();
@@ -126,7 +141,7 @@ impl Engine {
     pub async fn restore_sessions(&self) {
         for (client_id, subs) in self.persistence.sessions().await {
             let client_id: Arc<str> = Arc::from(client_id);
-            let session = Arc::new(Session::new(client_id.clone()));
+            let session = Arc::new(Session::new(client_id.clone(), self.policy.clone()));
             session.mark_persistent();
             {
                 let mut tree = self.router.tree_mut();

@@ -75,6 +75,13 @@ impl Message {
         self.unqueued.load(Relaxed)
     }
 
+    /// What one queued copy of it is counted as against the queue limits: its
+    /// topic and payload plus a fixed overhead for the bookkeeping.
+    pub fn cost(&self) -> usize {
+        const OVERHEAD: usize = 64;
+        self.publish.topic.len() + self.publish.payload.len() + OVERHEAD
+    }
+
     /// True once its MQTT 5.0 Message Expiry Interval has passed in the broker.
     pub fn is_expired(&self) -> bool {
         self.publish

@@ -13,6 +13,7 @@
 //! that outlives a connection goes through [`crate::persistence`], distribution
 //! through [`crate::emitter`].
 
+mod budget;
 mod engine;
 mod expiry;
 mod message;
@@ -26,11 +27,13 @@ use std::{net::SocketAddr, sync::Arc};
 use anyhow::Context;
 use pigeon_codec::Publish;
 
+pub use budget::QueueLimits;
 pub(crate) use engine::Engine;
 pub(crate) use expiry::NEVER;
 pub use message::{Delivery, Message};
 pub use router::Router;
 pub use session::{Ctrl, Link, Offer, Session};
+pub use stats::DropReason;
 
 use crate::{
     acl::Acl,
@@ -49,12 +52,32 @@ pub struct Stats {
     pub messages_received: u64,
     /// PUBLISH packets written to clients.
     pub messages_sent: u64,
-    /// Messages dropped because a session's queue was full.
+    /// Message copies not delivered, all reasons together (see `drops`).
     pub messages_dropped: u64,
+    /// Message copies not delivered, by reason.
+    pub drops: Drops,
+    /// What the online sessions' queues hold now, in bytes (each copy counted
+    /// at its full size), against `max_queued_bytes_total`.
+    pub queued_bytes: u64,
     /// Retained messages stored.
     pub retained: u64,
     /// Subscriptions in the topic tree (offline persistent sessions included).
     pub subscriptions: u64,
+}
+
+/// Message copies not delivered, by reason (see [`DropReason`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// QoS 0 to a subscriber that took nothing from its full queue for a while.
+    pub slow_subscriber: u64,
+    /// QoS 1/2 refused by an offline session's full queue.
+    pub queue_full: u64,
+    /// QoS 0 while the broker-wide queue budget was exhausted.
+    pub memory_budget: u64,
+    /// Expired (MQTT 5.0 Message Expiry Interval) before they could be sent.
+    pub expired: u64,
+    /// Larger than the subscriber's Maximum Packet Size.
+    pub too_large: u64,
 }
 
 /// The persistence and emitter a broker runs on (in-memory and local by default).
@@ -91,7 +114,13 @@ impl Broker {
     /// # Ok(()) }
     /// ```
     pub async fn start(config: Config, hooks: Arc<Hooks>) -> anyhow::Result<BrokerHandle> {
-        Self::start_with(config, hooks, Backends::default()).await
+        let backends = Backends {
+            persistence: Arc::new(MemoryPersistence::with_queue_budget(
+                config.max_queued_bytes_total,
+            )),
+            ..Backends::default()
+        };
+        Self::start_with(config, hooks, backends).await
     }
 
     /// As [`Broker::start`], with a chosen persistence and emitter.
@@ -205,7 +234,8 @@ impl BrokerHandle {
     /// Current counters.
     pub fn stats(&self) -> Stats {
         let subscriptions = self.engine.router.tree().len();
-        self.engine.stats.snapshot(subscriptions)
+        let queued = self.engine.policy.budget.used();
+        self.engine.stats.snapshot(subscriptions, queued)
     }
 
     /// Ids of the connected clients.

@@ -1,12 +1,15 @@
 //! Local delivery: matches a message against the topic tree and offers it to
-//! each subscribed session without ever waiting on a subscriber.
+//! each subscribed session. A copy that finds its session's queue full makes
+//! the delivery wait for room (backpressure on the publisher) instead of
+//! dropping it; only QoS 0 to a subscriber that is not keeping up is dropped.
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{
-    stats::Counters,
+    budget::QueuePolicy,
+    stats::{Counters, DropReason},
     topic_tree::{Target, TopicTree},
-    Delivery, Message, Offer,
+    Delivery, Message, Offer, Session,
 };
 use crate::{
     emitter::{BoxFuture, Completion, Deliver},
@@ -16,20 +19,66 @@ use crate::{
 /// The [`Deliver`] sink the engine binds to its emitter.
 pub struct Router {
     tree: RwLock<TopicTree>,
+    sink: Arc<Sink>,
+}
+
+/// What offering a copy needs, shared with the futures that wait for room.
+struct Sink {
     persistence: Arc<dyn Persistence>,
     stats: Arc<Counters>,
-    /// Per-session queue limit (`max_queued_messages`).
-    limit: usize,
+    policy: Arc<QueuePolicy>,
+}
+
+/// A copy that could not be queued at once.
+enum Waiting {
+    /// The session's queue is full: wait for room.
+    Full(Arc<Session>, Delivery, tokio::time::Instant),
+    /// Going to the offline session's stored queue.
+    Offline(BoxFuture<'static, bool>),
+}
+
+/// How the copies of one message fared.
+#[derive(Default)]
+struct Tally {
+    /// Copies queued (online, or in an offline session's store).
+    queued: u64,
+    /// QoS 1/2 copies an offline session's full store refused.
+    unqueued: u64,
+}
+
+/// What became of one copy that had to wait.
+enum Fate {
+    Queued,
+    /// Refused by an offline session's full store (QoS 1/2).
+    Refused,
+    /// Dropped (QoS 0) or not for the session any more.
+    Gone,
+}
+
+impl Fate {
+    fn stored(stored: bool) -> Self {
+        if stored {
+            Fate::Queued
+        } else {
+            Fate::Refused
+        }
+    }
 }
 
 impl Router {
-    /// A router with an empty topic tree; `limit` is `max_queued_messages`.
-    pub fn new(persistence: Arc<dyn Persistence>, stats: Arc<Counters>, limit: usize) -> Self {
+    /// A router with an empty topic tree, holding sessions to `policy`.
+    pub(crate) fn new(
+        persistence: Arc<dyn Persistence>,
+        stats: Arc<Counters>,
+        policy: Arc<QueuePolicy>,
+    ) -> Self {
         Self {
             tree: RwLock::new(TopicTree::default()),
-            persistence,
-            stats,
-            limit,
+            sink: Arc::new(Sink {
+                persistence,
+                stats,
+                policy,
+            }),
         }
     }
 
@@ -43,40 +92,6 @@ impl Router {
     pub fn tree_mut(&self) -> RwLockWriteGuard<'_, TopicTree> {
         self.tree.write().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-impl Router {
-    /// Offers `message` to each target; offline persistent sessions' copies go to
-    /// persistence (the futures returned).
-    fn offer_all<'a>(
-        &'a self,
-        message: &Arc<Message>,
-        targets: Vec<Target>,
-        offline: &mut Vec<BoxFuture<'a, bool>>,
-    ) -> u64 {
-        let mut dropped = 0;
-        for target in targets {
-            let delivery = Delivery {
-                qos: message.publish.qos.min(target.qos),
-                retain: target.retain_as_published && message.publish.retain,
-                message: message.clone(),
-                identifiers: target.identifiers,
-                share: target.share,
-            };
-            let session = &target.session;
-            // The id is only needed when the session is offline.
-            let offer = session.offer(delivery, self.limit, |d| {
-                self.persistence
-                    .enqueue(session.client_id.clone(), d, self.limit)
-            });
-            match offer {
-                Offer::Queued | Offer::Skipped => {}
-                Offer::Dropped => dropped += 1,
-                Offer::Offline(f) => offline.push(f),
-            }
-        }
-        dropped
-    }
 
     /// Hands a shared-subscription delivery a leaving member did not complete
     /// to another member of its group (MQTT 5.0 4.8.2). Gives it back when the
@@ -85,60 +100,145 @@ impl Router {
         let Some(key) = &delivery.share else {
             return Err(delivery);
         };
-        let target = self
-            .tree()
-            .pick_shared(key, leaving, |s| s.has_room(self.limit));
+        let target = self.tree().pick_shared(key, leaving, Session::has_room);
         let Some(target) = target else {
             return Err(delivery);
         };
-        let mut offline = Vec::new();
-        let mut dropped = self.offer_all(&delivery.message, vec![target], &mut offline);
-        for f in offline {
-            if !f.await {
-                dropped += 1;
-            }
-        }
-        if dropped > 0 {
-            Counters::add(&self.stats.messages_dropped, dropped);
-        }
+        let mut waiting = Vec::new();
+        let mut tally = Tally::default();
+        self.sink
+            .offer_all(&delivery.message, vec![target], &mut waiting, &mut tally);
+        self.sink.clone().settle(waiting, &mut tally).await;
         Ok(())
     }
 }
 
+impl Sink {
+    /// Offers `message` to each target; copies that cannot be queued at once
+    /// go to `waiting`.
+    fn offer_all(
+        &self,
+        message: &Arc<Message>,
+        targets: Vec<Target>,
+        waiting: &mut Vec<Waiting>,
+        tally: &mut Tally,
+    ) {
+        for target in targets {
+            let delivery = Delivery {
+                qos: message.publish.qos.min(target.qos),
+                retain: target.retain_as_published && message.publish.retain,
+                message: message.clone(),
+                identifiers: target.identifiers,
+                share: target.share,
+            };
+            match self.offer(&target.session, delivery) {
+                Offer::Queued => tally.queued += 1,
+                Offer::Skipped => {}
+                Offer::Dropped(reason) => self.stats.dropped(reason, 1),
+                Offer::Offline(f) => waiting.push(Waiting::Offline(f)),
+                Offer::Full { delivery, recheck } => {
+                    waiting.push(Waiting::Full(target.session, delivery, recheck))
+                }
+            }
+        }
+    }
+
+    fn offer(&self, session: &Session, delivery: Delivery) -> Offer {
+        let limits = self.policy.limits;
+        session.offer(delivery, |d| {
+            self.persistence
+                .enqueue(session.client_id.clone(), d, limits)
+        })
+    }
+
+    /// Waits until every copy in `waiting` is queued or given up on.
+    async fn settle(self: Arc<Self>, waiting: Vec<Waiting>, tally: &mut Tally) {
+        for wait in waiting {
+            let fate = match wait {
+                Waiting::Offline(f) => Fate::stored(f.await),
+                Waiting::Full(session, delivery, recheck) => {
+                    self.wait_for_room(&session, delivery, recheck).await
+                }
+            };
+            match fate {
+                Fate::Queued => tally.queued += 1,
+                Fate::Refused => {
+                    tally.unqueued += 1;
+                    self.stats.dropped(DropReason::QueueFull, 1);
+                }
+                Fate::Gone => {}
+            }
+        }
+    }
+
+    /// Offers `delivery` again each time `session` (or the broker-wide budget)
+    /// may have room, until it is queued, stored, dropped or skipped.
+    async fn wait_for_room(
+        &self,
+        session: &Session,
+        mut delivery: Delivery,
+        mut recheck: tokio::time::Instant,
+    ) -> Fate {
+        loop {
+            let room = session.room();
+            let budget = self.policy.budget.room();
+            tokio::pin!(room, budget);
+            room.as_mut().enable();
+            budget.as_mut().enable();
+            match self.offer(session, delivery) {
+                Offer::Queued => return Fate::Queued,
+                Offer::Skipped => return Fate::Gone,
+                Offer::Dropped(reason) => {
+                    self.stats.dropped(reason, 1);
+                    return Fate::Gone;
+                }
+                Offer::Offline(f) => return Fate::stored(f.await),
+                Offer::Full {
+                    delivery: again,
+                    recheck: next,
+                } => {
+                    delivery = again;
+                    // The first wait ends at the deadline the first offer set.
+                    let until = recheck.max(tokio::time::Instant::now());
+                    recheck = next;
+                    tokio::select! {
+                        _ = room => {}
+                        _ = budget => {}
+                        _ = tokio::time::sleep_until(until) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Deliver for Router {
-    fn deliver(&self, message: Arc<Message>) -> Completion<'_> {
+    fn deliver(&self, message: Arc<Message>) -> Completion {
         let mut targets = Vec::new();
         self.tree().matches(
             &message.publish.topic,
             message.origin.as_deref(),
-            |s| s.has_room(self.limit),
+            Session::has_room,
             &mut targets,
         );
-        let matched = targets.len() as u64;
-        if matched > 0 {
-            message.mark_matched();
+        if targets.is_empty() {
+            return Completion::Done;
         }
-        let mut offline: Vec<BoxFuture<'_, bool>> = Vec::new();
-        let dropped = self.offer_all(&message, targets, &mut offline);
-        if dropped > 0 {
-            Counters::add(&self.stats.messages_dropped, dropped);
-        }
-        if offline.is_empty() {
-            if matched > 0 && dropped == matched {
+        message.mark_matched();
+        let mut waiting = Vec::new();
+        let mut tally = Tally::default();
+        self.sink
+            .offer_all(&message, targets, &mut waiting, &mut tally);
+        if waiting.is_empty() {
+            if tally.queued == 0 && tally.unqueued > 0 {
                 message.mark_unqueued();
             }
             return Completion::Done;
         }
+        let sink = self.sink.clone();
         Completion::Pending(Box::pin(async move {
-            let mut unqueued = dropped;
-            for f in offline {
-                if !f.await {
-                    unqueued += 1;
-                    Counters::add(&self.stats.messages_dropped, 1);
-                    tracing::debug!(topic = %message.publish.topic, "offline queue full, message dropped");
-                }
-            }
-            if unqueued == matched {
+            sink.settle(waiting, &mut tally).await;
+            if tally.queued == 0 && tally.unqueued > 0 {
                 message.mark_unqueued();
             }
         }))

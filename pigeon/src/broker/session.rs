@@ -7,9 +7,12 @@ use std::{
 };
 
 use pigeon_codec::{QoS, SubscriptionOptions};
-use tokio::sync::{mpsc, Notify};
+use tokio::{
+    sync::{mpsc, Notify},
+    time::Instant,
+};
 
-use super::Delivery;
+use super::{budget::QueuePolicy, stats::DropReason, Delivery};
 use crate::emitter::BoxFuture;
 
 /// Why the engine asks a connection to end.
@@ -17,6 +20,8 @@ use crate::emitter::BoxFuture;
 pub enum Ctrl {
     /// Another connection with the same client id takes the session over.
     TakenOver,
+    /// The client took nothing from its full queue for `drain_timeout`.
+    TooSlow,
 }
 
 /// The owning connection's control channel.
@@ -28,15 +33,24 @@ pub struct Link {
 }
 
 /// What happened to a delivery offered to a session.
-pub enum Offer<'a> {
+pub enum Offer {
     /// Queued for the connection.
     Queued,
-    /// Dropped: the queue is full.
-    Dropped,
+    /// Dropped, for this reason (QoS 0 only, or a full offline queue).
+    Dropped(DropReason),
     /// Not for this session now (QoS 0 while offline, or a removed session).
     Skipped,
-    /// The session is offline: the message goes to persistence.
-    Offline(BoxFuture<'a, bool>),
+    /// The session is offline: the message goes to persistence (`false`: its
+    /// stored queue is full).
+    Offline(BoxFuture<'static, bool>),
+    /// The queue (or the broker-wide budget) is full: the publisher waits for
+    /// room (see [`Session::room`]) and offers again, at `recheck` at the latest.
+    Full {
+        /// The delivery to offer again.
+        delivery: Delivery,
+        /// When to offer again even without a wake-up.
+        recheck: Instant,
+    },
 }
 
 /// One client id's session.
@@ -45,12 +59,15 @@ pub struct Session {
     pub client_id: Arc<str>,
     inner: Mutex<Inner>,
     notify: Notify,
+    /// Wakes publishers waiting for room in the queue.
+    room: Notify,
     /// Wakes the timers armed at detach (session expiry, will delay) when a
     /// connection attaches, so they end early instead of sleeping on.
     attached: Notify,
     /// Held by the connection owning the session for its whole life, so a
     /// taking-over connection waits until the old one has saved its state.
     pub owner: Arc<tokio::sync::Mutex<()>>,
+    policy: Arc<QueuePolicy>,
 }
 
 #[derive(Default)]
@@ -62,21 +79,31 @@ struct Inner {
     persistent: bool,
     removed: bool,
     queue: VecDeque<Delivery>,
-    qos0_queued: usize,
-    dropped: u64,
+    /// What the queued copies weigh ([`Message::cost`]).
+    bytes: usize,
+    /// When the connection last took from the queue.
+    last_take: Option<Instant>,
+    /// When an offer first found the queue full since the last take.
+    full_since: Option<Instant>,
+    /// Publishers wait for room.
+    waiters: bool,
+    /// The connection was told to end for not keeping up.
+    kicked: bool,
     subscriptions: HashMap<String, SubscriptionOptions>,
     identifiers: HashMap<String, u32>,
 }
 
 impl Session {
-    /// A fresh, offline session.
-    pub fn new(client_id: Arc<str>) -> Self {
+    /// A fresh, offline session held to `policy`.
+    pub(crate) fn new(client_id: Arc<str>, policy: Arc<QueuePolicy>) -> Self {
         Self {
             client_id,
             inner: Mutex::new(Inner::default()),
             notify: Notify::new(),
+            room: Notify::new(),
             attached: Notify::new(),
             owner: Arc::new(tokio::sync::Mutex::new(())),
+            policy,
         }
     }
 
@@ -86,16 +113,19 @@ impl Session {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Offers a delivery. Online: queued (QoS 0 beyond `limit` queued QoS 0
-    /// messages is dropped; QoS 1/2 beyond `limit` too). Offline: QoS 0 is
-    /// dropped and QoS 1/2 handed to `offline`, called under the session lock so
-    /// that a reconnecting connection sees it in persistence.
-    pub fn offer<'p>(
+    /// Offers a delivery. Online: queued while the queue is under its limits
+    /// and the broker-wide budget has room; otherwise the publisher is asked to
+    /// wait ([`Offer::Full`]), except for QoS 0 to a subscriber that took
+    /// nothing for a while (dropped). A subscriber that took nothing from its
+    /// full queue for `drain_timeout` is told to go. Offline: QoS 0 is skipped
+    /// and QoS 1/2 handed to `offline`, called under the session lock so that a
+    /// reconnecting connection sees it in persistence.
+    pub fn offer(
         &self,
         delivery: Delivery,
-        limit: usize,
-        offline: impl FnOnce(Delivery) -> BoxFuture<'p, bool>,
-    ) -> Offer<'p> {
+        offline: impl FnOnce(Delivery) -> BoxFuture<'static, bool>,
+    ) -> Offer {
+        let limits = &self.policy.limits;
         let mut inner = self.lock();
         if inner.link.is_none() {
             if delivery.qos == QoS::AtMostOnce || !inner.persistent || inner.removed {
@@ -103,40 +133,75 @@ impl Session {
             }
             return Offer::Offline(offline(delivery));
         }
-        let qos0 = delivery.qos == QoS::AtMostOnce;
-        let queued = if qos0 {
-            inner.qos0_queued
-        } else {
-            inner.queue.len() - inner.qos0_queued
-        };
-        if queued >= limit {
-            inner.dropped += 1;
-            let dropped = inner.dropped;
+        let size = delivery.message.cost();
+        // A message larger than the byte limit still goes to an empty queue.
+        let full = !inner.queue.is_empty()
+            && (inner.queue.len() >= limits.messages || inner.bytes + size > limits.bytes);
+        if !full && self.policy.budget.try_reserve(size) {
+            inner.bytes += size;
+            inner.queue.push_back(delivery);
             drop(inner);
-            // Rate-limited: the first drop and every 1000th after it.
-            if dropped % 1000 == 1 {
-                tracing::debug!(client_id = %self.client_id, dropped, "session queue full, message dropped");
+            self.notify.notify_one();
+            return Offer::Queued;
+        }
+        let qos0 = delivery.qos == QoS::AtMostOnce;
+        let now = Instant::now();
+        if !full {
+            // Over the broker-wide budget: QoS 0 goes first, QoS 1/2 wait.
+            if qos0 {
+                return Offer::Dropped(DropReason::MemoryBudget);
             }
-            return Offer::Dropped;
+            inner.waiters = true;
+            let recheck = now + limits.drain_timeout;
+            return Offer::Full { delivery, recheck };
         }
-        if qos0 {
-            inner.qos0_queued += 1;
+        let since = *inner.full_since.get_or_insert(now);
+        let since = inner.last_take.map_or(since, |t| t.max(since));
+        let stalled = now.saturating_duration_since(since);
+        if stalled >= limits.drain_timeout {
+            self.kick_slow(&mut inner);
         }
-        inner.queue.push_back(delivery);
-        drop(inner);
-        self.notify.notify_one();
-        Offer::Queued
+        if qos0 && stalled >= limits.qos0_patience() {
+            return Offer::Dropped(DropReason::SlowSubscriber);
+        }
+        inner.waiters = true;
+        let patience = if qos0 {
+            limits.qos0_patience()
+        } else {
+            limits.drain_timeout
+        };
+        let recheck = if stalled >= patience {
+            // Told to go: the detach wakes the waiters.
+            now + patience
+        } else {
+            since + patience
+        };
+        Offer::Full { delivery, recheck }
     }
 
-    /// Queues a delivery for the owning connection regardless of limits (retained
-    /// messages on subscribe, restored messages on reconnect).
+    fn kick_slow(&self, inner: &mut Inner) {
+        if inner.kicked {
+            return;
+        }
+        if let Some(link) = &inner.link {
+            inner.kicked = true;
+            let _ = link.ctrl.send(Ctrl::TooSlow);
+        }
+    }
+
+    /// Resolves when room may have appeared in the queue (register it before
+    /// offering, as with [`Notify::notified`]).
+    pub fn room(&self) -> tokio::sync::futures::Notified<'_> {
+        self.room.notified()
+    }
+
+    /// Queues deliveries ahead of the queue regardless of limits (restored
+    /// messages on reconnect).
     pub fn push_front_all(&self, deliveries: VecDeque<Delivery>) {
         let mut inner = self.lock();
-        let qos0 = deliveries
-            .iter()
-            .filter(|d| d.qos == QoS::AtMostOnce)
-            .count();
-        inner.qos0_queued += qos0;
+        let bytes: usize = deliveries.iter().map(|d| d.message.cost()).sum();
+        self.policy.budget.force(bytes);
+        inner.bytes += bytes;
         let newer = std::mem::replace(&mut inner.queue, deliveries);
         inner.queue.extend(newer);
         drop(inner);
@@ -146,34 +211,64 @@ impl Session {
     /// Appends a delivery regardless of limits (retained messages on subscribe).
     pub fn push(&self, delivery: Delivery) {
         let mut inner = self.lock();
-        if delivery.qos == QoS::AtMostOnce {
-            inner.qos0_queued += 1;
-        }
+        let bytes = delivery.message.cost();
+        self.policy.budget.force(bytes);
+        inner.bytes += bytes;
         inner.queue.push_back(delivery);
         drop(inner);
         self.notify.notify_one();
     }
 
-    /// Moves up to `max` queued deliveries into `out`, taking QoS 1/2 ones only
-    /// while `slots` (free in-flight slots) last; stops at the first QoS 1/2
-    /// delivery that has no slot, to keep order.
-    pub fn take_batch(&self, mut slots: usize, max: usize, out: &mut Vec<Delivery>) {
+    /// Moves up to `max` queued deliveries weighing about `max_bytes` (at least
+    /// one) into `out`, taking QoS 1/2 ones only while `slots` (free in-flight
+    /// slots) last; stops at the first QoS 1/2 delivery that has no slot, to
+    /// keep order.
+    pub fn take_batch(
+        &self,
+        mut slots: usize,
+        max: usize,
+        max_bytes: usize,
+        out: &mut Vec<Delivery>,
+    ) {
         let mut inner = self.lock();
-        while out.len() < max {
+        let mut taken = 0;
+        let start = out.len();
+        while out.len() < max && (taken < max_bytes || out.len() == start) {
             let Some(front) = inner.queue.front() else {
                 break;
             };
-            if front.qos == QoS::AtMostOnce {
-                inner.qos0_queued -= 1;
-            } else if slots == 0 {
-                break;
-            } else {
+            if front.qos != QoS::AtMostOnce {
+                if slots == 0 {
+                    break;
+                }
                 slots -= 1;
             }
             if let Some(d) = inner.queue.pop_front() {
+                taken += d.message.cost();
                 out.push(d);
             }
         }
+        if out.len() == start {
+            return;
+        }
+        inner.bytes -= taken;
+        inner.last_take = Some(Instant::now());
+        inner.full_since = None;
+        let wake = std::mem::take(&mut inner.waiters);
+        drop(inner);
+        self.policy.budget.release(taken);
+        if wake {
+            self.room.notify_waiters();
+        }
+    }
+
+    /// Empties the queue, giving its bytes back to the budget and waking the
+    /// publishers waiting for room (they offer again and find the session gone).
+    fn drain_queue(&self, inner: &mut Inner) -> VecDeque<Delivery> {
+        self.policy.budget.release(std::mem::take(&mut inner.bytes));
+        inner.full_since = None;
+        inner.waiters = false;
+        std::mem::take(&mut inner.queue)
     }
 
     /// Resolves when a delivery was queued since the last call.
@@ -185,6 +280,8 @@ impl Session {
     pub fn attach(&self, link: Link, persistent: bool) {
         let mut inner = self.lock();
         inner.link = Some(link);
+        inner.kicked = false;
+        inner.last_take = Some(Instant::now());
         inner.epoch += 1;
         inner.persistent = persistent;
         drop(inner);
@@ -213,8 +310,10 @@ impl Session {
         if inner.link.as_ref().is_some_and(|l| l.conn_id == conn_id) {
             inner.link = None;
         }
-        inner.qos0_queued = 0;
-        std::mem::take(&mut inner.queue)
+        let queue = self.drain_queue(&mut inner);
+        drop(inner);
+        self.room.notify_waiters();
+        queue
     }
 
     /// Asks the owning connection (if any) to end because of a takeover.
@@ -224,11 +323,12 @@ impl Session {
         }
     }
 
-    /// True while online with room for another QoS 1/2 message (a shared
+    /// True while online with room for another message (a shared
     /// subscription prefers such members).
-    pub fn has_room(&self, limit: usize) -> bool {
+    pub fn has_room(&self) -> bool {
+        let limits = &self.policy.limits;
         let inner = self.lock();
-        inner.link.is_some() && inner.queue.len() - inner.qos0_queued < limit
+        inner.link.is_some() && inner.queue.len() < limits.messages && inner.bytes < limits.bytes
     }
 
     /// True while a connection owns the session.
@@ -251,8 +351,9 @@ impl Session {
     pub fn mark_removed(&self) {
         let mut inner = self.lock();
         inner.removed = true;
-        inner.queue.clear();
-        inner.qos0_queued = 0;
+        self.drain_queue(&mut inner);
+        drop(inner);
+        self.room.notify_waiters();
     }
 
     /// True once removed from the registry.
@@ -303,5 +404,138 @@ impl Session {
             .iter()
             .map(|(f, o)| (f.clone(), *o))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use pigeon_codec::Publish;
+
+    use super::*;
+    use crate::broker::{budget::QueueLimits, Message};
+
+    const DRAIN: Duration = Duration::from_secs(5);
+
+    fn online(messages: usize) -> (Arc<Session>, mpsc::UnboundedReceiver<Ctrl>) {
+        let limits = QueueLimits {
+            messages,
+            bytes: 1 << 20,
+            drain_timeout: DRAIN,
+        };
+        let policy = Arc::new(QueuePolicy::new(limits, 1 << 20));
+        let session = Arc::new(Session::new(Arc::from("s"), policy));
+        let (ctrl, rx) = mpsc::unbounded_channel();
+        session.attach(Link { conn_id: 1, ctrl }, false);
+        (session, rx)
+    }
+
+    fn delivery(qos: QoS) -> Delivery {
+        Delivery::new(Message::new(Publish::new("t", qos, "x"), None), qos, false)
+    }
+
+    fn offer(session: &Session, qos: QoS) -> Offer {
+        session.offer(delivery(qos), |_| unreachable!("online"))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_makes_publishers_wait_and_a_take_wakes_them() {
+        let (session, _ctrl) = online(2);
+        assert!(matches!(offer(&session, QoS::AtLeastOnce), Offer::Queued));
+        assert!(matches!(offer(&session, QoS::AtMostOnce), Offer::Queued));
+        assert!(matches!(
+            offer(&session, QoS::AtLeastOnce),
+            Offer::Full { .. }
+        ));
+        assert!(matches!(
+            offer(&session, QoS::AtMostOnce),
+            Offer::Full { .. }
+        ));
+        let room = session.room();
+        tokio::pin!(room);
+        room.as_mut().enable();
+        let mut out = Vec::new();
+        session.take_batch(10, 1, usize::MAX, &mut out);
+        assert_eq!(out.len(), 1);
+        tokio::time::timeout(Duration::from_millis(1), room)
+            .await
+            .expect("the take wakes the waiting publishers");
+        assert!(matches!(offer(&session, QoS::AtLeastOnce), Offer::Queued));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn qos0_is_dropped_for_a_stalled_subscriber_and_it_is_sent_away_at_drain_timeout() {
+        let (session, mut ctrl) = online(1);
+        assert!(matches!(offer(&session, QoS::AtMostOnce), Offer::Queued));
+        assert!(matches!(
+            offer(&session, QoS::AtMostOnce),
+            Offer::Full { .. }
+        ));
+        tokio::time::advance(Duration::from_millis(1100)).await;
+        assert!(matches!(
+            offer(&session, QoS::AtMostOnce),
+            Offer::Dropped(DropReason::SlowSubscriber)
+        ));
+        assert!(matches!(
+            offer(&session, QoS::AtLeastOnce),
+            Offer::Full { .. }
+        ));
+        assert!(ctrl.try_recv().is_err(), "not yet: it may still catch up");
+        tokio::time::advance(DRAIN).await;
+        assert!(matches!(
+            offer(&session, QoS::AtLeastOnce),
+            Offer::Full { .. }
+        ));
+        assert_eq!(ctrl.try_recv(), Ok(Ctrl::TooSlow));
+        assert!(ctrl.try_recv().is_err(), "told once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_subscriber_that_keeps_taking_is_never_judged_slow() {
+        let (session, mut ctrl) = online(1);
+        let mut out = Vec::new();
+        for _ in 0..20 {
+            assert!(matches!(offer(&session, QoS::AtMostOnce), Offer::Queued));
+            assert!(matches!(
+                offer(&session, QoS::AtMostOnce),
+                Offer::Full { .. }
+            ));
+            tokio::time::advance(Duration::from_millis(900)).await;
+            session.take_batch(10, usize::MAX, usize::MAX, &mut out);
+        }
+        assert_eq!(out.len(), 20, "every message was taken, none dropped");
+        assert!(ctrl.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn bytes_go_back_to_the_budget_when_taken_or_detached() {
+        let (session, _ctrl) = online(10);
+        for _ in 0..3 {
+            assert!(matches!(offer(&session, QoS::AtLeastOnce), Offer::Queued));
+        }
+        let cost = delivery(QoS::AtLeastOnce).message.cost();
+        assert_eq!(session.policy.budget.used(), 3 * cost);
+        let mut out = Vec::new();
+        session.take_batch(1, 10, usize::MAX, &mut out);
+        assert_eq!(out.len(), 1, "one in-flight slot");
+        assert_eq!(session.policy.budget.used(), 2 * cost);
+        assert_eq!(session.detach(1).len(), 2);
+        assert_eq!(session.policy.budget.used(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_write_buffer_takes_no_more_than_its_room() {
+        let (session, _ctrl) = online(10);
+        for _ in 0..5 {
+            assert!(matches!(offer(&session, QoS::AtMostOnce), Offer::Queued));
+        }
+        let cost = delivery(QoS::AtMostOnce).message.cost();
+        let mut out = Vec::new();
+        session.take_batch(0, 64, 2 * cost, &mut out);
+        assert_eq!(out.len(), 2);
+        out.clear();
+        session.take_batch(0, 64, 1, &mut out);
+        assert_eq!(out.len(), 1, "at least one, however little room");
     }
 }

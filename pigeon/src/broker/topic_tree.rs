@@ -318,7 +318,10 @@ mod tests {
     use super::*;
 
     fn session(id: &str) -> Arc<Session> {
-        Arc::new(Session::new(Arc::from(id)))
+        Arc::new(Session::new(
+            Arc::from(id),
+            super::super::budget::tests::policy(10),
+        ))
     }
 
     fn entry(session: &Arc<Session>, qos: QoS, identifier: Option<u32>) -> Entry {

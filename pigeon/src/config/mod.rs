@@ -72,9 +72,20 @@ pub struct Config {
     pub acl_file: Option<PathBuf>,
     /// Largest packet accepted from a client, in bytes (MQTT 5.0 Maximum Packet Size sent in CONNACK).
     pub max_packet_size: usize,
-    /// Messages a session may queue (offline, or beyond the in-flight window) before
-    /// further QoS 1/2 messages are dropped and counted.
+    /// Messages a session may queue (beyond the in-flight window, or offline).
+    /// Online, a full queue slows the publishers feeding it (backpressure);
+    /// offline, further QoS 1/2 messages are refused (PUBACK 0x97) and counted.
     pub max_queued_messages: usize,
+    /// Bytes a session may queue, counted as [`max_queued_messages`](Self::max_queued_messages) is.
+    pub max_queued_bytes: usize,
+    /// Bytes all sessions' queues may hold together (online queues; offline ones
+    /// have a budget of the same size in the in-memory store). Past it QoS 0
+    /// copies are dropped and QoS 1/2 publishers slowed.
+    pub max_queued_bytes_total: usize,
+    /// How long a subscriber with a full queue may go without taking anything
+    /// (reading, acknowledging) before it is disconnected and its publishers
+    /// released (MQTT 5.0: DISCONNECT 0x97).
+    pub drain_timeout: Duration,
     /// Unacknowledged QoS 1/2 PUBLISHes in flight to one client (capped by its Receive Maximum).
     pub max_inflight: u16,
     /// Receive Maximum the broker announces: QoS 1/2 PUBLISHes a client may have unacknowledged.
@@ -115,6 +126,9 @@ impl Default for Config {
             acl_file: None,
             max_packet_size: pigeon_codec::DEFAULT_MAX_PACKET_SIZE,
             max_queued_messages: 1000,
+            max_queued_bytes: 16 << 20,
+            max_queued_bytes_total: 256 << 20,
+            drain_timeout: Duration::from_millis(5_000),
             max_inflight: 100,
             receive_maximum: 100,
             max_keepalive: 0,

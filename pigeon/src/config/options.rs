@@ -64,9 +64,21 @@ pub struct Options {
     #[arg(long, value_name = "BYTES")]
     pub max_packet_size: Option<usize>,
 
-    /// QoS 1/2 messages a session queues (offline or beyond the in-flight window) before dropping [default: 1000]
+    /// Messages a session queues beyond its in-flight window; a full queue slows its publishers, offline it refuses more [default: 1000]
     #[arg(long, value_name = "N")]
     pub max_queued_messages: Option<usize>,
+
+    /// Bytes a session queues, as --max-queued-messages [default: 16777216]
+    #[arg(long, value_name = "BYTES")]
+    pub max_queued_bytes: Option<usize>,
+
+    /// Bytes all sessions' queues hold together; past it QoS 0 is dropped and QoS 1/2 publishers slowed [default: 268435456]
+    #[arg(long, value_name = "BYTES")]
+    pub max_queued_bytes_total: Option<usize>,
+
+    /// Milliseconds a subscriber with a full queue may take nothing before it is disconnected [default: 5000]
+    #[arg(long, value_name = "MS")]
+    pub drain_timeout: Option<u64>,
 
     /// Unacknowledged QoS 1/2 messages in flight to one client, 1..=65535 [default: 100]
     #[arg(long, value_name = "N")]
@@ -126,6 +138,9 @@ pub const KEYS: &[&str] = &[
     "acl_file",
     "max_packet_size",
     "max_queued_messages",
+    "max_queued_bytes",
+    "max_queued_bytes_total",
+    "drain_timeout",
     "max_inflight",
     "receive_maximum",
     "max_keepalive",
@@ -166,6 +181,8 @@ impl Options {
             max_clients_id_length,
             max_packet_size,
             max_queued_messages,
+            max_queued_bytes,
+            max_queued_bytes_total,
             max_inflight,
             receive_maximum,
             max_keepalive,
@@ -178,6 +195,9 @@ impl Options {
         );
         if let Some(ms) = self.connect_timeout {
             config.connect_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.drain_timeout {
+            config.drain_timeout = Duration::from_millis(ms);
         }
         if let Some(ms) = self.heartbeat_interval {
             config.heartbeat_interval = Duration::from_millis(ms);

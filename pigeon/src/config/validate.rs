@@ -46,6 +46,8 @@ impl Config {
             ("queue_limit", self.queue_limit),
             ("max_clients_id_length", self.max_clients_id_length),
             ("max_queued_messages", self.max_queued_messages),
+            ("max_queued_bytes", self.max_queued_bytes),
+            ("max_queued_bytes_total", self.max_queued_bytes_total),
             ("max_inflight", usize::from(self.max_inflight)),
             ("receive_maximum", usize::from(self.receive_maximum)),
         ];
@@ -64,6 +66,13 @@ impl Config {
         if self.connect_timeout.is_zero() {
             return Err(invalid(
                 "connect_timeout",
+                0,
+                "milliseconds, must be at least 1",
+            ));
+        }
+        if self.drain_timeout.is_zero() {
+            return Err(invalid(
+                "drain_timeout",
                 0,
                 "milliseconds, must be at least 1",
             ));

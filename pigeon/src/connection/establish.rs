@@ -120,6 +120,8 @@ pub(super) async fn establish(
         incoming_qos2: parked.incoming_qos2.iter().copied().collect(),
         batch: Vec::with_capacity(super::BATCH),
         auth: None,
+        pending: None,
+        stash: VecDeque::new(),
     };
     // Enhanced authentication: CONNACK repeats the method with the handler's
     // final data, and later AUTH packets re-authenticate with it.

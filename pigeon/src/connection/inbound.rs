@@ -1,12 +1,33 @@
 //! Packets from an established client: PUBLISH and its acknowledgements,
 //! PINGREQ, DISCONNECT, and the protocol violations.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{atomic::Ordering::Relaxed, Arc};
+
+use futures_util::FutureExt;
 
 use pigeon_codec::{Packet, PubReply, Publish, QoS, ReasonCode};
 
 use super::{guard, Connection, Exit};
-use crate::hooks::{Event, EventKind};
+use crate::{
+    broker::Message,
+    emitter::BoxFuture,
+    hooks::{Event, EventKind},
+};
+
+/// A PUBLISH whose delivery waits for room in a subscriber's queue.
+pub(crate) struct Pending {
+    routed: BoxFuture<'static, Arc<Message>>,
+    qos: QoS,
+    packet_id: u16,
+}
+
+/// Resolves when the waiting PUBLISH, if any, reached every queue.
+pub(super) async fn routed(pending: &mut Option<Pending>) -> Arc<Message> {
+    match pending {
+        Some(p) => (&mut p.routed).await,
+        None => std::future::pending().await,
+    }
+}
 
 impl Connection {
     /// Handles one packet; `Err` ends the connection.
@@ -174,20 +195,79 @@ impl Connection {
                 "authorize_publish produced an invalid topic".into(),
             ));
         }
-        let message = engine
-            .publish(Some(self.client_id.clone()), Some(&self.client), publish)
-            .await;
-        if let Err(panic) | Ok(Err(crate::hooks::HookError(panic))) =
-            guard(engine.hooks.published(Some(&self.client), &message.publish)).await
-        {
-            engine.event(EventKind::ClientError, || {
-                Event::ClientError(self.client.clone(), panic.clone())
-            });
+        let client = self.client.clone();
+        let origin = self.client_id.clone();
+        let mut routed: BoxFuture<'static, Arc<Message>> = Box::pin(async move {
+            let message = engine.publish(Some(origin), Some(&client), publish).await;
+            if let Err(panic) | Ok(Err(crate::hooks::HookError(panic))) =
+                guard(engine.hooks.published(Some(&client), &message.publish)).await
+            {
+                engine.event(EventKind::ClientError, || {
+                    Event::ClientError(client.clone(), panic.clone())
+                });
+            }
+            message
+        });
+        // Almost always done at once; otherwise a subscriber's queue is full and
+        // the acknowledgement waits while the connection serves everything else.
+        match (&mut routed).now_or_never() {
+            Some(message) => self.acknowledge_routed(&message, qos, packet_id),
+            None => {
+                self.pending = Some(Pending {
+                    routed,
+                    qos,
+                    packet_id,
+                });
+                Ok(())
+            }
         }
+    }
+
+    /// Handles a packet read from the client: while a PUBLISH waits for room,
+    /// acknowledgements and pings are served (they free the client's own
+    /// queue) and anything else waits its turn.
+    pub(super) async fn receive(&mut self, packet: Packet) -> Result<(), Exit> {
+        let serve_now = matches!(
+            packet,
+            Packet::PubAck(_)
+                | Packet::PubRec(_)
+                | Packet::PubRel(_)
+                | Packet::PubComp(_)
+                | Packet::PingReq
+        );
+        if self.pending.is_some() && !serve_now {
+            self.stash.push_back(packet);
+            return Ok(());
+        }
+        self.handle(packet).await
+    }
+
+    /// The waiting PUBLISH reached every subscriber's queue: acknowledge it.
+    pub(super) fn published(&mut self, message: Arc<Message>) -> Result<(), Exit> {
+        let Some(pending) = self.pending.take() else {
+            return Ok(());
+        };
+        self.acknowledge_routed(&message, pending.qos, pending.packet_id)
+    }
+
+    fn acknowledge_routed(
+        &mut self,
+        message: &Message,
+        qos: QoS,
+        packet_id: u16,
+    ) -> Result<(), Exit> {
         let (code, text) = if !message.was_matched() {
             (ReasonCode::NoMatchingSubscribers, None)
         } else if message.was_unqueued() {
-            // Every subscriber's queue (max_queued_messages) was full.
+            // Every matching session was offline with a full queue.
+            if !self.protocol.is_v5() && qos != QoS::AtMostOnce {
+                // MQTT 3.x has no negative acknowledgement: never say success
+                // for a message nobody keeps; close without acknowledging, and
+                // the client sends it again when it reconnects.
+                return Err(Exit::Refused(
+                    "no subscriber's queue could take the message".into(),
+                ));
+            }
             let text = self.reason_string(|| "subscribers' queues are full".into());
             (ReasonCode::QuotaExceeded, text)
         } else {

@@ -83,6 +83,16 @@ pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, addr: SocketAd
     .await
 }
 
+/// The exit of a subscriber that took nothing from its full queue for
+/// `drain_timeout`: its publishers are released.
+fn too_slow(timeout: Duration) -> Exit {
+    tracing::info!(?timeout, "disconnecting a subscriber that does not keep up");
+    Exit::Violation(
+        ReasonCode::QuotaExceeded,
+        format!("took no message from a full queue for {timeout:?} (drain_timeout)"),
+    )
+}
+
 /// Why a connection ends.
 #[derive(Debug)]
 pub(crate) enum Exit {
@@ -136,11 +146,17 @@ pub(crate) struct Connection {
     batch: Vec<Delivery>,
     /// MQTT 5.0 enhanced authentication, when CONNECT used it.
     auth: Option<auth::Enhanced>,
+    /// A PUBLISH waiting for room in its subscribers' queues (backpressure):
+    /// its acknowledgement waits, and so does every later packet but acks.
+    pending: Option<inbound::Pending>,
+    /// Packets read while `pending` waits (at most one but for the handshake's).
+    stash: VecDeque<Packet>,
 }
 
 enum Step {
     Exit(Exit),
     Packet(Packet),
+    Routed(Arc<crate::broker::Message>),
     Wrote,
     Wake,
     KeepAliveCheck,
@@ -162,11 +178,7 @@ impl Connection {
         self.engine.event(crate::hooks::EventKind::ClientReady, || {
             crate::hooks::Event::ClientReady(self.client.clone())
         });
-        for packet in buffered {
-            if let Err(exit) = self.handle(packet).await {
-                return exit;
-            }
-        }
+        self.stash.extend(buffered);
         let far = Duration::from_secs(86_400 * 365);
         let sleep = tokio::time::sleep(self.keep_alive.unwrap_or(far));
         tokio::pin!(sleep);
@@ -174,12 +186,27 @@ impl Connection {
             if let Err(exit) = self.fill().await {
                 return exit;
             }
-            let can_read = self.out.len() < HIGH_WATER;
+            // Packets held while a PUBLISH waited go first, in order.
+            while self.pending.is_none() {
+                let Some(packet) = self.stash.pop_front() else {
+                    break;
+                };
+                if let Err(exit) = self.handle(packet).await {
+                    return exit;
+                }
+            }
+            let can_read = self.out.len() < HIGH_WATER && self.stash.is_empty();
             let step = tokio::select! {
                 biased;
                 _ = self.engine.shutdown.cancelled() => Step::Exit(Exit::Shutdown),
                 // A closed channel means the session no longer links to us: gone too.
-                Some(Ctrl::TakenOver) | None = self.ctrl.recv() => Step::Exit(Exit::TakenOver),
+                ctrl = self.ctrl.recv() => match ctrl {
+                    Some(Ctrl::TooSlow) => Step::Exit(too_slow(self.engine.config.drain_timeout)),
+                    Some(Ctrl::TakenOver) | None => Step::Exit(Exit::TakenOver),
+                },
+                message = inbound::routed(&mut self.pending), if self.pending.is_some() => {
+                    Step::Routed(message)
+                }
                 written = self.writer.write_buf(&mut self.out), if !self.out.is_empty() => {
                     match written {
                         Ok(0) | Err(_) => Step::Exit(Exit::Closed),
@@ -196,15 +223,25 @@ impl Connection {
             };
             match step {
                 Step::Exit(exit) => return exit,
+                Step::Routed(message) => {
+                    // The wait was the broker's: the client's keep alive starts over.
+                    self.last_seen = Instant::now();
+                    if let Err(exit) = self.published(message) {
+                        return exit;
+                    }
+                }
                 Step::Packet(packet) => {
                     self.last_seen = Instant::now();
-                    if let Err(exit) = self.handle(packet).await {
+                    if let Err(exit) = self.receive(packet).await {
                         return exit;
                     }
                     // Handle what is already readable before writing, so replies
                     // to a burst leave in one write instead of one each.
                     for _ in 0..READ_BURST {
-                        if self.out.len() >= HIGH_WATER {
+                        if self.out.len() >= HIGH_WATER
+                            || self.pending.is_some()
+                            || !self.stash.is_empty()
+                        {
                             break;
                         }
                         let packet = match reader.next().now_or_never() {
@@ -223,6 +260,10 @@ impl Connection {
                 Step::Wrote | Step::Wake => {}
                 Step::KeepAliveCheck => {
                     if let Some(limit) = self.keep_alive {
+                        if self.pending.is_some() {
+                            // Not reading is the broker's doing, not the client's.
+                            self.last_seen = Instant::now();
+                        }
                         let deadline = self.last_seen + limit;
                         if Instant::now() >= deadline {
                             return Exit::KeepAlive;

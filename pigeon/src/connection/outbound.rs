@@ -7,7 +7,7 @@ use pigeon_codec::{Packet, QoS};
 
 use super::{Connection, Exit, BATCH, HIGH_WATER};
 use crate::{
-    broker::{Delivery, Message},
+    broker::{Delivery, DropReason, Message},
     persistence::Inflight,
 };
 
@@ -17,7 +17,10 @@ impl Connection {
         while self.out.len() < HIGH_WATER {
             let slots = self.max_inflight.saturating_sub(self.inflight.len());
             let mut batch = std::mem::take(&mut self.batch);
-            self.session.take_batch(slots, BATCH, &mut batch);
+            // No more than the write buffer has room for: what a client does not
+            // read stays in its queue, where the limits and budget count it.
+            let room = HIGH_WATER - self.out.len();
+            self.session.take_batch(slots, BATCH, room, &mut batch);
             if batch.is_empty() {
                 self.batch = batch;
                 return Ok(());
@@ -34,6 +37,7 @@ impl Connection {
         let engine = self.engine.clone();
         if delivery.message.is_expired() {
             // MQTT 5.0 Message Expiry: too late to deliver (queued or retained).
+            engine.stats.dropped(DropReason::Expired, 1);
             return;
         }
         if let Some(acl) = &engine.acl {
@@ -77,7 +81,7 @@ impl Connection {
             if let Some(topic) = aliased {
                 self.aliases_out.forget(&topic);
             }
-            engine.stats.messages_dropped.fetch_add(1, Relaxed);
+            engine.stats.dropped(DropReason::TooLarge, 1);
             return;
         }
         engine.stats.messages_sent.fetch_add(1, Relaxed);

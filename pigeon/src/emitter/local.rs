@@ -22,7 +22,7 @@ impl Emitter for LocalEmitter {
         let _ = self.sink.set(local);
     }
 
-    fn emit(&self, message: Arc<Message>) -> Completion<'_> {
+    fn emit(&self, message: Arc<Message>) -> Completion {
         match self.sink.get() {
             Some(sink) => sink.deliver(message),
             None => Completion::Done,

@@ -18,14 +18,16 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The result of handing a message on: either finished synchronously (the
 /// common, allocation-free case) or a future to await.
-pub enum Completion<'a> {
+pub enum Completion {
     /// Already handed over.
     Done,
-    /// Still in progress (e.g. persisting for offline sessions, or a network hop).
-    Pending(BoxFuture<'a, ()>),
+    /// Still in progress (waiting for room in a subscriber's queue, persisting
+    /// for offline sessions, or a network hop). It owns what it needs, so the
+    /// publisher's connection can keep serving its own subscriptions meanwhile.
+    Pending(BoxFuture<'static, ()>),
 }
 
-impl Completion<'_> {
+impl Completion {
     /// Waits for the hand-over to finish.
     pub async fn wait(self) {
         if let Completion::Pending(f) = self {
@@ -38,7 +40,7 @@ impl Completion<'_> {
 /// subscriptions and queues it for each subscriber.
 pub trait Deliver: Send + Sync + 'static {
     /// Delivers `message` to this node's subscribers.
-    fn deliver(&self, message: Arc<Message>) -> Completion<'_>;
+    fn deliver(&self, message: Arc<Message>) -> Completion;
 }
 
 /// Distributes messages to every broker node, this one included.
@@ -46,5 +48,5 @@ pub trait Emitter: Send + Sync + 'static {
     /// Called once at startup with this node's delivery sink.
     fn bind(&self, local: Arc<dyn Deliver>);
     /// Distributes `message`; resolves once it is handed to every local subscriber.
-    fn emit(&self, message: Arc<Message>) -> Completion<'_>;
+    fn emit(&self, message: Arc<Message>) -> Completion;
 }

@@ -1,20 +1,33 @@
 use std::{
     collections::HashMap,
     future::ready,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        atomic::{AtomicUsize, Ordering::Relaxed},
+        Arc, Mutex, MutexGuard,
+    },
 };
 
 use pigeon_codec::{topic, Will};
 
 use super::{BoxFuture, Parked, Persistence, StoredSubscription};
-use crate::broker::{Delivery, Message};
+use crate::broker::{Delivery, Message, QueueLimits};
 
 /// The default persistence: everything in process memory, lost on exit.
 /// Every method does its work synchronously and returns a ready future.
-#[derive(Default)]
+///
+/// Offline sessions' messages are held to a total byte budget besides each
+/// session's own limits, so memory stays bounded however many sessions wait.
+///
+/// ```
+/// let store = pigeon::persistence::MemoryPersistence::with_queue_budget(64 << 20);
+/// # let _ = store;
+/// ```
 pub struct MemoryPersistence {
     retained: Mutex<HashMap<String, Arc<Message>>>,
     sessions: Mutex<HashMap<String, Stored>>,
+    /// What offline sessions' messages weigh ([`Message::cost`]), all together.
+    offline_bytes: AtomicUsize,
+    budget: usize,
 }
 
 #[derive(Default)]
@@ -22,12 +35,53 @@ struct Stored {
     subscriptions: Vec<StoredSubscription>,
     will: Option<Will>,
     parked: Parked,
+    /// What `parked` weighs.
+    bytes: usize,
+}
+
+/// The offline budget of [`MemoryPersistence::new`]: 256 MiB.
+const DEFAULT_BUDGET: usize = 256 << 20;
+
+impl Default for MemoryPersistence {
+    fn default() -> Self {
+        Self::with_queue_budget(DEFAULT_BUDGET)
+    }
+}
+
+fn parked_bytes(parked: &Parked) -> usize {
+    let queued: usize = parked.queued.iter().map(|d| d.message.cost()).sum();
+    let inflight: usize = parked
+        .inflight
+        .iter()
+        .map(|i| i.delivery.message.cost())
+        .sum();
+    queued + inflight
 }
 
 impl MemoryPersistence {
-    /// An empty store.
+    /// An empty store holding offline messages to 256 MiB in all.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store holding offline messages to `bytes` in all.
+    pub fn with_queue_budget(bytes: usize) -> Self {
+        Self {
+            retained: Mutex::default(),
+            sessions: Mutex::default(),
+            offline_bytes: AtomicUsize::new(0),
+            budget: bytes,
+        }
+    }
+
+    /// What offline sessions' stored messages weigh now.
+    pub fn offline_bytes(&self) -> usize {
+        self.offline_bytes.load(Relaxed)
+    }
+
+    fn forget(&self, stored: &mut Stored) {
+        self.offline_bytes
+            .fetch_sub(std::mem::take(&mut stored.bytes), Relaxed);
     }
 
     fn sessions(&self) -> MutexGuard<'_, HashMap<String, Stored>> {
@@ -127,7 +181,11 @@ impl Persistence for MemoryPersistence {
 
     fn park<'a>(&'a self, client_id: &'a str, parked: Parked) -> BoxFuture<'a, ()> {
         let mut sessions = self.sessions();
-        let stored = &mut sessions.entry(client_id.to_owned()).or_default().parked;
+        let entry = sessions.entry(client_id.to_owned()).or_default();
+        let bytes = parked_bytes(&parked);
+        entry.bytes += bytes;
+        self.offline_bytes.fetch_add(bytes, Relaxed);
+        let stored = &mut entry.parked;
         stored.inflight.extend(parked.inflight);
         // Messages that reached the store while the session was handed over are
         // newer than the ones the connection still held.
@@ -141,13 +199,19 @@ impl Persistence for MemoryPersistence {
         &self,
         client_id: Arc<str>,
         delivery: Delivery,
-        limit: usize,
-    ) -> BoxFuture<'_, bool> {
+        limits: QueueLimits,
+    ) -> BoxFuture<'static, bool> {
+        let size = delivery.message.cost();
         let mut sessions = self.sessions();
-        let stored = &mut sessions.entry(client_id.to_string()).or_default().parked;
-        let accepted = stored.queued.len() < limit;
+        let entry = sessions.entry(client_id.to_string()).or_default();
+        let empty = entry.parked.queued.is_empty();
+        let accepted = entry.parked.queued.len() < limits.messages
+            && (empty || entry.bytes + size <= limits.bytes)
+            && self.offline_bytes() + size <= self.budget;
         if accepted {
-            stored.queued.push_back(delivery);
+            entry.bytes += size;
+            self.offline_bytes.fetch_add(size, Relaxed);
+            entry.parked.queued.push_back(delivery);
         }
         done(accepted)
     }
@@ -156,7 +220,10 @@ impl Persistence for MemoryPersistence {
         let parked = self
             .sessions()
             .get_mut(client_id)
-            .map(|s| std::mem::take(&mut s.parked))
+            .map(|s| {
+                self.forget(s);
+                std::mem::take(&mut s.parked)
+            })
             .unwrap_or_default();
         done(parked)
     }
@@ -171,7 +238,9 @@ impl Persistence for MemoryPersistence {
     }
 
     fn remove_session<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, ()> {
-        self.sessions().remove(client_id);
+        if let Some(mut stored) = self.sessions().remove(client_id) {
+            self.forget(&mut stored);
+        }
         done(())
     }
 }
@@ -198,18 +267,52 @@ mod tests {
             .collect()
     }
 
+    fn limit(messages: usize) -> QueueLimits {
+        QueueLimits {
+            messages,
+            bytes: usize::MAX,
+            drain_timeout: std::time::Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn offline_queue_is_bounded_by_bytes_per_session_and_in_all() {
+        let store = MemoryPersistence::with_queue_budget(3 * delivery("x").message.cost());
+        let per_session = QueueLimits {
+            bytes: 2 * delivery("x").message.cost(),
+            ..limit(100)
+        };
+        let a: Arc<str> = Arc::from("a");
+        let b: Arc<str> = Arc::from("b");
+        assert!(store.enqueue(a.clone(), delivery("1"), per_session).await);
+        assert!(store.enqueue(a.clone(), delivery("2"), per_session).await);
+        assert!(
+            !store.enqueue(a.clone(), delivery("3"), per_session).await,
+            "a's bytes"
+        );
+        assert!(store.enqueue(b.clone(), delivery("4"), per_session).await);
+        assert!(
+            !store.enqueue(b.clone(), delivery("5"), per_session).await,
+            "budget"
+        );
+        assert_eq!(store.offline_bytes(), 3 * delivery("x").message.cost());
+        store.unpark("a").await;
+        store.remove_session("b").await;
+        assert_eq!(store.offline_bytes(), 0, "given back on unpark and removal");
+    }
+
     #[tokio::test]
     async fn offline_queue_is_bounded_and_keeps_order_across_park() {
         let store = MemoryPersistence::new();
         let id: Arc<str> = Arc::from("c");
-        assert!(store.enqueue(id.clone(), delivery("late1"), 3).await);
+        assert!(store.enqueue(id.clone(), delivery("late1"), limit(3)).await);
         // The connection parks what it still held: older than what arrived meanwhile.
         let mut parked = Parked::default();
         parked.queued.push_back(delivery("held"));
         store.park("c", parked).await;
-        assert!(store.enqueue(id.clone(), delivery("late2"), 3).await);
+        assert!(store.enqueue(id.clone(), delivery("late2"), limit(3)).await);
         assert!(
-            !store.enqueue(id.clone(), delivery("over"), 3).await,
+            !store.enqueue(id.clone(), delivery("over"), limit(3)).await,
             "limit 3"
         );
         let parked = store.unpark("c").await;

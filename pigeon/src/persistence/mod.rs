@@ -14,7 +14,7 @@ use std::{collections::VecDeque, sync::Arc};
 pub use memory::MemoryPersistence;
 use pigeon_codec::{SubscriptionOptions, Will};
 
-use crate::broker::{Delivery, Message};
+use crate::broker::{Delivery, Message, QueueLimits};
 pub use crate::emitter::BoxFuture;
 
 /// A subscription as stored for a persistent session.
@@ -79,9 +79,15 @@ pub trait Persistence: Send + Sync + 'static {
     /// already parked state).
     fn park<'a>(&'a self, client_id: &'a str, parked: Parked) -> BoxFuture<'a, ()>;
     /// Queues a QoS 1/2 message for an offline session; `false` when its queue
-    /// already holds `limit` messages (the message is dropped).
-    fn enqueue(&self, client_id: Arc<str>, delivery: Delivery, limit: usize)
-        -> BoxFuture<'_, bool>;
+    /// is at `limits` (count or bytes) and the message cannot be stored. The
+    /// change is applied when called; the future, which borrows nothing,
+    /// reports when it is done.
+    fn enqueue(
+        &self,
+        client_id: Arc<str>,
+        delivery: Delivery,
+        limits: QueueLimits,
+    ) -> BoxFuture<'static, bool>;
     /// Takes a session's parked state (empty when there is none).
     fn unpark<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Parked>;
     /// Every stored session with its subscriptions: read once at startup to

@@ -1,0 +1,154 @@
+//! Limits on what waits in session queues: per session by count and bytes,
+//! and broker-wide by a byte budget, so memory stays bounded by construction.
+
+use std::{
+    sync::atomic::{AtomicUsize, Ordering::Relaxed},
+    time::Duration,
+};
+
+use tokio::sync::Notify;
+
+/// Per-session queue limits and the patience for a subscriber that stops
+/// taking messages.
+///
+/// ```
+/// let limits = pigeon::broker::QueueLimits {
+///     messages: 1000,
+///     bytes: 16 << 20,
+///     drain_timeout: std::time::Duration::from_secs(5),
+/// };
+/// assert!(limits.messages > 0);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    /// Messages queued per session (`max_queued_messages`).
+    pub messages: usize,
+    /// Bytes queued per session (`max_queued_bytes`).
+    pub bytes: usize,
+    /// How long a full queue may go without the subscriber taking anything
+    /// before the subscriber is disconnected (`drain_timeout`).
+    pub drain_timeout: Duration,
+}
+
+impl QueueLimits {
+    /// How long QoS 0 publishers wait on a full queue before its QoS 0 copies
+    /// are dropped: a subscriber that took nothing for this long is judged not
+    /// to be keeping up, while a momentary burst (the subscriber is reading,
+    /// just behind) is absorbed by backpressure.
+    pub(crate) fn qos0_patience(&self) -> Duration {
+        (self.drain_timeout / 5).min(Duration::from_secs(1))
+    }
+}
+
+/// What every session's queue is held to: the per-session limits and the
+/// broker-wide budget, shared by all sessions.
+pub(crate) struct QueuePolicy {
+    /// Per-session limits.
+    pub limits: QueueLimits,
+    /// The broker-wide byte budget.
+    pub budget: Budget,
+}
+
+impl QueuePolicy {
+    pub fn new(limits: QueueLimits, total_bytes: usize) -> Self {
+        Self {
+            limits,
+            budget: Budget::new(total_bytes),
+        }
+    }
+}
+
+/// The broker-wide byte budget of queued messages (`max_queued_bytes_total`).
+/// Each queued copy counts at its full size, an upper bound of what it holds
+/// (copies of one message share its payload).
+pub(crate) struct Budget {
+    used: AtomicUsize,
+    limit: usize,
+    /// Woken when usage falls back under three quarters of the limit.
+    room: Notify,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            used: AtomicUsize::new(0),
+            limit,
+            room: Notify::new(),
+        }
+    }
+
+    /// Reserves `n` bytes; false (nothing reserved) when over the budget.
+    pub fn try_reserve(&self, n: usize) -> bool {
+        let before = self.used.fetch_add(n, Relaxed);
+        if before + n > self.limit && before > 0 {
+            self.release(n);
+            return false;
+        }
+        true
+    }
+
+    /// Reserves `n` bytes whatever the budget (messages already accepted, such
+    /// as a reconnecting session's stored queue).
+    pub fn force(&self, n: usize) {
+        self.used.fetch_add(n, Relaxed);
+    }
+
+    /// Gives back `n` reserved bytes.
+    pub fn release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let before = self.used.fetch_sub(n, Relaxed);
+        let low = self.limit / 4 * 3;
+        if before >= low && before - n < low {
+            self.room.notify_waiters();
+        }
+    }
+
+    /// Bytes reserved now.
+    pub fn used(&self) -> usize {
+        self.used.load(Relaxed)
+    }
+
+    /// Resolves when usage falls back under three quarters of the limit
+    /// (register before checking, as with [`Notify::notified`]).
+    pub fn room(&self) -> tokio::sync::futures::Notified<'_> {
+        self.room.notified()
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// A policy of `messages` per session, no byte limit worth speaking of.
+    pub(crate) fn policy(messages: usize) -> Arc<QueuePolicy> {
+        let limits = QueueLimits {
+            messages,
+            bytes: 1 << 30,
+            drain_timeout: Duration::from_secs(5),
+        };
+        Arc::new(QueuePolicy::new(limits, 1 << 30))
+    }
+
+    #[test]
+    fn reserves_within_the_limit_and_refuses_beyond() {
+        let budget = Budget::new(100);
+        assert!(budget.try_reserve(60));
+        assert!(!budget.try_reserve(50), "60 + 50 is over 100");
+        assert_eq!(budget.used(), 60);
+        assert!(budget.try_reserve(40));
+        assert!(!budget.try_reserve(1), "exactly full");
+        budget.release(100);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn one_message_larger_than_the_budget_still_fits_an_empty_budget() {
+        let budget = Budget::new(10);
+        assert!(budget.try_reserve(50));
+        assert!(!budget.try_reserve(1));
+    }
+}
