@@ -37,12 +37,9 @@ pub(super) async fn accept(
         Ok(None) => return None,
         Ok(Some(Err(error))) => {
             tracing::debug!(%error, "bad first packet");
-            if matches!(
-                error,
-                DecodeError::UnsupportedProtocolLevel(_) | DecodeError::InvalidProtocolName(_)
-            ) {
+            if let Some(form) = unsupported_protocol_answer(&error) {
                 let ack = ConnAck::new(ReasonCode::UnsupportedProtocolVersion, false);
-                send_now(&mut writer, Protocol::V3_1_1, &Packet::ConnAck(ack)).await;
+                send_now(&mut writer, form, &Packet::ConnAck(ack)).await;
             }
             engine.event(EventKind::ConnectionError, || {
                 Event::ConnectionError(anonymous(), error.to_string())
@@ -224,6 +221,19 @@ pub(super) async fn accept(
     super::establish::establish(engine, connect, client, assigned, writer)
         .await
         .map(|conn| (conn, buffered))
+}
+
+/// The form of the CONNACK 0x84 that refuses an unsupported protocol: a level
+/// above 5 is answered as MQTT 5.0 does (reason code 0x84), older levels and
+/// unknown names in the 3.1.1 form they can read (return code 1).
+fn unsupported_protocol_answer(error: &DecodeError) -> Option<Protocol> {
+    match error {
+        DecodeError::UnsupportedProtocolLevel(level) if *level > 5 => Some(Protocol::V5),
+        DecodeError::UnsupportedProtocolLevel(_) | DecodeError::InvalidProtocolName(_) => {
+            Some(Protocol::V3_1_1)
+        }
+        _ => None,
+    }
 }
 
 /// MQTT 3.x CONNACK can only carry return codes 1..5.

@@ -80,6 +80,13 @@ impl Connection {
     async fn on_publish(&mut self, mut publish: Publish) -> Result<(), Exit> {
         let engine = self.engine.clone();
         self.aliases_in.resolve(&mut publish)?;
+        if !publish.properties.subscription_identifiers.is_empty() {
+            // Only the server sets them, when forwarding [MQTT-3.3.4-6].
+            return Err(Exit::Violation(
+                ReasonCode::ProtocolError,
+                "PUBLISH from a client carries a subscription identifier".into(),
+            ));
+        }
         if publish.qos > engine.config.maximum_qos {
             return Err(Exit::Violation(
                 ReasonCode::QoSNotSupported,
