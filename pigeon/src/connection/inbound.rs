@@ -209,6 +209,8 @@ impl Connection {
     }
 
     /// PUBACK / PUBREC for an incoming PUBLISH (3.x always carries success).
+    /// Only an error code (0x80 and above) takes a reason string: success and
+    /// 0x10 acks stay their minimal 4 or 5 bytes, whatever a handler said.
     fn acknowledge(&mut self, qos: QoS, packet_id: u16, code: ReasonCode, text: Option<String>) {
         let code = if self.protocol.is_v5() {
             code
@@ -216,7 +218,7 @@ impl Connection {
             ReasonCode::Success
         };
         let mut reply = PubReply::with_reason(packet_id, code);
-        reply.properties.reason_string = text;
+        reply.properties.reason_string = text.filter(|_| code.is_error());
         let packet = match qos {
             QoS::AtMostOnce => return,
             QoS::AtLeastOnce => Packet::PubAck(reply),
