@@ -1,11 +1,12 @@
 //! MQTT 5.0 protocol corners checked on the bytes: a client's PUBLISH with a
 //! Subscription Identifier (DISCONNECT 0x82), CONNECT with an unsupported
-//! protocol level (CONNACK 0x84 in the form the client can read).
+//! protocol level (CONNACK 0x84 in the form the client can read), a refusing
+//! CONNACK within the client's Maximum Packet Size (no reason string then).
 
 mod v5_common;
 
-use pigeon::codec::{Packet, QoS, ReasonCode};
-use pigeon_tests::{start, Raw, WAIT};
+use pigeon::codec::{Packet, Protocol, QoS, ReasonCode, Will};
+use pigeon_tests::{config, start, start_with, Raw, WAIT};
 use tokio::io::AsyncReadExt;
 use v5_common::*;
 
@@ -72,5 +73,50 @@ async fn v5_corners_older_unsupported_levels_get_the_3_1_1_return_code_1() {
             "level {level}"
         );
     }
+    broker.close().await;
+}
+
+/// A v5 CONNECT with a QoS 2 will (refused by a broker with maximum QoS 1)
+/// and the client's Maximum Packet Size `limit`.
+fn qos2_will_connect(limit: u32) -> Packet {
+    let mut c = connect("big-connack");
+    c.properties.maximum_packet_size = Some(limit);
+    c.will = Some(Will {
+        topic: "w".into(),
+        payload: "bye".into(),
+        qos: QoS::ExactlyOnce,
+        retain: false,
+        properties: Default::default(),
+    });
+    Packet::Connect(Box::new(c))
+}
+
+#[tokio::test]
+async fn v5_corners_refusing_connack_drops_its_reason_string_above_the_clients_maximum() {
+    let broker = start_with(pigeon::Config {
+        maximum_qos: QoS::AtLeastOnce,
+        ..config()
+    })
+    .await;
+    let addr = broker.local_addr();
+    // Room enough: CONNACK 0x9B with its reason string.
+    let mut raw = Raw::tcp(addr).await;
+    raw.protocol = Protocol::V5;
+    raw.send(qos2_will_connect(1024)).await;
+    match raw.recv().await {
+        Some(Packet::ConnAck(ack)) => {
+            assert_eq!(ack.reason_code, ReasonCode::QoSNotSupported);
+            assert!(ack.properties.reason_string.is_some(), "{ack:?}");
+        }
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    // 10 bytes at most: the same CONNACK, bare (5 bytes).
+    let mut raw = Raw::tcp(addr).await;
+    raw.protocol = Protocol::V5;
+    raw.send(qos2_will_connect(10)).await;
+    assert_eq!(
+        bytes_until_close(&mut raw).await,
+        [0x20, 0x03, 0x00, 0x9b, 0x00]
+    );
     broker.close().await;
 }

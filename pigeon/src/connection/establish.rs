@@ -172,7 +172,11 @@ pub(super) async fn establish(
         p.session_expiry_interval = (session_expiry != requested).then_some(session_expiry);
         p.response_information = response_information;
     }
-    conn.write(&Packet::ConnAck(ack.clone()));
+    if !conn.write(&Packet::ConnAck(ack.clone())) {
+        // Above the client's Maximum Packet Size: the optional diagnostics go.
+        ack = super::handshake::bare(&ack);
+        conn.write(&Packet::ConnAck(ack.clone()));
+    }
     client.set_connected(true);
     engine.event(EventKind::ConnackSent, || {
         Event::ConnackSent(client.clone(), ack)
