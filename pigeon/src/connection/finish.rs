@@ -111,13 +111,15 @@ impl Connection {
                 .unwrap_or(0)
                 .min(self.session_expiry);
             if delay > 0 {
-                engine.will_later(
-                    self.session.clone(),
-                    epoch,
-                    self.client.clone(),
-                    will,
-                    delay,
-                );
+                engine
+                    .will_later(
+                        self.session.clone(),
+                        epoch,
+                        self.client.clone(),
+                        will,
+                        delay,
+                    )
+                    .await;
             } else {
                 engine.publish_will(&self.client, will).await;
             }
@@ -167,7 +169,12 @@ impl Connection {
                 incoming_qos2: self.incoming_qos2.drain().collect(),
             };
             engine.persistence.park(&self.client_id, parked).await;
-            engine.expire_later(self.session.clone(), epoch, self.session_expiry);
+            engine.expire_later(
+                self.session.clone(),
+                epoch,
+                self.client.clone(),
+                self.session_expiry,
+            );
         } else {
             engine.remove_session(&self.session).await;
         }
