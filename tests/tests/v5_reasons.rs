@@ -82,10 +82,49 @@ async fn v5_reasons_unsuback_no_subscription_existed() {
     };
     raw.send(Packet::Unsubscribe(unsub)).await;
     match raw.recv().await {
-        Some(Packet::UnsubAck(ack)) => assert_eq!(
-            ack.reason_codes,
-            [ReasonCode::Success, ReasonCode::NoSubscriptionExisted]
-        ),
+        Some(Packet::UnsubAck(ack)) => {
+            assert_eq!(
+                ack.reason_codes,
+                [ReasonCode::Success, ReasonCode::NoSubscriptionExisted]
+            );
+            assert_eq!(
+                ack.properties.reason_string.as_deref(),
+                Some("nothing removed for us/none (NoSubscriptionExisted)")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Every filter removed: nothing to explain.
+    subscribe(&mut raw, "us/b", QoS::AtMostOnce).await;
+    raw.send(Packet::Unsubscribe(unsubscribe(10, "us/b"))).await;
+    match raw.recv().await {
+        Some(Packet::UnsubAck(ack)) => assert_eq!(ack.properties.reason_string, None),
+        other => panic!("{other:?}"),
+    }
+    broker.close().await;
+}
+
+fn unsubscribe(packet_id: u16, filter: &str) -> Unsubscribe {
+    Unsubscribe {
+        packet_id,
+        filters: vec![filter.into()],
+        properties: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn v5_reasons_unsuback_without_reason_string_when_problem_information_is_0() {
+    let broker = start().await;
+    let mut c = connect("us-quiet");
+    c.properties.request_problem_information = Some(false);
+    let (mut raw, _) = connected(broker.local_addr(), c).await;
+    raw.send(Packet::Unsubscribe(unsubscribe(3, "us/none")))
+        .await;
+    match raw.recv().await {
+        Some(Packet::UnsubAck(ack)) => {
+            assert_eq!(ack.reason_codes, [ReasonCode::NoSubscriptionExisted]);
+            assert_eq!(ack.properties.reason_string, None);
+        }
         other => panic!("{other:?}"),
     }
     broker.close().await;

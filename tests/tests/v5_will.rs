@@ -1,5 +1,6 @@
 //! MQTT 5.0 wills: delay interval (cancelled by a reconnection in time, cut
-//! short by the session's end), will properties passed through, and
+//! short by the session's end, including a clean-start takeover), will
+//! properties passed through, and
 //! DISCONNECT 0x04 asking for the will.
 
 mod v5_common;
@@ -74,6 +75,40 @@ async fn v5_will_goes_at_session_end_when_sooner_than_its_delay() {
     drop(dying);
     let will = next_publish(&mut watcher).await;
     assert_eq!(&*will.topic, "we/1");
+    broker.close().await;
+}
+
+#[tokio::test]
+async fn v5_will_goes_at_once_when_a_clean_start_ends_the_session() {
+    let broker = start().await;
+    let addr = broker.local_addr();
+    let (mut watcher, _) = connected(addr, connect("wt-watch")).await;
+    subscribe(&mut watcher, "wt/+", QoS::AtLeastOnce).await;
+
+    // Offline with its will waiting 60 s: a clean start ends the session.
+    let (dying, _) = connected(addr, with_will("wt-1", "wt/1", 60, 120)).await;
+    drop(dying);
+    for _ in 0..500 {
+        if !broker.clients().iter().any(|c| c == "wt-1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (_fresh, ack) = connected(addr, connect("wt-1")).await;
+    assert!(!ack.session_present);
+    let will = next_publish(&mut watcher).await;
+    assert_eq!((&*will.topic, &will.payload[..]), ("wt/1", &b"gone"[..]));
+
+    // Online and taken over by a clean start: the will goes too.
+    let (mut online, _) = connected(addr, with_will("wt-2", "wt/2", 60, 120)).await;
+    let (_new, _) = connected(addr, connect("wt-2")).await;
+    assert_eq!(
+        disconnected(&mut online).await,
+        ReasonCode::SessionTakenOver
+    );
+    assert_eq!(&*next_publish(&mut watcher).await.topic, "wt/2");
+    // Once each.
+    assert_no_publish(&mut watcher, 300).await;
     broker.close().await;
 }
 

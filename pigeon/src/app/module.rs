@@ -20,6 +20,6 @@ pub trait Module {
 pub struct HooksOptions {
     /// Let clients publish to `$SYS/` (default false, even with an authorize-publish handler).
     pub allow_sys_publish: bool,
-    /// Capacity of the event queue (0 = default).
+    /// Capacity of each provider's event queue (0 = default).
     pub event_queue: usize,
 }

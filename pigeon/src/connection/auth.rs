@@ -105,7 +105,8 @@ pub(super) async fn on_connect(
             Ok(Err(error)) => (error.reason, error.message),
             Err(panic) => (ReasonCode::ServerUnavailable, panic),
         };
-        refuse(engine, writer, client, code, &message).await;
+        let limit = properties.maximum_packet_size;
+        refuse(engine, writer, client, limit, code, &message).await;
         return None;
     }
 }

@@ -41,6 +41,16 @@ pub(super) async fn establish(
     let session_expiry = requested.min(engine.config.max_session_expiry_interval);
     let persistent = session_expiry > 0;
     let session_present = !connect.clean_start && session.is_persistent();
+    // A will the last connection left waiting (will delay): a clean start ends
+    // the session, which publishes it now (MQTT 5.0 3.1.2.5); resuming the
+    // session cancels it [MQTT-3.1.3-9].
+    if let Some(pending) = engine.persistence.take_will(&client_id).await {
+        if connect.clean_start {
+            engine.publish_will(&client, pending).await;
+        } else {
+            tracing::debug!("client back in time: will cancelled");
+        }
+    }
     if connect.clean_start {
         engine.discard_session(&session).await;
     }
@@ -174,7 +184,11 @@ pub(super) async fn establish(
         p.session_expiry_interval = (session_expiry != requested).then_some(session_expiry);
         p.response_information = response_information;
     }
-    conn.write(&Packet::ConnAck(ack.clone()));
+    if !conn.write(&Packet::ConnAck(ack.clone())) {
+        // Above the client's Maximum Packet Size: the optional diagnostics go.
+        ack = super::handshake::bare(&ack);
+        conn.write(&Packet::ConnAck(ack.clone()));
+    }
     client.set_connected(true);
     engine.event(EventKind::ConnackSent, || {
         Event::ConnackSent(client.clone(), ack)

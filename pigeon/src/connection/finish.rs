@@ -1,16 +1,57 @@
 //! The end of a connection: last words to the client, will, session parking
 //! or removal, events and `$SYS` notice.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::{sync::atomic::Ordering::Relaxed, time::Duration};
 
 use pigeon_codec::{Disconnect, Packet, ReasonCode};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
 
 use super::{Connection, Exit};
 use crate::{
     hooks::{Event, EventKind},
     persistence::Parked,
 };
+
+/// How long a lingering close reads at most.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+/// How many bytes a lingering close reads at most.
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// Lingering close: after the broker's last packet and its half-close, reads
+/// and discards what the client still sends until it closes too, for at most
+/// [`LINGER_TIME`] and [`LINGER_BYTES`], or until shutdown. Closing a socket
+/// with unread input makes the kernel reset the connection, and a client still
+/// writing would then see the reset instead of the reason code.
+pub(super) async fn linger<R: AsyncRead + Unpin>(read: &mut R, shutdown: &CancellationToken) {
+    let discard = async {
+        let mut buf = [0u8; 4096];
+        let mut total = 0;
+        while total < LINGER_BYTES {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => total += n,
+            }
+        }
+        tracing::debug!("client kept writing past the lingering close's byte limit");
+    };
+    tokio::select! {
+        _ = discard => {}
+        _ = tokio::time::sleep(LINGER_TIME) => tracing::debug!("client did not close in time"),
+        _ = shutdown.cancelled() => {}
+    }
+}
+
+impl Exit {
+    /// Whether the broker ends the connection (and the client may still be
+    /// writing): the close lingers. Not at shutdown, which must be prompt.
+    pub(super) fn lingers(&self) -> bool {
+        !matches!(
+            self,
+            Exit::Disconnect { .. } | Exit::Closed | Exit::Shutdown
+        )
+    }
+}
 
 impl Connection {
     pub(super) async fn finish(mut self, exit: Exit) {
@@ -70,13 +111,15 @@ impl Connection {
                 .unwrap_or(0)
                 .min(self.session_expiry);
             if delay > 0 {
-                engine.will_later(
-                    self.session.clone(),
-                    epoch,
-                    self.client.clone(),
-                    will,
-                    delay,
-                );
+                engine
+                    .will_later(
+                        self.session.clone(),
+                        epoch,
+                        self.client.clone(),
+                        will,
+                        delay,
+                    )
+                    .await;
             } else {
                 engine.publish_will(&self.client, will).await;
             }
@@ -126,7 +169,12 @@ impl Connection {
                 incoming_qos2: self.incoming_qos2.drain().collect(),
             };
             engine.persistence.park(&self.client_id, parked).await;
-            engine.expire_later(self.session.clone(), epoch, self.session_expiry);
+            engine.expire_later(
+                self.session.clone(),
+                epoch,
+                self.client.clone(),
+                self.session_expiry,
+            );
         } else {
             engine.remove_session(&self.session).await;
         }

@@ -37,12 +37,9 @@ pub(super) async fn accept(
         Ok(None) => return None,
         Ok(Some(Err(error))) => {
             tracing::debug!(%error, "bad first packet");
-            if matches!(
-                error,
-                DecodeError::UnsupportedProtocolLevel(_) | DecodeError::InvalidProtocolName(_)
-            ) {
+            if let Some(form) = unsupported_protocol_answer(&error) {
                 let ack = ConnAck::new(ReasonCode::UnsupportedProtocolVersion, false);
-                send_now(&mut writer, Protocol::V3_1_1, &Packet::ConnAck(ack)).await;
+                send_now(&mut writer, form, &ack, None).await;
             }
             engine.event(EventKind::ConnectionError, || {
                 Event::ConnectionError(anonymous(), error.to_string())
@@ -53,6 +50,8 @@ pub(super) async fn accept(
         Ok(Some(Ok(_))) => return None,
     };
     let protocol = connect.protocol;
+    // The client's Maximum Packet Size, which a refusing CONNACK respects too.
+    let limit = connect.properties.maximum_packet_size;
 
     // Client identifier rules.
     let mut assigned = None;
@@ -63,6 +62,7 @@ pub(super) async fn accept(
                 engine,
                 &mut writer,
                 &client,
+                limit,
                 ReasonCode::ClientIdentifierNotValid,
                 "empty client id with a persistent session",
             )
@@ -85,6 +85,7 @@ pub(super) async fn accept(
             engine,
             &mut writer,
             &client,
+            limit,
             ReasonCode::ClientIdentifierNotValid,
             "client id longer than max_clients_id_length",
         )
@@ -110,7 +111,7 @@ pub(super) async fn accept(
         });
         if protocol.is_v5() || code == ReasonCode::ServerUnavailable {
             let ack = ConnAck::new(connack_code(protocol, code), false);
-            send_now(&mut writer, protocol, &Packet::ConnAck(ack)).await;
+            send_now(&mut writer, protocol, &ack, limit).await;
         }
         return None;
     }
@@ -165,7 +166,15 @@ pub(super) async fn accept(
     match auth {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
-            refuse(engine, &mut writer, &client, error.reason, &error.message).await;
+            refuse(
+                engine,
+                &mut writer,
+                &client,
+                limit,
+                error.reason,
+                &error.message,
+            )
+            .await;
             return None;
         }
         Err(panic) => {
@@ -173,6 +182,7 @@ pub(super) async fn accept(
                 engine,
                 &mut writer,
                 &client,
+                limit,
                 ReasonCode::ServerUnavailable,
                 &panic,
             )
@@ -191,6 +201,7 @@ pub(super) async fn accept(
             engine,
             &mut writer,
             &client,
+            limit,
             ReasonCode::ClientIdentifierNotValid,
             "keep alive above max_keepalive (MQTT 3.x cannot be told the maximum)",
         )
@@ -210,20 +221,33 @@ pub(super) async fn accept(
             None
         };
         if let Some((code, message)) = refusal {
-            refuse(engine, &mut writer, &client, code, message).await;
+            refuse(engine, &mut writer, &client, limit, code, message).await;
             return None;
         }
     }
     if let (true, Some(reference)) = (protocol.is_v5(), &engine.config.server_reference) {
         let mut ack = ConnAck::new(ReasonCode::UseAnotherServer, false);
         ack.properties.server_reference = Some(reference.clone());
-        send_now(&mut writer, protocol, &Packet::ConnAck(ack)).await;
+        send_now(&mut writer, protocol, &ack, limit).await;
         return None;
     }
 
     super::establish::establish(engine, connect, client, assigned, writer)
         .await
         .map(|conn| (conn, buffered))
+}
+
+/// The form of the CONNACK 0x84 that refuses an unsupported protocol: a level
+/// above 5 is answered as MQTT 5.0 does (reason code 0x84), older levels and
+/// unknown names in the 3.1.1 form they can read (return code 1).
+fn unsupported_protocol_answer(error: &DecodeError) -> Option<Protocol> {
+    match error {
+        DecodeError::UnsupportedProtocolLevel(level) if *level > 5 => Some(Protocol::V5),
+        DecodeError::UnsupportedProtocolLevel(_) | DecodeError::InvalidProtocolName(_) => {
+            Some(Protocol::V3_1_1)
+        }
+        _ => None,
+    }
 }
 
 /// MQTT 3.x CONNACK can only carry return codes 1..5.
@@ -243,10 +267,13 @@ fn connack_code(protocol: Protocol, code: ReasonCode) -> ReasonCode {
     }
 }
 
+/// Refuses the CONNECT with CONNACK `code` (a reason string with `message`
+/// for MQTT 5.0, within the client's Maximum Packet Size `limit`).
 pub(super) async fn refuse(
     engine: &Engine,
     writer: &mut OwnedWriteHalf,
     client: &Client,
+    limit: Option<u32>,
     code: ReasonCode,
     message: &str,
 ) {
@@ -256,7 +283,7 @@ pub(super) async fn refuse(
         // CONNACK may always carry a reason string; a handler's panic text stays in the logs.
         ack.properties.reason_string = Some(message.to_owned());
     }
-    send_now(writer, protocol, &Packet::ConnAck(ack.clone())).await;
+    send_now(writer, protocol, &ack, limit).await;
     engine.event(EventKind::ConnackSent, || {
         Event::ConnackSent(client.clone(), ack)
     });
@@ -266,11 +293,32 @@ pub(super) async fn refuse(
     tracing::debug!(?code, message, "connection refused");
 }
 
-/// Writes one packet before the connection is established, then closes.
-async fn send_now(writer: &mut OwnedWriteHalf, protocol: Protocol, packet: &Packet) {
+/// Writes CONNACK before the connection is established, then closes.
+async fn send_now(
+    writer: &mut OwnedWriteHalf,
+    protocol: Protocol,
+    ack: &ConnAck,
+    limit: Option<u32>,
+) {
+    let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
     let mut buf = BytesMut::new();
-    if pigeon_codec::encode(packet, protocol, &mut buf).is_ok() {
+    let mut encoded = pigeon_codec::encode(&Packet::ConnAck(ack.clone()), protocol, &mut buf);
+    if encoded.is_ok() && buf.len() > limit {
+        buf.clear();
+        encoded = pigeon_codec::encode(&Packet::ConnAck(bare(ack)), protocol, &mut buf);
+    }
+    if encoded.is_ok() && buf.len() <= limit {
         let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&buf)).await;
     }
     let _ = writer.shutdown().await;
+}
+
+/// CONNACK without its reason string and user properties, the properties
+/// left out when the client's Maximum Packet Size cannot hold them
+/// [MQTT-3.2.2-19, MQTT-3.2.2-20].
+pub(super) fn bare(ack: &ConnAck) -> ConnAck {
+    let mut bare = ack.clone();
+    bare.properties.reason_string = None;
+    bare.properties.user_properties = Default::default();
+    bare
 }

@@ -101,6 +101,13 @@ impl Connection {
     async fn on_publish(&mut self, mut publish: Publish) -> Result<(), Exit> {
         let engine = self.engine.clone();
         self.aliases_in.resolve(&mut publish)?;
+        if !publish.properties.subscription_identifiers.is_empty() {
+            // Only the server sets them, when forwarding [MQTT-3.3.4-6].
+            return Err(Exit::Violation(
+                ReasonCode::ProtocolError,
+                "PUBLISH from a client carries a subscription identifier".into(),
+            ));
+        }
         if publish.qos > engine.config.maximum_qos {
             return Err(Exit::Violation(
                 ReasonCode::QoSNotSupported,
@@ -282,6 +289,8 @@ impl Connection {
     }
 
     /// PUBACK / PUBREC for an incoming PUBLISH (3.x always carries success).
+    /// Only an error code (0x80 and above) takes a reason string: success and
+    /// 0x10 acks stay their minimal 4 or 5 bytes, whatever a handler said.
     fn acknowledge(&mut self, qos: QoS, packet_id: u16, code: ReasonCode, text: Option<String>) {
         let code = if self.protocol.is_v5() {
             code
@@ -289,7 +298,7 @@ impl Connection {
             ReasonCode::Success
         };
         let mut reply = PubReply::with_reason(packet_id, code);
-        reply.properties.reason_string = text;
+        reply.properties.reason_string = text.filter(|_| code.is_error());
         let packet = match qos {
             QoS::AtMostOnce => return,
             QoS::AtLeastOnce => Packet::PubAck(reply),

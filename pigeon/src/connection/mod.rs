@@ -75,8 +75,10 @@ pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, addr: SocketAd
     async move {
         let (read, write) = stream.into_split();
         let mut reader = FramedRead::new(read, MqttCodec::new(engine.config.max_packet_size));
-        if let Some((conn, buffered)) = handshake::accept(&engine, &mut reader, write, addr).await {
-            conn.run(reader, buffered).await;
+        match handshake::accept(&engine, &mut reader, write, addr).await {
+            Some((conn, buffered)) => conn.run(reader, buffered).await,
+            // Refused (CONNACK sent) or given up on; the write half is closed.
+            None => finish::linger(reader.get_mut(), &engine.shutdown).await,
         }
     }
     .instrument(span)
@@ -166,7 +168,13 @@ impl Connection {
     async fn run(mut self, mut reader: Reader, buffered: Vec<Packet>) {
         let exit = self.run_loop(&mut reader, buffered).await;
         tracing::debug!(?exit, "connection ends");
+        let lingers = exit.lingers();
+        let engine = self.engine.clone();
+        // The session is released first: lingering delays only this task's end.
         self.finish(exit).await;
+        if lingers {
+            finish::linger(reader.get_mut(), &engine.shutdown).await;
+        }
     }
 
     async fn run_loop(&mut self, reader: &mut Reader, buffered: Vec<Packet>) -> Exit {

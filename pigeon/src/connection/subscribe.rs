@@ -182,11 +182,27 @@ impl Connection {
         if !self.protocol.is_v5() {
             codes.clear();
         }
-        self.write(&Packet::UnsubAck(UnsubAck {
-            packet_id: unsubscribe.packet_id,
-            reason_codes: codes,
-            properties: AckProperties::default(),
-        }));
+        let properties = AckProperties {
+            reason_string: self
+                .reason_string(String::new)
+                .and_then(|_| not_removed(&unsubscribe.filters, &codes)),
+            ..AckProperties::default()
+        };
+        let packet_id = unsubscribe.packet_id;
+        let explained = properties.reason_string.is_some();
+        if !self.write(&Packet::UnsubAck(UnsubAck {
+            packet_id,
+            reason_codes: codes.clone(),
+            properties,
+        })) && explained
+        {
+            // Too large for the client with the reason string: send it bare.
+            self.write(&Packet::UnsubAck(UnsubAck {
+                packet_id,
+                reason_codes: codes,
+                properties: AckProperties::default(),
+            }));
+        }
         crate::sys::new_unsubscribers(&engine, &self.client_id, &unsubscribe.filters).await;
         engine.event(EventKind::Unsubscribe, || {
             Event::Unsubscribe(self.client.clone(), unsubscribe.filters)
@@ -204,4 +220,17 @@ fn refusals(names: &[String], codes: &[ReasonCode]) -> Option<String> {
         .map(|(name, code)| format!("{name} ({code:?})"))
         .collect();
     (!refused.is_empty()).then(|| format!("refused {}", refused.join(", ")))
+}
+
+/// "nothing removed for a/b (NoSubscriptionExisted), ..." for the filters an
+/// UNSUBSCRIBE did not remove; `None` when every one was removed. 0x11 is no
+/// error, but it is the answer a client is most likely to puzzle over.
+fn not_removed(filters: &[String], codes: &[ReasonCode]) -> Option<String> {
+    let missed: Vec<String> = filters
+        .iter()
+        .zip(codes)
+        .filter(|(_, code)| code.is_error() || **code == ReasonCode::NoSubscriptionExisted)
+        .map(|(name, code)| format!("{name} ({code:?})"))
+        .collect();
+    (!missed.is_empty()).then(|| format!("nothing removed for {}", missed.join(", ")))
 }

@@ -1,11 +1,13 @@
-//! The event queue: `emit` never waits; a dispatcher task runs the listeners of
-//! each event in order (so one client's events keep their order).
+//! The event queues: `emit` never waits. Each provider has a bounded queue and
+//! a task that runs its listeners of each event in order, so one client's
+//! events keep their order per provider and a slow listener holds back only
+//! its own provider's events (a full queue drops, counted).
 
 use std::{
     panic::AssertUnwindSafe,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc,
+        Arc, Weak,
     },
     time::Duration,
 };
@@ -30,67 +32,111 @@ pub(crate) struct EventEntry {
     pub call: EventCall,
 }
 
-// Flush is rare; boxing every event to shrink it would cost an allocation per event.
-#[allow(clippy::large_enum_variant)]
+/// What a provider's queue carries: events (shared by every lane) and flush markers.
 enum Msg {
-    Event(Event),
+    Event(Arc<Event>),
     Flush(oneshot::Sender<()>),
 }
 
-pub(crate) struct EventQueue {
+/// One provider's bounded queue and the kinds its listeners want.
+struct Lane {
     tx: mpsc::Sender<Msg>,
-    dropped: Arc<AtomicU64>,
+    kinds: [bool; KINDS],
+}
+
+/// Every provider's lane: an event goes to each lane that listens to it.
+struct Lanes {
+    lanes: Vec<Lane>,
+    dropped: AtomicU64,
+}
+
+impl Lanes {
+    fn emit(&self, event: Event) {
+        let kind = event.kind() as usize;
+        let event = Arc::new(event);
+        for lane in self.lanes.iter().filter(|l| l.kinds[kind]) {
+            match lane.tx.try_send(Msg::Event(event.clone())) {
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    // Log the first and then every power of two, not every drop.
+                    if n.is_power_of_two() {
+                        tracing::warn!(dropped = n, "event queue full: events dropped");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The event queues: one bounded queue and task per provider, so a slow
+/// listener delays only its own provider's events, which keep their order.
+pub(crate) struct EventQueue {
+    lanes: Arc<Lanes>,
 }
 
 impl EventQueue {
+    /// `capacity` bounds each provider's queue (0: the default).
     pub fn spawn(mut entries: Vec<EventEntry>, capacity: usize) -> Result<Self, String> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| "event handlers need a tokio runtime at bootstrap".to_owned())?;
-        entries.sort_by_key(|e| e.key);
-        let mut by_kind: Vec<Vec<EventEntry>> = (0..KINDS).map(|_| Vec::new()).collect();
-        for e in entries {
-            if let Some(list) = by_kind.get_mut(e.kind as usize) {
-                list.push(e);
-            }
-        }
         let capacity = if capacity == 0 {
             DEFAULT_CAPACITY
         } else {
             capacity
         };
-        let (tx, rx) = mpsc::channel(capacity);
-        runtime.spawn(run(rx, tx.downgrade(), by_kind));
-        Ok(Self {
-            tx,
-            dropped: Arc::default(),
-        })
+        entries.sort_by_key(|e| e.key);
+        let mut by_provider: Vec<Vec<EventEntry>> = Vec::new();
+        for e in entries {
+            match by_provider.last_mut() {
+                Some(group) if group[0].key.1 == e.key.1 => group.push(e),
+                _ => by_provider.push(vec![e]),
+            }
+        }
+        let mut lanes = Vec::with_capacity(by_provider.len());
+        let mut tasks = Vec::with_capacity(by_provider.len());
+        for group in by_provider {
+            let (tx, rx) = mpsc::channel(capacity);
+            let mut kinds = [false; KINDS];
+            let mut by_kind: Vec<Vec<EventEntry>> = (0..KINDS).map(|_| Vec::new()).collect();
+            for e in group {
+                if let Some(list) = by_kind.get_mut(e.kind as usize) {
+                    kinds[e.kind as usize] = true;
+                    list.push(e);
+                }
+            }
+            lanes.push(Lane { tx, kinds });
+            tasks.push((rx, by_kind));
+        }
+        let lanes = Arc::new(Lanes {
+            lanes,
+            dropped: AtomicU64::new(0),
+        });
+        for (rx, by_kind) in tasks {
+            runtime.spawn(run(rx, Arc::downgrade(&lanes), by_kind));
+        }
+        Ok(Self { lanes })
     }
 
     pub fn emit(&self, event: Event) {
-        match self.tx.try_send(Msg::Event(event)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                // Log the first and then every power of two, not every drop.
-                if n.is_power_of_two() {
-                    tracing::warn!(dropped = n, "event queue full: events dropped");
-                }
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
-        }
+        self.lanes.emit(event);
     }
 
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.lanes.dropped.load(Ordering::Relaxed)
     }
 
     /// Resolves once every event emitted before the call was handled (or after `timeout`).
     pub async fn flush(&self, timeout: Duration) {
-        let (done, wait) = oneshot::channel();
-        let sent = tokio::time::timeout(timeout, self.tx.send(Msg::Flush(done))).await;
-        if matches!(sent, Ok(Ok(()))) {
-            let _ = tokio::time::timeout(timeout, wait).await;
-        }
+        let all = async {
+            for lane in &self.lanes.lanes {
+                let (done, wait) = oneshot::channel();
+                if lane.tx.send(Msg::Flush(done)).await.is_ok() {
+                    let _ = wait.await;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(timeout, all).await;
     }
 }
 
@@ -101,14 +147,10 @@ fn topic_of(event: &Event) -> Option<&str> {
     }
 }
 
-async fn run(
-    mut rx: mpsc::Receiver<Msg>,
-    tx: mpsc::WeakSender<Msg>,
-    by_kind: Vec<Vec<EventEntry>>,
-) {
+async fn run(mut rx: mpsc::Receiver<Msg>, lanes: Weak<Lanes>, by_kind: Vec<Vec<EventEntry>>) {
     while let Some(msg) = rx.recv().await {
         let event = match msg {
-            Msg::Event(e) => Arc::new(e),
+            Msg::Event(e) => e,
             Msg::Flush(done) => {
                 let _ = done.send(());
                 continue;
@@ -139,9 +181,10 @@ async fn run(
             // (that could loop).
             let is_error_event =
                 matches!(*event, Event::ClientError(..) | Event::ConnectionError(..));
-            if let (false, Some(client), Some(tx)) = (is_error_event, event.client(), tx.upgrade())
+            if let (false, Some(client), Some(lanes)) =
+                (is_error_event, event.client(), lanes.upgrade())
             {
-                let _ = tx.try_send(Msg::Event(Event::ClientError(client.clone(), failure)));
+                lanes.emit(Event::ClientError(client.clone(), failure));
             }
         }
     }

@@ -113,7 +113,7 @@ where
 pub struct HooksBuilder {
     /// See [`Hooks::allow_sys_publish`].
     pub allow_sys_publish: bool,
-    /// Capacity of the event queue (0 = default 16384).
+    /// Capacity of each provider's event queue (0 = default 16384).
     pub event_capacity: usize,
     pub(crate) chains: Chains,
     pub(crate) events: Vec<EventEntry>,
