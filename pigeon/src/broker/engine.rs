@@ -16,8 +16,11 @@ use tokio::sync::OwnedMutexGuard;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{router::Router, stats::Counters, topic_tree::Entry, Message, Session};
+use arc_swap::ArcSwapOption;
+
 use crate::{
     acl::Acl,
+    auth::Authenticator,
     emitter::Emitter,
     hooks::{Client, Event, EventKind, Hooks},
     persistence::{Persistence, StoredSubscription},
@@ -27,7 +30,10 @@ use crate::{
 pub(crate) struct Engine {
     pub config: Config,
     pub hooks: Arc<Hooks>,
-    pub acl: Option<Acl>,
+    /// Swapped whole by a reload; connections read it per check.
+    pub acl: ArcSwapOption<Acl>,
+    /// `allow_anonymous` and the password file, checked on CONNECT.
+    pub authenticator: Authenticator,
     pub router: Arc<Router>,
     pub emitter: Arc<dyn Emitter>,
     pub persistence: Arc<dyn Persistence>,
@@ -46,6 +52,7 @@ impl Engine {
         config: Config,
         hooks: Arc<Hooks>,
         acl: Option<Acl>,
+        authenticator: Authenticator,
         persistence: Arc<dyn Persistence>,
         emitter: Arc<dyn Emitter>,
     ) -> Self {
@@ -60,7 +67,8 @@ impl Engine {
         Self {
             config,
             hooks,
-            acl,
+            acl: ArcSwapOption::from_pointee(acl),
+            authenticator,
             router,
             emitter,
             persistence,

@@ -36,7 +36,7 @@ impl Connection {
             // MQTT 5.0 Message Expiry: too late to deliver (queued or retained).
             return;
         }
-        if let Some(acl) = &engine.acl {
+        if let Some(acl) = engine.acl.load().as_deref() {
             let topic = &delivery.message.publish.topic;
             if !acl.can_read(&self.client_id, self.client.username(), topic) {
                 return;
