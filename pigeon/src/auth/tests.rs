@@ -136,7 +136,7 @@ fn a_malformed_line_names_the_file_and_line() {
             format!("alice:{MOSQ_7}\nbob:plain\n"),
             "line 2: user `bob`: the password is not hashed (make the entry with `pigeon passwd` or `mosquitto_passwd`)",
         ),
-        (format!(":{MOSQ_7}\n"), "line 1: empty username"),
+        (format!(":{MOSQ_7}\n"), "line 1: empty username before `:`"),
         (
             format!("alice:{MOSQ_7}\n\nalice:{MOSQ_6}\n"),
             "line 3: user `alice` is already on line 1",
