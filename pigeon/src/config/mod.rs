@@ -34,6 +34,8 @@ mod error;
 mod file;
 mod options;
 #[cfg(test)]
+mod password_tests;
+#[cfg(test)]
 mod tests;
 mod validate;
 
