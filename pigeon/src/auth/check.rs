@@ -108,9 +108,10 @@ impl Authenticator {
         let Some(passwords) = &self.passwords else {
             return Ok(false);
         };
-        let file = PasswordFile::load(&passwords.path)?;
+        let file = Arc::new(PasswordFile::load(&passwords.path)?);
+        passwords.file.store(file.clone());
+        // Logged once in force: tests and operators take the line as "done".
         tracing::info!(password_file = %passwords.path.display(), users = file.len(), "password file reloaded");
-        passwords.file.store(Arc::new(file));
         Ok(true)
     }
 }

@@ -38,8 +38,9 @@ impl BrokerHandle {
         if let Some(path) = &engine.config.acl_file {
             match Acl::load(path) {
                 Ok(acl) => {
-                    tracing::info!(acl_file = %path.display(), entries = acl.len(), "ACL file reloaded");
+                    let entries = acl.len();
                     engine.acl.store(Some(Arc::new(acl)));
+                    tracing::info!(acl_file = %path.display(), entries, "ACL file reloaded");
                 }
                 Err(e) => {
                     tracing::error!("{e}; keeping the previous ACL");
