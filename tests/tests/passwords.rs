@@ -306,3 +306,42 @@ async fn reload_adds_a_user_and_keeps_connected_clients() {
     );
     broker.close().await;
 }
+
+#[tokio::test]
+async fn reload_replaces_the_acl_for_connected_clients() {
+    let dir = test_dir("reload_acl");
+    let acl = dir.join("acl");
+    std::fs::write(&acl, "topic readwrite open/#\n").unwrap();
+    let broker = start_with(Config {
+        acl_file: Some(acl.clone()),
+        ..config()
+    })
+    .await;
+    let mut client = Mqtt::connect(broker.local_addr(), "acl-1").await;
+    assert_eq!(
+        client.subscribe("later/#", QoS::AtLeastOnce).await,
+        vec![rumqttc::SubscribeReasonCode::Failure],
+        "not granted yet"
+    );
+
+    std::fs::write(&acl, "topic readwrite open/#\ntopic readwrite later/#\n").unwrap();
+    broker.reload().expect("the new ACL parses");
+    assert_eq!(
+        client.subscribe("later/#", QoS::AtLeastOnce).await,
+        vec![rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)],
+        "the same connection sees the new ACL"
+    );
+
+    // A broken ACL is refused, naming file and line; the last good one stays.
+    std::fs::write(&acl, "topic sometimes later/#\n").unwrap();
+    let message = broker.reload().expect_err("a malformed line").to_string();
+    assert!(
+        message.contains(&format!("acl file {}: line 1", acl.display())),
+        "{message}"
+    );
+    assert_eq!(
+        client.subscribe("later/x", QoS::AtLeastOnce).await,
+        vec![rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)]
+    );
+    broker.close().await;
+}
