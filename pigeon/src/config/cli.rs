@@ -17,7 +17,7 @@ use crate::auth::HashKind;
     // `pigeon passwd …` takes none of the broker's options.
     args_conflicts_with_subcommands = true,
     about = "An MQTT 3.1 / 3.1.1 / 5.0 broker",
-    override_usage = "pigeon [--host HOST] [--port PORT] [--id ID] [--config FILE] [OPTIONS]",
+    override_usage = "pigeon [--host HOST] [--port PORT] [--id ID] [--config FILE] [OPTIONS]\n       pigeon passwd [-H argon2id|sha512-pbkdf2] [-D] FILE USER",
     after_help = "Every option is also a snake_case key of the --config TOML file \
                   (e.g. queue_limit = 42). Flags override the file, which overrides the defaults. \
                   Logs go to stderr; filter them with RUST_LOG (default: info)."
