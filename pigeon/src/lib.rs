@@ -6,6 +6,7 @@ extern crate self as pigeon;
 
 pub mod acl;
 pub mod app;
+pub mod auth;
 pub mod broker;
 pub mod config;
 pub(crate) mod connection;

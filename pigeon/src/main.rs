@@ -1,17 +1,33 @@
-//! The standalone broker: `pigeon --host H --port P [--id ID] [--config FILE]`.
+//! The standalone broker: `pigeon --host H --port P [--id ID] [--config FILE]`;
+//! `pigeon passwd FILE USER` edits a password file instead.
 //!
 //! Exit codes: 0 after a clean shutdown on SIGINT/SIGTERM, 2 for a bad option
 //! or config file (reported before any socket is bound), 1 when the broker
-//! cannot start (e.g. the port is taken).
+//! cannot start (e.g. the port is taken). SIGHUP reloads the ACL and password
+//! files (a file that fails to parse is logged and the old one kept).
+
+mod passwd_command;
 
 use std::{io::IsTerminal, process::ExitCode};
 
 use anyhow::Context;
-use pigeon::{config::ConfigError, hooks::Hooks, Broker, Config};
+use clap::Parser;
+use pigeon::{
+    config::{Cli, Command, ConfigError},
+    hooks::Hooks,
+    Broker, Config,
+};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let config = match Config::from_args_and_file(std::env::args_os()) {
+    let cli = match Cli::try_parse_from(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Some(Command::Passwd(args)) = &cli.command {
+        return passwd_command::run(args);
+    }
+    let config = match cli.into_config() {
         Ok(config) => config,
         // Usage errors, --help and --version: clap prints them and picks the code.
         Err(ConfigError::Args(e)) => e.exit(),
@@ -52,6 +68,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Installed before the "listening" line, so a signal sent as soon as it is
     // logged is not lost (it would kill the process with the default action).
     let mut shutdown = Shutdown::install().context("cannot install signal handlers")?;
+    let mut hangup = Hangup::install().context("cannot install the SIGHUP handler")?;
     let id = config.id.clone();
     let wanted = format!("{}:{}", config.host, config.port);
     let broker = Broker::start(config, Hooks::none())
@@ -59,12 +76,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot start the broker on {wanted}"))?;
     // Tests and scripts read the bound port from this line (useful with --port 0).
     tracing::info!(broker_id = %id, "listening on {}", broker.local_addr());
-    tokio::select! {
-        signal = shutdown.recv() => {
-            tracing::info!("{signal} received, closing");
-            broker.close().await;
+    loop {
+        tokio::select! {
+            signal = shutdown.recv() => {
+                tracing::info!("{signal} received, closing");
+                broker.close().await;
+                break;
+            }
+            () = broker.closed() => break,
+            () = hangup.recv() => {
+                tracing::info!("SIGHUP received, reloading the ACL and password files");
+                // Errors are logged by reload, naming the file; the broker goes on.
+                let _ = broker.reload();
+            }
         }
-        () = broker.closed() => {}
     }
     tracing::info!("broker closed");
     Ok(())
@@ -108,5 +133,38 @@ impl Shutdown {
             Ok(()) => "Ctrl-C",
             Err(_) => std::future::pending().await,
         }
+    }
+}
+
+/// SIGHUP: reload the files (never fires where there is no SIGHUP).
+struct Hangup {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Hangup {
+    #[cfg(unix)]
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            signal: signal(SignalKind::hangup())?,
+        })
+    }
+
+    #[cfg(unix)]
+    async fn recv(&mut self) {
+        if self.signal.recv().await.is_none() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {})
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(&mut self) {
+        std::future::pending::<()>().await
     }
 }

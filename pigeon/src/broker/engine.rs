@@ -15,6 +15,8 @@ use pigeon_codec::{Publish, PublishProperties, SubscriptionOptions, Will};
 use tokio::sync::OwnedMutexGuard;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+use arc_swap::ArcSwapOption;
+
 use super::{
     budget::{QueueLimits, QueuePolicy},
     router::Router,
@@ -24,6 +26,7 @@ use super::{
 };
 use crate::{
     acl::Acl,
+    auth::Authenticator,
     emitter::Emitter,
     hooks::{Client, Event, EventKind, Hooks},
     persistence::{Persistence, StoredSubscription},
@@ -33,7 +36,10 @@ use crate::{
 pub(crate) struct Engine {
     pub config: Config,
     pub hooks: Arc<Hooks>,
-    pub acl: Option<Acl>,
+    /// Swapped whole by a reload; connections read it per check.
+    pub acl: ArcSwapOption<Acl>,
+    /// `allow_anonymous` and the password file, checked on CONNECT.
+    pub authenticator: Authenticator,
     pub router: Arc<Router>,
     pub emitter: Arc<dyn Emitter>,
     pub persistence: Arc<dyn Persistence>,
@@ -54,6 +60,7 @@ impl Engine {
         config: Config,
         hooks: Arc<Hooks>,
         acl: Option<Acl>,
+        authenticator: Authenticator,
         persistence: Arc<dyn Persistence>,
         emitter: Arc<dyn Emitter>,
     ) -> Self {
@@ -74,7 +81,8 @@ impl Engine {
         Self {
             config,
             hooks,
-            acl,
+            acl: ArcSwapOption::from_pointee(acl),
+            authenticator,
             router,
             emitter,
             persistence,

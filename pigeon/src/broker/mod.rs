@@ -4,7 +4,8 @@
 //! internals are free):
 //! - `Broker::start(config, hooks)` binds the listener and returns a handle;
 //! - `BrokerHandle` is cheap to clone and offers `local_addr`, `publish`,
-//!   `close`, `closed`, `stats`, `clients`, `subscriptions`.
+//!   `close`, `closed`, `stats`, `clients`, `subscriptions`, `reload` (the
+//!   ACL and password files, without dropping connections).
 //!
 //! How it works: one task per connection (`crate::connection`). A publisher's
 //! task matches the topic tree itself ([`router`]) and offers the shared
@@ -17,6 +18,7 @@ mod budget;
 mod engine;
 mod expiry;
 mod message;
+mod reload;
 mod router;
 mod session;
 mod stats;
@@ -31,12 +33,14 @@ pub use budget::QueueLimits;
 pub(crate) use engine::Engine;
 pub(crate) use expiry::NEVER;
 pub use message::{Delivery, Message};
+pub use reload::ReloadError;
 pub use router::Router;
 pub use session::{Ctrl, Link, Offer, Session};
 pub use stats::DropReason;
 
 use crate::{
     acl::Acl,
+    auth::Authenticator,
     emitter::{Emitter, LocalEmitter},
     hooks::{Event, EventKind, Hooks},
     persistence::{MemoryPersistence, Persistence},
@@ -134,6 +138,7 @@ impl Broker {
             Some(path) => Some(Acl::load(path).context("acl_file")?),
             None => None,
         };
+        let authenticator = Authenticator::new(&config).context("password_file")?;
         let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
             .await
             .with_context(|| {
@@ -144,6 +149,7 @@ impl Broker {
             config,
             hooks,
             acl,
+            authenticator,
             backends.persistence,
             backends.emitter,
         ));

@@ -2,9 +2,10 @@
 
 use std::{ffi::OsString, path::PathBuf};
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
 use super::{Config, ConfigError, Options};
+use crate::auth::HashKind;
 
 /// `pigeon --host H --port P [--id ID] [--config FILE] [OPTIONS]`
 #[derive(Debug, Clone, Parser)]
@@ -13,8 +14,10 @@ use super::{Config, ConfigError, Options};
     version,
     // So that `--connect-timeout -5` is reported as a bad value of that flag.
     allow_negative_numbers = true,
+    // `pigeon passwd …` takes none of the broker's options.
+    args_conflicts_with_subcommands = true,
     about = "An MQTT 3.1 / 3.1.1 / 5.0 broker",
-    override_usage = "pigeon [--host HOST] [--port PORT] [--id ID] [--config FILE] [OPTIONS]",
+    override_usage = "pigeon [--host HOST] [--port PORT] [--id ID] [--config FILE] [OPTIONS]\n       pigeon passwd [-H argon2id|sha512-pbkdf2] [-D] FILE USER",
     after_help = "Every option is also a snake_case key of the --config TOML file \
                   (e.g. queue_limit = 42). Flags override the file, which overrides the defaults. \
                   Logs go to stderr; filter them with RUST_LOG (default: info)."
@@ -26,6 +29,58 @@ pub struct Cli {
 
     #[command(flatten)]
     pub options: Options,
+
+    /// A subcommand instead of running the broker.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The binary's subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Add or change a user of a password file (or remove one with -D)
+    #[command(
+        override_usage = "pigeon passwd [-H argon2id|sha512-pbkdf2] [-D] FILE USER",
+        after_help = "The password is asked twice on a terminal; otherwise one line is read \
+                      from standard input. The file is created (mode 0600) if missing; \
+                      its other lines are kept."
+    )]
+    Passwd(PasswdArgs),
+}
+
+/// `pigeon passwd [-H KIND] [-D] FILE USER`
+#[derive(Debug, Clone, Args)]
+pub struct PasswdArgs {
+    /// Password file, in Mosquitto's format
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The user to add, change or delete
+    #[arg(value_name = "USER")]
+    pub user: String,
+
+    /// Hash to write: argon2id (Mosquitto 2.1) or sha512-pbkdf2 ($7$, for Mosquitto 2.0)
+    #[arg(short = 'H', long = "hash", value_enum, default_value_t = HashKind::Argon2id)]
+    pub hash: HashKind,
+
+    /// Remove USER from FILE instead
+    #[arg(short = 'D', long)]
+    pub delete: bool,
+}
+
+impl Cli {
+    /// The broker's configuration: defaults, then the `--config` file if
+    /// given, then the flags; then [`Config::validate`]. (A subcommand, if
+    /// any, is the caller's to run instead.)
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        if let Some(path) = &self.config {
+            Options::from_toml_file(path)?.apply_to(&mut config)?;
+        }
+        self.options.apply_to(&mut config)?;
+        config.validate()?;
+        Ok(config)
+    }
 }
 
 impl Config {
@@ -45,14 +100,7 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let cli = Cli::try_parse_from(args)?;
-        let mut config = Config::default();
-        if let Some(path) = &cli.config {
-            Options::from_toml_file(path)?.apply_to(&mut config)?;
-        }
-        cli.options.apply_to(&mut config)?;
-        config.validate()?;
-        Ok(config)
+        Cli::try_parse_from(args)?.into_config()
     }
 
     /// Builds a configuration from TOML text over the defaults, then validates it

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::acl::AclError;
+use crate::{acl::AclError, auth::PasswordFileError};
 
 /// A configuration that cannot start a broker.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +51,10 @@ pub enum ConfigError {
     /// The ACL file named by `--acl-file` is unreadable or malformed.
     #[error("invalid value for --acl-file / acl_file: {0}")]
     Acl(#[source] AclError),
+
+    /// The password file named by `--password-file` is unreadable or malformed.
+    #[error("invalid value for --password-file / password_file: {0}")]
+    PasswordFile(#[source] PasswordFileError),
 }
 
 fn flag(key: &str) -> String {

@@ -5,17 +5,19 @@ use std::path::{Path, PathBuf};
 use super::{options::KEYS, ConfigError, Options};
 
 impl Options {
-    /// Reads a TOML config file. A relative `acl_file` in it is taken relative
-    /// to the file's folder.
+    /// Reads a TOML config file. A relative `acl_file` or `password_file` in
+    /// it is taken relative to the file's folder.
     pub fn from_toml_file(path: &Path) -> Result<Options, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
         let mut options = Self::from_toml_str(&text, path)?;
-        if let (Some(acl), Some(dir)) = (&options.acl_file, path.parent()) {
-            if acl.is_relative() {
-                options.acl_file = Some(dir.join(acl));
+        if let Some(dir) = path.parent() {
+            for file in [&mut options.acl_file, &mut options.password_file] {
+                if let Some(relative) = file.as_mut().filter(|f| f.is_relative()) {
+                    *relative = dir.join(&*relative);
+                }
             }
         }
         Ok(options)

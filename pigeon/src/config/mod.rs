@@ -16,6 +16,8 @@
 //! connect_timeout = 30000      # milliseconds
 //! heartbeat_interval = 60000   # milliseconds
 //! acl_file = "site.acl"        # relative to this file's folder
+//! password_file = "passwd"     # Mosquitto's format, relative to this file's folder
+//! allow_anonymous = false      # the default when password_file is set
 //! max_keepalive = 300          # seconds
 //! maximum_qos = 1
 //! retain_available = true
@@ -32,12 +34,14 @@ mod error;
 mod file;
 mod options;
 #[cfg(test)]
+mod password_tests;
+#[cfg(test)]
 mod tests;
 mod validate;
 
 use std::{path::PathBuf, time::Duration};
 
-pub use cli::Cli;
+pub use cli::{Cli, Command, PasswdArgs};
 pub use error::ConfigError;
 pub use options::{Options, KEYS};
 pub use validate::MAX_PACKET_SIZE_LIMIT;
@@ -70,6 +74,12 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// Mosquitto-format ACL file; `None` allows every topic.
     pub acl_file: Option<PathBuf>,
+    /// Mosquitto-format password file checked on CONNECT before the
+    /// authenticate handlers; `None` leaves usernames to the handlers.
+    pub password_file: Option<PathBuf>,
+    /// Whether clients without a username are accepted; `None`: not when a
+    /// `password_file` is set (as Mosquitto 2.x), else yes. See [`Config::anonymous_allowed`].
+    pub allow_anonymous: Option<bool>,
     /// Largest packet accepted from a client, in bytes (MQTT 5.0 Maximum Packet Size sent in CONNACK).
     pub max_packet_size: usize,
     /// Messages a session may queue (beyond the in-flight window, or offline).
@@ -124,6 +134,8 @@ impl Default for Config {
             connect_timeout: Duration::from_millis(30_000),
             heartbeat_interval: Duration::from_millis(60_000),
             acl_file: None,
+            password_file: None,
+            allow_anonymous: None,
             max_packet_size: pigeon_codec::DEFAULT_MAX_PACKET_SIZE,
             max_queued_messages: 1000,
             max_queued_bytes: 16 << 20,
@@ -141,5 +153,22 @@ impl Default for Config {
             max_session_expiry_interval: u32::MAX,
             server_reference: None,
         }
+    }
+}
+
+impl Config {
+    /// Whether clients without a username are accepted: `allow_anonymous` if
+    /// set, else only when there is no `password_file`.
+    ///
+    /// ```
+    /// let mut config = pigeon::Config::default();
+    /// assert!(config.anonymous_allowed());
+    /// config.password_file = Some("passwd".into());
+    /// assert!(!config.anonymous_allowed());
+    /// config.allow_anonymous = Some(true);
+    /// assert!(config.anonymous_allowed());
+    /// ```
+    pub fn anonymous_allowed(&self) -> bool {
+        self.allow_anonymous.unwrap_or(self.password_file.is_none())
     }
 }

@@ -60,6 +60,14 @@ pub struct Options {
     #[arg(long, value_name = "FILE")]
     pub acl_file: Option<PathBuf>,
 
+    /// Mosquitto-format password file (user:hash lines; see `pigeon passwd`), checked before the authenticate handlers
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Accept clients without a username [default: false with --password-file, else true]
+    #[arg(long, value_name = "BOOL", action = ArgAction::Set)]
+    pub allow_anonymous: Option<bool>,
+
     /// Largest packet accepted from a client, in bytes, 1..=268435455 [default: 1048576]
     #[arg(long, value_name = "BYTES")]
     pub max_packet_size: Option<usize>,
@@ -136,6 +144,8 @@ pub const KEYS: &[&str] = &[
     "connect_timeout",
     "heartbeat_interval",
     "acl_file",
+    "password_file",
+    "allow_anonymous",
     "max_packet_size",
     "max_queued_messages",
     "max_queued_bytes",
@@ -204,6 +214,12 @@ impl Options {
         }
         if let Some(path) = self.acl_file {
             config.acl_file = Some(path);
+        }
+        if let Some(path) = self.password_file {
+            config.password_file = Some(path);
+        }
+        if let Some(allow) = self.allow_anonymous {
+            config.allow_anonymous = Some(allow);
         }
         if let Some(reference) = self.server_reference {
             config.server_reference = Some(reference);

@@ -2,7 +2,7 @@
 //! option stops startup naming it.
 
 use super::{Config, ConfigError};
-use crate::acl::Acl;
+use crate::{acl::Acl, auth::PasswordFile};
 
 /// Largest Remaining Length MQTT can encode (four bytes of variable length).
 pub const MAX_PACKET_SIZE_LIMIT: usize = 268_435_455;
@@ -16,7 +16,7 @@ fn invalid(key: &'static str, value: impl ToString, expected: &'static str) -> C
 }
 
 impl Config {
-    /// Checks every option's range, and that the ACL file (if any) parses.
+    /// Checks every option's range, and that the ACL and password files (if any) parse.
     ///
     /// ```
     /// let config = pigeon::Config { queue_limit: 0, ..Default::default() };
@@ -101,7 +101,17 @@ impl Config {
             }
         }
         self.load_acl()?;
+        self.load_password_file()?;
         Ok(())
+    }
+
+    /// Reads the `--password-file`, if one is set.
+    pub fn load_password_file(&self) -> Result<Option<PasswordFile>, ConfigError> {
+        self.password_file
+            .as_deref()
+            .map(PasswordFile::load)
+            .transpose()
+            .map_err(ConfigError::PasswordFile)
     }
 
     /// Reads the `--acl-file`, if one is set (`None`: every topic is allowed).

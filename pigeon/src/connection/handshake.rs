@@ -128,6 +128,13 @@ pub(super) async fn accept(
         password: connect.password.clone(),
     };
 
+    // allow_anonymous and the password file (crate::auth) come before the handlers.
+    if let Err(refusal) = engine.authenticator.check(&credential).await {
+        let code = refusal.reason_code(protocol);
+        refuse(engine, &mut writer, &client, limit, code, refusal.message()).await;
+        return None;
+    }
+
     // MQTT 5.0 enhanced authentication: an AUTH exchange before CONNACK, whose
     // final data CONNACK carries.
     let enhanced = protocol.is_v5() && connect.properties.authentication_method.is_some();

@@ -158,7 +158,7 @@ impl Connection {
             self.acknowledge(qos, packet_id, ReasonCode::PayloadFormatInvalid, text);
             return Ok(());
         }
-        if let Some(acl) = &engine.acl {
+        if let Some(acl) = engine.acl.load().as_deref() {
             if !acl.can_publish(&self.client_id, self.client.username(), &publish.topic) {
                 // Dropped silently (Mosquitto does the same); still acknowledged so
                 // the client does not resend it forever.

@@ -40,7 +40,7 @@ impl Connection {
             engine.stats.dropped(DropReason::Expired, 1);
             return;
         }
-        if let Some(acl) = &engine.acl {
+        if let Some(acl) = engine.acl.load().as_deref() {
             let topic = &delivery.message.publish.topic;
             if !acl.can_read(&self.client_id, self.client.username(), topic) {
                 return;

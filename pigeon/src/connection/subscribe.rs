@@ -66,7 +66,7 @@ impl Connection {
                 codes.push(refused(ReasonCode::WildcardSubscriptionsNotSupported));
                 continue;
             }
-            if let Some(acl) = &engine.acl {
+            if let Some(acl) = engine.acl.load().as_deref() {
                 if !acl.can_subscribe(&self.client_id, self.client.username(), plain) {
                     codes.push(refused(ReasonCode::NotAuthorized));
                     continue;

@@ -123,6 +123,25 @@ impl Running {
         }
     }
 
+    /// Waits for a log line containing `needle` (keeping every line seen in
+    /// `stderr`); `None` after [`PATIENCE`].
+    pub fn wait_for_log(&mut self, needle: &str) -> Option<String> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).ok()?;
+            self.stderr.push(line.clone());
+            if line.contains(needle) {
+                return Some(line);
+            }
+        }
+    }
+
+    /// The process id, to send it signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends `signal` (e.g. "TERM", "INT") and waits for the exit status.
     pub fn stop_with(&mut self, signal: &str) -> ExitStatus {
         let status = Command::new("kill")
