@@ -369,3 +369,19 @@ async fn authorize_forward_rewrites_per_subscriber_and_can_drop() {
     );
     app.close().await;
 }
+
+#[tokio::test]
+async fn a_reset_socket_is_a_disconnect_not_a_client_error() {
+    let (app, log) = app().await;
+    let (raw, _) = Raw::connect(app.local_addr(), Raw::connect_packet("reset", true)).await;
+    // Zero linger: closing sends RST, so the broker's read fails with ECONNRESET.
+    raw.stream.set_zero_linger().expect("SO_LINGER 0");
+    drop(raw);
+    eventually(&log, "disconnect reset").await;
+    let lines = log.lines.lock().unwrap().clone();
+    assert!(
+        !lines.iter().any(|l| l.starts_with("client_error reset")),
+        "a socket error reported as the client's protocol error: {lines:?}"
+    );
+    app.close().await;
+}
