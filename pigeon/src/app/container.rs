@@ -31,10 +31,10 @@ pub enum BootstrapError {
     Cycle(String),
     /// A provider's handlers could not be registered (e.g. an invalid topic pattern).
     #[error("handlers: {0}")]
-    Hooks(String),
+    Hooks(#[source] crate::hooks::HooksError),
     /// The broker could not start (e.g. the port is taken).
-    #[error("the broker could not start: {0:#}")]
-    Start(anyhow::Error),
+    #[error("the broker could not start: {0}")]
+    Start(#[source] crate::broker::StartError),
 }
 
 /// A struct the container can build; implemented by `#[injectable]`.

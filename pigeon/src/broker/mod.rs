@@ -14,6 +14,7 @@
 //! through [`crate::emitter`].
 
 mod engine;
+mod error;
 mod expiry;
 mod message;
 mod router;
@@ -23,17 +24,16 @@ mod topic_tree;
 
 use std::{net::SocketAddr, sync::Arc};
 
-use anyhow::Context;
 use pigeon_codec::Publish;
 
 pub(crate) use engine::Engine;
+pub use error::{PublishError, StartError};
 pub(crate) use expiry::NEVER;
 pub use message::{Delivery, Message};
 pub use router::Router;
 pub use session::{Ctrl, Link, Offer, Session};
 
 use crate::{
-    acl::Acl,
     emitter::{Emitter, LocalEmitter},
     hooks::{Event, EventKind, Hooks},
     persistence::{MemoryPersistence, Persistence},
@@ -79,10 +79,11 @@ impl Default for Backends {
 pub struct Broker;
 
 impl Broker {
-    /// Binds `config.host:config.port` and starts serving.
+    /// Checks `config` ([`Config::validate`]: the same rules, the same errors),
+    /// binds `config.host:config.port` and starts serving.
     ///
     /// ```no_run
-    /// # async fn run() -> anyhow::Result<()> {
+    /// # async fn run() -> Result<(), pigeon::broker::StartError> {
     /// let mut config = pigeon::Config::default();
     /// config.port = 0; // ephemeral
     /// let broker = pigeon::Broker::start(config, pigeon::hooks::Hooks::none()).await?;
@@ -90,7 +91,7 @@ impl Broker {
     /// broker.close().await;
     /// # Ok(()) }
     /// ```
-    pub async fn start(config: Config, hooks: Arc<Hooks>) -> anyhow::Result<BrokerHandle> {
+    pub async fn start(config: Config, hooks: Arc<Hooks>) -> Result<BrokerHandle, StartError> {
         Self::start_with(config, hooks, Backends::default()).await
     }
 
@@ -99,18 +100,16 @@ impl Broker {
         config: Config,
         hooks: Arc<Hooks>,
         backends: Backends,
-    ) -> anyhow::Result<BrokerHandle> {
-        validate(&config)?;
-        let acl = match &config.acl_file {
-            Some(path) => Some(Acl::load(path).context("acl_file")?),
-            None => None,
-        };
+    ) -> Result<BrokerHandle, StartError> {
+        let acl = config.validated_acl()?;
         let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
             .await
-            .with_context(|| {
-                format!("cannot listen on host {} port {}", config.host, config.port)
+            .map_err(|source| StartError::Bind {
+                host: config.host.clone(),
+                port: config.port,
+                source,
             })?;
-        let local_addr = listener.local_addr()?;
+        let local_addr = listener.local_addr().map_err(StartError::LocalAddr)?;
         let engine = Arc::new(Engine::new(
             config,
             hooks,
@@ -128,35 +127,6 @@ impl Broker {
     }
 }
 
-fn validate(config: &Config) -> anyhow::Result<()> {
-    let checks: [(bool, &str); 6] = [
-        (config.concurrency == 0, "concurrency must be at least 1"),
-        (config.max_inflight == 0, "max_inflight must be at least 1"),
-        (
-            config.receive_maximum == 0,
-            "receive_maximum must be at least 1",
-        ),
-        (
-            config.max_packet_size < 16,
-            "max_packet_size must be at least 16 bytes",
-        ),
-        (
-            config.heartbeat_interval.is_zero(),
-            "heartbeat_interval must be positive",
-        ),
-        (
-            config.connect_timeout.is_zero(),
-            "connect_timeout must be positive",
-        ),
-    ];
-    for (bad, message) in checks {
-        if bad {
-            anyhow::bail!("invalid option: {message}");
-        }
-    }
-    Ok(())
-}
-
 /// A cheap, clonable handle on a running broker.
 #[derive(Clone)]
 pub struct BrokerHandle {
@@ -172,12 +142,12 @@ impl BrokerHandle {
 
     /// Publishes on behalf of the broker (bypasses authorize-publish) and resolves
     /// once the message is handed to every matching subscriber's session.
-    pub async fn publish(&self, publish: Publish) -> anyhow::Result<()> {
+    pub async fn publish(&self, publish: Publish) -> Result<(), PublishError> {
         if !pigeon_codec::topic::valid_topic_name(&publish.topic) {
-            anyhow::bail!("invalid topic name {:?}", &*publish.topic);
+            return Err(PublishError::InvalidTopic(publish.topic.to_string()));
         }
         if self.engine.shutdown.is_cancelled() {
-            anyhow::bail!("the broker is closed");
+            return Err(PublishError::Closed);
         }
         self.engine.publish(None, None, publish).await;
         Ok(())

@@ -40,7 +40,7 @@ use std::{path::PathBuf, time::Duration};
 pub use cli::Cli;
 pub use error::ConfigError;
 pub use options::{Options, KEYS};
-pub use validate::MAX_PACKET_SIZE_LIMIT;
+pub use validate::{MAX_PACKET_SIZE_LIMIT, MIN_PACKET_SIZE_LIMIT};
 
 /// Everything the broker can be told at startup.
 ///

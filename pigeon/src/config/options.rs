@@ -60,7 +60,7 @@ pub struct Options {
     #[arg(long, value_name = "FILE")]
     pub acl_file: Option<PathBuf>,
 
-    /// Largest packet accepted from a client, in bytes, 1..=268435455 [default: 1048576]
+    /// Largest packet accepted from a client, in bytes, 16..=268435455 [default: 1048576]
     #[arg(long, value_name = "BYTES")]
     pub max_packet_size: Option<usize>,
 

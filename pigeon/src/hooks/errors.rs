@@ -56,3 +56,17 @@ impl AuthError {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct HookError(pub String);
+
+/// Why [`HooksBuilder::build`](crate::hooks::HooksBuilder::build) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HooksError {
+    /// Handlers that could not be registered, one message each (e.g. an invalid
+    /// topic pattern, naming the handler).
+    #[error("{}", .0.join("; "))]
+    Handlers(Vec<String>),
+    /// Event handlers exist but the hooks were built outside a tokio runtime
+    /// (their dispatcher task needs one).
+    #[error("event handlers need a tokio runtime at bootstrap")]
+    NoRuntime,
+}

@@ -32,7 +32,7 @@ use futures_util::FutureExt;
 pub use auth::{AuthExchange, AuthStep};
 pub use client::{Client, Credential, Subscription};
 pub use context::SubscribeDecision;
-pub use errors::{AuthError, Denied, HookError};
+pub use errors::{AuthError, Denied, HookError, HooksError};
 pub use event::{Event, EventKind};
 pub use extract::{
     Error, ExtractError, FromEvent, FromEventMut, Json, Packet, Param, Payload, Subscriptions,

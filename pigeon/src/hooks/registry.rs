@@ -6,7 +6,7 @@ use std::{any::Any, any::TypeId, future::Future, pin::Pin, sync::Arc};
 
 use super::context::*;
 use super::dispatch::{EventEntry, EventQueue};
-use super::{ExtractError, Hooks, TopicPattern};
+use super::{ExtractError, Hooks, HooksError, TopicPattern};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -174,9 +174,9 @@ impl HooksBuilder {
 
     /// Builds the hooks; starts the event dispatcher task when an event handler
     /// exists (needs a tokio runtime).
-    pub fn build(mut self) -> Result<Hooks, String> {
+    pub fn build(mut self) -> Result<Hooks, HooksError> {
         if !self.errors.is_empty() {
-            return Err(self.errors.join("; "));
+            return Err(HooksError::Handlers(self.errors));
         }
         let c = &mut self.chains;
         c.pre_connect.sort_by_key(|e| e.key);
@@ -192,7 +192,9 @@ impl HooksBuilder {
         let events = if self.events.is_empty() {
             None
         } else {
-            Some(EventQueue::spawn(self.events, self.event_capacity)?)
+            // Its only failure: no runtime to spawn the dispatcher on.
+            let queue = EventQueue::spawn(self.events, self.event_capacity);
+            Some(queue.map_err(|_| HooksError::NoRuntime)?)
         };
         Ok(Hooks {
             allow_sys_publish: self.allow_sys_publish,
