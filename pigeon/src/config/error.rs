@@ -10,6 +10,7 @@ use crate::acl::AclError;
 pub enum ConfigError {
     /// Bad command line (unknown flag, value of the wrong type), or `--help` /
     /// `--version`: `clap::Error::exit` prints it and exits with the right code.
+    #[cfg(feature = "cli")]
     #[error(transparent)]
     Args(#[from] clap::Error),
 

@@ -27,16 +27,19 @@
 //! assert_eq!(config.maximum_qos, pigeon::codec::QoS::AtLeastOnce);
 //! ```
 
+#[cfg(feature = "cli")]
 mod cli;
 mod error;
+#[cfg(feature = "toml")]
 mod file;
 mod options;
-#[cfg(test)]
+#[cfg(all(test, feature = "cli"))]
 mod tests;
 mod validate;
 
 use std::{path::PathBuf, time::Duration};
 
+#[cfg(feature = "cli")]
 pub use cli::Cli;
 pub use error::ConfigError;
 pub use options::{Options, KEYS};
