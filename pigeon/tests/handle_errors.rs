@@ -29,7 +29,7 @@ async fn publish_refuses_an_invalid_topic_and_a_closed_broker() {
 }
 
 #[pigeon::module(port = 0, providers = [])]
-pub struct EmptyModule;
+struct EmptyModule;
 
 #[tokio::test]
 async fn bootstrap_reports_why_the_broker_could_not_start_with_its_source() {

@@ -18,7 +18,7 @@ use pigeon::{
 use pigeon_tests::Raw;
 
 #[injectable]
-pub struct Log {
+struct Log {
     #[inject(default)]
     lines: Mutex<Vec<String>>,
 }
@@ -33,7 +33,7 @@ impl Log {
 }
 
 #[injectable]
-pub struct Gate {
+struct Gate {
     log: Arc<Log>,
 }
 
@@ -128,7 +128,7 @@ impl Gate {
 }
 
 #[module(queue_limit = 3, providers = [Log, Gate])]
-pub struct GateModule;
+struct GateModule;
 
 async fn app() -> (pigeon::app::App, Arc<Log>) {
     let app = pigeon::testing::start::<GateModule>()

@@ -17,7 +17,9 @@ pub struct Pigeon;
 
 /// The container's providers and the hooks built from them, before the broker starts.
 pub struct Built {
+    /// The hooks built from the providers' handlers.
     pub hooks: Arc<Hooks>,
+    /// The service the providers were given (attached once the broker starts).
     pub service: PigeonService,
     providers: Vec<(TypeId, Arc<dyn Any + Send + Sync>)>,
 }

@@ -7,8 +7,8 @@
 //!   `close`, `closed`, `stats`, `clients`, `subscriptions`.
 //!
 //! How it works: one task per connection (`crate::connection`). A publisher's
-//! task matches the topic tree itself ([`router`]) and offers the shared
-//! [`Message`] to each subscriber's [`Session`] queue without waiting; the
+//! task matches the topic tree itself (`router`) and offers the shared
+//! [`Message`] to each subscriber's `Session` queue without waiting; the
 //! subscriber's own task drains that queue within its in-flight window. State
 //! that outlives a connection goes through [`crate::persistence`], distribution
 //! through [`crate::emitter`].
@@ -30,8 +30,7 @@ pub(crate) use engine::Engine;
 pub use error::{PublishError, StartError};
 pub(crate) use expiry::NEVER;
 pub use message::{Delivery, Message};
-pub use router::Router;
-pub use session::{Ctrl, Link, Offer, Session};
+pub(crate) use session::{Ctrl, Link, Offer, Session};
 
 use crate::{
     emitter::{Emitter, LocalEmitter},

@@ -24,6 +24,7 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Every broker option as a flag.
     #[command(flatten)]
     pub options: Options,
 }

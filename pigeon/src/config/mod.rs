@@ -1,4 +1,4 @@
-//! Broker options: the seed's options plus the ones a serious broker needs.
+//! Broker options: where to listen, the broker id, and its limits and MQTT 5.0 features.
 //! Each is a `--kebab-case` flag of the binary and a `snake_case` TOML key.
 //!
 //! - [`Options`]: the options as written (flags and TOML keys), every one optional;
@@ -60,7 +60,7 @@ pub struct Config {
     pub port: u16,
     /// Broker id, used in `$SYS/<id>/...`. Default: a UUID v4.
     pub id: String,
-    /// Maximum concurrent messages being delivered (the seed's `concurrency`).
+    /// Maximum concurrent messages being delivered.
     pub concurrency: usize,
     /// Packets queued before the session is established; past it the
     /// connection fails with "Client queue limit reached".

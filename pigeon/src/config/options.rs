@@ -38,7 +38,7 @@ pub struct Options {
     #[cfg_attr(feature = "cli", arg(long, value_name = "ID"))]
     pub id: Option<String>,
 
-    /// Messages delivered concurrently (the seed's `concurrency`) [default: 100]
+    /// Messages delivered concurrently [default: 100]
     #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub concurrency: Option<usize>,
 

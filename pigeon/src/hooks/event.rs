@@ -2,7 +2,8 @@ use pigeon_codec::{ConnAck, Publish};
 
 use super::{Client, Subscription};
 
-/// The notifications of the seed's "Events" section (plus `Ping`).
+/// The notifications handlers may listen to (`#[on_client]`, `#[on_publish]`, …):
+/// they never delay the packet they report.
 #[derive(Debug, Clone)]
 pub enum Event {
     /// A client registered itself; not ready yet.
@@ -36,18 +37,31 @@ pub enum Event {
 /// The kind of an [`Event`], for [`super::Hooks::wants`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {
+    /// [`Event::Client`].
     Client,
+    /// [`Event::ClientReady`].
     ClientReady,
+    /// [`Event::ClientDisconnect`].
     ClientDisconnect,
+    /// [`Event::ClientError`].
     ClientError,
+    /// [`Event::ConnectionError`].
     ConnectionError,
+    /// [`Event::KeepaliveTimeout`].
     KeepaliveTimeout,
+    /// [`Event::Publish`].
     Publish,
+    /// [`Event::Ack`].
     Ack,
+    /// [`Event::Subscribe`].
     Subscribe,
+    /// [`Event::Unsubscribe`].
     Unsubscribe,
+    /// [`Event::ConnackSent`].
     ConnackSent,
+    /// [`Event::Closed`].
     Closed,
+    /// [`Event::Ping`].
     Ping,
 }
 

@@ -17,6 +17,8 @@
 mod auth;
 mod client;
 pub mod context;
+// Edited in a parallel branch; see the note on `broker` in lib.rs.
+#[allow(unreachable_pub)]
 mod dispatch;
 mod errors;
 mod event;
@@ -51,7 +53,8 @@ use pigeon_codec::{Connect, Publish, QoS, ReasonCode};
 /// The handlers and event listeners of one broker.
 #[derive(Default)]
 pub struct Hooks {
-    /// When false, clients may publish to `$SYS/` topics (default: denied).
+    /// When true, clients may publish to `$SYS/` topics; when false (the default)
+    /// such a PUBLISH is refused before any authorize-publish handler runs.
     pub allow_sys_publish: bool,
     chains: Chains,
     events: Option<dispatch::EventQueue>,

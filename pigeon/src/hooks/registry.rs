@@ -123,6 +123,7 @@ pub struct HooksBuilder {
 }
 
 impl HooksBuilder {
+    /// A builder with no handler.
     pub fn new() -> Self {
         Self::default()
     }
