@@ -58,8 +58,8 @@ pub struct Hooks {
     pub allow_sys_publish: bool,
     chains: Chains,
     events: Option<dispatch::EventQueue>,
-    /// Bit `EventKind as u16` set when a listener exists.
-    wanted: u16,
+    /// [`EventKind::bit`] set when a listener exists.
+    wanted: event::KindSet,
 }
 
 /// Why one handler of a chain did not produce an outcome.
@@ -137,7 +137,7 @@ impl Hooks {
     /// True when at least one listener wants events of `kind`. The engine checks
     /// this before building an event, so an unobserved event costs nothing.
     pub fn wants(&self, kind: EventKind) -> bool {
-        self.wanted & (1 << kind as u16) != 0
+        self.wanted & kind.bit() != 0
     }
 
     /// Emits an event to its listeners without waiting for them (bounded queue;

@@ -186,9 +186,9 @@ impl HooksBuilder {
         c.authorize_subscribe.sort_by_key(|e| e.key);
         c.authorize_forward.sort_by_key(|e| e.key);
         c.published.sort_by_key(|e| e.key);
-        let mut wanted = 0u16;
+        let mut wanted = 0;
         for e in &self.events {
-            wanted |= 1 << e.kind as u16;
+            wanted |= e.kind.bit();
         }
         let events = if self.events.is_empty() {
             None
