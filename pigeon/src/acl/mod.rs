@@ -62,7 +62,7 @@
 //! ```
 
 mod check;
-mod matching;
+pub(crate) mod matching;
 mod parse;
 #[cfg(test)]
 mod tests;
