@@ -36,5 +36,6 @@ pub async fn serve<M: Module>(args: &Args) -> anyhow::Result<()> {
     })
     .await?;
     tracing::info!(addr = %app.local_addr(), "listening");
-    app.listen().await
+    app.listen().await?;
+    Ok(())
 }

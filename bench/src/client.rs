@@ -10,10 +10,10 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 /// A connected client's framed stream.
-pub type Conn = Framed<TcpStream, MqttCodec>;
+pub(crate) type Conn = Framed<TcpStream, MqttCodec>;
 
 /// Connects with a clean session and waits for a successful CONNACK.
-pub async fn connect(
+pub(crate) async fn connect(
     addr: SocketAddr,
     client_id: &str,
     protocol: Protocol,
@@ -35,7 +35,7 @@ pub async fn connect(
 }
 
 /// Subscribes to `filter` and waits for the SUBACK.
-pub async fn subscribe(conn: &mut Conn, filter: &str, qos: QoS) -> anyhow::Result<()> {
+pub(crate) async fn subscribe(conn: &mut Conn, filter: &str, qos: QoS) -> anyhow::Result<()> {
     let sub = Subscribe::new(1, vec![SubscribeFilter::new(filter, qos)]);
     conn.send(Packet::Subscribe(sub)).await?;
     loop {

@@ -19,7 +19,7 @@ use crate::{
 
 /// How one scenario is shaped.
 #[derive(Debug, Clone)]
-pub struct Shape {
+pub(crate) struct Shape {
     pub name: String,
     pub publishers: usize,
     pub subscribers: usize,
@@ -40,7 +40,7 @@ pub struct Shape {
 }
 
 /// Runs one scenario against the broker at `addr`.
-pub async fn run(addr: SocketAddr, shape: &Shape, run_id: &str) -> anyhow::Result<Outcome> {
+pub(crate) async fn run(addr: SocketAddr, shape: &Shape, run_id: &str) -> anyhow::Result<Outcome> {
     let base = Instant::now();
     let filter = if shape.fan_in {
         format!("bench/{run_id}/in/#")

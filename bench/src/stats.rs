@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// What one scenario measured.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub scenario: String,
     pub expected: u64,
     pub delivered: u64,
@@ -15,12 +15,12 @@ pub struct Outcome {
 
 impl Outcome {
     /// Delivered messages per second over the whole run.
-    pub fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.delivered as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
     /// The `q`-quantile of latency in milliseconds.
-    pub fn latency_ms(&mut self, q: f64) -> f64 {
+    pub(crate) fn latency_ms(&mut self, q: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return f64::NAN;
         }
@@ -30,7 +30,7 @@ impl Outcome {
     }
 
     /// One line: `label scenario rate p50 p99 delivered/expected`.
-    pub fn row(&mut self, label: &str) -> String {
+    pub(crate) fn row(&mut self, label: &str) -> String {
         let (p50, p99) = (self.latency_ms(0.5), self.latency_ms(0.99));
         format!(
             "{label:<10} {:<14} {:>12.0} {:>9.2} {:>9.2} {:>10}/{:<10} {:>6.2}%",
@@ -46,7 +46,7 @@ impl Outcome {
 }
 
 /// The header matching [`Outcome::row`].
-pub fn header() -> String {
+pub(crate) fn header() -> String {
     format!(
         "{:<10} {:<14} {:>12} {:>9} {:>9} {:>21} {:>7}",
         "broker", "scenario", "msgs/s", "p50 ms", "p99 ms", "delivered/expected", "ratio"

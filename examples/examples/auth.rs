@@ -35,11 +35,11 @@ struct UsersFile {
 }
 
 /// Where `main` tells the provider to read its users from.
-pub static USERS_FILE: OnceLock<PathBuf> = OnceLock::new();
+pub(crate) static USERS_FILE: OnceLock<PathBuf> = OnceLock::new();
 
 /// The user table, a provider with a hand-written `Injectable`: it reads its file
 /// at bootstrap, and a bad file stops the start-up with a message naming it.
-pub struct UserStore {
+pub(crate) struct UserStore {
     users: HashMap<String, User>,
 }
 
@@ -61,7 +61,7 @@ impl Injectable for UserStore {
 }
 
 #[injectable]
-pub struct AuthService {
+pub(crate) struct AuthService {
     store: std::sync::Arc<UserStore>,
 }
 
@@ -133,7 +133,7 @@ impl AuthService {
 }
 
 #[module(port = 1884, id = "auth-example", providers = [UserStore, AuthService])]
-pub struct AppModule;
+pub(crate) struct AppModule;
 
 #[derive(Parser)]
 struct Cli {

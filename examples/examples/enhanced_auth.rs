@@ -40,12 +40,12 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 /// What the client must answer to `nonce` with `password`.
-pub fn proof(nonce: &str, password: &str) -> String {
+pub(crate) fn proof(nonce: &str, password: &str) -> String {
     format!("{:016x}", fnv1a64(format!("{nonce}:{password}").as_bytes()))
 }
 
 #[injectable]
-pub struct NonceAuth {
+pub(crate) struct NonceAuth {
     /// The nonce each client id is challenged with, until it answers.
     #[inject(default)]
     pending: Mutex<HashMap<String, String>>,
@@ -112,7 +112,7 @@ impl NonceAuth {
 }
 
 #[module(port = 1884, id = "enhanced-auth-example", providers = [NonceAuth])]
-pub struct AppModule;
+pub(crate) struct AppModule;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

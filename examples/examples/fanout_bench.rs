@@ -53,10 +53,10 @@ impl Observer {
 }
 
 #[module(id = "bench-bare", providers = [])]
-pub struct Bare;
+struct Bare;
 
 #[module(id = "bench-observed", providers = [Observer])]
-pub struct Observed;
+struct Observed;
 
 async fn connect(
     addr: std::net::SocketAddr,

@@ -31,7 +31,7 @@ struct Summary {
 }
 
 #[injectable]
-pub struct Collector {
+pub(crate) struct Collector {
     pigeon: PigeonService,
     #[inject(default)]
     devices: Mutex<HashMap<String, Summary>>,
@@ -91,7 +91,7 @@ impl Collector {
 }
 
 #[module(port = 1884, id = "telemetry", providers = [Collector])]
-pub struct AppModule;
+pub(crate) struct AppModule;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

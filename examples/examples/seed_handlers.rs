@@ -8,7 +8,7 @@ use pigeon::prelude::*;
 use tracing::info;
 
 #[injectable]
-pub struct TestService {
+pub(crate) struct TestService {
     pigeon: PigeonService,
 }
 
@@ -156,7 +156,7 @@ impl TestService {
     emitter = local,
     providers = [TestService]
 )]
-pub struct AppModule;
+pub(crate) struct AppModule;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

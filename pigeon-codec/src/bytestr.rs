@@ -29,6 +29,8 @@ impl ByteStr {
     }
 
     /// The string's view.
+    // The workspace's one `unsafe` (denied everywhere else); justified below.
+    #[allow(unsafe_code)]
     pub fn as_str(&self) -> &str {
         // SAFETY: the field is private and `Bytes` is immutable, and every constructor
         // either takes a `str` (`from_static`, `From<&str>`, `From<String>`, `Default`

@@ -118,6 +118,24 @@ pub enum DecodeError {
     /// An empty PUBLISH topic without a topic alias to stand for it.
     #[error("empty topic name without a topic alias")]
     EmptyTopicWithoutAlias,
+    /// Reading the stream failed (reset, broken pipe…): the connection is gone, no
+    /// byte was malformed, so there is nobody to send a reason code to. Kept as kind
+    /// and message so that `DecodeError` stays `Clone + Eq`.
+    ///
+    /// ```
+    /// use pigeon_codec::DecodeError;
+    /// use std::io::{Error, ErrorKind};
+    /// let e = DecodeError::from(Error::new(ErrorKind::ConnectionReset, "reset by peer"));
+    /// assert!(e.is_io());
+    /// assert_eq!(e.to_string(), "I/O error: reset by peer");
+    /// ```
+    #[error("I/O error: {message}")]
+    Io {
+        /// What failed.
+        kind: std::io::ErrorKind,
+        /// The I/O error's message.
+        message: String,
+    },
 }
 
 impl DecodeError {
@@ -143,7 +161,25 @@ impl DecodeError {
             | NoLocalOnSharedSubscription
             | EmptyTopicWithoutAlias
             | DupWithQoS0 => ReasonCode::ProtocolError,
+            // Never sent: the socket failed, there is no one to tell.
+            Io { .. } => ReasonCode::UnspecifiedError,
             _ => ReasonCode::MalformedPacket,
+        }
+    }
+
+    /// Whether the stream failed ([`DecodeError::Io`]) rather than the peer sending
+    /// bytes that break the protocol: a closed connection, not a violation.
+    pub fn is_io(&self) -> bool {
+        matches!(self, DecodeError::Io { .. })
+    }
+}
+
+// tokio-util's Decoder requires `From<io::Error>`; FramedRead uses it for read errors.
+impl From<std::io::Error> for DecodeError {
+    fn from(e: std::io::Error) -> Self {
+        DecodeError::Io {
+            kind: e.kind(),
+            message: e.to_string(),
         }
     }
 }
@@ -175,4 +211,22 @@ pub enum EncodeError {
     /// A value the wire format or this version cannot carry.
     #[error("value out of range: {0}")]
     OutOfRange(&'static str),
+    /// Writing the stream failed (as [`DecodeError::Io`], kept as kind and message).
+    #[error("I/O error: {message}")]
+    Io {
+        /// What failed.
+        kind: std::io::ErrorKind,
+        /// The I/O error's message.
+        message: String,
+    },
+}
+
+// tokio-util's Encoder requires `From<io::Error>`; FramedWrite uses it for write errors.
+impl From<std::io::Error> for EncodeError {
+    fn from(e: std::io::Error) -> Self {
+        EncodeError::Io {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
 }

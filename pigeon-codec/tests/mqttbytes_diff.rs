@@ -490,7 +490,7 @@ fn to_v5(p: &Packet) -> v5::Packet {
 mod mb_reason {
     use super::*;
 
-    pub fn puback(c: ReasonCode) -> v5::PubAckReason {
+    pub(crate) fn puback(c: ReasonCode) -> v5::PubAckReason {
         use v5::PubAckReason::*;
         [
             Success,
@@ -508,7 +508,7 @@ mod mb_reason {
         .unwrap()
     }
 
-    pub fn pubrec(c: ReasonCode) -> v5::PubRecReason {
+    pub(crate) fn pubrec(c: ReasonCode) -> v5::PubRecReason {
         use v5::PubRecReason::*;
         [
             Success,
@@ -526,7 +526,7 @@ mod mb_reason {
         .unwrap()
     }
 
-    pub fn unsuback(c: ReasonCode) -> v5::UnsubAckReason {
+    pub(crate) fn unsuback(c: ReasonCode) -> v5::UnsubAckReason {
         use v5::UnsubAckReason::*;
         [
             Success,
@@ -542,7 +542,7 @@ mod mb_reason {
         .unwrap()
     }
 
-    pub fn connack(c: ReasonCode) -> v5::ConnectReturnCode {
+    pub(crate) fn connack(c: ReasonCode) -> v5::ConnectReturnCode {
         use v5::ConnectReturnCode::*;
         [
             Success,

@@ -7,7 +7,7 @@ use syn::{
 
 /// Parsed `#[on_publish("a/:id", order = 2)]`.
 #[derive(Default)]
-pub struct HookArgs {
+pub(crate) struct HookArgs {
     pub pattern: Option<LitStr>,
     pub order: Option<i32>,
 }

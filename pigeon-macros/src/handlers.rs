@@ -26,7 +26,7 @@ struct Param {
     mutable: bool,
 }
 
-pub fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<TokenStream> {
+pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<TokenStream> {
     if !attr.is_empty() {
         return Err(syn::Error::new(
             attr.span(),
@@ -272,7 +272,7 @@ fn registration(h: &Handler, i: usize, self_ty: &Type) -> TokenStream {
 }
 
 /// `#[on_*]` outside `#[handlers]`: a compile error on the attribute.
-pub fn orphan(attr: &str, item: TokenStream) -> TokenStream {
+pub(crate) fn orphan(attr: &str, item: TokenStream) -> TokenStream {
     let msg = format!("`#[{attr}]` only works on a method of an impl block marked `#[handlers]`");
     let err = syn::Error::new(Span::call_site(), msg).to_compile_error();
     quote!(#err #item)

@@ -5,7 +5,7 @@ use quote::{format_ident, quote};
 
 /// One `#[on_*]` attribute.
 #[derive(Clone, Copy)]
-pub struct Hook {
+pub(crate) struct Hook {
     pub attr: &'static str,
     kind: HookKind,
     /// Whether a topic pattern may be given.
@@ -36,7 +36,7 @@ const fn event(attr: &'static str, marker: &'static str, topic: bool) -> Hook {
     }
 }
 
-pub const HOOKS: &[Hook] = &[
+pub(crate) const HOOKS: &[Hook] = &[
     handler("on_pre_connect", "PreConnectCx", false),
     handler("on_authenticate", "AuthenticateCx", false),
     handler("on_authorize_publish", "AuthorizePublishCx", true),
@@ -59,12 +59,12 @@ pub const HOOKS: &[Hook] = &[
 ];
 
 impl Hook {
-    pub fn find(name: &str) -> Option<Hook> {
+    pub(crate) fn find(name: &str) -> Option<Hook> {
         HOOKS.iter().copied().find(|h| h.attr == name)
     }
 
     /// The context type, as a path the generated code can use.
-    pub fn context(&self) -> TokenStream {
+    pub(crate) fn context(&self) -> TokenStream {
         match self.kind {
             HookKind::Handler(cx) => {
                 let cx = format_ident!("{}", cx);

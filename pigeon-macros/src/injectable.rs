@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::{spanned::Spanned, Fields, ItemStruct};
 
-pub fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<TokenStream> {
+pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<TokenStream> {
     if !attr.is_empty() {
         return Err(syn::Error::new(
             attr.span(),

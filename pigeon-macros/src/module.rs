@@ -109,7 +109,7 @@ fn only(input: ParseStream, expected: &str, what: &str) -> syn::Result<()> {
     Ok(())
 }
 
-pub fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<TokenStream> {
+pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<TokenStream> {
     let args: ModuleArgs = syn::parse2(attr)?;
     let item: ItemStruct = syn::parse2(input)?;
     if !item.generics.params.is_empty() {

@@ -7,8 +7,13 @@ extern crate self as pigeon;
 pub mod acl;
 pub mod app;
 pub mod auth;
+// broker/ and connection/ are being reworked in parallel branches: their
+// internals keep `pub` inside crate-private types for now rather than a
+// file-wide `pub` → `pub(crate)` sweep that would conflict with that work.
+#[allow(unreachable_pub)]
 pub mod broker;
 pub mod config;
+#[allow(unreachable_pub)]
 pub(crate) mod connection;
 pub mod emitter;
 pub mod hooks;

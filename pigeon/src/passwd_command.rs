@@ -14,7 +14,7 @@ use pigeon::{
 };
 
 /// Runs the subcommand: 0 on success, 1 with a message on stderr otherwise.
-pub fn run(args: &PasswdArgs) -> ExitCode {
+pub(crate) fn run(args: &PasswdArgs) -> ExitCode {
     match apply(args) {
         Ok(outcome) => {
             let done = match outcome {

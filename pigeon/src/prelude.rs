@@ -41,7 +41,8 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> anyhow::Result<()> {
-//!     Pigeon::bootstrap::<AppModule>().await?.listen().await
+//!     Pigeon::bootstrap::<AppModule>().await?.listen().await?;
+//!     Ok(())
 //! }
 //! ```
 

@@ -11,7 +11,7 @@ use tokio::{
 };
 
 #[injectable]
-pub struct Passwords;
+struct Passwords;
 
 #[handlers]
 impl Passwords {
@@ -22,7 +22,7 @@ impl Passwords {
 }
 
 #[injectable]
-pub struct Tokens;
+struct Tokens;
 
 #[handlers]
 impl Tokens {
@@ -38,7 +38,7 @@ impl Tokens {
 }
 
 #[module(providers = [Passwords, Tokens])]
-pub struct ChainModule;
+struct ChainModule;
 
 /// Sends CONNECT and returns the broker's first answer.
 async fn connect(addr: std::net::SocketAddr, c: codec::Connect) -> Packet {

@@ -12,7 +12,7 @@ use rumqttc::{AsyncClient, ConnectReturnCode, Event as Ev, MqttOptions, Packet a
 use tokio::{io::AsyncWriteExt, sync::mpsc, time::timeout};
 
 #[injectable]
-pub struct Recorder {
+struct Recorder {
     pigeon: PigeonService,
     #[inject(default)]
     lines: Mutex<Vec<String>>,
@@ -184,7 +184,7 @@ impl Recorder {
 }
 
 #[module(providers = [Recorder])]
-pub struct E2eModule;
+struct E2eModule;
 
 async fn start() -> (App, Arc<Recorder>) {
     let app = pigeon::testing::start::<E2eModule>()

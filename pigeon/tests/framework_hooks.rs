@@ -50,7 +50,7 @@ impl Log {
 }
 
 #[injectable]
-pub struct First {
+struct First {
     log: Arc<Log>,
 }
 
@@ -115,7 +115,7 @@ impl First {
 }
 
 #[injectable]
-pub struct Second {
+struct Second {
     log: Arc<Log>,
     pigeon: PigeonService,
     config: Config,
@@ -201,7 +201,7 @@ impl Second {
 }
 
 #[module(id = "hooks-test", providers = [Log, First, Second])]
-pub struct AppModule;
+struct AppModule;
 
 fn build() -> (Arc<Hooks>, Arc<Log>) {
     let config = <AppModule as pigeon::app::Module>::config();
@@ -440,12 +440,12 @@ fn empty_hooks_have_no_handlers_and_deny_sys() {
 }
 
 #[injectable]
-pub struct NeedsMissing {
+struct NeedsMissing {
     _log: Arc<Log>,
 }
 
 #[module(providers = [NeedsMissing])]
-pub struct BrokenModule;
+struct BrokenModule;
 
 #[test]
 fn a_missing_provider_is_named_at_bootstrap() {
@@ -481,7 +481,7 @@ fn module_options_become_the_config() {
 }
 
 #[module(allow_sys_publish = true, event_queue = 8, providers = [])]
-pub struct SysModule;
+struct SysModule;
 
 #[tokio::test]
 async fn sys_publish_can_be_allowed_by_the_module() {
@@ -491,17 +491,17 @@ async fn sys_publish_can_be_allowed_by_the_module() {
 }
 
 #[injectable]
-pub struct Chicken {
+struct Chicken {
     _egg: Arc<Egg>,
 }
 
 #[injectable]
-pub struct Egg {
+struct Egg {
     _chicken: Arc<Chicken>,
 }
 
 #[module(providers = [Chicken, Egg])]
-pub struct CycleModule;
+struct CycleModule;
 
 #[test]
 fn a_dependency_cycle_is_named_at_bootstrap() {
@@ -514,18 +514,18 @@ fn a_dependency_cycle_is_named_at_bootstrap() {
 }
 
 #[injectable]
-pub struct Shared {
+struct Shared {
     #[inject(default)]
     hits: Mutex<u32>,
 }
 
 #[injectable]
-pub struct UsesShared {
+struct UsesShared {
     shared: Arc<Shared>,
 }
 
 #[module(providers = [UsesShared, Shared])]
-pub struct SingletonModule;
+struct SingletonModule;
 
 #[test]
 fn providers_are_singletons_whatever_the_module_order() {

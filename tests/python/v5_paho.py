@@ -22,7 +22,7 @@ try:
     from paho.mqtt.properties import Properties
     from paho.mqtt.subscribeoptions import SubscribeOptions
 except ImportError as e:
-    print(f"FAIL setup: paho-mqtt 2.x is not installed ({e}); pip install 'paho-mqtt>=2,<3'")
+    print(f"FAIL setup: paho-mqtt 2.x is not installed ({e}); run scripts/test (installs it into .venv) or pip install 'paho-mqtt>=2,<3'")
     sys.exit(2)
 
 # Time to wait for something that should happen.

@@ -18,7 +18,7 @@ use pigeon::{
 use pigeon_tests::Raw;
 
 #[injectable]
-pub struct Log {
+struct Log {
     #[inject(default)]
     lines: Mutex<Vec<String>>,
 }
@@ -33,7 +33,7 @@ impl Log {
 }
 
 #[injectable]
-pub struct Gate {
+struct Gate {
     log: Arc<Log>,
 }
 
@@ -128,7 +128,7 @@ impl Gate {
 }
 
 #[module(queue_limit = 3, providers = [Log, Gate])]
-pub struct GateModule;
+struct GateModule;
 
 async fn app() -> (pigeon::app::App, Arc<Log>) {
     let app = pigeon::testing::start::<GateModule>()
@@ -366,6 +366,22 @@ async fn authorize_forward_rewrites_per_subscriber_and_can_drop() {
     assert!(
         matches!(subs[1].recv().await, Some(Packet::PingResp)),
         "muted got nothing"
+    );
+    app.close().await;
+}
+
+#[tokio::test]
+async fn a_reset_socket_is_a_disconnect_not_a_client_error() {
+    let (app, log) = app().await;
+    let (raw, _) = Raw::connect(app.local_addr(), Raw::connect_packet("reset", true)).await;
+    // Zero linger: closing sends RST, so the broker's read fails with ECONNRESET.
+    raw.stream.set_zero_linger().expect("SO_LINGER 0");
+    drop(raw);
+    eventually(&log, "disconnect reset").await;
+    let lines = log.lines.lock().unwrap().clone();
+    assert!(
+        !lines.iter().any(|l| l.starts_with("client_error reset")),
+        "a socket error reported as the client's protocol error: {lines:?}"
     );
     app.close().await;
 }

@@ -3,10 +3,12 @@
 //! passed through, inbound topic aliases, subscription identifiers, No Local,
 //! shared subscriptions, session expiry, PUBACK 0x10 and 0x99, CONNACK properties.
 //!
-//! Needs `python3` with paho-mqtt 2.x (`pip install 'paho-mqtt>=2,<3'`, as
-//! `.ci/run` does); without them this test fails saying so.
+//! Needs a Python with paho-mqtt 2.x: `scripts/test` installs it into `.venv` and
+//! names it in `PIGEON_PYTHON`; see [`python`] for the fallbacks. Without it this
+//! test fails saying so.
 
 use std::{
+    path::PathBuf,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -15,6 +17,20 @@ use pigeon_tests::{config, start_with};
 
 /// The whole script takes a few seconds; this only guards against a hang.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The interpreter to run: `$PIGEON_PYTHON` (set by `scripts/test`), else the
+/// workspace's `.venv` left by an earlier `scripts/test`, else `python3` — so a
+/// plain `cargo test --workspace` works for those who have paho-mqtt installed.
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("PIGEON_PYTHON") {
+        return p.into();
+    }
+    let venv = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python"));
+    if venv.exists() {
+        return venv;
+    }
+    "python3".into()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paho_v5_client_checks_pass() {
@@ -35,23 +51,30 @@ async fn paho_v5_client_checks_pass() {
         "--receive-maximum",
         "50",
     ];
-    let mut child = Command::new("python3")
+    let python = python();
+    let mut child = Command::new(&python)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("python3 is installed (with paho-mqtt 2.x: pip install 'paho-mqtt>=2,<3')");
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}): run scripts/test, which installs paho-mqtt 2.x, \
+                 or set PIGEON_PYTHON to a python with it",
+                python.display()
+            )
+        });
 
     // Polled so the broker keeps running on this runtime while python talks to it.
     let t0 = Instant::now();
-    while child.try_wait().expect("wait for python3").is_none() {
+    while child.try_wait().expect("wait for python").is_none() {
         if t0.elapsed() > SCRIPT_TIMEOUT {
             let _ = child.kill();
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let out = child.wait_with_output().expect("python3 output");
+    let out = child.wait_with_output().expect("python output");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -45,7 +45,7 @@ impl NonceAuth {
 }
 
 #[module(providers = [NonceAuth])]
-pub struct AuthModule;
+struct AuthModule;
 
 fn auth(code: ReasonCode, method: &str, data: &str) -> Packet {
     Packet::Auth(Auth {

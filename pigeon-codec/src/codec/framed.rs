@@ -86,6 +86,15 @@ impl Decoder for MqttCodec {
         }
         Ok(packet)
     }
+
+    /// At the end of the stream, a partial packet is the peer's fault (truncated),
+    /// not an I/O error as tokio-util's default would make it.
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
+        match self.decode(src)? {
+            None if !src.is_empty() => Err(DecodeError::Truncated),
+            packet => Ok(packet),
+        }
+    }
 }
 
 impl Encoder<&Packet> for MqttCodec {
@@ -108,17 +117,5 @@ impl Encoder<Packet> for MqttCodec {
 
     fn encode(&mut self, item: Packet, dst: &mut BytesMut) -> Result<(), EncodeError> {
         Encoder::<&Packet>::encode(self, &item, dst)
-    }
-}
-
-// DecodeError must satisfy tokio-util's `From<io::Error>` bound for FramedRead.
-impl From<std::io::Error> for DecodeError {
-    fn from(_: std::io::Error) -> Self {
-        DecodeError::Truncated
-    }
-}
-impl From<std::io::Error> for EncodeError {
-    fn from(_: std::io::Error) -> Self {
-        EncodeError::OutOfRange("io")
     }
 }

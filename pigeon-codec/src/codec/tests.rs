@@ -194,6 +194,113 @@ fn codec_learns_version_from_connect() {
     assert_eq!(codec.protocol(), Some(Protocol::V5));
 }
 
+/// Yields `bytes`, then fails with `error` (or ends, for `None`).
+struct Failing {
+    bytes: Option<Vec<u8>>,
+    error: Option<std::io::ErrorKind>,
+}
+
+impl tokio::io::AsyncRead for Failing {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(match (self.bytes.take(), self.error) {
+            (Some(bytes), _) => {
+                buf.put_slice(&bytes);
+                Ok(())
+            }
+            (None, Some(kind)) => Err(std::io::Error::new(kind, "reset by peer")),
+            (None, None) => Ok(()),
+        })
+    }
+}
+
+/// What a FramedRead over `stream` yields after the packets, as the connection sees it.
+async fn read_to_end(stream: Failing) -> (usize, Option<DecodeError>) {
+    use futures_util::StreamExt;
+    let mut framed = tokio_util::codec::FramedRead::new(stream, MqttCodec::new(1 << 20));
+    let mut packets = 0;
+    while let Some(next) = framed.next().await {
+        match next {
+            Ok(_) => packets += 1,
+            Err(e) => return (packets, Some(e)),
+        }
+    }
+    (packets, None)
+}
+
+fn connect_then_half_a_publish() -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    let connect = Packet::Connect(Box::new(Connect::new(Protocol::V5, "c")));
+    encode(&connect, Protocol::V5, &mut buf).unwrap();
+    let publish = Packet::Publish(Publish::new("t", QoS::AtMostOnce, "payload"));
+    encode(&publish, Protocol::V5, &mut buf).unwrap();
+    buf.truncate(buf.len() - 3);
+    buf.to_vec()
+}
+
+#[tokio::test]
+async fn a_reset_socket_is_an_io_error_not_a_malformed_packet() {
+    let stream = Failing {
+        bytes: Some(connect_then_half_a_publish()),
+        error: Some(std::io::ErrorKind::ConnectionReset),
+    };
+    let (packets, error) = read_to_end(stream).await;
+    assert_eq!(packets, 1, "the CONNECT before the reset");
+    let error = error.expect("the reset is reported");
+    assert!(error.is_io(), "{error:?}");
+    assert_eq!(
+        error,
+        DecodeError::Io {
+            kind: std::io::ErrorKind::ConnectionReset,
+            message: "reset by peer".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_packet_cut_by_the_end_of_the_stream_is_truncated() {
+    let stream = Failing {
+        bytes: Some(connect_then_half_a_publish()),
+        error: None,
+    };
+    let (packets, error) = read_to_end(stream).await;
+    assert_eq!(packets, 1);
+    let error = error.expect("the partial PUBLISH is reported");
+    assert_eq!(error, DecodeError::Truncated);
+    assert!(!error.is_io());
+    assert_eq!(error.reason_code(), ReasonCode::MalformedPacket);
+}
+
+#[tokio::test]
+async fn a_clean_end_of_stream_is_no_error() {
+    let mut buf = BytesMut::new();
+    let connect = Packet::Connect(Box::new(Connect::new(Protocol::V5, "c")));
+    encode(&connect, Protocol::V5, &mut buf).unwrap();
+    let stream = Failing {
+        bytes: Some(buf.to_vec()),
+        error: None,
+    };
+    assert_eq!(read_to_end(stream).await, (1, None));
+}
+
+#[test]
+fn write_errors_are_io_errors() {
+    let e = EncodeError::from(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "pipe"));
+    assert!(
+        matches!(
+            e,
+            EncodeError::Io {
+                kind: std::io::ErrorKind::BrokenPipe,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn encoder_fixes_version_and_checks_size() {
     let mut codec = MqttCodec::new(1 << 20);

@@ -7,18 +7,18 @@ use proptest::collection::vec;
 use proptest::option::of;
 use proptest::prelude::*;
 
-pub const ALL: [Protocol; 3] = [Protocol::V3_1, Protocol::V3_1_1, Protocol::V5];
+pub(crate) const ALL: [Protocol; 3] = [Protocol::V3_1, Protocol::V3_1_1, Protocol::V5];
 
 /// Any UTF-8 text the spec allows (printable, so no U+0000), short.
-pub fn text() -> impl Strategy<Value = String> {
+pub(crate) fn text() -> impl Strategy<Value = String> {
     "\\PC{0,6}"
 }
 
-pub fn topic() -> impl Strategy<Value = String> {
+pub(crate) fn topic() -> impl Strategy<Value = String> {
     "[a-z0-9é$ ]{0,3}(/[a-z0-9é ]{0,3}){0,3}".prop_filter("non-empty", |t| !t.is_empty())
 }
 
-pub fn filter() -> impl Strategy<Value = String> {
+pub(crate) fn filter() -> impl Strategy<Value = String> {
     let level = prop_oneof![Just("+".to_string()), "[a-z0-9é]{0,3}"];
     (
         vec(level, 1..4),
@@ -40,15 +40,15 @@ pub fn filter() -> impl Strategy<Value = String> {
         })
 }
 
-pub fn binary() -> impl Strategy<Value = Bytes> {
+pub(crate) fn binary() -> impl Strategy<Value = Bytes> {
     vec(any::<u8>(), 0..12).prop_map(Bytes::from)
 }
 
-pub fn user() -> impl Strategy<Value = UserProperties> {
+pub(crate) fn user() -> impl Strategy<Value = UserProperties> {
     vec((text(), text()), 0..3)
 }
 
-pub fn qos() -> impl Strategy<Value = QoS> {
+pub(crate) fn qos() -> impl Strategy<Value = QoS> {
     prop_oneof![
         Just(QoS::AtMostOnce),
         Just(QoS::AtLeastOnce),
@@ -56,7 +56,7 @@ pub fn qos() -> impl Strategy<Value = QoS> {
     ]
 }
 
-pub fn packet_id() -> impl Strategy<Value = u16> {
+pub(crate) fn packet_id() -> impl Strategy<Value = u16> {
     1..=u16::MAX
 }
 
@@ -65,21 +65,21 @@ fn code(list: &'static [u8]) -> impl Strategy<Value = ReasonCode> {
     proptest::sample::select(list).prop_map(|c| ReasonCode::try_from(c).unwrap())
 }
 
-pub const CONNACK_CODES: &[u8] = &[
+pub(crate) const CONNACK_CODES: &[u8] = &[
     0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97,
     0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F,
 ];
-pub const PUBACK_CODES: &[u8] = &[0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99];
-pub const PUBREL_CODES: &[u8] = &[0x00, 0x92];
-pub const SUBACK_CODES: &[u8] = &[
+pub(crate) const PUBACK_CODES: &[u8] = &[0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99];
+pub(crate) const PUBREL_CODES: &[u8] = &[0x00, 0x92];
+pub(crate) const SUBACK_CODES: &[u8] = &[
     0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2,
 ];
-pub const UNSUBACK_CODES: &[u8] = &[0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91];
-pub const DISCONNECT_CODES: &[u8] = &[
+pub(crate) const UNSUBACK_CODES: &[u8] = &[0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91];
+pub(crate) const DISCONNECT_CODES: &[u8] = &[
     0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D, 0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95,
     0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2,
 ];
-pub const AUTH_CODES: &[u8] = &[0x00, 0x18, 0x19];
+pub(crate) const AUTH_CODES: &[u8] = &[0x00, 0x18, 0x19];
 
 fn auth_pair() -> impl Strategy<Value = (Option<String>, Option<Bytes>)> {
     (of(text()), of(binary())).prop_map(|(m, d)| match (m, d) {
@@ -153,7 +153,7 @@ fn will(protocol: Protocol) -> impl Strategy<Value = Will> {
     )
 }
 
-pub fn connect(protocol: Protocol) -> impl Strategy<Value = Connect> {
+pub(crate) fn connect(protocol: Protocol) -> impl Strategy<Value = Connect> {
     (
         any::<bool>(),
         any::<u16>(),
@@ -245,7 +245,7 @@ fn connack_properties() -> impl Strategy<Value = ConnAckProperties> {
         )
 }
 
-pub fn connack(protocol: Protocol) -> BoxedStrategy<ConnAck> {
+pub(crate) fn connack(protocol: Protocol) -> BoxedStrategy<ConnAck> {
     if protocol.is_v5() {
         (any::<bool>(), code(CONNACK_CODES), connack_properties())
             .prop_map(|(session_present, reason_code, properties)| ConnAck {
@@ -286,7 +286,7 @@ fn publish_properties() -> impl Strategy<Value = PublishProperties> {
         )
 }
 
-pub fn publish(protocol: Protocol) -> impl Strategy<Value = Publish> {
+pub(crate) fn publish(protocol: Protocol) -> impl Strategy<Value = Publish> {
     (
         any::<bool>(),
         qos(),
@@ -326,7 +326,7 @@ fn ack_properties() -> impl Strategy<Value = AckProperties> {
     })
 }
 
-pub fn reply(protocol: Protocol, codes: &'static [u8]) -> BoxedStrategy<PubReply> {
+pub(crate) fn reply(protocol: Protocol, codes: &'static [u8]) -> BoxedStrategy<PubReply> {
     if protocol.is_v5() {
         (packet_id(), code(codes), ack_properties())
             .prop_map(|(packet_id, reason_code, properties)| PubReply {
@@ -340,7 +340,7 @@ pub fn reply(protocol: Protocol, codes: &'static [u8]) -> BoxedStrategy<PubReply
     }
 }
 
-pub fn subscribe(protocol: Protocol) -> impl Strategy<Value = Subscribe> {
+pub(crate) fn subscribe(protocol: Protocol) -> impl Strategy<Value = Subscribe> {
     let option = (
         filter(),
         qos(),
@@ -385,7 +385,7 @@ pub fn subscribe(protocol: Protocol) -> impl Strategy<Value = Subscribe> {
         })
 }
 
-pub fn suback(protocol: Protocol) -> impl Strategy<Value = SubAck> {
+pub(crate) fn suback(protocol: Protocol) -> impl Strategy<Value = SubAck> {
     let v5 = protocol.is_v5();
     let codes = if v5 {
         SUBACK_CODES
@@ -401,7 +401,7 @@ pub fn suback(protocol: Protocol) -> impl Strategy<Value = SubAck> {
     )
 }
 
-pub fn unsubscribe(protocol: Protocol) -> impl Strategy<Value = Unsubscribe> {
+pub(crate) fn unsubscribe(protocol: Protocol) -> impl Strategy<Value = Unsubscribe> {
     (packet_id(), vec(filter(), 1..4), user()).prop_map(
         move |(packet_id, filters, user_properties)| Unsubscribe {
             packet_id,
@@ -415,7 +415,7 @@ pub fn unsubscribe(protocol: Protocol) -> impl Strategy<Value = Unsubscribe> {
     )
 }
 
-pub fn unsuback(protocol: Protocol) -> impl Strategy<Value = UnsubAck> {
+pub(crate) fn unsuback(protocol: Protocol) -> impl Strategy<Value = UnsubAck> {
     let v5 = protocol.is_v5();
     (
         packet_id(),
@@ -429,7 +429,7 @@ pub fn unsuback(protocol: Protocol) -> impl Strategy<Value = UnsubAck> {
         })
 }
 
-pub fn disconnect(protocol: Protocol) -> BoxedStrategy<Disconnect> {
+pub(crate) fn disconnect(protocol: Protocol) -> BoxedStrategy<Disconnect> {
     if !protocol.is_v5() {
         return Just(Disconnect::default()).boxed();
     }
@@ -452,7 +452,7 @@ pub fn disconnect(protocol: Protocol) -> BoxedStrategy<Disconnect> {
         .boxed()
 }
 
-pub fn auth() -> impl Strategy<Value = Auth> {
+pub(crate) fn auth() -> impl Strategy<Value = Auth> {
     (code(AUTH_CODES), auth_pair(), of(text()), user()).prop_map(
         |(reason_code, (am, ad), rs, user_properties)| Auth {
             reason_code,
@@ -467,7 +467,7 @@ pub fn auth() -> impl Strategy<Value = Auth> {
 }
 
 /// Any packet valid in `protocol` (CONNECT included).
-pub fn packet(protocol: Protocol) -> BoxedStrategy<Packet> {
+pub(crate) fn packet(protocol: Protocol) -> BoxedStrategy<Packet> {
     let common = prop_oneof![
         connect(protocol).prop_map(|c| Packet::Connect(Box::new(c))),
         connack(protocol).prop_map(Packet::ConnAck),
@@ -492,6 +492,6 @@ pub fn packet(protocol: Protocol) -> BoxedStrategy<Packet> {
 }
 
 /// A protocol version.
-pub fn protocol() -> impl Strategy<Value = Protocol> {
+pub(crate) fn protocol() -> impl Strategy<Value = Protocol> {
     proptest::sample::select(&ALL[..])
 }

@@ -62,12 +62,12 @@
 //! ```
 
 mod check;
-mod matching;
+pub(crate) mod matching;
 mod parse;
 #[cfg(test)]
 mod tests;
 
-use std::{collections::HashMap, fmt, path::Path};
+use std::{collections::HashMap, path::Path};
 
 pub use check::ClientAcl;
 use matching::{filter_covers, substitute, topic_matches};
@@ -108,29 +108,38 @@ struct Rule {
     topic: String,
 }
 
-/// Why an ACL file could not be read (`line` is 0 when the file could not be opened).
-#[derive(Debug)]
+/// Why an ACL file could not be read: its path, and the line of the error
+/// (0 when the file could not be opened, the I/O error is then the source).
+///
+/// ```
+/// let err = pigeon::acl::Acl::parse("topic read a\ntopic sometimes b\n", "site.acl").unwrap_err();
+/// assert_eq!((err.path.as_str(), err.line), ("site.acl", 2));
+/// assert_eq!(
+///     err.to_string(),
+///     "acl file site.acl: line 2: invalid access `sometimes` (expected read, write, readwrite or deny)"
+/// );
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("acl file {path}: {}{message}", at_line(*.line))]
+#[non_exhaustive]
 pub struct AclError {
+    /// The file (or the name given to [`Acl::parse`]).
     pub path: String,
+    /// The 1-based line of the error; 0 when the file could not be read.
     pub line: usize,
+    /// What is wrong.
     pub message: String,
+    /// Why the file could not be read.
+    #[source]
+    pub io: Option<std::io::Error>,
 }
 
-impl fmt::Display for AclError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "acl file {}: {}", self.path, self.message)
-        } else {
-            write!(
-                f,
-                "acl file {}: line {}: {}",
-                self.path, self.line, self.message
-            )
-        }
+fn at_line(line: usize) -> String {
+    match line {
+        0 => String::new(),
+        n => format!("line {n}: "),
     }
 }
-
-impl std::error::Error for AclError {}
 
 impl Acl {
     /// Reads and parses an ACL file.
@@ -139,6 +148,7 @@ impl Acl {
             path: path.display().to_string(),
             line: 0,
             message: format!("cannot read it: {e}"),
+            io: Some(e),
         })?;
         Self::parse(&text, &path.display().to_string())
     }

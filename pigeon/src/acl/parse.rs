@@ -30,6 +30,7 @@ pub(super) fn parse(text: &str, source: &str) -> Result<Acl, AclError> {
             path: source.to_owned(),
             line: index + 1,
             message,
+            io: None,
         };
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {

@@ -16,14 +16,19 @@ pub enum BootstrapError {
     /// A field asks for a provider the module does not list.
     #[error("{owner}.{field}: provider `{provider}` is not in the module's `providers = [...]`")]
     MissingProvider {
+        /// The provider whose field asks for it.
         owner: &'static str,
+        /// The field.
         field: &'static str,
+        /// The provider type asked for.
         provider: &'static str,
     },
     /// A hand-written `Injectable::create` failed (e.g. a provider's own file is missing).
     #[error("provider `{provider}`: {message}")]
     Provider {
+        /// The provider type.
         provider: &'static str,
+        /// Why it could not be built.
         message: String,
     },
     /// Providers that depend on each other in a cycle.
@@ -31,10 +36,10 @@ pub enum BootstrapError {
     Cycle(String),
     /// A provider's handlers could not be registered (e.g. an invalid topic pattern).
     #[error("handlers: {0}")]
-    Hooks(String),
+    Hooks(#[source] crate::hooks::HooksError),
     /// The broker could not start (e.g. the port is taken).
-    #[error("the broker could not start: {0:#}")]
-    Start(anyhow::Error),
+    #[error("the broker could not start: {0}")]
+    Start(#[source] crate::broker::StartError),
 }
 
 /// A struct the container can build; implemented by `#[injectable]`.
@@ -90,7 +95,9 @@ type Instance = Arc<dyn Any + Send + Sync>;
 /// How to build one provider listed in a module.
 #[derive(Clone, Copy)]
 pub struct ProviderDef {
+    /// The provider's type.
     pub type_id: TypeId,
+    /// The provider's type name, for errors.
     pub name: &'static str,
     create: fn(&Container) -> Result<Instance, BootstrapError>,
 }
@@ -116,6 +123,7 @@ pub struct Container {
 }
 
 impl Container {
+    /// A container for the providers `defs`; none is built until asked for.
     pub fn new(config: Config, service: PigeonService, defs: Vec<ProviderDef>) -> Self {
         Self {
             config,

@@ -12,12 +12,14 @@ pub use module::{HooksOptions, Module};
 
 use crate::{hooks::Hooks, Broker, BrokerHandle, Config, PigeonService};
 
-/// Entry point: `Pigeon::bootstrap::<AppModule>().await?.listen().await`.
+/// Entry point: `Pigeon::bootstrap::<AppModule>().await?.listen().await?`.
 pub struct Pigeon;
 
 /// The container's providers and the hooks built from them, before the broker starts.
 pub struct Built {
+    /// The hooks built from the providers' handlers.
     pub hooks: Arc<Hooks>,
+    /// The service the providers were given (attached once the broker starts).
     pub service: PigeonService,
     providers: Vec<(TypeId, Arc<dyn Any + Send + Sync>)>,
 }
@@ -124,34 +126,39 @@ impl App {
 
     /// Serves until SIGINT/SIGTERM or until the broker is closed (e.g. by
     /// `PigeonService::close`), then closes cleanly.
-    pub async fn listen(self) -> anyhow::Result<()> {
-        tokio::select! {
-            () = self.handle.closed() => {}
-            () = shutdown_signal() => tracing::info!("shutting down"),
-        }
+    ///
+    /// Fails (after closing) only when no signal handler can be installed: the
+    /// broker would otherwise run on with no way to stop it cleanly.
+    pub async fn listen(self) -> std::io::Result<()> {
+        let result = tokio::select! {
+            () = self.handle.closed() => Ok(()),
+            signal = shutdown_signal() => {
+                tracing::info!("shutting down");
+                signal
+            }
+        };
         self.close().await;
-        Ok(())
+        result
     }
 }
 
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM (Ctrl-C elsewhere); an error if neither can be listened to.
+async fn shutdown_signal() -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+                    interrupted = tokio::signal::ctrl_c() => interrupted,
+                    _ = term.recv() => Ok(()),
                 }
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            Err(_) => tokio::signal::ctrl_c().await,
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        tokio::signal::ctrl_c().await
     }
 }

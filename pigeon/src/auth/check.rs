@@ -23,7 +23,7 @@ impl Refusal {
     /// authorized) for both; MQTT 5.0 gets 0x86 Bad user name or password for
     /// credentials that do not match, and 0x87 Not authorized when there were
     /// none to check.
-    pub fn reason_code(self, protocol: Protocol) -> ReasonCode {
+    pub(crate) fn reason_code(self, protocol: Protocol) -> ReasonCode {
         match (self, protocol.is_v5()) {
             (Refusal::BadCredentials, true) => ReasonCode::BadUserNameOrPassword,
             _ => ReasonCode::NotAuthorized,
@@ -31,7 +31,7 @@ impl Refusal {
     }
 
     /// The reason string (MQTT 5.0) and log message.
-    pub fn message(self) -> &'static str {
+    pub(crate) fn message(self) -> &'static str {
         match self {
             Refusal::Anonymous => "anonymous clients are not allowed",
             Refusal::BadCredentials => "bad user name or password",
@@ -56,7 +56,7 @@ pub(crate) struct Authenticator {
 
 impl Authenticator {
     /// Reads `config.password_file` (if set).
-    pub fn new(config: &Config) -> Result<Self, PasswordFileError> {
+    pub(crate) fn new(config: &Config) -> Result<Self, PasswordFileError> {
         let passwords = match &config.password_file {
             Some(path) => {
                 let file = PasswordFile::load(path)?;
@@ -78,7 +78,7 @@ impl Authenticator {
 
     /// Checks a CONNECT's credentials. A client without a username is
     /// anonymous; one with a username must match the password file, if any.
-    pub async fn check(&self, credential: &Credential) -> Result<(), Refusal> {
+    pub(crate) async fn check(&self, credential: &Credential) -> Result<(), Refusal> {
         let Some(username) = credential.username.as_deref() else {
             return match self.allow_anonymous {
                 true => Ok(()),
@@ -104,7 +104,7 @@ impl Authenticator {
 
     /// Reads the password file again. On error the old contents stay in force.
     /// `Ok(false)` when there is no password file.
-    pub fn reload(&self) -> Result<bool, PasswordFileError> {
+    pub(crate) fn reload(&self) -> Result<bool, PasswordFileError> {
         let Some(passwords) = &self.passwords else {
             return Ok(false);
         };

@@ -13,7 +13,12 @@ use super::{
 #[derive(Debug, Clone, Copy)]
 pub enum Change<'a> {
     /// Add the user, or change its password, hashed in this format.
-    Set { password: &'a [u8], kind: HashKind },
+    Set {
+        /// The new password.
+        password: &'a [u8],
+        /// The hash format to store it in.
+        kind: HashKind,
+    },
     /// Remove the user.
     Delete,
 }

@@ -47,13 +47,14 @@ const ARGON2_HASH_LEN: usize = 64;
 const ARGON2_MAX_M_KIB: u32 = 4 * 1024 * 1024;
 
 /// Which format `pigeon passwd` writes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum HashKind {
     /// `$argon2id$…` (Mosquitto 2.1's default).
     #[default]
     Argon2id,
     /// `$7$…` PBKDF2-HMAC-SHA512 (Mosquitto 2.0's default; 2.0 cannot read argon2id).
-    #[value(name = "sha512-pbkdf2")]
+    #[cfg_attr(feature = "cli", value(name = "sha512-pbkdf2"))]
     Sha512Pbkdf2,
 }
 
@@ -61,19 +62,32 @@ pub enum HashKind {
 #[derive(Clone, PartialEq, Eq)]
 pub enum PasswordHash {
     /// `$6$`: SHA-512(password ‖ salt).
-    Sha512 { salt: Vec<u8>, hash: Vec<u8> },
+    Sha512 {
+        /// The salt (12 or 64 bytes).
+        salt: Vec<u8>,
+        /// The 64-byte digest.
+        hash: Vec<u8>,
+    },
     /// `$7$`: PBKDF2-HMAC-SHA512.
     Pbkdf2Sha512 {
+        /// PBKDF2 iterations.
         iterations: u32,
+        /// The salt (12 or 64 bytes).
         salt: Vec<u8>,
+        /// The 64-byte derived key.
         hash: Vec<u8>,
     },
     /// `$argon2id$`: the PHC string as written, and its parts.
     Argon2id {
+        /// The argon2 version.
         version: Version,
+        /// Memory, iterations and parallelism.
         params: Params,
+        /// The salt.
         salt: Vec<u8>,
+        /// The derived key.
         hash: Vec<u8>,
+        /// The PHC string as read, written back unchanged.
         encoded: String,
     },
 }

@@ -8,14 +8,15 @@
 //!   ACL and password files, without dropping connections).
 //!
 //! How it works: one task per connection (`crate::connection`). A publisher's
-//! task matches the topic tree itself ([`router`]) and offers the shared
-//! [`Message`] to each subscriber's [`Session`] queue without waiting; the
+//! task matches the topic tree itself (`router`) and offers the shared
+//! [`Message`] to each subscriber's `Session` queue without waiting; the
 //! subscriber's own task drains that queue within its in-flight window. State
 //! that outlives a connection goes through [`crate::persistence`], distribution
 //! through [`crate::emitter`].
 
 mod budget;
 mod engine;
+mod error;
 mod expiry;
 mod message;
 mod reload;
@@ -26,20 +27,18 @@ mod topic_tree;
 
 use std::{net::SocketAddr, sync::Arc};
 
-use anyhow::Context;
 use pigeon_codec::Publish;
 
 pub use budget::QueueLimits;
 pub(crate) use engine::Engine;
+pub use error::{PublishError, StartError};
 pub(crate) use expiry::NEVER;
 pub use message::{Delivery, Message};
 pub use reload::ReloadError;
-pub use router::Router;
-pub use session::{Ctrl, Link, Offer, Session};
+pub(crate) use session::{Ctrl, Link, Offer, Session};
 pub use stats::DropReason;
 
 use crate::{
-    acl::Acl,
     auth::Authenticator,
     emitter::{Emitter, LocalEmitter},
     hooks::{Event, EventKind, Hooks},
@@ -106,10 +105,11 @@ impl Default for Backends {
 pub struct Broker;
 
 impl Broker {
-    /// Binds `config.host:config.port` and starts serving.
+    /// Checks `config` ([`Config::validate`]: the same rules, the same errors),
+    /// binds `config.host:config.port` and starts serving.
     ///
     /// ```no_run
-    /// # async fn run() -> anyhow::Result<()> {
+    /// # async fn run() -> Result<(), pigeon::broker::StartError> {
     /// let mut config = pigeon::Config::default();
     /// config.port = 0; // ephemeral
     /// let broker = pigeon::Broker::start(config, pigeon::hooks::Hooks::none()).await?;
@@ -117,7 +117,7 @@ impl Broker {
     /// broker.close().await;
     /// # Ok(()) }
     /// ```
-    pub async fn start(config: Config, hooks: Arc<Hooks>) -> anyhow::Result<BrokerHandle> {
+    pub async fn start(config: Config, hooks: Arc<Hooks>) -> Result<BrokerHandle, StartError> {
         let backends = Backends {
             persistence: Arc::new(MemoryPersistence::with_queue_budget(
                 config.max_queued_bytes_total,
@@ -132,19 +132,17 @@ impl Broker {
         config: Config,
         hooks: Arc<Hooks>,
         backends: Backends,
-    ) -> anyhow::Result<BrokerHandle> {
-        validate(&config)?;
-        let acl = match &config.acl_file {
-            Some(path) => Some(Acl::load(path).context("acl_file")?),
-            None => None,
-        };
-        let authenticator = Authenticator::new(&config).context("password_file")?;
+    ) -> Result<BrokerHandle, StartError> {
+        let acl = config.validated_acl()?;
+        let authenticator = Authenticator::new(&config).map_err(StartError::PasswordFile)?;
         let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
             .await
-            .with_context(|| {
-                format!("cannot listen on host {} port {}", config.host, config.port)
+            .map_err(|source| StartError::Bind {
+                host: config.host.clone(),
+                port: config.port,
+                source,
             })?;
-        let local_addr = listener.local_addr()?;
+        let local_addr = listener.local_addr().map_err(StartError::LocalAddr)?;
         let engine = Arc::new(Engine::new(
             config,
             hooks,
@@ -163,35 +161,6 @@ impl Broker {
     }
 }
 
-fn validate(config: &Config) -> anyhow::Result<()> {
-    let checks: [(bool, &str); 6] = [
-        (config.concurrency == 0, "concurrency must be at least 1"),
-        (config.max_inflight == 0, "max_inflight must be at least 1"),
-        (
-            config.receive_maximum == 0,
-            "receive_maximum must be at least 1",
-        ),
-        (
-            config.max_packet_size < 16,
-            "max_packet_size must be at least 16 bytes",
-        ),
-        (
-            config.heartbeat_interval.is_zero(),
-            "heartbeat_interval must be positive",
-        ),
-        (
-            config.connect_timeout.is_zero(),
-            "connect_timeout must be positive",
-        ),
-    ];
-    for (bad, message) in checks {
-        if bad {
-            anyhow::bail!("invalid option: {message}");
-        }
-    }
-    Ok(())
-}
-
 /// A cheap, clonable handle on a running broker.
 #[derive(Clone)]
 pub struct BrokerHandle {
@@ -207,12 +176,12 @@ impl BrokerHandle {
 
     /// Publishes on behalf of the broker (bypasses authorize-publish) and resolves
     /// once the message is handed to every matching subscriber's session.
-    pub async fn publish(&self, publish: Publish) -> anyhow::Result<()> {
+    pub async fn publish(&self, publish: Publish) -> Result<(), PublishError> {
         if !pigeon_codec::topic::valid_topic_name(&publish.topic) {
-            anyhow::bail!("invalid topic name {:?}", &*publish.topic);
+            return Err(PublishError::InvalidTopic(publish.topic.to_string()));
         }
         if self.engine.shutdown.is_cancelled() {
-            anyhow::bail!("the broker is closed");
+            return Err(PublishError::Closed);
         }
         self.engine.publish(None, None, publish).await;
         Ok(())

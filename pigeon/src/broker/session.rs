@@ -66,7 +66,7 @@ pub struct Session {
     attached: Notify,
     /// Held by the connection owning the session for its whole life, so a
     /// taking-over connection waits until the old one has saved its state.
-    pub owner: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) owner: Arc<tokio::sync::Mutex<()>>,
     policy: Arc<QueuePolicy>,
 }
 

@@ -27,6 +27,7 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Every broker option as a flag.
     #[command(flatten)]
     pub options: Options,
 
@@ -101,28 +102,5 @@ impl Config {
         T: Into<OsString> + Clone,
     {
         Cli::try_parse_from(args)?.into_config()
-    }
-
-    /// Builds a configuration from TOML text over the defaults, then validates it
-    /// (for programs that embed Pigeon and keep its options in a file).
-    ///
-    /// ```
-    /// let config = pigeon::Config::from_toml_str("port = 0\nmax_keepalive = 60\n", "app.toml".as_ref()).unwrap();
-    /// assert_eq!(config.max_keepalive, 60);
-    /// ```
-    pub fn from_toml_str(text: &str, path: &std::path::Path) -> Result<Config, ConfigError> {
-        let mut config = Config::default();
-        Options::from_toml_str(text, path)?.apply_to(&mut config)?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Like [`Config::from_toml_str`], reading the file (a relative `acl_file`
-    /// is taken relative to its folder).
-    pub fn from_toml_file(path: &std::path::Path) -> Result<Config, ConfigError> {
-        let mut config = Config::default();
-        Options::from_toml_file(path)?.apply_to(&mut config)?;
-        config.validate()?;
-        Ok(config)
     }
 }

@@ -10,41 +10,58 @@ use crate::{acl::AclError, auth::PasswordFileError};
 pub enum ConfigError {
     /// Bad command line (unknown flag, value of the wrong type), or `--help` /
     /// `--version`: `clap::Error::exit` prints it and exits with the right code.
+    #[cfg(feature = "cli")]
     #[error(transparent)]
     Args(#[from] clap::Error),
 
     /// The config file could not be read.
     #[error("cannot read config file {}: {source}", .path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
 
     /// The config file is not TOML.
     #[error("config file {} is not valid TOML: {message}", .path.display())]
-    Syntax { path: PathBuf, message: String },
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The TOML parser's message, with the line.
+        message: String,
+    },
 
     /// A key of the config file is not an option.
     #[error("unknown key `{key}` in {}{}", .path.display(), hint(.suggestion))]
     UnknownKey {
+        /// The file.
         path: PathBuf,
+        /// The key as written.
         key: String,
+        /// The option it is closest to, if any is close.
         suggestion: Option<&'static str>,
     },
 
     /// A key of the config file has a value of the wrong type or range.
     #[error("invalid value for --{} / {key} in {}: {message}", flag(.key), .path.display())]
     FileValue {
+        /// The file.
         path: PathBuf,
+        /// The option (its snake_case key).
         key: &'static str,
+        /// What is wrong with the value.
         message: String,
     },
 
     /// An option's value is out of its range (wherever it came from).
     #[error("invalid value for --{} / {key}: {value} ({expected})", flag(.key))]
     Invalid {
+        /// The option (its snake_case key).
         key: &'static str,
+        /// The value given, as text.
         value: String,
+        /// The range or form expected.
         expected: &'static str,
     },
 

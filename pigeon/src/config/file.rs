@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{options::KEYS, ConfigError, Options};
+use super::{options::KEYS, Config, ConfigError, Options};
 
 impl Options {
     /// Reads a TOML config file. A relative `acl_file` or `password_file` in
@@ -96,4 +96,29 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+impl Config {
+    /// Builds a configuration from TOML text over the defaults, then validates it
+    /// (for programs that embed Pigeon and keep its options in a file).
+    ///
+    /// ```
+    /// let config = pigeon::Config::from_toml_str("port = 0\nmax_keepalive = 60\n", "app.toml".as_ref()).unwrap();
+    /// assert_eq!(config.max_keepalive, 60);
+    /// ```
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        Options::from_toml_str(text, path)?.apply_to(&mut config)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Like [`Config::from_toml_str`], reading the file (a relative `acl_file`
+    /// is taken relative to its folder).
+    pub fn from_toml_file(path: &Path) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        Options::from_toml_file(path)?.apply_to(&mut config)?;
+        config.validate()?;
+        Ok(config)
+    }
 }

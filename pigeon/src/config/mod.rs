@@ -1,4 +1,4 @@
-//! Broker options: the seed's options plus the ones a serious broker needs.
+//! Broker options: where to listen, the broker id, and its limits and MQTT 5.0 features.
 //! Each is a `--kebab-case` flag of the binary and a `snake_case` TOML key.
 //!
 //! - [`Options`]: the options as written (flags and TOML keys), every one optional;
@@ -29,22 +29,25 @@
 //! assert_eq!(config.maximum_qos, pigeon::codec::QoS::AtLeastOnce);
 //! ```
 
+#[cfg(feature = "cli")]
 mod cli;
 mod error;
+#[cfg(feature = "toml")]
 mod file;
 mod options;
-#[cfg(test)]
+#[cfg(all(test, feature = "cli"))]
 mod password_tests;
-#[cfg(test)]
+#[cfg(all(test, feature = "cli"))]
 mod tests;
 mod validate;
 
 use std::{path::PathBuf, time::Duration};
 
+#[cfg(feature = "cli")]
 pub use cli::{Cli, Command, PasswdArgs};
 pub use error::ConfigError;
 pub use options::{Options, KEYS};
-pub use validate::MAX_PACKET_SIZE_LIMIT;
+pub use validate::{MAX_PACKET_SIZE_LIMIT, MIN_PACKET_SIZE_LIMIT};
 
 /// Everything the broker can be told at startup.
 ///
@@ -61,7 +64,7 @@ pub struct Config {
     pub port: u16,
     /// Broker id, used in `$SYS/<id>/...`. Default: a UUID v4.
     pub id: String,
-    /// Maximum concurrent messages being delivered (the seed's `concurrency`).
+    /// Maximum concurrent messages being delivered.
     pub concurrency: usize,
     /// Packets queued before the session is established; past it the
     /// connection fails with "Client queue limit reached".

@@ -1,10 +1,11 @@
 //! The options as they are written: one struct that is both the binary's flags
-//! (clap) and the config file's keys (serde), every field optional so that
-//! layers can be stacked: defaults < config file < flags.
+//! (clap, with the `cli` feature) and the config file's keys (serde), every field
+//! optional so that layers can be stacked: defaults < config file < flags.
 
 use std::{path::PathBuf, time::Duration};
 
-use clap::{ArgAction, Args};
+#[cfg(feature = "cli")]
+use clap::ArgAction;
 use serde::Deserialize;
 
 use pigeon_codec::QoS;
@@ -21,115 +22,116 @@ use super::{Config, ConfigError};
 /// assert_eq!(config.port, 0);
 /// assert_eq!(config.queue_limit, 42);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Args, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct Options {
     /// Address to listen on [default: 0.0.0.0]
-    #[arg(long, value_name = "HOST")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "HOST"))]
     pub host: Option<String>,
 
     /// TCP port; 0 picks a free one [default: 1884]
-    #[arg(long, value_name = "PORT")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "PORT"))]
     pub port: Option<u16>,
 
     /// Broker id, used in $SYS/ID/... topics [default: a random UUID v4]
-    #[arg(long, value_name = "ID")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "ID"))]
     pub id: Option<String>,
 
-    /// Messages delivered concurrently (the seed's `concurrency`) [default: 100]
-    #[arg(long, value_name = "N")]
+    /// Messages delivered concurrently [default: 100]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub concurrency: Option<usize>,
 
     /// Packets queued before a client's session is established; past it the connection fails [default: 42]
-    #[arg(long, value_name = "N")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub queue_limit: Option<usize>,
 
     /// Longest client id accepted from MQTT 3.1 clients [default: 23]
-    #[arg(long, value_name = "N")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub max_clients_id_length: Option<usize>,
 
     /// Milliseconds to wait for CONNECT after a client connects [default: 30000]
-    #[arg(long, value_name = "MS")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "MS"))]
     pub connect_timeout: Option<u64>,
 
     /// Milliseconds between $SYS/ID/heartbeat messages [default: 60000]
-    #[arg(long, value_name = "MS")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "MS"))]
     pub heartbeat_interval: Option<u64>,
 
     /// Mosquitto-format ACL file (user/topic/pattern lines); without it every topic is allowed
-    #[arg(long, value_name = "FILE")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
     pub acl_file: Option<PathBuf>,
 
     /// Mosquitto-format password file (user:hash lines; see `pigeon passwd`), checked before the authenticate handlers
-    #[arg(long, value_name = "FILE")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
     pub password_file: Option<PathBuf>,
 
     /// Accept clients without a username [default: false with --password-file, else true]
-    #[arg(long, value_name = "BOOL", action = ArgAction::Set)]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "BOOL", action = ArgAction::Set))]
     pub allow_anonymous: Option<bool>,
 
-    /// Largest packet accepted from a client, in bytes, 1..=268435455 [default: 1048576]
-    #[arg(long, value_name = "BYTES")]
+    /// Largest packet accepted from a client, in bytes, 16..=268435455 [default: 1048576]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "BYTES"))]
     pub max_packet_size: Option<usize>,
 
     /// Messages a session queues beyond its in-flight window; a full queue slows its publishers, offline it refuses more [default: 1000]
-    #[arg(long, value_name = "N")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub max_queued_messages: Option<usize>,
 
     /// Bytes a session queues, as --max-queued-messages [default: 16777216]
-    #[arg(long, value_name = "BYTES")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "BYTES"))]
     pub max_queued_bytes: Option<usize>,
 
     /// Bytes all sessions' queues hold together; past it QoS 0 is dropped and QoS 1/2 publishers slowed [default: 268435456]
-    #[arg(long, value_name = "BYTES")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "BYTES"))]
     pub max_queued_bytes_total: Option<usize>,
 
     /// Milliseconds a subscriber with a full queue may take nothing before it is disconnected [default: 5000]
-    #[arg(long, value_name = "MS")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "MS"))]
     pub drain_timeout: Option<u64>,
 
     /// Unacknowledged QoS 1/2 messages in flight to one client, 1..=65535 [default: 100]
-    #[arg(long, value_name = "N")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub max_inflight: Option<u16>,
 
     /// Receive Maximum announced to MQTT 5 clients, 1..=65535 [default: 100]
-    #[arg(long, value_name = "N")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub receive_maximum: Option<u16>,
 
     /// Largest keep alive (seconds) a client may ask for; 0 = no limit [default: 0]
-    #[arg(long, value_name = "SECS")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "SECS"))]
     pub max_keepalive: Option<u16>,
 
     /// Topic aliases accepted from each MQTT 5 client; 0 disables them [default: 10]
-    #[arg(long, value_name = "N")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub topic_alias_maximum: Option<u16>,
 
     /// Highest QoS the broker grants: 0, 1 or 2 [default: 2]
-    #[arg(long, value_name = "QOS")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "QOS"))]
     pub maximum_qos: Option<u8>,
 
     /// Whether retained messages are supported [default: true]
-    #[arg(long, value_name = "BOOL", action = ArgAction::Set)]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "BOOL", action = ArgAction::Set))]
     pub retain_available: Option<bool>,
 
     /// Whether wildcard subscriptions are supported [default: true]
-    #[arg(long, value_name = "BOOL", action = ArgAction::Set)]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "BOOL", action = ArgAction::Set))]
     pub wildcard_subscription_available: Option<bool>,
 
     /// Whether subscription identifiers are supported [default: true]
-    #[arg(long, value_name = "BOOL", action = ArgAction::Set)]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "BOOL", action = ArgAction::Set))]
     pub subscription_identifiers_available: Option<bool>,
 
     /// Whether shared subscriptions ($share/...) are supported [default: true]
-    #[arg(long, value_name = "BOOL", action = ArgAction::Set)]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "BOOL", action = ArgAction::Set))]
     pub shared_subscription_available: Option<bool>,
 
     /// Upper bound (seconds) on a session's expiry interval [default: 4294967295]
-    #[arg(long, value_name = "SECS")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "SECS"))]
     pub max_session_expiry_interval: Option<u32>,
 
     /// Send MQTT 5 clients to this server instead (CONNACK 0x9C Use another server)
-    #[arg(long, value_name = "SERVER")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "SERVER"))]
     pub server_reference: Option<String>,
 }
 

@@ -301,8 +301,9 @@ fn zero_and_out_of_range_values_name_the_option() {
         (&["--receive-maximum", "0"], "invalid value for --receive-maximum / receive_maximum: 0 (must be at least 1)"),
         (&["--connect-timeout", "0"], "invalid value for --connect-timeout / connect_timeout: 0 (milliseconds, must be at least 1)"),
         (&["--heartbeat-interval", "0"], "invalid value for --heartbeat-interval / heartbeat_interval: 0 (milliseconds, must be at least 1)"),
-        (&["--max-packet-size", "0"], "invalid value for --max-packet-size / max_packet_size: 0 (expected 1..=268435455 bytes)"),
-        (&["--max-packet-size", "268435456"], "invalid value for --max-packet-size / max_packet_size: 268435456 (expected 1..=268435455 bytes)"),
+        (&["--max-packet-size", "0"], "invalid value for --max-packet-size / max_packet_size: 0 (expected 16..=268435455 bytes)"),
+        (&["--max-packet-size", "15"], "invalid value for --max-packet-size / max_packet_size: 15 (expected 16..=268435455 bytes)"),
+        (&["--max-packet-size", "268435456"], "invalid value for --max-packet-size / max_packet_size: 268435456 (expected 16..=268435455 bytes)"),
         (&["--id", "a/b"], "invalid value for --id / id: \"a/b\" (must be non-empty, without `/`, `+`, `#`: it is a level of $SYS/<id>/ topics)"),
         (&["--id", ""], "invalid value for --id / id: \"\" (must be non-empty, without `/`, `+`, `#`: it is a level of $SYS/<id>/ topics)"),
         (&["--host", ""], "invalid value for --host / host: \"\" (expected an address or host name)"),
@@ -390,4 +391,89 @@ fn options_layer_only_what_they_set() {
         }
     ));
     assert_eq!(config.port, before, "a refused layer changes nothing");
+}
+
+/// `Config::validate` and `Broker::start` apply one rule set: a config one refuses,
+/// the other refuses with the same message (nothing is bound).
+#[tokio::test]
+async fn broker_start_refuses_what_validate_refuses_with_the_same_error() {
+    use crate::{broker::StartError, hooks::Hooks, Broker};
+    let bad_acl = temp_file("start_acl", "bad.acl", "topic sometimes b\n");
+    let cases = [
+        Config {
+            max_packet_size: 15,
+            ..Config::default()
+        },
+        Config {
+            max_inflight: 0,
+            ..Config::default()
+        },
+        Config {
+            queue_limit: 0,
+            ..Config::default()
+        },
+        Config {
+            id: "a/b".into(),
+            ..Config::default()
+        },
+        Config {
+            acl_file: Some(bad_acl),
+            ..Config::default()
+        },
+    ];
+    for config in cases {
+        let config = Config { port: 0, ..config };
+        let validated = config.validate().unwrap_err().to_string();
+        let started = match Broker::start(config, Hooks::none()).await {
+            Err(e @ (StartError::InvalidOption(_) | StartError::Acl(_))) => e.to_string(),
+            Err(e) => panic!("{validated}: started with another error: {e}"),
+            Ok(_) => panic!("{validated}: the broker started"),
+        };
+        assert_eq!(started, validated);
+    }
+}
+
+#[tokio::test]
+async fn an_acl_error_names_the_file_and_line_and_a_bind_error_the_address() {
+    use std::error::Error;
+
+    use crate::{broker::StartError, hooks::Hooks, Broker};
+    let bad_acl = temp_file(
+        "start_acl_line",
+        "bad.acl",
+        "topic read a\ntopic sometimes b\n",
+    );
+    let config = Config {
+        port: 0,
+        acl_file: Some(bad_acl.clone()),
+        ..Config::default()
+    };
+    let Err(StartError::Acl(acl)) = Broker::start(config, Hooks::none()).await else {
+        panic!("not an ACL error");
+    };
+    assert_eq!(
+        (acl.path.as_str(), acl.line),
+        (bad_acl.to_str().unwrap(), 2)
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = Config {
+        host: "127.0.0.1".into(),
+        port,
+        ..Config::default()
+    };
+    let err = Broker::start(config, Hooks::none())
+        .await
+        .err()
+        .expect("port taken");
+    assert!(
+        matches!(&err, StartError::Bind { port: p, .. } if *p == port),
+        "{err:?}"
+    );
+    assert!(err
+        .to_string()
+        .starts_with(&format!("cannot listen on host 127.0.0.1 port {port}: ")));
+    let io = err.source().expect("the I/O error is the source");
+    assert!(io.downcast_ref::<std::io::Error>().is_some());
 }

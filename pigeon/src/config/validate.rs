@@ -7,6 +7,9 @@ use crate::{acl::Acl, auth::PasswordFile};
 /// Largest Remaining Length MQTT can encode (four bytes of variable length).
 pub const MAX_PACKET_SIZE_LIMIT: usize = 268_435_455;
 
+/// Smallest `max_packet_size`: below it a client's CONNECT would not fit.
+pub const MIN_PACKET_SIZE_LIMIT: usize = 16;
+
 fn invalid(key: &'static str, value: impl ToString, expected: &'static str) -> ConfigError {
     ConfigError::Invalid {
         key,
@@ -16,7 +19,8 @@ fn invalid(key: &'static str, value: impl ToString, expected: &'static str) -> C
 }
 
 impl Config {
-    /// Checks every option's range, and that the ACL and password files (if any) parse.
+    /// Checks every option's range, and that the ACL and password files (if
+    /// any) parse: the one rule set, which [`crate::Broker::start`] applies too.
     ///
     /// ```
     /// let config = pigeon::Config { queue_limit: 0, ..Default::default() };
@@ -26,6 +30,17 @@ impl Config {
     /// );
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validated_acl().map(drop)
+    }
+
+    /// [`Config::validate`], keeping the ACL it parsed (so starting parses it once).
+    pub(crate) fn validated_acl(&self) -> Result<Option<Acl>, ConfigError> {
+        self.check_ranges()?;
+        self.load_password_file()?;
+        self.load_acl()
+    }
+
+    fn check_ranges(&self) -> Result<(), ConfigError> {
         const AT_LEAST_ONE: &str = "must be at least 1";
         if self.host.trim().is_empty() {
             return Err(invalid(
@@ -84,11 +99,11 @@ impl Config {
                 "milliseconds, must be at least 1",
             ));
         }
-        if !(1..=MAX_PACKET_SIZE_LIMIT).contains(&self.max_packet_size) {
+        if !(MIN_PACKET_SIZE_LIMIT..=MAX_PACKET_SIZE_LIMIT).contains(&self.max_packet_size) {
             return Err(invalid(
                 "max_packet_size",
                 self.max_packet_size,
-                "expected 1..=268435455 bytes",
+                "expected 16..=268435455 bytes",
             ));
         }
         if let Some(reference) = &self.server_reference {
@@ -100,8 +115,6 @@ impl Config {
                 ));
             }
         }
-        self.load_acl()?;
-        self.load_password_file()?;
         Ok(())
     }
 

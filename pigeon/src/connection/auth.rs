@@ -88,6 +88,7 @@ pub(super) async fn on_connect(
                             continue;
                         }
                         Ok(Some(Ok(Packet::Disconnect(_)))) | Ok(None) | Err(_) => return None,
+                        Ok(Some(Err(e))) if e.is_io() => return None,
                         // MQTT-3.1.2-30 (only AUTH or DISCONNECT before CONNACK), a
                         // method change, or a bad reason code.
                         Ok(Some(Ok(_))) => (

@@ -34,7 +34,9 @@ pub(super) async fn accept(
             });
             return None;
         }
+        // The socket closed or failed before CONNECT: nothing to report.
         Ok(None) => return None,
+        Ok(Some(Err(error))) if error.is_io() => return None,
         Ok(Some(Err(error))) => {
             tracing::debug!(%error, "bad first packet");
             if let Some(form) = unsupported_protocol_answer(&error) {

@@ -22,7 +22,7 @@ use std::{
 
 use bytes::BytesMut;
 use futures_util::{FutureExt, StreamExt};
-use pigeon_codec::{MqttCodec, Packet, Protocol, ReasonCode, Will};
+use pigeon_codec::{DecodeError, MqttCodec, Packet, Protocol, ReasonCode, Will};
 use tokio::{
     io::AsyncWriteExt,
     net::{
@@ -111,6 +111,18 @@ pub(crate) enum Exit {
     Violation(ReasonCode, String),
     /// authorize_publish refused a 3.x client's PUBLISH: close, say nothing (MQTT-3.3.5-2).
     Refused(String),
+}
+
+impl Exit {
+    /// A failed read: the socket's own failure is a closed connection (nobody is
+    /// left to send a reason code to); anything else is the peer's violation.
+    fn read_failed(e: DecodeError) -> Exit {
+        if e.is_io() {
+            Exit::Closed
+        } else {
+            Exit::Violation(e.reason_code(), e.to_string())
+        }
+    }
 }
 
 /// An established connection.
@@ -223,7 +235,7 @@ impl Connection {
                 }
                 packet = reader.next(), if can_read => match packet {
                     None => Step::Exit(Exit::Closed),
-                    Some(Err(e)) => Step::Exit(Exit::Violation(e.reason_code(), e.to_string())),
+                    Some(Err(e)) => Step::Exit(Exit::read_failed(e)),
                     Some(Ok(packet)) => Step::Packet(packet),
                 },
                 _ = self.session.notified() => Step::Wake,
@@ -255,9 +267,7 @@ impl Connection {
                         let packet = match reader.next().now_or_never() {
                             None => break,
                             Some(None) => return Exit::Closed,
-                            Some(Some(Err(e))) => {
-                                return Exit::Violation(e.reason_code(), e.to_string())
-                            }
+                            Some(Some(Err(e))) => return Exit::read_failed(e),
                             Some(Some(Ok(packet))) => packet,
                         };
                         if let Err(exit) = self.handle(packet).await {

@@ -73,7 +73,7 @@ impl Client {
     }
 
     /// Set by the engine.
-    pub fn set_connected(&self, connected: bool) {
+    pub(crate) fn set_connected(&self, connected: bool) {
         self.0.connected.store(connected, Ordering::Release);
     }
 }
@@ -81,14 +81,19 @@ impl Client {
 /// The user name and password of CONNECT, given to the authenticate handler.
 #[derive(Clone, Debug, Default)]
 pub struct Credential {
+    /// CONNECT's user name, if any.
     pub username: Option<String>,
+    /// CONNECT's password, if any (bytes: MQTT does not require UTF-8).
     pub password: Option<Bytes>,
 }
 
 /// One subscription as handlers see it: `{ topic, qos }` plus the MQTT 5.0 options.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subscription {
+    /// The topic filter (a shared one keeps its `$share/<group>/` prefix).
     pub topic: String,
+    /// The maximum QoS asked for.
     pub qos: QoS,
+    /// No Local, Retain As Published, Retain Handling (MQTT 5.0).
     pub options: SubscriptionOptions,
 }

@@ -18,42 +18,58 @@ pub trait Context: Send + 'static {
 
 /// `#[on_pre_connect]`: the client (default state) and the CONNECT, which handlers may change.
 pub struct PreConnectCx {
+    /// The client as CONNECT describes it.
     pub client: Client,
+    /// The CONNECT packet; handlers may change it.
     pub connect: Connect,
 }
 
 /// `#[on_authenticate]`: the credential and, for MQTT 5.0 enhanced
 /// authentication, the exchange so far.
 pub struct AuthenticateCx {
+    /// The connecting client.
     pub client: Client,
+    /// Its user name and password.
     pub credential: Credential,
+    /// The enhanced-authentication exchange (method `None` for a plain CONNECT).
     pub exchange: AuthExchange,
 }
 
 /// `#[on_authorize_publish]`: client is `None` for wills whose client is gone.
 pub struct AuthorizePublishCx {
+    /// The publisher; `None` for a will whose client is gone.
     pub client: Option<Client>,
+    /// The message; handlers may change it.
     pub publish: Publish,
+    /// The segments the handler's topic pattern captured.
     pub params: Params,
 }
 
 /// `#[on_authorize_subscribe]`: the subscription as the chain has it so far.
 pub struct AuthorizeSubscribeCx {
+    /// The subscriber.
     pub client: Client,
+    /// The subscription; handlers may change it.
     pub subscription: Subscription,
 }
 
 /// `#[on_authorize_forward]`: one subscriber and the message on its way to it.
 pub struct AuthorizeForwardCx {
+    /// The subscriber the message is going to.
     pub client: Client,
+    /// The message; handlers may change this subscriber's copy.
     pub publish: Publish,
+    /// The segments the handler's topic pattern captured.
     pub params: Params,
 }
 
 /// `#[on_published]`.
 pub struct PublishedCx {
+    /// The publisher; `None` for the broker's own messages.
     pub client: Option<Client>,
+    /// The accepted message.
     pub publish: Publish,
+    /// The segments the handler's topic pattern captured.
     pub params: Params,
 }
 
@@ -91,12 +107,15 @@ impl Context for PublishedCx {
 /// An event as its handlers see it. `K` is a marker of [`kind`], so an extractor
 /// the event cannot supply is a compile error.
 pub struct EventCx<K> {
+    /// The event, shared by every handler of it.
     pub event: Arc<Event>,
+    /// The segments the handler's topic pattern captured (publish events).
     pub params: Params,
     _kind: PhantomData<fn() -> K>,
 }
 
 impl<K> EventCx<K> {
+    /// The context of `event` for one handler.
     pub fn new(event: Arc<Event>, params: Params) -> Self {
         Self {
             event,
@@ -112,6 +131,7 @@ impl<K: EventMarker> Context for EventCx<K> {
 
 /// Ties a marker type to its [`EventKind`].
 pub trait EventMarker: Send + 'static {
+    /// The event kind the marker stands for.
     const KIND: EventKind;
 }
 

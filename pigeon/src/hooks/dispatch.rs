@@ -19,7 +19,7 @@ use super::registry::{BoxFuture, Key};
 use super::{Event, EventKind, ExtractError, Params, TopicPattern};
 
 const DEFAULT_CAPACITY: usize = 16 * 1024;
-const KINDS: usize = EventKind::Ping as usize + 1;
+const KINDS: usize = EventKind::ALL.len();
 
 type EventCall =
     Box<dyn Fn(Arc<Event>, Params) -> BoxFuture<'static, Result<(), ExtractError>> + Send + Sync>;

@@ -4,6 +4,7 @@ use pigeon_codec::ReasonCode;
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct Denied {
+    /// Why (logged, and sent as the MQTT 5.0 reason string).
     pub message: String,
     /// The MQTT 5.0 reason code to send (default 0x87 Not authorized).
     pub reason: ReasonCode,
@@ -19,12 +20,15 @@ impl Denied {
     }
 }
 
-/// An authentication failure. `return_code` is the MQTT 3.x CONNACK code 2..=5
-/// (default 5, not authorized); v5 clients get the matching reason code.
+/// An authentication failure: `reason` is the MQTT 5.0 reason code of the CONNACK;
+/// MQTT 3.x clients get the matching return code 2..=5 (default 5, not
+/// authorized). [`AuthError::with_return_code`] builds one from a 3.x code.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct AuthError {
+    /// Why (logged, and sent as the MQTT 5.0 reason string).
     pub message: String,
+    /// The CONNACK reason code (default 0x87 Not authorized).
     pub reason: ReasonCode,
 }
 
@@ -56,3 +60,17 @@ impl AuthError {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct HookError(pub String);
+
+/// Why [`HooksBuilder::build`](crate::hooks::HooksBuilder::build) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HooksError {
+    /// Handlers that could not be registered, one message each (e.g. an invalid
+    /// topic pattern, naming the handler).
+    #[error("{}", .0.join("; "))]
+    Handlers(Vec<String>),
+    /// Event handlers exist but the hooks were built outside a tokio runtime
+    /// (their dispatcher task needs one).
+    #[error("event handlers need a tokio runtime at bootstrap")]
+    NoRuntime,
+}

@@ -31,10 +31,12 @@ use super::{AuthExchange, Client, Credential, Event, Params, Subscription};
 pub struct ExtractError {
     /// `(position, name)` of the parameter.
     pub param: Option<(usize, &'static str)>,
+    /// What was wrong with the value.
     pub reason: String,
 }
 
 impl ExtractError {
+    /// A failure not yet tied to a parameter.
     pub fn new(reason: impl Into<String>) -> Self {
         Self {
             param: None,
@@ -67,6 +69,7 @@ impl std::error::Error for ExtractError {}
     note = "the context is `{C}`; see the extractor table in `pigeon::hooks::extract`"
 )]
 pub trait FromEvent<C>: Sized {
+    /// Builds the parameter, or says why it cannot.
     fn from_event(cx: &C) -> Result<Self, ExtractError>;
 }
 
@@ -77,6 +80,7 @@ pub trait FromEvent<C>: Sized {
     note = "the context is `{C}`; see the extractor table in `pigeon::hooks::extract`"
 )]
 pub trait FromEventMut<C> {
+    /// The part of the context the handler changes in place.
     fn from_event_mut(cx: &mut C) -> &mut Self;
 }
 
@@ -135,6 +139,7 @@ impl Deref for Payload {
 
 /// Turns the named segments into `T`.
 pub trait FromParams: Sized {
+    /// Converts the captured segments, or says which one does not parse.
     fn from_params(params: &Params) -> Result<Self, ExtractError>;
 }
 
@@ -193,6 +198,7 @@ tuple_params!((A 0, B 1), (A 0, B 1, C 2), (A 0, B 1, C 2, D 3));
 pub trait HasPublish {
     /// `None` only if an event context was built from another kind of event.
     fn publish(&self) -> Option<&Publish>;
+    /// The segments the handler's topic pattern captured.
     fn params(&self) -> &Params;
 }
 

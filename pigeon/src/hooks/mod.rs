@@ -17,6 +17,8 @@
 mod auth;
 mod client;
 pub mod context;
+// Edited in a parallel branch; see the note on `broker` in lib.rs.
+#[allow(unreachable_pub)]
 mod dispatch;
 mod errors;
 mod event;
@@ -32,7 +34,7 @@ use futures_util::FutureExt;
 pub use auth::{AuthExchange, AuthStep};
 pub use client::{Client, Credential, Subscription};
 pub use context::SubscribeDecision;
-pub use errors::{AuthError, Denied, HookError};
+pub use errors::{AuthError, Denied, HookError, HooksError};
 pub use event::{Event, EventKind};
 pub use extract::{
     Error, ExtractError, FromEvent, FromEventMut, Json, Packet, Param, Payload, Subscriptions,
@@ -51,12 +53,13 @@ use pigeon_codec::{Connect, Publish, QoS, ReasonCode};
 /// The handlers and event listeners of one broker.
 #[derive(Default)]
 pub struct Hooks {
-    /// When false, clients may publish to `$SYS/` topics (default: denied).
+    /// When true, clients may publish to `$SYS/` topics; when false (the default)
+    /// such a PUBLISH is refused before any authorize-publish handler runs.
     pub allow_sys_publish: bool,
     chains: Chains,
     events: Option<dispatch::EventQueue>,
-    /// Bit `EventKind as u16` set when a listener exists.
-    wanted: u16,
+    /// [`EventKind::bit`] set when a listener exists.
+    wanted: event::KindSet,
 }
 
 /// Why one handler of a chain did not produce an outcome.
@@ -134,7 +137,7 @@ impl Hooks {
     /// True when at least one listener wants events of `kind`. The engine checks
     /// this before building an event, so an unobserved event costs nothing.
     pub fn wants(&self, kind: EventKind) -> bool {
-        self.wanted & (1 << kind as u16) != 0
+        self.wanted & kind.bit() != 0
     }
 
     /// Emits an event to its listeners without waiting for them (bounded queue;

@@ -40,8 +40,13 @@ pub struct TopicPattern {
 }
 
 impl TopicPattern {
-    /// Parses `a/:name/+/#`; `None` when `#` is not last or a segment mixes wildcards.
+    /// Parses `a/:name/+/#`; `None` when `#` is not last, a segment mixes
+    /// wildcards, or the pattern is empty (as for every topic filter: the codec's
+    /// `valid_topic_filter` and the ACL file refuse `""` too).
     pub fn parse(pattern: &'static str) -> Option<Self> {
+        if pattern.is_empty() {
+            return None;
+        }
         let parts: Vec<&'static str> = pattern.split('/').collect();
         let mut segments = Vec::with_capacity(parts.len());
         for (i, part) in parts.iter().enumerate() {
@@ -97,6 +102,20 @@ impl TopicPattern {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The handler patterns, the codec's filters and the ACL file agree on which
+    /// plain filters (no `:name`) are valid.
+    #[test]
+    fn patterns_filters_and_acl_topics_agree() {
+        for filter in [
+            "", "a", "a/+/b", "a/#", "#", "+", "a/#/b", "a/b+", "a+", "/", "a//b",
+        ] {
+            let pattern = TopicPattern::parse(filter).is_some();
+            let codec = pigeon_codec::topic::valid_topic_filter(filter);
+            let acl = crate::acl::matching::check_filter(filter).is_ok();
+            assert_eq!((pattern, acl), (codec, codec), "{filter:?}");
+        }
+    }
 
     #[test]
     fn named_and_wildcard_segments() {

@@ -6,7 +6,7 @@ use std::{any::Any, any::TypeId, future::Future, pin::Pin, sync::Arc};
 
 use super::context::*;
 use super::dispatch::{EventEntry, EventQueue};
-use super::{ExtractError, Hooks, TopicPattern};
+use super::{ExtractError, Hooks, HooksError, TopicPattern};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -123,6 +123,7 @@ pub struct HooksBuilder {
 }
 
 impl HooksBuilder {
+    /// A builder with no handler.
     pub fn new() -> Self {
         Self::default()
     }
@@ -174,9 +175,9 @@ impl HooksBuilder {
 
     /// Builds the hooks; starts the event dispatcher task when an event handler
     /// exists (needs a tokio runtime).
-    pub fn build(mut self) -> Result<Hooks, String> {
+    pub fn build(mut self) -> Result<Hooks, HooksError> {
         if !self.errors.is_empty() {
-            return Err(self.errors.join("; "));
+            return Err(HooksError::Handlers(self.errors));
         }
         let c = &mut self.chains;
         c.pre_connect.sort_by_key(|e| e.key);
@@ -185,14 +186,16 @@ impl HooksBuilder {
         c.authorize_subscribe.sort_by_key(|e| e.key);
         c.authorize_forward.sort_by_key(|e| e.key);
         c.published.sort_by_key(|e| e.key);
-        let mut wanted = 0u16;
+        let mut wanted = 0;
         for e in &self.events {
-            wanted |= 1 << e.kind as u16;
+            wanted |= e.kind.bit();
         }
         let events = if self.events.is_empty() {
             None
         } else {
-            Some(EventQueue::spawn(self.events, self.event_capacity)?)
+            // Its only failure: no runtime to spawn the dispatcher on.
+            let queue = EventQueue::spawn(self.events, self.event_capacity);
+            Some(queue.map_err(|_| HooksError::NoRuntime)?)
         };
         Ok(Hooks {
             allow_sys_publish: self.allow_sys_publish,

@@ -11,6 +11,7 @@ use super::{AuthError, AuthStep, Denied, HookError, Subscription};
     note = "the context is `{C}`: pre_connect → Result<(), HookError> | bool | (); authenticate → Result<(), AuthError> | bool | Result<AuthStep, AuthError> | AuthStep; authorize_publish → Result<(), Denied> | bool; authorize_subscribe → Result<Option<Subscription>, Denied> | Result<(), Denied> | Option<Subscription>; authorize_forward → bool | Result<(), Denied> | (); published → () | Result<(), HookError>; events → ()"
 )]
 pub trait HandlerReturn<C: Context> {
+    /// The hook's outcome for this return value.
     fn into_outcome(self) -> C::Output;
 }
 

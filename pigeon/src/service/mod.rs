@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use pigeon_codec::Publish;
 use tokio::sync::Notify;
 
-use crate::broker::{BrokerHandle, Stats};
+use crate::broker::{BrokerHandle, PublishError, Stats};
 
 /// A cheap, clonable handle on the module's broker, injectable into providers.
 ///
@@ -59,12 +59,12 @@ impl PigeonService {
     /// (bypasses authorize-publish) and resolves once it was handed to them.
     ///
     /// ```no_run
-    /// # async fn f(pigeon: pigeon::PigeonService) -> anyhow::Result<()> {
+    /// # async fn f(pigeon: pigeon::PigeonService) -> Result<(), pigeon::broker::PublishError> {
     /// use pigeon::codec::{Publish, QoS};
     /// pigeon.publish(Publish::new("test2", QoS::AtMostOnce, "pong")).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn publish(&self, publish: Publish) -> anyhow::Result<()> {
+    pub async fn publish(&self, publish: Publish) -> Result<(), PublishError> {
         self.handle().await.publish(publish).await
     }
 

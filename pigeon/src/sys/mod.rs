@@ -1,4 +1,4 @@
-//! The broker's `$SYS/<id>/...` topics, with the seed's payloads.
+//! The broker's `$SYS/<id>/...` topics (heartbeat, client and subscription notices).
 
 use std::sync::Arc;
 

@@ -13,10 +13,10 @@ use std::{
 };
 
 /// How long a test waits for the binary to start, answer or exit.
-pub const PATIENCE: Duration = Duration::from_secs(20);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Writes `text` to a file of a per-test folder under cargo's test tmp dir.
-pub fn temp_file(test: &str, name: &str, text: &str) -> PathBuf {
+pub(crate) fn temp_file(test: &str, name: &str, text: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("pigeon-{test}"));
     std::fs::create_dir_all(&dir).expect("create test dir");
     let path = dir.join(name);
@@ -26,14 +26,14 @@ pub fn temp_file(test: &str, name: &str, text: &str) -> PathBuf {
 
 /// What a finished run of the binary left.
 #[derive(Debug)]
-pub struct Finished {
+pub(crate) struct Finished {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
 
 /// Runs the binary to its end (killing it after [`PATIENCE`]).
-pub fn run_to_end(args: &[&str]) -> Finished {
+pub(crate) fn run_to_end(args: &[&str]) -> Finished {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pigeon"))
         .args(args)
         .stdin(Stdio::null())
@@ -62,7 +62,7 @@ pub fn run_to_end(args: &[&str]) -> Finished {
 }
 
 /// A running broker process; killed on drop if a test failed half-way.
-pub struct Running {
+pub(crate) struct Running {
     child: Child,
     pub addr: SocketAddr,
     lines: mpsc::Receiver<String>,
@@ -71,7 +71,7 @@ pub struct Running {
 
 impl Running {
     /// Starts the binary and waits for its `listening on ADDR` log line.
-    pub fn start(args: &[&str]) -> Running {
+    pub(crate) fn start(args: &[&str]) -> Running {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pigeon"))
             .args(args)
             .env("RUST_LOG", "info")
@@ -143,7 +143,7 @@ impl Running {
     }
 
     /// Sends `signal` (e.g. "TERM", "INT") and waits for the exit status.
-    pub fn stop_with(&mut self, signal: &str) -> ExitStatus {
+    pub(crate) fn stop_with(&mut self, signal: &str) -> ExitStatus {
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(self.child.id().to_string())

@@ -11,19 +11,19 @@ use pigeon::codec::{
 use pigeon_tests::Raw;
 
 /// A v5 CONNECT for `id` (clean start, keep alive 60).
-pub fn connect(id: &str) -> Connect {
+pub(crate) fn connect(id: &str) -> Connect {
     Connect::new(Protocol::V5, id)
 }
 
 /// Connects and asserts the CONNACK is a success.
-pub async fn connected(addr: SocketAddr, connect: Connect) -> (Raw, ConnAck) {
+pub(crate) async fn connected(addr: SocketAddr, connect: Connect) -> (Raw, ConnAck) {
     let (raw, ack) = Raw::connect(addr, connect).await;
     assert_eq!(ack.reason_code, ReasonCode::Success, "{ack:?}");
     (raw, ack)
 }
 
 /// Subscribes to `filter` and returns the SUBACK.
-pub async fn subscribe(raw: &mut Raw, filter: &str, qos: QoS) -> SubAck {
+pub(crate) async fn subscribe(raw: &mut Raw, filter: &str, qos: QoS) -> SubAck {
     let sub = Subscribe::new(7, vec![SubscribeFilter::new(filter, qos)]);
     raw.send(Packet::Subscribe(sub)).await;
     loop {
@@ -36,7 +36,7 @@ pub async fn subscribe(raw: &mut Raw, filter: &str, qos: QoS) -> SubAck {
 }
 
 /// A PUBLISH (packet id 1 for QoS 1/2).
-pub fn message(topic: &str, qos: QoS, payload: &'static str) -> Publish {
+pub(crate) fn message(topic: &str, qos: QoS, payload: &'static str) -> Publish {
     let mut p = Publish::new(topic, qos, payload);
     if qos != QoS::AtMostOnce {
         p.packet_id = 1;
@@ -45,7 +45,7 @@ pub fn message(topic: &str, qos: QoS, payload: &'static str) -> Publish {
 }
 
 /// Sends a QoS 1 PUBLISH and returns its PUBACK.
-pub async fn publish_acked(raw: &mut Raw, publish: Publish) -> PubReply {
+pub(crate) async fn publish_acked(raw: &mut Raw, publish: Publish) -> PubReply {
     let id = publish.packet_id;
     raw.send(Packet::Publish(publish)).await;
     loop {
@@ -60,7 +60,7 @@ pub async fn publish_acked(raw: &mut Raw, publish: Publish) -> PubReply {
 }
 
 /// The next PUBLISH (acknowledging QoS 1 ones), skipping other packets.
-pub async fn next_publish(raw: &mut Raw) -> Publish {
+pub(crate) async fn next_publish(raw: &mut Raw) -> Publish {
     loop {
         match raw.recv().await {
             Some(Packet::Publish(p)) => {
@@ -76,7 +76,7 @@ pub async fn next_publish(raw: &mut Raw) -> Publish {
 }
 
 /// Asserts no PUBLISH arrives within `ms` milliseconds.
-pub async fn assert_no_publish(raw: &mut Raw, ms: u64) {
+pub(crate) async fn assert_no_publish(raw: &mut Raw, ms: u64) {
     let waited = tokio::time::timeout(Duration::from_millis(ms), async {
         loop {
             match raw.recv().await {
@@ -93,7 +93,7 @@ pub async fn assert_no_publish(raw: &mut Raw, ms: u64) {
 }
 
 /// Waits for the broker's DISCONNECT and the close; returns its reason code.
-pub async fn disconnected(raw: &mut Raw) -> ReasonCode {
+pub(crate) async fn disconnected(raw: &mut Raw) -> ReasonCode {
     let seen = raw.closed().await;
     match seen.iter().rev().find_map(|p| match p {
         Packet::Disconnect(d) => Some(d.reason_code),

@@ -1,0 +1,68 @@
+//! Why a broker could not start, or refused a publication from the application.
+
+use crate::{acl::AclError, config::ConfigError};
+
+/// Why [`Broker::start`](crate::Broker::start) failed. Every message names what
+/// to fix: the option (as its flag and TOML key), the ACL file and line, or the
+/// address that could not be bound.
+///
+/// ```no_run
+/// # async fn run() {
+/// use pigeon::{broker::StartError, hooks::Hooks, Broker, Config};
+/// let config = Config { max_inflight: 0, ..Config::default() };
+/// match Broker::start(config, Hooks::none()).await {
+///     Err(StartError::InvalidOption(e)) => eprintln!("fix the option: {e}"),
+///     Err(StartError::Bind { port, .. }) => eprintln!("port {port} is taken"),
+///     Err(e) => eprintln!("{e}"),
+///     Ok(broker) => broker.close().await,
+/// }
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// An option is out of its range: the same error as [`crate::Config::validate`].
+    #[error(transparent)]
+    InvalidOption(ConfigError),
+    /// The `acl_file` cannot be read or parsed (the error names the file and line).
+    #[error("invalid value for --acl-file / acl_file: {0}")]
+    Acl(#[source] AclError),
+    /// The `password_file` cannot be read or parsed (the error names the file and line).
+    #[error("invalid value for --password-file / password_file: {0}")]
+    PasswordFile(#[source] crate::auth::PasswordFileError),
+    /// The listener could not be bound (address in use, no permission, unknown host).
+    #[error("cannot listen on host {host} port {port}: {source}")]
+    Bind {
+        /// The `host` option.
+        host: String,
+        /// The `port` option.
+        port: u16,
+        /// Why binding failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bound listener's address could not be read.
+    #[error("cannot read the listener's address: {0}")]
+    LocalAddr(#[source] std::io::Error),
+}
+
+impl From<ConfigError> for StartError {
+    fn from(e: ConfigError) -> Self {
+        match e {
+            ConfigError::Acl(acl) => StartError::Acl(acl),
+            other => StartError::InvalidOption(other),
+        }
+    }
+}
+
+/// Why [`BrokerHandle::publish`](crate::BrokerHandle::publish) refused a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The topic is not a valid topic name (empty, a wildcard, U+0000).
+    #[error("invalid topic name {0:?}")]
+    InvalidTopic(String),
+    /// The broker was closed.
+    #[error("the broker is closed")]
+    Closed,
+}
