@@ -37,7 +37,7 @@ impl Default for Permits {
 }
 
 #[injectable]
-pub struct Slow {
+struct Slow {
     valve: Arc<Valve>,
 }
 
@@ -88,7 +88,7 @@ impl Seen {
 }
 
 #[injectable]
-pub struct Fast {
+struct Fast {
     seen: Arc<Seen>,
 }
 
@@ -106,7 +106,7 @@ impl Fast {
 }
 
 #[module(event_queue = 2, providers = [Valve, Slow, Seen, Fast])]
-pub struct EventsModule;
+struct EventsModule;
 
 fn build() -> (Arc<Hooks>, Arc<Valve>, Arc<Seen>) {
     let config = <EventsModule as pigeon::app::Module>::config();

@@ -13,7 +13,7 @@ use pigeon_tests::{Raw, WAIT};
 use tokio::io::AsyncReadExt;
 
 #[injectable]
-pub struct SoftGate;
+struct SoftGate;
 
 #[handlers]
 impl SoftGate {
@@ -31,7 +31,7 @@ impl SoftGate {
 }
 
 #[module(providers = [SoftGate])]
-pub struct AckModule;
+struct AckModule;
 
 async fn client(addr: std::net::SocketAddr, id: &str) -> Raw {
     let (raw, ack) = Raw::connect(addr, Connect::new(Protocol::V5, id)).await;

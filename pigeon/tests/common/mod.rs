@@ -125,7 +125,7 @@ impl Running {
 
     /// Waits for a log line containing `needle` (keeping every line seen in
     /// `stderr`); `None` after [`PATIENCE`].
-    pub fn wait_for_log(&mut self, needle: &str) -> Option<String> {
+    pub(crate) fn wait_for_log(&mut self, needle: &str) -> Option<String> {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -138,7 +138,7 @@ impl Running {
     }
 
     /// The process id, to send it signals.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
