@@ -25,9 +25,9 @@ port=$(free_port)
 RUST_LOG=warn target/release/pigeon --host 127.0.0.1 --port "$port" "${pigeon_args[@]}" >"$tmp/pigeon.log" 2>&1 &
 pigeon_pid=$!
 if wait_port "$port"; then
-  target/release/pigeon-bench --port "$port" --label pigeon --header "$@" >"$tmp/pigeon.txt" || status=1
+  target/release/pigeon-bench --port "$port" --label pigeon --header "$@" >"$tmp/pigeon.txt" 2>"$tmp/pigeon.err" || status=1
 else
-  echo "pigeon did not start:" >&2; cat "$tmp/pigeon.log" >&2; status=1
+  echo "pigeon did not start" >&2; status=1
 fi
 kill -INT $pigeon_pid 2>/dev/null; wait $pigeon_pid 2>/dev/null
 broker_log pigeon "$tmp/pigeon.log"
@@ -41,15 +41,16 @@ CONF
 "$MOSQUITTO" -c "$tmp/mosquitto.conf" >"$tmp/mosquitto.log" 2>&1 &
 mosq_pid=$!
 if wait_port "$port"; then
-  target/release/pigeon-bench --port "$port" --label mosquitto "$@" >"$tmp/mosquitto.txt" || status=1
+  target/release/pigeon-bench --port "$port" --label mosquitto --header "$@" >"$tmp/mosquitto.txt" 2>"$tmp/mosquitto.err" || status=1
 else
   echo "mosquitto did not start:" >&2; cat "$tmp/mosquitto.log" >&2; status=1
 fi
 kill $mosq_pid 2>/dev/null; wait $mosq_pid 2>/dev/null
 
 # One table: the header, then per scenario (columns 12-23) the pigeon row and the mosquitto row.
-touch "$tmp/pigeon.txt" "$tmp/mosquitto.txt"
-awk 'FNR == 1 && FILENAME ~ /pigeon/ && /^broker/ { print; next }
+touch "$tmp/pigeon.txt" "$tmp/mosquitto.txt" "$tmp/pigeon.err" "$tmp/mosquitto.err"
+awk '/^broker / { if (!header++) print; next }
      { s = substr($0, 12, 12); if (!(s in rows)) order[n++] = s; rows[s] = rows[s] $0 "\n" }
      END { for (i = 0; i < n; i++) printf "%s", rows[order[i]] }' "$tmp/pigeon.txt" "$tmp/mosquitto.txt"
+cat "$tmp/pigeon.err" "$tmp/mosquitto.err" >&2
 exit $status
