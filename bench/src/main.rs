@@ -1,22 +1,28 @@
 //! `pigeon-bench`: drives any MQTT broker at host:port with fan-in (many
-//! publishers, one `#` subscriber) and fan-out (one publisher, many subscribers)
-//! at QoS 0 and 1, and prints delivered messages/s and latency percentiles.
+//! publishers, one `#` subscriber), fan-out (one publisher, many subscribers) and
+//! pairs (N publisher/subscriber pairs) at QoS 0 and 1, each for a fixed time,
+//! open loop under end-to-end flow control (at most `--max-outstanding`
+//! deliveries outstanding system-wide). Every delivery is accounted for exactly:
+//! it prints delivered messages/s, delivered, missing, duplicates, reordered and
+//! latency percentiles, and exits non-zero if a QoS 1 message went missing.
 //!
 //! ```text
-//! pigeon-bench --port 1884 --label pigeon
+//! pigeon-bench --port 1884 --label pigeon --header
 //! ```
 
 mod client;
+mod flow;
 mod scenario;
 mod stats;
+mod track;
 
-use std::{net::ToSocketAddrs, time::Duration};
+use std::{net::ToSocketAddrs, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
 use pigeon_codec::{Protocol, QoS};
 
-use scenario::Shape;
+use scenario::{Kind, Shape, STAMP};
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Load generator for any MQTT broker")]
@@ -31,18 +37,18 @@ struct Args {
     #[arg(long, default_value = "broker")]
     label: String,
     /// Publishers in the fan-in scenarios.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 16)]
     fan_in_publishers: usize,
     /// Subscribers in the fan-out scenarios.
     #[arg(long, default_value_t = 50)]
     fan_out_subscribers: usize,
-    /// Messages each fan-in publisher sends.
-    #[arg(long, default_value_t = 10_000)]
-    fan_in_messages: u64,
-    /// Messages the fan-out publisher sends.
-    #[arg(long, default_value_t = 4_000)]
-    fan_out_messages: u64,
-    /// Payload size in bytes (at least 8: the send timestamp).
+    /// Publisher/subscriber pairs in the pairs scenarios.
+    #[arg(long, default_value_t = 100)]
+    pairs: usize,
+    /// Seconds of publishing per scenario (then the run drains).
+    #[arg(long, default_value_t = 3.0)]
+    duration: f64,
+    /// Payload size in bytes (at least 20: stream id, sequence, send time).
     #[arg(long, default_value_t = 64)]
     payload: usize,
     /// MQTT protocol level: 4 (3.1.1) or 5.
@@ -51,10 +57,25 @@ struct Args {
     /// Unacknowledged QoS 1 messages per publisher.
     #[arg(long, default_value_t = 100)]
     window: usize,
-    /// Messages in flight per subscriber (sent, not yet received): the closed-loop budget.
+    /// Publishers pause while more expected deliveries than this are outstanding
+    /// system-wide. 0: pure open loop, TCP backpressure only.
+    #[arg(long, default_value_t = 50_000)]
+    max_outstanding: u64,
+    /// Closed loop instead: at most this many deliveries outstanding per
+    /// subscriber (the old behaviour was 500). Overrides --max-outstanding.
+    #[arg(long)]
+    per_subscriber: Option<u64>,
+    /// Nothing delivered for this many ms while publishers wait: write the
+    /// outstanding deliveries off, so a broker that drops cannot deadlock the run.
     #[arg(long, default_value_t = 500)]
-    outstanding: usize,
-    /// Only run scenarios whose name contains this.
+    stall_ms: u64,
+    /// Drain: stop waiting for deliveries after this many seconds without one.
+    #[arg(long, default_value_t = 1.0)]
+    drain_idle: f64,
+    /// Drain: stop waiting after this many seconds in total.
+    #[arg(long, default_value_t = 15.0)]
+    drain_max: f64,
+    /// Only run scenarios whose name contains this (e.g. `pairs`, `q1`).
     #[arg(long)]
     only: Option<String>,
     /// Print the header line.
@@ -62,8 +83,12 @@ struct Args {
     header: bool,
 }
 
+fn secs(s: f64, flag: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(s).with_context(|| format!("{flag}: not a duration: {s}"))
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     let addr = (args.host.as_str(), args.port)
         .to_socket_addrs()?
@@ -71,40 +96,77 @@ async fn main() -> anyhow::Result<()> {
         .context("host resolves to no address")?;
     let protocol = Protocol::try_from(args.protocol)
         .map_err(|p| anyhow::anyhow!("--protocol: unsupported level {p}"))?;
+    let (duration, drain_idle, drain_max) = (
+        secs(args.duration, "--duration")?,
+        secs(args.drain_idle, "--drain-idle")?,
+        secs(args.drain_max, "--drain-max")?,
+    );
     if args.header {
         println!("{}", stats::header());
     }
-    for (name, fan_in, qos) in [
-        ("fan-in qos0", true, QoS::AtMostOnce),
-        ("fan-in qos1", true, QoS::AtLeastOnce),
-        ("fan-out qos0", false, QoS::AtMostOnce),
-        ("fan-out qos1", false, QoS::AtLeastOnce),
+    let mut failed = Vec::new();
+    for (name, kind, qos) in [
+        ("fan-in q0", Kind::FanIn, QoS::AtMostOnce),
+        ("fan-in q1", Kind::FanIn, QoS::AtLeastOnce),
+        ("fan-out q0", Kind::FanOut, QoS::AtMostOnce),
+        ("fan-out q1", Kind::FanOut, QoS::AtLeastOnce),
+        ("pairs q0", Kind::Pairs, QoS::AtMostOnce),
+        ("pairs q1", Kind::Pairs, QoS::AtLeastOnce),
     ] {
         if args.only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;
         }
+        let (publishers, subscribers) = match kind {
+            Kind::FanIn => (args.fan_in_publishers, 1),
+            Kind::FanOut => (1, args.fan_out_subscribers),
+            Kind::Pairs => (args.pairs, args.pairs),
+        };
         let shape = Shape {
             name: name.into(),
-            publishers: if fan_in { args.fan_in_publishers } else { 1 },
-            subscribers: if fan_in { 1 } else { args.fan_out_subscribers },
-            messages_per_publisher: if fan_in {
-                args.fan_in_messages
-            } else {
-                args.fan_out_messages
-            },
+            kind,
+            publishers: publishers.max(1),
+            subscribers: subscribers.max(1),
             qos,
-            payload: args.payload.max(8),
+            payload: args.payload.max(STAMP),
             protocol,
             window: args.window.max(1),
-            fan_in,
-            outstanding: args.outstanding * if fan_in { 1 } else { args.fan_out_subscribers },
-            idle_timeout: Duration::from_secs(5),
+            duration,
+            max_outstanding: args.per_subscriber.map_or(args.max_outstanding, |n| {
+                n.max(1) * subscribers.max(1) as u64
+            }),
+            stall: Duration::from_millis(args.stall_ms),
+            drain_idle,
+            drain_max,
         };
         let run_id = format!("{}{}", std::process::id(), name.replace(' ', ""));
-        let mut outcome = scenario::run(addr, &shape, &run_id)
-            .await
-            .with_context(|| format!("scenario {name}"))?;
-        println!("{}", outcome.row(&args.label));
+        match scenario::run(addr, &shape, &run_id).await {
+            Ok(mut outcome) => {
+                println!("{}", outcome.row(&args.label));
+                for e in outcome.errors.iter().take(5) {
+                    eprintln!("{} {name}: {e}", args.label);
+                }
+                if outcome.errors.len() > 5 {
+                    eprintln!(
+                        "{} {name}: … and {} more errors",
+                        args.label,
+                        outcome.errors.len() - 5
+                    );
+                }
+                if outcome.failed() {
+                    failed.push(name);
+                }
+            }
+            Err(e) => {
+                println!("{:<10} {name:<12} {:>10}", args.label, "ERROR");
+                eprintln!("{} {name}: {e:#}", args.label);
+                failed.push(name);
+            }
+        }
     }
-    Ok(())
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{}: failed: {}", args.label, failed.join(", "));
+        Ok(ExitCode::FAILURE)
+    }
 }
