@@ -46,11 +46,32 @@ impl Config {
         T: Into<OsString> + Clone,
     {
         let cli = Cli::try_parse_from(args)?;
+        let file = cli
+            .config
+            .as_deref()
+            .map(Options::from_toml_file)
+            .transpose()?;
+        Config::from_layers(file.into_iter().chain([cli.options]))
+    }
+
+    /// Applies `layers` over the defaults, lowest first, then validates. When
+    /// listeners are configured, `host:port` is bound as well only if a layer
+    /// names `host` or `port`; it comes first then.
+    fn from_layers(layers: impl IntoIterator<Item = Options>) -> Result<Config, ConfigError> {
         let mut config = Config::default();
-        if let Some(path) = &cli.config {
-            Options::from_toml_file(path)?.apply_to(&mut config)?;
+        let mut tcp_named = false;
+        for options in layers {
+            tcp_named |= options.names_host_or_port();
+            options.apply_to(&mut config)?;
         }
-        cli.options.apply_to(&mut config)?;
+        if tcp_named && !config.listeners.is_empty() {
+            let tcp = super::Listener::new(
+                crate::hooks::ListenerKind::Tcp,
+                config.host.clone(),
+                config.port,
+            );
+            config.listeners.insert(0, tcp);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -63,18 +84,12 @@ impl Config {
     /// assert_eq!(config.max_keepalive, 60);
     /// ```
     pub fn from_toml_str(text: &str, path: &std::path::Path) -> Result<Config, ConfigError> {
-        let mut config = Config::default();
-        Options::from_toml_str(text, path)?.apply_to(&mut config)?;
-        config.validate()?;
-        Ok(config)
+        Config::from_layers([Options::from_toml_str(text, path)?])
     }
 
     /// Like [`Config::from_toml_str`], reading the file (a relative `acl_file`
     /// is taken relative to its folder).
     pub fn from_toml_file(path: &std::path::Path) -> Result<Config, ConfigError> {
-        let mut config = Config::default();
-        Options::from_toml_file(path)?.apply_to(&mut config)?;
-        config.validate()?;
-        Ok(config)
+        Config::from_layers([Options::from_toml_file(path)?])
     }
 }

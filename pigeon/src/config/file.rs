@@ -5,17 +5,28 @@ use std::path::{Path, PathBuf};
 use super::{options::KEYS, ConfigError, Options};
 
 impl Options {
-    /// Reads a TOML config file. A relative `acl_file` in it is taken relative
-    /// to the file's folder.
+    /// Reads a TOML config file. Relative file names in it (`acl_file`, `cert`,
+    /// `key`, `ca_file`, also in `[[listeners]]`) are taken relative to the file's folder.
     pub fn from_toml_file(path: &Path) -> Result<Options, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
         let mut options = Self::from_toml_str(&text, path)?;
-        if let (Some(acl), Some(dir)) = (&options.acl_file, path.parent()) {
-            if acl.is_relative() {
-                options.acl_file = Some(dir.join(acl));
+        if let Some(dir) = path.parent() {
+            let relative = |file: &mut Option<PathBuf>| {
+                if let Some(f) = file.as_mut().filter(|f| f.is_relative()) {
+                    *f = dir.join(&*f);
+                }
+            };
+            let o = &mut options;
+            for file in [&mut o.acl_file, &mut o.cert, &mut o.key, &mut o.ca_file] {
+                relative(file);
+            }
+            for l in o.listeners.iter_mut().flatten() {
+                for file in [&mut l.cert, &mut l.key, &mut l.ca_file] {
+                    relative(file);
+                }
             }
         }
         Ok(options)

@@ -1,27 +1,27 @@
 //! CONNECT: timeout, client-id rules, pre-connect and authenticate hooks (with
 //! early packets buffered up to `queue_limit`), refusals; then `establish`.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use pigeon_codec::{ConnAck, DecodeError, Packet, Protocol, ReasonCode};
-use tokio::{io::AsyncWriteExt, net::tcp::OwnedWriteHalf};
+use tokio::io::AsyncWriteExt;
 
-use super::{guard, Connection, Reader};
+use super::{guard, Connection, Reader, WriteHalf};
 use crate::{
     broker::Engine,
-    hooks::{Client, Credential, Event, EventKind},
+    hooks::{Client, Credential, Event, EventKind, Peer},
 };
 
 /// Reads and handles CONNECT. `None` when the connection ends here.
 pub(super) async fn accept(
     engine: &Arc<Engine>,
     reader: &mut Reader,
-    mut writer: OwnedWriteHalf,
-    addr: SocketAddr,
+    mut writer: WriteHalf,
+    addr: &Peer,
 ) -> Option<(Connection, Vec<Packet>)> {
-    let anonymous = || Client::new("", addr, None, Protocol::V3_1_1);
+    let anonymous = || Client::with_peer("", addr, None, Protocol::V3_1_1);
     let first = tokio::select! {
         _ = engine.shutdown.cancelled() => return None,
         first = tokio::time::timeout(engine.config.connect_timeout, reader.next()) => first,
@@ -53,12 +53,15 @@ pub(super) async fn accept(
         Ok(Some(Ok(_))) => return None,
     };
     let protocol = connect.protocol;
+    if let Some(name) = addr.identity_username() {
+        connect.username = Some(name.to_owned()); // use_identity_as_username
+    }
 
     // Client identifier rules.
     let mut assigned = None;
     if connect.client_id.is_empty() {
         if !connect.clean_start && !protocol.is_v5() {
-            let client = Client::new("", addr, connect.username.clone(), protocol);
+            let client = Client::with_peer("", addr, connect.username.clone(), protocol);
             refuse(
                 engine,
                 &mut writer,
@@ -75,7 +78,7 @@ pub(super) async fn accept(
     } else if protocol == Protocol::V3_1
         && connect.client_id.chars().count() > engine.config.max_clients_id_length
     {
-        let client = Client::new(
+        let client = Client::with_peer(
             connect.client_id.clone(),
             addr,
             connect.username.clone(),
@@ -93,7 +96,7 @@ pub(super) async fn accept(
     }
 
     // pre_connect may rewrite the CONNECT.
-    let pre = Client::new(
+    let pre = Client::with_peer(
         connect.client_id.clone(),
         addr,
         connect.username.clone(),
@@ -115,7 +118,7 @@ pub(super) async fn accept(
         return None;
     }
 
-    let client = Client::new(
+    let client = Client::with_peer(
         connect.client_id.clone(),
         addr,
         connect.username.clone(),
@@ -245,7 +248,7 @@ fn connack_code(protocol: Protocol, code: ReasonCode) -> ReasonCode {
 
 pub(super) async fn refuse(
     engine: &Engine,
-    writer: &mut OwnedWriteHalf,
+    writer: &mut WriteHalf,
     client: &Client,
     code: ReasonCode,
     message: &str,
@@ -267,10 +270,11 @@ pub(super) async fn refuse(
 }
 
 /// Writes one packet before the connection is established, then closes.
-async fn send_now(writer: &mut OwnedWriteHalf, protocol: Protocol, packet: &Packet) {
+async fn send_now(writer: &mut WriteHalf, protocol: Protocol, packet: &Packet) {
     let mut buf = BytesMut::new();
     if pigeon_codec::encode(packet, protocol, &mut buf).is_ok() {
         let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&buf)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), writer.flush()).await;
     }
     let _ = writer.shutdown().await;
 }
