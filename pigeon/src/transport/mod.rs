@@ -122,3 +122,6 @@ async fn bind_one(config: &Config, listener: &Listener) -> Result<Bound, Transpo
         endpoint: Arc::new(endpoint),
     })
 }
+
+#[cfg(test)]
+mod tests;
