@@ -107,14 +107,6 @@ fn check(endpoint: &Endpoint, head: &[u8]) -> Result<String, Refusal> {
             "MQTT over WebSocket starts with a GET upgrade",
         ));
     }
-    let path = request.path.unwrap_or("/");
-    let path = path.split_once('?').map_or(path, |(p, _)| p);
-    if path != endpoint.ws_path {
-        return Err(Refusal::new(
-            404,
-            format!("no MQTT endpoint at {path}; try {}", endpoint.ws_path),
-        ));
-    }
     let header = |name: &str| {
         request
             .headers
@@ -130,6 +122,14 @@ fn check(endpoint: &Endpoint, head: &[u8]) -> Result<String, Refusal> {
             Refusal::new(426, "this port speaks MQTT over WebSocket only")
                 .with_header("Upgrade: websocket\r\nConnection: Upgrade\r\n"),
         );
+    }
+    let path = request.path.unwrap_or("/");
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    if path != endpoint.ws_path {
+        return Err(Refusal::new(
+            404,
+            format!("no MQTT endpoint at {path}; try {}", endpoint.ws_path),
+        ));
     }
     if header("sec-websocket-version") != Some("13") {
         return Err(Refusal::new(426, "WebSocket version 13 is required")
