@@ -123,6 +123,14 @@ impl Running {
         }
     }
 
+    /// Waits (up to 100 ms) for one more stderr line and keeps it in `stderr`.
+    #[allow(dead_code)] // not every test binary reads further lines
+    pub fn next_line(&mut self) {
+        if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
+            self.stderr.push(line);
+        }
+    }
+
     /// Sends `signal` (e.g. "TERM", "INT") and waits for the exit status.
     pub fn stop_with(&mut self, signal: &str) -> ExitStatus {
         let status = Command::new("kill")
