@@ -97,7 +97,7 @@ impl Pki {
     /// A rustls client configuration (ring) trusting the CA, presenting the
     /// client certificate when `client_cert` is set.
     pub fn client_config(&self, client_cert: bool) -> Arc<ClientConfig> {
-        self.client_config_with(client_cert.then(|| (&self.client_cert, &self.client_key)))
+        self.client_config_with(client_cert.then_some((&self.client_cert, &self.client_key)))
     }
 
     /// As [`Pki::client_config`] with the stranger's certificate.

@@ -2,9 +2,11 @@
 //!
 //! CONTRACT (public API used by the framework and the binary; the engine's
 //! internals are free):
-//! - `Broker::start(config, hooks)` binds the listener and returns a handle;
-//! - `BrokerHandle` is cheap to clone and offers `local_addr`, `publish`,
-//!   `close`, `closed`, `stats`, `clients`, `subscriptions`.
+//! - `Broker::start(config, hooks)` binds the listeners (through
+//!   [`crate::transport`]) and returns a handle;
+//! - `BrokerHandle` is cheap to clone and offers `local_addr`, `listeners`,
+//!   `serve_connection`, `publish`, `close`, `closed`, `stats`, `clients`,
+//!   `subscriptions`.
 //!
 //! How it works: one task per connection (`crate::connection`). A publisher's
 //! task matches the topic tree itself ([`router`]) and offers the shared
@@ -83,7 +85,9 @@ impl Default for Backends {
 pub struct Broker;
 
 impl Broker {
-    /// Binds `config.host:config.port` and starts serving.
+    /// Binds every listener of the configuration ([`Config::effective_listeners`]:
+    /// `config.host:config.port` unless `config.listeners` says otherwise) and
+    /// starts serving. A listener's bad TLS file or taken port is an error naming it.
     ///
     /// ```no_run
     /// # async fn run() -> anyhow::Result<()> {
