@@ -17,6 +17,11 @@
 //! ca_file = "clients-ca.pem"
 //! require_certificate = true
 //! use_identity_as_username = true
+//!
+//! [[listeners]]
+//! kind = "tcp"
+//! port = 1885
+//! proxy_protocol = true        # behind HAProxy / a load balancer
 //! ```
 
 use std::path::PathBuf;
@@ -73,6 +78,10 @@ pub struct Listener {
     /// The certificate's common name becomes the user name.
     #[serde(default)]
     pub use_identity_as_username: Option<bool>,
+    /// Expect a PROXY protocol v1 or v2 header first (behind a load balancer);
+    /// its source address is the client's [default: false].
+    #[serde(default)]
+    pub proxy_protocol: Option<bool>,
 }
 
 fn any_host() -> String {
@@ -94,6 +103,7 @@ impl Listener {
             ca_file: None,
             require_certificate: None,
             use_identity_as_username: None,
+            proxy_protocol: None,
         }
     }
 

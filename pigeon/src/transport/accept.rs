@@ -49,7 +49,7 @@ async fn serve(engine: Arc<Engine>, endpoint: Arc<Endpoint>, stream: TcpStream, 
     let peer = Peer::new(addr)
         .with_listener(endpoint.name.clone(), endpoint.kind)
         .with_local_addr(endpoint.local_addr);
-    if endpoint.kind == ListenerKind::Tcp {
+    if endpoint.kind == ListenerKind::Tcp && !endpoint.proxy_protocol {
         // Split without a lock: the common case stays as fast as before.
         let (read, write) = stream.into_split();
         return crate::connection::serve_halves(engine, Box::new(read), Box::new(write), peer)
@@ -81,13 +81,24 @@ pub(super) enum HandshakeError {
     Tls(std::io::Error),
     #[error("WebSocket upgrade refused: {0}")]
     WebSocket(String),
+    #[error("PROXY protocol header refused: {0}")]
+    Proxy(String),
 }
 
 async fn upgrade(
     endpoint: &Endpoint,
-    stream: TcpStream,
-    peer: Peer,
+    mut stream: TcpStream,
+    mut peer: Peer,
 ) -> Result<(Box<dyn Io>, Peer), HandshakeError> {
+    if endpoint.proxy_protocol {
+        if let Some(client) = super::proxy::read_header(&mut stream).await? {
+            // The client's real address, for handlers and for the logs.
+            peer = Peer::new(client)
+                .with_listener(endpoint.name.clone(), endpoint.kind)
+                .with_local_addr(endpoint.local_addr);
+            tracing::debug!(%client, "PROXY protocol header");
+        }
+    }
     match endpoint.kind {
         ListenerKind::Tls => {
             let (stream, peer) = tls::accept(endpoint, stream, peer).await?;

@@ -4,6 +4,7 @@
 //! never learns which transport it runs on.
 
 mod accept;
+mod proxy;
 mod tls;
 mod ws;
 
@@ -56,6 +57,10 @@ pub(crate) struct Endpoint {
     pub(crate) identity_as_username: bool,
     pub(crate) ws_path: String,
     pub(crate) ws_subprotocol: String,
+    /// Largest WebSocket message accepted: room for one packet of `max_packet_size`.
+    pub(crate) ws_max_message: usize,
+    /// A PROXY protocol (v1 or v2) header must precede everything else.
+    pub(crate) proxy_protocol: bool,
 }
 
 /// A bound socket and its endpoint, ready for [`accept_loop`].
@@ -116,6 +121,8 @@ async fn bind_one(config: &Config, listener: &Listener) -> Result<Bound, Transpo
         identity_as_username: listener.identity_as_username(config),
         ws_path: listener.path().to_owned(),
         ws_subprotocol: listener.subprotocol().to_owned(),
+        ws_max_message: config.max_packet_size.saturating_add(64 * 1024),
+        proxy_protocol: listener.proxy_protocol.unwrap_or(false),
     };
     Ok(Bound {
         listener: socket,

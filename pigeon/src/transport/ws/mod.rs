@@ -7,7 +7,10 @@ mod io;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::{
-    tungstenite::{handshake::derive_accept_key, protocol::Role},
+    tungstenite::{
+        handshake::derive_accept_key,
+        protocol::{Role, WebSocketConfig},
+    },
     WebSocketStream,
 };
 
@@ -59,7 +62,11 @@ where
         .map_err(|e| HandshakeError::WebSocket(e.to_string()))?;
     // Bytes the client sent after its request already belong to the WebSocket.
     let rest = buf.split_off(head_len);
-    let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, None).await;
+    // Bounded by the MQTT packet limit, not tungstenite's 64 MiB default.
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(endpoint.ws_max_message))
+        .max_frame_size(Some(endpoint.ws_max_message));
+    let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
     Ok(WsIo::new(ws))
 }
 
