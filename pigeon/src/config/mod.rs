@@ -19,6 +19,9 @@
 //! max_keepalive = 300          # seconds
 //! maximum_qos = 1
 //! retain_available = true
+//! listen = ["mqtt://0.0.0.0:1883", "wss://0.0.0.0:8884/mqtt"]  # see config::Listener
+//! cert = "server.pem"          # for the TLS listeners
+//! key = "server.key"
 //! ```
 //!
 //! ```
