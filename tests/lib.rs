@@ -5,9 +5,14 @@
 //! arrive on channels; [`Raw`] speaks MQTT byte by byte through pigeon-codec,
 //! for the cases a well-behaved client library will not produce.
 
+pub mod pki;
 pub mod raw5;
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    process::{Command, Output, Stdio},
+    time::Duration,
+};
 
 use bytes::BytesMut;
 use pigeon::{hooks::Hooks, BrokerHandle, Config};
@@ -263,3 +268,29 @@ pub async fn assert_serving(addr: SocketAddr) {
     assert_eq!(&msg.payload[..], b"ping");
     probe.disconnect().await;
 }
+
+/// Runs an external client (`mosquitto_pub`, `python3`, ...) to its end
+/// without blocking the broker's runtime, killing it after `limit`. A missing
+/// program fails the test, naming what to install.
+pub async fn run_tool(program: &str, args: &[&str], install: &str, limit: Duration) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program} ({e}): install {install}"));
+    let t0 = std::time::Instant::now();
+    while child.try_wait().expect("wait for the tool").is_none() {
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.wait_with_output().expect("tool output")
+}
+
+/// Mosquitto's command-line clients package, for messages.
+pub const MOSQUITTO_CLIENTS: &str = "Debian's mosquitto-clients (apt install mosquitto-clients)";
+/// Python's paho-mqtt 2.x, for messages.
+pub const PAHO: &str = "python3 with paho-mqtt 2.x (pip install 'paho-mqtt>=2,<3')";

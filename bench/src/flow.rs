@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 const POLL: Duration = Duration::from_millis(5);
 
 #[derive(Debug)]
-pub struct Flow {
+pub(crate) struct Flow {
     cap: u64,
     stall: Duration,
     base: Instant,
@@ -34,7 +34,7 @@ pub struct Flow {
 }
 
 impl Flow {
-    pub fn new(cap: u64, stall: Duration) -> Self {
+    pub(crate) fn new(cap: u64, stall: Duration) -> Self {
         Self {
             cap,
             stall: stall.max(Duration::from_millis(1)),
@@ -58,19 +58,19 @@ impl Flow {
 
     /// Whether a publisher must wait before sending more.
     #[inline]
-    pub fn blocked(&self) -> bool {
+    pub(crate) fn blocked(&self) -> bool {
         self.cap != 0 && self.outstanding() > self.cap as i64
     }
 
     /// A publisher is about to send messages that `deliveries` subscriptions expect.
     #[inline]
-    pub fn issue(&self, deliveries: u64) {
+    pub(crate) fn issue(&self, deliveries: u64) {
         self.issued.fetch_add(deliveries, Relaxed);
     }
 
     /// Subscribers received `n` more messages.
     #[inline]
-    pub fn received(&self, n: u64) {
+    pub(crate) fn received(&self, n: u64) {
         self.received.fetch_add(n, Relaxed);
         if self.waiting.load(Relaxed) > 0 && !self.blocked() {
             self.room.notify_waiters();
@@ -78,12 +78,12 @@ impl Flow {
     }
 
     /// Every message received so far, duplicates included.
-    pub fn total_received(&self) -> u64 {
+    pub(crate) fn total_received(&self) -> u64 {
         self.received.load(Relaxed)
     }
 
     /// Waits until at most `cap` deliveries are outstanding, or `deadline`.
-    pub async fn wait(&self, deadline: Instant) {
+    pub(crate) async fn wait(&self, deadline: Instant) {
         if !self.blocked() {
             return;
         }

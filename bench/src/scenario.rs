@@ -29,14 +29,14 @@ use crate::{
 };
 
 /// Bytes of the stamp at the start of every payload.
-pub const STAMP: usize = 4 + 8 + 8;
+pub(crate) const STAMP: usize = 4 + 8 + 8;
 
 /// How long a QoS 1 publisher waits for a PUBACK before it gives up.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who publishes where and who subscribes to what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `publishers` publishers on `…/in/<i>`, one subscriber on `…/in/#`.
     FanIn,
     /// One publisher, `subscribers` subscribers on the same topic.
@@ -47,7 +47,7 @@ pub enum Kind {
 
 /// How one scenario is shaped.
 #[derive(Debug, Clone)]
-pub struct Shape {
+pub(crate) struct Shape {
     pub name: String,
     pub kind: Kind,
     pub publishers: usize,
@@ -119,7 +119,7 @@ fn plan(shape: &Shape, run_id: &str) -> Plan {
 }
 
 /// Runs one scenario against the broker at `addr`.
-pub async fn run(addr: SocketAddr, shape: &Shape, run_id: &str) -> anyhow::Result<Outcome> {
+pub(crate) async fn run(addr: SocketAddr, shape: &Shape, run_id: &str) -> anyhow::Result<Outcome> {
     let plan = plan(shape, run_id);
     let base = Instant::now();
     let flow = Arc::new(Flow::new(shape.max_outstanding, shape.stall));

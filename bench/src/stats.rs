@@ -6,7 +6,7 @@ use pigeon_codec::QoS;
 
 /// What one scenario measured.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub scenario: String,
     pub qos: QoS,
     /// Distinct expected messages received.
@@ -49,7 +49,7 @@ impl Default for Outcome {
 
 impl Outcome {
     /// Delivered (distinct) messages per second, first publish to last delivery.
-    pub fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         if self.elapsed.is_zero() {
             return 0.0;
         }
@@ -68,7 +68,7 @@ impl Outcome {
 
     /// `FAIL`: a QoS 1 message was lost (or a corrupt/unexpected one arrived);
     /// `ERR`: a connection failed; `loss`: QoS 0 messages were dropped; `ok`.
-    pub fn verdict(&self) -> &'static str {
+    pub(crate) fn verdict(&self) -> &'static str {
         if (self.qos != QoS::AtMostOnce && self.missing > 0) || self.unexpected > 0 {
             "FAIL"
         } else if !self.errors.is_empty() {
@@ -81,12 +81,12 @@ impl Outcome {
     }
 
     /// Whether the run should make pigeon-bench exit non-zero.
-    pub fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         matches!(self.verdict(), "FAIL" | "ERR")
     }
 
     /// One line matching [`header`].
-    pub fn row(&mut self, label: &str) -> String {
+    pub(crate) fn row(&mut self, label: &str) -> String {
         let (p50, p99) = (self.latency_ms(0.5), self.latency_ms(0.99));
         format!(
             "{label:<10} {:<12} {:>10.0} {:>10} {:>9} {:>6} {:>6} {:>9.2} {:>9.2} {:>6} {:>6}",
@@ -105,7 +105,7 @@ impl Outcome {
 }
 
 /// The header matching [`Outcome::row`].
-pub fn header() -> String {
+pub(crate) fn header() -> String {
     format!(
         "{:<10} {:<12} {:>10} {:>10} {:>9} {:>6} {:>6} {:>9} {:>9} {:>6} {:>6}",
         "broker",

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 /// What one subscriber has seen of one stream.
 #[derive(Debug, Default, Clone)]
-pub struct SeqTracker {
+pub(crate) struct SeqTracker {
     /// The next sequence expected in order: everything below it was either
     /// received or is in `gaps`.
     next: u64,
@@ -23,7 +23,7 @@ pub struct SeqTracker {
 impl SeqTracker {
     /// Records the arrival of `seq`.
     #[inline]
-    pub fn record(&mut self, seq: u64) {
+    pub(crate) fn record(&mut self, seq: u64) {
         if seq == self.next {
             self.next += 1;
             self.unique += 1;
@@ -56,7 +56,7 @@ impl SeqTracker {
     }
 
     /// Sequences `0..published` never received.
-    pub fn missing(&self, published: u64) -> u64 {
+    pub(crate) fn missing(&self, published: u64) -> u64 {
         let holes: u64 = self
             .gaps
             .iter()
@@ -66,7 +66,7 @@ impl SeqTracker {
     }
 
     /// Distinct sequences received at or above `published` (never published: corrupt).
-    pub fn beyond(&self, published: u64) -> u64 {
+    pub(crate) fn beyond(&self, published: u64) -> u64 {
         if self.next <= published {
             return 0;
         }

@@ -21,7 +21,8 @@ pub mod persistence;
 pub mod prelude;
 pub mod service;
 pub(crate) mod sys;
-pub(crate) mod transport;
+pub mod tls;
+pub mod transport;
 
 pub use app::{testing, App, BootstrapError, Pigeon};
 pub use broker::{Broker, BrokerHandle};

@@ -70,12 +70,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut shutdown = Shutdown::install().context("cannot install signal handlers")?;
     let mut hangup = Hangup::install().context("cannot install the SIGHUP handler")?;
     let id = config.id.clone();
-    let wanted = format!("{}:{}", config.host, config.port);
+    let wanted: Vec<String> = config
+        .effective_listeners()
+        .iter()
+        .map(|l| l.url())
+        .collect();
+    let wanted = wanted.join(", ");
     let broker = Broker::start(config, Hooks::none())
         .await
         .with_context(|| format!("cannot start the broker on {wanted}"))?;
-    // Tests and scripts read the bound port from this line (useful with --port 0).
-    tracing::info!(broker_id = %id, "listening on {}", broker.local_addr());
+    // Tests and scripts read the bound port from the first line (useful with --port 0);
+    // one line per listener, in the order configured.
+    for listener in broker.listeners() {
+        tracing::info!(broker_id = %id, "listening on {} ({})", listener.addr, listener.name);
+    }
     loop {
         tokio::select! {
             signal = shutdown.recv() => {

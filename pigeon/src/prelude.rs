@@ -50,7 +50,8 @@ pub use crate::app::{App, Injectable, Module, Pigeon};
 pub use crate::codec::{ConnAck, Connect, Protocol, Publish, QoS};
 pub use crate::hooks::{
     AuthError, AuthExchange, AuthStep, Client, Credential, Denied, Error, HookError, Json, Packet,
-    Param, Params, Payload, Subscription, Subscriptions, Topic, Unsubscriptions,
+    Param, Params, Payload, Peer, PeerCertificate, Subscription, Subscriptions, Topic,
+    Unsubscriptions,
 };
 pub use crate::{Config, PigeonService};
 pub use pigeon_macros::{

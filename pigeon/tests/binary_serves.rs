@@ -384,3 +384,46 @@ async fn v5_capability_flags_reach_the_connack() {
     assert_eq!(props.max_packet_size, Some(4096));
     assert_eq!(running.stop_with("TERM").code(), Some(0));
 }
+
+#[test]
+fn listens_on_every_listen_url_and_logs_each() {
+    let mut running = Running::start(&[
+        "--listen",
+        "mqtt://127.0.0.1:0",
+        "--listen",
+        "ws://127.0.0.1:0/mqtt",
+    ]);
+    assert_eq!(raw_connack(&running), [0x20, 0x02, 0x00, 0x00]);
+    // The second line names the WebSocket listener with its real port.
+    let deadline = Instant::now() + PATIENCE;
+    let ws_line = loop {
+        if let Some(line) = running
+            .stderr
+            .iter()
+            .find(|l| l.contains("(ws://127.0.0.1:"))
+        {
+            break line.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ws listener line: {:?}",
+            running.stderr
+        );
+        running.next_line();
+    };
+    let ws_addr: std::net::SocketAddr = ws_line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .expect("an address on the ws line");
+    // A plain HTTP GET on the WebSocket port is told to upgrade.
+    let mut http = TcpStream::connect(ws_addr).unwrap();
+    http.set_read_timeout(Some(PATIENCE)).unwrap();
+    http.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = http.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 426"), "{answer}");
+    assert_eq!(running.stop_with("TERM").code(), Some(0));
+}

@@ -30,6 +30,12 @@ const FLAGS: &[&str] = &[
     "--shared-subscription-available",
     "--max-session-expiry-interval",
     "--server-reference",
+    "--listen",
+    "--cert",
+    "--key",
+    "--ca-file",
+    "--require-certificate",
+    "--use-identity-as-username",
 ];
 
 /// Runs with `args` and checks it stopped with code 2, naming `needle`, without listening.
@@ -171,4 +177,33 @@ fn malformed_acl_file_is_reported_with_its_line() {
         &["--acl-file", "/nonexistent/site.acl"],
         "/nonexistent/site.acl",
     );
+}
+
+#[test]
+fn a_bad_certificate_file_is_named() {
+    let cert = temp_file(
+        "bad_cert",
+        "server.pem",
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n",
+    );
+    let key = temp_file("bad_cert", "server.key", "");
+    let cert = cert.to_str().unwrap();
+    let stderr = refused(
+        &[
+            "--listen",
+            "mqtts://127.0.0.1:0",
+            "--cert",
+            cert,
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        cert,
+    );
+    assert!(stderr.contains("--cert / cert"), "{stderr}");
+}
+
+#[test]
+fn a_tls_listener_without_certificate_is_refused() {
+    refused(&["--listen", "wss://127.0.0.1:0/mqtt"], "--cert");
+    refused(&["--listen", "gopher://127.0.0.1:70"], "--listen");
 }

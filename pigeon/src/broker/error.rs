@@ -12,7 +12,7 @@ use crate::{acl::AclError, config::ConfigError};
 /// let config = Config { max_inflight: 0, ..Config::default() };
 /// match Broker::start(config, Hooks::none()).await {
 ///     Err(StartError::InvalidOption(e)) => eprintln!("fix the option: {e}"),
-///     Err(StartError::Bind { port, .. }) => eprintln!("port {port} is taken"),
+///     Err(StartError::Listen(e)) => eprintln!("cannot listen: {e}"),
 ///     Err(e) => eprintln!("{e}"),
 ///     Ok(broker) => broker.close().await,
 /// }
@@ -30,20 +30,10 @@ pub enum StartError {
     /// The `password_file` cannot be read or parsed (the error names the file and line).
     #[error("invalid value for --password-file / password_file: {0}")]
     PasswordFile(#[source] crate::auth::PasswordFileError),
-    /// The listener could not be bound (address in use, no permission, unknown host).
-    #[error("cannot listen on host {host} port {port}: {source}")]
-    Bind {
-        /// The `host` option.
-        host: String,
-        /// The `port` option.
-        port: u16,
-        /// Why binding failed.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The bound listener's address could not be read.
-    #[error("cannot read the listener's address: {0}")]
-    LocalAddr(#[source] std::io::Error),
+    /// A listener could not be set up: a TLS file it names is unusable, or its
+    /// address could not be bound (the error names the listener's URL).
+    #[error(transparent)]
+    Listen(#[from] crate::transport::TransportError),
 }
 
 impl From<ConfigError> for StartError {

@@ -2,10 +2,12 @@
 //!
 //! CONTRACT (public API used by the framework and the binary; the engine's
 //! internals are free):
-//! - `Broker::start(config, hooks)` binds the listener and returns a handle;
-//! - `BrokerHandle` is cheap to clone and offers `local_addr`, `publish`,
-//!   `close`, `closed`, `stats`, `clients`, `subscriptions`, `reload` (the
-//!   ACL and password files, without dropping connections).
+//! - `Broker::start(config, hooks)` binds the listeners (through
+//!   [`crate::transport`]) and returns a handle;
+//! - `BrokerHandle` is cheap to clone and offers `local_addr`, `listeners`,
+//!   `serve_connection`, `publish`, `close`, `closed`, `stats`, `clients`,
+//!   `subscriptions`, `reload` (the ACL and password files, without
+//!   dropping connections).
 //!
 //! How it works: one task per connection (`crate::connection`). A publisher's
 //! task matches the topic tree itself (`router`) and offers the shared
@@ -38,11 +40,15 @@ pub use reload::ReloadError;
 pub(crate) use session::{Ctrl, Link, Offer, Session};
 pub use stats::DropReason;
 
+use tokio::io::{AsyncRead, AsyncWrite};
+
 use crate::{
     auth::Authenticator,
     emitter::{Emitter, LocalEmitter},
     hooks::{Event, EventKind, Hooks},
+    hooks::{ListenerKind, Peer},
     persistence::{MemoryPersistence, Persistence},
+    transport::BoundListener,
     Config,
 };
 
@@ -106,7 +112,9 @@ pub struct Broker;
 
 impl Broker {
     /// Checks `config` ([`Config::validate`]: the same rules, the same errors),
-    /// binds `config.host:config.port` and starts serving.
+    /// binds every listener of the configuration ([`Config::effective_listeners`]:
+    /// `config.host:config.port` unless `config.listeners` says otherwise) and
+    /// starts serving. A listener's bad TLS file or taken port is an error naming it.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), pigeon::broker::StartError> {
@@ -135,14 +143,8 @@ impl Broker {
     ) -> Result<BrokerHandle, StartError> {
         let acl = config.validated_acl()?;
         let authenticator = Authenticator::new(&config).map_err(StartError::PasswordFile)?;
-        let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
-            .await
-            .map_err(|source| StartError::Bind {
-                host: config.host.clone(),
-                port: config.port,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(StartError::LocalAddr)?;
+        let bound = crate::transport::bind(&config).await?;
+        let listeners: Arc<[BoundListener]> = bound.iter().map(|b| b.describe()).collect();
         let engine = Arc::new(Engine::new(
             config,
             hooks,
@@ -152,12 +154,15 @@ impl Broker {
             backends.emitter,
         ));
         engine.restore_sessions().await;
-        tracing::info!(%local_addr, id = %engine.config.id, "pigeon listening");
-        engine
-            .tracker
-            .spawn(crate::transport::tcp::accept_loop(engine.clone(), listener));
+        for b in bound {
+            let listener = b.describe();
+            tracing::info!(addr = %listener.addr, listener = %listener.name, id = %engine.config.id, "pigeon listening");
+            engine
+                .tracker
+                .spawn(crate::transport::accept_loop(engine.clone(), b));
+        }
         engine.tracker.spawn(crate::sys::heartbeat(engine.clone()));
-        Ok(BrokerHandle { engine, local_addr })
+        Ok(BrokerHandle { engine, listeners })
     }
 }
 
@@ -165,13 +170,60 @@ impl Broker {
 #[derive(Clone)]
 pub struct BrokerHandle {
     engine: Arc<Engine>,
-    local_addr: SocketAddr,
+    listeners: Arc<[BoundListener]>,
 }
 
 impl BrokerHandle {
-    /// The address the listener is bound to (useful with port 0).
+    /// The address the first listener is bound to (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.listeners[0].addr
+    }
+
+    /// Every listener, in the order configured, with its bound address.
+    pub fn listeners(&self) -> &[BoundListener] {
+        &self.listeners
+    }
+
+    /// The bound address of the first listener of `kind`.
+    pub fn addr_of(&self, kind: ListenerKind) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|l| l.kind == kind)
+            .map(|l| l.addr)
+    }
+
+    /// Serves one client over a stream the application accepted itself (a
+    /// Unix socket, QUIC, an in-memory pipe...), exactly as a listener's
+    /// connection; resolves when the connection ends. `peer` is what handlers
+    /// see through [`Client::peer`](crate::hooks::Client::peer).
+    ///
+    /// ```no_run
+    /// use pigeon::hooks::{ListenerKind, Peer};
+    /// # async fn run(broker: pigeon::BrokerHandle) -> std::io::Result<()> {
+    /// let unix = tokio::net::UnixListener::bind("/run/pigeon.sock")?;
+    /// loop {
+    ///     let (stream, _) = unix.accept().await?;
+    ///     let peer = Peer::new(([127, 0, 0, 1], 0).into()).with_listener("unix", ListenerKind::Custom);
+    ///     tokio::spawn(broker.serve_connection(stream, peer));
+    /// }
+    /// # }
+    /// ```
+    pub fn serve_connection<S>(
+        &self,
+        stream: S,
+        peer: Peer,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        // Tracked like a listener's connections, so that `close` waits for it.
+        let task =
+            self.engine
+                .tracker
+                .spawn(crate::connection::serve(self.engine.clone(), stream, peer));
+        async move {
+            let _ = task.await;
+        }
     }
 
     /// Publishes on behalf of the broker (bypasses authorize-publish) and resolves

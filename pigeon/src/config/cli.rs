@@ -74,13 +74,12 @@ impl Cli {
     /// given, then the flags; then [`Config::validate`]. (A subcommand, if
     /// any, is the caller's to run instead.)
     pub fn into_config(self) -> Result<Config, ConfigError> {
-        let mut config = Config::default();
-        if let Some(path) = &self.config {
-            Options::from_toml_file(path)?.apply_to(&mut config)?;
-        }
-        self.options.apply_to(&mut config)?;
-        config.validate()?;
-        Ok(config)
+        let file = self
+            .config
+            .as_deref()
+            .map(Options::from_toml_file)
+            .transpose()?;
+        Config::from_layers(file.into_iter().chain([self.options]))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::{acl::AclError, auth::PasswordFileError};
+use crate::{acl::AclError, auth::PasswordFileError, tls::TlsError};
 
 /// A configuration that cannot start a broker.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +44,7 @@ pub enum ConfigError {
     },
 
     /// A key of the config file has a value of the wrong type or range.
-    #[error("invalid value for --{} / {key} in {}: {message}", flag(.key), .path.display())]
+    #[error("invalid value for {} / {key} in {}: {message}", flag(.key), .path.display())]
     FileValue {
         /// The file.
         path: PathBuf,
@@ -55,7 +55,7 @@ pub enum ConfigError {
     },
 
     /// An option's value is out of its range (wherever it came from).
-    #[error("invalid value for --{} / {key}: {value} ({expected})", flag(.key))]
+    #[error("invalid value for {} / {key}: {value} ({expected})", flag(.key))]
     Invalid {
         /// The option (its snake_case key).
         key: &'static str,
@@ -72,10 +72,22 @@ pub enum ConfigError {
     /// The password file named by `--password-file` is unreadable or malformed.
     #[error("invalid value for --password-file / password_file: {0}")]
     PasswordFile(#[source] PasswordFileError),
+
+    /// A TLS listener's certificate, key or CA file is unreadable or unusable.
+    #[error("invalid value for {} / {}: {source}", flag(.source.key()), .source.key())]
+    Tls {
+        /// What is wrong with which file.
+        #[source]
+        source: TlsError,
+    },
 }
 
+/// The flag of a key (`[[listeners]]` has none: it is TOML only).
 fn flag(key: &str) -> String {
-    key.replace('_', "-")
+    match key {
+        "listeners" => "[[listeners]]".to_owned(),
+        _ => format!("--{}", key.replace('_', "-")),
+    }
 }
 
 fn hint(suggestion: &Option<&'static str>) -> String {

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use super::{options::KEYS, Config, ConfigError, Options};
 
 impl Options {
-    /// Reads a TOML config file. A relative `acl_file` or `password_file` in
-    /// it is taken relative to the file's folder.
+    /// Reads a TOML config file. Relative file names in it (`acl_file`,
+    /// `password_file`, `cert`, `key`, `ca_file`, also in `[[listeners]]`) are
+    /// taken relative to the file's folder.
     pub fn from_toml_file(path: &Path) -> Result<Options, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
@@ -14,9 +15,24 @@ impl Options {
         })?;
         let mut options = Self::from_toml_str(&text, path)?;
         if let Some(dir) = path.parent() {
-            for file in [&mut options.acl_file, &mut options.password_file] {
-                if let Some(relative) = file.as_mut().filter(|f| f.is_relative()) {
-                    *relative = dir.join(&*relative);
+            let relative = |file: &mut Option<PathBuf>| {
+                if let Some(f) = file.as_mut().filter(|f| f.is_relative()) {
+                    *f = dir.join(&*f);
+                }
+            };
+            let o = &mut options;
+            for file in [
+                &mut o.acl_file,
+                &mut o.password_file,
+                &mut o.cert,
+                &mut o.key,
+                &mut o.ca_file,
+            ] {
+                relative(file);
+            }
+            for l in o.listeners.iter_mut().flatten() {
+                for file in [&mut l.cert, &mut l.key, &mut l.ca_file] {
+                    relative(file);
                 }
             }
         }
@@ -107,18 +123,12 @@ impl Config {
     /// assert_eq!(config.max_keepalive, 60);
     /// ```
     pub fn from_toml_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let mut config = Config::default();
-        Options::from_toml_str(text, path)?.apply_to(&mut config)?;
-        config.validate()?;
-        Ok(config)
+        Config::from_layers([Options::from_toml_str(text, path)?])
     }
 
     /// Like [`Config::from_toml_str`], reading the file (a relative `acl_file`
     /// is taken relative to its folder).
     pub fn from_toml_file(path: &Path) -> Result<Config, ConfigError> {
-        let mut config = Config::default();
-        Options::from_toml_file(path)?.apply_to(&mut config)?;
-        config.validate()?;
-        Ok(config)
+        Config::from_layers([Options::from_toml_file(path)?])
     }
 }

@@ -21,6 +21,9 @@
 //! max_keepalive = 300          # seconds
 //! maximum_qos = 1
 //! retain_available = true
+//! listen = ["mqtt://0.0.0.0:1883", "wss://0.0.0.0:8884/mqtt"]  # see config::Listener
+//! cert = "server.pem"          # for the TLS listeners
+//! key = "server.key"
 //! ```
 //!
 //! ```
@@ -34,6 +37,7 @@ mod cli;
 mod error;
 #[cfg(feature = "toml")]
 mod file;
+mod listener;
 mod options;
 #[cfg(all(test, feature = "cli"))]
 mod password_tests;
@@ -46,6 +50,7 @@ use std::{path::PathBuf, time::Duration};
 #[cfg(feature = "cli")]
 pub use cli::{Cli, Command, PasswdArgs};
 pub use error::ConfigError;
+pub use listener::Listener;
 pub use options::{Options, KEYS};
 pub use validate::{MAX_PACKET_SIZE_LIMIT, MIN_PACKET_SIZE_LIMIT};
 
@@ -58,10 +63,22 @@ pub use validate::{MAX_PACKET_SIZE_LIMIT, MIN_PACKET_SIZE_LIMIT};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Address to listen on.
+    /// Address of the plain TCP listener, used when `listeners` is empty.
     pub host: String,
-    /// TCP port; 0 picks an ephemeral one.
+    /// Port of the plain TCP listener; 0 picks an ephemeral one.
     pub port: u16,
+    /// Listeners to bind instead of `host:port` (see [`Config::effective_listeners`]).
+    pub listeners: Vec<Listener>,
+    /// PEM certificate chain for TLS listeners that name none.
+    pub cert: Option<PathBuf>,
+    /// PEM private key for TLS listeners that name none.
+    pub key: Option<PathBuf>,
+    /// PEM CA certificates to verify client certificates with (TLS listeners).
+    pub ca_file: Option<PathBuf>,
+    /// TLS listeners refuse clients without a certificate signed by `ca_file`.
+    pub require_certificate: bool,
+    /// The client certificate's common name replaces the CONNECT user name.
+    pub use_identity_as_username: bool,
     /// Broker id, used in `$SYS/<id>/...`. Default: a UUID v4.
     pub id: String,
     /// Maximum concurrent messages being delivered.
@@ -130,6 +147,12 @@ impl Default for Config {
         Self {
             host: "0.0.0.0".into(),
             port: 1884,
+            listeners: Vec::new(),
+            cert: None,
+            key: None,
+            ca_file: None,
+            require_certificate: false,
+            use_identity_as_username: false,
             id: uuid::Uuid::new_v4().to_string(),
             concurrency: 100,
             queue_limit: 42,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use pigeon_codec::QoS;
 
-use super::{Config, ConfigError};
+use super::{listener::URL_FORMS, Config, ConfigError, Listener};
 
 /// Options given on the command line or in a TOML file; `None` leaves the
 /// value of the layer below.
@@ -33,6 +33,34 @@ pub struct Options {
     /// TCP port; 0 picks a free one [default: 1884]
     #[cfg_attr(feature = "cli", arg(long, value_name = "PORT"))]
     pub port: Option<u16>,
+
+    /// Listen on URL (repeatable): mqtt://HOST:PORT, mqtts://HOST:PORT, ws://HOST:PORT/PATH, wss://HOST:PORT/PATH; --host/--port are then bound only if given too
+    #[arg(long, value_name = "URL")]
+    pub listen: Option<Vec<String>>,
+
+    /// Listener tables (TOML only: [[listeners]] with kind, host, port, path, cert, key, ...)
+    #[arg(skip)]
+    pub listeners: Option<Vec<Listener>>,
+
+    /// PEM certificate chain for mqtts:// and wss:// listeners
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+
+    /// PEM private key for mqtts:// and wss:// listeners
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
+    /// PEM CA certificates that client certificates are verified against (TLS listeners)
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// TLS listeners refuse clients without a certificate signed by --ca-file [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    pub require_certificate: Option<bool>,
+
+    /// The client certificate's common name replaces the CONNECT user name (needs --require-certificate) [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    pub use_identity_as_username: Option<bool>,
 
     /// Broker id, used in $SYS/ID/... topics [default: a random UUID v4]
     #[cfg_attr(feature = "cli", arg(long, value_name = "ID"))]
@@ -139,6 +167,13 @@ pub struct Options {
 pub const KEYS: &[&str] = &[
     "host",
     "port",
+    "listen",
+    "listeners",
+    "cert",
+    "key",
+    "ca_file",
+    "require_certificate",
+    "use_identity_as_username",
     "id",
     "concurrency",
     "queue_limit",
@@ -179,6 +214,7 @@ impl Options {
             })?),
             None => None,
         };
+        let listeners = self.parsed_listeners()?;
         macro_rules! set {
             ($($field:ident),* $(,)?) => {
                 $(if let Some(v) = self.$field { config.$field = v; })*
@@ -204,7 +240,21 @@ impl Options {
             subscription_identifiers_available,
             shared_subscription_available,
             max_session_expiry_interval,
+            require_certificate,
+            use_identity_as_username,
         );
+        if let Some(listeners) = listeners {
+            config.listeners = listeners;
+        }
+        for (path, field) in [
+            (self.cert, &mut config.cert),
+            (self.key, &mut config.key),
+            (self.ca_file, &mut config.ca_file),
+        ] {
+            if let Some(path) = path {
+                *field = Some(path);
+            }
+        }
         if let Some(ms) = self.connect_timeout {
             config.connect_timeout = Duration::from_millis(ms);
         }
@@ -230,5 +280,59 @@ impl Options {
             config.maximum_qos = qos;
         }
         Ok(())
+    }
+
+    /// The `listen` URLs then the `listeners` tables of this layer; `None`
+    /// when it names neither (the layer below's listeners stay).
+    fn parsed_listeners(&self) -> Result<Option<Vec<Listener>>, ConfigError> {
+        if self.listen.is_none() && self.listeners.is_none() {
+            return Ok(None);
+        }
+        let mut all = Vec::new();
+        for url in self.listen.iter().flatten() {
+            let listener = Listener::parse_url(url).map_err(|expected| ConfigError::Invalid {
+                key: "listen",
+                value: url.clone(),
+                expected: if expected.is_empty() {
+                    URL_FORMS
+                } else {
+                    expected
+                },
+            })?;
+            all.push(listener);
+        }
+        all.extend(self.listeners.iter().flatten().cloned());
+        Ok(Some(all))
+    }
+
+    /// Whether this layer sets `host` or `port` (then bound beside `--listen`).
+    pub(super) fn names_host_or_port(&self) -> bool {
+        self.host.is_some() || self.port.is_some()
+    }
+}
+
+impl Config {
+    /// Applies `layers` over the defaults, lowest first, then validates. When
+    /// listeners are configured, `host:port` is bound as well only if a layer
+    /// names `host` or `port`; it comes first then.
+    pub(super) fn from_layers(
+        layers: impl IntoIterator<Item = Options>,
+    ) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        let mut tcp_named = false;
+        for options in layers {
+            tcp_named |= options.names_host_or_port();
+            options.apply_to(&mut config)?;
+        }
+        if tcp_named && !config.listeners.is_empty() {
+            let tcp = super::Listener::new(
+                crate::hooks::ListenerKind::Tcp,
+                config.host.clone(),
+                config.port,
+            );
+            config.listeners.insert(0, tcp);
+        }
+        config.validate()?;
+        Ok(config)
     }
 }

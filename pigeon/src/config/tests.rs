@@ -211,11 +211,12 @@ fn keys_list_matches_the_flags_and_help_lists_every_option() {
         .filter(|id| !["config", "help", "version"].contains(id))
         .collect();
     ids.sort_unstable();
-    let mut keys = KEYS.to_vec();
+    // `listeners` (the [[listeners]] tables) is the one TOML-only key.
+    let mut keys: Vec<&str> = KEYS.iter().copied().filter(|k| *k != "listeners").collect();
     keys.sort_unstable();
     assert_eq!(ids, keys);
     let help = Cli::command().render_help().to_string();
-    for key in KEYS {
+    for key in &keys {
         let flag = format!("--{}", key.replace('_', "-"));
         assert!(help.contains(&flag), "{flag} missing from --help:\n{help}");
     }
@@ -246,7 +247,7 @@ fn unknown_keys_are_named_with_a_suggestion() {
     );
     assert_eq!(
         toml_error("[listener]\nport = 1"),
-        "unknown key `listener` in config.toml"
+        "unknown key `listener` in config.toml (did you mean `listeners`?)"
     );
     // `config` is a flag, not a key.
     assert_eq!(
@@ -468,12 +469,135 @@ async fn an_acl_error_names_the_file_and_line_and_a_bind_error_the_address() {
         .err()
         .expect("port taken");
     assert!(
-        matches!(&err, StartError::Bind { port: p, .. } if *p == port),
+        matches!(
+            &err,
+            StartError::Listen(crate::transport::TransportError::Bind { url, .. })
+                if url.ends_with(&format!(":{port}"))
+        ),
         "{err:?}"
     );
     assert!(err
         .to_string()
-        .starts_with(&format!("cannot listen on host 127.0.0.1 port {port}: ")));
+        .starts_with(&format!("cannot listen on mqtt://127.0.0.1:{port}: ")));
     let io = err.source().expect("the I/O error is the source");
     assert!(io.downcast_ref::<std::io::Error>().is_some());
+}
+
+#[test]
+fn listen_urls_become_listeners_and_host_port_is_bound_only_when_named() {
+    let config = args(&[
+        "--listen",
+        "ws://127.0.0.1:0",
+        "--listen",
+        "mqtt://[::1]:1999",
+    ])
+    .unwrap();
+    let urls: Vec<String> = config
+        .effective_listeners()
+        .iter()
+        .map(|l| l.url())
+        .collect();
+    assert_eq!(urls, ["ws://127.0.0.1:0/mqtt", "mqtt://[::1]:1999"]);
+
+    let config = args(&["--port", "0", "--listen", "ws://127.0.0.1:0/socket"]).unwrap();
+    let urls: Vec<String> = config
+        .effective_listeners()
+        .iter()
+        .map(|l| l.url())
+        .collect();
+    assert_eq!(urls, ["mqtt://0.0.0.0:0", "ws://127.0.0.1:0/socket"]);
+
+    // Without --listen, host:port is the listener.
+    let urls: Vec<String> = args(&[])
+        .unwrap()
+        .effective_listeners()
+        .iter()
+        .map(|l| l.url())
+        .collect();
+    assert_eq!(urls, ["mqtt://0.0.0.0:1884"]);
+}
+
+#[test]
+fn bad_listen_urls_are_named() {
+    assert_eq!(
+        error(&["--listen", "http://0.0.0.0:80"]),
+        "invalid value for --listen / listen: http://0.0.0.0:80 (expected mqtt://HOST:PORT, \
+         mqtts://HOST:PORT, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH)"
+    );
+    assert_eq!(
+        error(&["--listen", "mqtt://0.0.0.0:99999"]),
+        "invalid value for --listen / listen: mqtt://0.0.0.0:99999 (the port must be 0..=65535)"
+    );
+    assert_eq!(
+        error(&["--listen", "mqtt://0.0.0.0:1/mqtt"]),
+        "invalid value for --listen / listen: mqtt://0.0.0.0:1/mqtt (only ws:// and wss:// listeners have a path)"
+    );
+}
+
+#[test]
+fn tls_listeners_need_a_certificate_and_name_a_bad_file() {
+    assert_eq!(
+        error(&["--listen", "mqtts://127.0.0.1:0"]),
+        "invalid value for --cert / cert: mqtts://127.0.0.1:0 (a TLS listener needs --cert FILE and --key FILE (PEM))"
+    );
+    let cert = temp_file("bad_cert", "server.pem", "not a certificate\n");
+    let key = temp_file("bad_cert", "server.key", "");
+    let message = error(&[
+        "--listen",
+        "mqtts://127.0.0.1:0",
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(
+        message.starts_with("invalid value for --cert / cert: "),
+        "{message}"
+    );
+    assert!(message.contains(cert.to_str().unwrap()), "{message}");
+    let missing = error(&[
+        "--listen",
+        "wss://127.0.0.1:0",
+        "--cert",
+        "/nonexistent/cert.pem",
+        "--key",
+        "/nonexistent/key.pem",
+    ]);
+    assert!(missing.contains("/nonexistent/cert.pem"), "{missing}");
+    assert_eq!(
+        error(&["--listen", "mqtts://127.0.0.1:0", "--cert", "c", "--key", "k", "--require-certificate"]),
+        "invalid value for --ca-file / ca_file: mqtts://127.0.0.1:0 (require_certificate needs --ca-file FILE to verify client certificates)"
+    );
+}
+
+#[test]
+fn listener_tables_in_toml() {
+    let config = Config::from_toml_str(
+        "listen = [\"mqtt://127.0.0.1:0\"]\n\
+         [[listeners]]\nkind = \"ws\"\nport = 0\npath = \"/mq\"\nname = \"browsers\"\n",
+        "pigeon.toml".as_ref(),
+    )
+    .unwrap();
+    let listeners = config.effective_listeners();
+    assert_eq!(listeners.len(), 2);
+    assert_eq!(listeners[1].url(), "ws://0.0.0.0:0/mq");
+    assert_eq!(listeners[1].display_name(), "browsers");
+    let message = toml_error("[[listeners]]\nkind = \"quic\"\nport = 1\n");
+    assert!(
+        message.starts_with("invalid value for [[listeners]] / listeners in config.toml: "),
+        "{message}"
+    );
+}
+
+#[test]
+fn relative_tls_files_in_config_are_relative_to_its_folder() {
+    let file = temp_file(
+        "relative_tls",
+        "pigeon.toml",
+        "cert = \"c.pem\"\n[[listeners]]\nkind = \"tls\"\nport = 0\nkey = \"k.pem\"\n",
+    );
+    let options = Options::from_toml_file(&file).unwrap();
+    let dir = file.parent().unwrap();
+    assert_eq!(options.cert, Some(dir.join("c.pem")));
+    assert_eq!(options.listeners.unwrap()[0].key, Some(dir.join("k.pem")));
 }

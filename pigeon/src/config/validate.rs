@@ -115,6 +115,39 @@ impl Config {
                 ));
             }
         }
+        self.validate_listeners()?;
+        Ok(())
+    }
+
+    /// Each listener's address and path, and its TLS files (read and parsed,
+    /// so a bad certificate stops startup naming the file).
+    fn validate_listeners(&self) -> Result<(), ConfigError> {
+        for listener in self.effective_listeners() {
+            if listener.host.trim().is_empty() {
+                return Err(invalid(
+                    "listen",
+                    listener.url(),
+                    "expected an address or host name",
+                ));
+            }
+            if !listener.path().starts_with('/') {
+                return Err(invalid(
+                    "listen",
+                    listener.url(),
+                    "a WebSocket path starts with /",
+                ));
+            }
+            if listener.subprotocol().trim().is_empty() {
+                return Err(invalid(
+                    "listeners",
+                    listener.url(),
+                    "the subprotocol cannot be empty",
+                ));
+            }
+            if let Some(files) = listener.tls_files(self)? {
+                crate::tls::server_config(&files).map_err(|source| ConfigError::Tls { source })?;
+            }
+        }
         Ok(())
     }
 

@@ -7,9 +7,9 @@ use std::{sync::Arc, time::Duration};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use pigeon_codec::{Auth, AuthProperties, ConnectProperties, Packet, ReasonCode};
-use tokio::{io::AsyncWriteExt, net::tcp::OwnedWriteHalf};
+use tokio::io::AsyncWriteExt;
 
-use super::{guard, handshake::refuse, Connection, Exit, Reader};
+use super::{guard, handshake::refuse, Connection, Exit, Reader, WriteHalf};
 use crate::{
     broker::Engine,
     hooks::{AuthExchange, AuthStep, Client, Credential},
@@ -42,7 +42,7 @@ fn auth_packet(code: ReasonCode, method: &str, data: Option<Bytes>) -> Packet {
 pub(super) async fn on_connect(
     engine: &Arc<Engine>,
     reader: &mut Reader,
-    writer: &mut OwnedWriteHalf,
+    writer: &mut WriteHalf,
     client: &Client,
     credential: &Credential,
     properties: &ConnectProperties,
@@ -69,7 +69,10 @@ pub(super) async fn on_connect(
                 if pigeon_codec::encode(&packet, client.protocol(), &mut out).is_err() {
                     (ReasonCode::UnspecifiedError, "AUTH too large".to_owned())
                 } else {
-                    let sent = tokio::time::timeout(Duration::from_secs(5), writer.write_all(&out));
+                    let sent = tokio::time::timeout(Duration::from_secs(5), async {
+                        writer.write_all(&out).await?;
+                        writer.flush().await
+                    });
                     if !matches!(sent.await, Ok(Ok(()))) {
                         return None;
                     }

@@ -5,9 +5,9 @@ use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use pigeon_codec::{ConnAck, Connect, Packet, PubReply, ReasonCode, SubscriptionOptions};
-use tokio::{net::tcp::OwnedWriteHalf, sync::mpsc, time::Instant};
+use tokio::{sync::mpsc, time::Instant};
 
-use super::{guard, Connection};
+use super::{guard, Connection, WriteHalf};
 use crate::{
     broker::{Engine, Link},
     hooks::{Client, Event, EventKind, Subscription},
@@ -20,7 +20,7 @@ pub(super) async fn establish(
     mut connect: Connect,
     client: Client,
     assigned: Option<String>,
-    writer: OwnedWriteHalf,
+    writer: WriteHalf,
 ) -> Option<Connection> {
     let protocol = client.protocol();
     // Take the session over (the previous owner saves its state first).
@@ -114,6 +114,7 @@ pub(super) async fn establish(
         ctrl: ctrl_rx,
         writer,
         out: BytesMut::with_capacity(4096),
+        unflushed: false,
         keep_alive: (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500)),
         last_seen: Instant::now(),
         will,

@@ -1,27 +1,27 @@
 //! CONNECT: timeout, client-id rules, pre-connect and authenticate hooks (with
 //! early packets buffered up to `queue_limit`), refusals; then `establish`.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use pigeon_codec::{ConnAck, DecodeError, Packet, Protocol, ReasonCode};
-use tokio::{io::AsyncWriteExt, net::tcp::OwnedWriteHalf};
+use tokio::io::AsyncWriteExt;
 
-use super::{guard, Connection, Reader};
+use super::{guard, Connection, Reader, WriteHalf};
 use crate::{
     broker::Engine,
-    hooks::{Client, Credential, Event, EventKind},
+    hooks::{Client, Credential, Event, EventKind, Peer},
 };
 
 /// Reads and handles CONNECT. `None` when the connection ends here.
 pub(super) async fn accept(
     engine: &Arc<Engine>,
     reader: &mut Reader,
-    mut writer: OwnedWriteHalf,
-    addr: SocketAddr,
+    mut writer: WriteHalf,
+    addr: &Peer,
 ) -> Option<(Connection, Vec<Packet>)> {
-    let anonymous = || Client::new("", addr, None, Protocol::V3_1_1);
+    let anonymous = || Client::with_peer("", addr, None, Protocol::V3_1_1);
     let first = tokio::select! {
         _ = engine.shutdown.cancelled() => return None,
         first = tokio::time::timeout(engine.config.connect_timeout, reader.next()) => first,
@@ -54,12 +54,15 @@ pub(super) async fn accept(
     let protocol = connect.protocol;
     // The client's Maximum Packet Size, which a refusing CONNACK respects too.
     let limit = connect.properties.maximum_packet_size;
+    if let Some(name) = addr.identity_username() {
+        connect.username = Some(name.to_owned()); // use_identity_as_username
+    }
 
     // Client identifier rules.
     let mut assigned = None;
     if connect.client_id.is_empty() {
         if !connect.clean_start && !protocol.is_v5() {
-            let client = Client::new("", addr, connect.username.clone(), protocol);
+            let client = Client::with_peer("", addr, connect.username.clone(), protocol);
             refuse(
                 engine,
                 &mut writer,
@@ -77,7 +80,7 @@ pub(super) async fn accept(
     } else if protocol == Protocol::V3_1
         && connect.client_id.chars().count() > engine.config.max_clients_id_length
     {
-        let client = Client::new(
+        let client = Client::with_peer(
             connect.client_id.clone(),
             addr,
             connect.username.clone(),
@@ -96,7 +99,7 @@ pub(super) async fn accept(
     }
 
     // pre_connect may rewrite the CONNECT.
-    let pre = Client::new(
+    let pre = Client::with_peer(
         connect.client_id.clone(),
         addr,
         connect.username.clone(),
@@ -118,7 +121,7 @@ pub(super) async fn accept(
         return None;
     }
 
-    let client = Client::new(
+    let client = Client::with_peer(
         connect.client_id.clone(),
         addr,
         connect.username.clone(),
@@ -280,7 +283,7 @@ fn connack_code(protocol: Protocol, code: ReasonCode) -> ReasonCode {
 /// for MQTT 5.0, within the client's Maximum Packet Size `limit`).
 pub(super) async fn refuse(
     engine: &Engine,
-    writer: &mut OwnedWriteHalf,
+    writer: &mut WriteHalf,
     client: &Client,
     limit: Option<u32>,
     code: ReasonCode,
@@ -303,12 +306,7 @@ pub(super) async fn refuse(
 }
 
 /// Writes CONNACK before the connection is established, then closes.
-async fn send_now(
-    writer: &mut OwnedWriteHalf,
-    protocol: Protocol,
-    ack: &ConnAck,
-    limit: Option<u32>,
-) {
+async fn send_now(writer: &mut WriteHalf, protocol: Protocol, ack: &ConnAck, limit: Option<u32>) {
     let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
     let mut buf = BytesMut::new();
     let mut encoded = pigeon_codec::encode(&Packet::ConnAck(ack.clone()), protocol, &mut buf);
@@ -318,6 +316,7 @@ async fn send_now(
     }
     if encoded.is_ok() && buf.len() <= limit {
         let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&buf)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), writer.flush()).await;
     }
     let _ = writer.shutdown().await;
 }

@@ -14,7 +14,6 @@ mod subscribe;
 use std::{
     collections::{HashSet, VecDeque},
     future::Future,
-    net::SocketAddr,
     panic::AssertUnwindSafe,
     sync::Arc,
     time::Duration,
@@ -24,11 +23,7 @@ use bytes::BytesMut;
 use futures_util::{FutureExt, StreamExt};
 use pigeon_codec::{DecodeError, MqttCodec, Packet, Protocol, ReasonCode, Will};
 use tokio::{
-    io::AsyncWriteExt,
-    net::{
-        tcp::{OwnedReadHalf, OwnedWriteHalf},
-        TcpStream,
-    },
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt},
     sync::{mpsc, OwnedMutexGuard},
     time::Instant,
 };
@@ -37,11 +32,16 @@ use tracing::Instrument;
 
 use crate::{
     broker::{Ctrl, Delivery, Engine, Session},
-    hooks::Client,
+    hooks::{Client, Peer},
     persistence::Inflight,
 };
 
-type Reader = FramedRead<OwnedReadHalf, MqttCodec>;
+/// The read half of a client's stream, whatever the transport (boxed once per
+/// connection, so that nothing below names a concrete stream type).
+pub(crate) type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+/// The write half of a client's stream.
+pub(crate) type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+type Reader = FramedRead<ReadHalf, MqttCodec>;
 
 /// Stop reading from a client (and draining its queue) while this many bytes
 /// wait to be written to it: a client that does not read cannot grow memory.
@@ -69,13 +69,32 @@ pub(crate) async fn guard<F: Future>(future: F) -> Result<F::Output, String> {
         })
 }
 
-/// Serves one accepted TCP stream.
-pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, addr: SocketAddr) {
-    let span = tracing::info_span!("client", %addr, client_id = tracing::field::Empty);
+/// Serves one client over any byte stream (TLS, WebSocket, in-memory, ...).
+pub(crate) async fn serve<S>(engine: Arc<Engine>, stream: S, peer: Peer)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (read, write) = tokio::io::split(stream);
+    serve_halves(engine, Box::new(read), Box::new(write), peer).await
+}
+
+/// Serves one client over a stream already split in two (TCP splits without
+/// the lock `tokio::io::split` needs).
+pub(crate) async fn serve_halves(
+    engine: Arc<Engine>,
+    read: ReadHalf,
+    write: WriteHalf,
+    peer: Peer,
+) {
+    let span = tracing::info_span!(
+        "client",
+        addr = %peer.addr(),
+        listener = %peer.listener(),
+        client_id = tracing::field::Empty
+    );
     async move {
-        let (read, write) = stream.into_split();
         let mut reader = FramedRead::new(read, MqttCodec::new(engine.config.max_packet_size));
-        match handshake::accept(&engine, &mut reader, write, addr).await {
+        match handshake::accept(&engine, &mut reader, write, &peer).await {
             Some((conn, buffered)) => conn.run(reader, buffered).await,
             // Refused (CONNACK sent) or given up on; the write half is closed.
             None => finish::linger(reader.get_mut(), &engine.shutdown).await,
@@ -135,8 +154,10 @@ pub(crate) struct Connection {
     _owner: OwnedMutexGuard<()>,
     conn_id: u64,
     ctrl: mpsc::UnboundedReceiver<Ctrl>,
-    writer: OwnedWriteHalf,
+    writer: WriteHalf,
     out: BytesMut,
+    /// Bytes were written since the last flush (TLS and WebSocket buffer them).
+    unflushed: bool,
     /// 1.5 × the negotiated keep alive.
     keep_alive: Option<Duration>,
     last_seen: Instant,
@@ -227,7 +248,8 @@ impl Connection {
                 message = inbound::routed(&mut self.pending), if self.pending.is_some() => {
                     Step::Routed(message)
                 }
-                written = self.writer.write_buf(&mut self.out), if !self.out.is_empty() => {
+                written = push(&mut self.writer, &mut self.out, &mut self.unflushed),
+                    if !self.out.is_empty() || self.unflushed => {
                     match written {
                         Ok(0) | Err(_) => Step::Exit(Exit::Closed),
                         Ok(_) => Step::Wrote,
@@ -312,13 +334,33 @@ impl Connection {
 
     /// Writes whatever is buffered, giving up after a short while.
     async fn flush(&mut self) {
-        let flushed = tokio::time::timeout(
-            Duration::from_secs(1),
-            self.writer.write_all_buf(&mut self.out),
-        )
+        let flushed = tokio::time::timeout(Duration::from_secs(1), async {
+            self.writer.write_all_buf(&mut self.out).await?;
+            self.writer.flush().await
+        })
         .await;
         if flushed.is_err() {
             tracing::debug!("client did not take its last packets");
         }
     }
+}
+
+/// Writes some of `out`, then flushes once it is all written: streams that
+/// buffer (TLS records, WebSocket frames) must not sit on a reply. A flush is a
+/// no-op for TCP. Cancel-safe: `unflushed` remembers a flush still owed.
+async fn push(
+    writer: &mut WriteHalf,
+    out: &mut BytesMut,
+    unflushed: &mut bool,
+) -> std::io::Result<usize> {
+    if !out.is_empty() {
+        let n = writer.write_buf(out).await?;
+        *unflushed = true;
+        if n == 0 || !out.is_empty() {
+            return Ok(n);
+        }
+    }
+    writer.flush().await?;
+    *unflushed = false;
+    Ok(1)
 }

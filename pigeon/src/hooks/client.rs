@@ -9,6 +9,8 @@ use std::{
 use bytes::Bytes;
 use pigeon_codec::{Protocol, QoS, SubscriptionOptions};
 
+use super::Peer;
+
 /// A connected (or connecting) client, as handlers see it. Cheap to clone.
 ///
 /// ```
@@ -24,23 +26,33 @@ pub struct Client(Arc<ClientInner>);
 #[derive(Debug)]
 struct ClientInner {
     id: String,
-    addr: SocketAddr,
+    peer: Peer,
     username: Option<String>,
     protocol: Protocol,
     connected: AtomicBool,
 }
 
 impl Client {
-    /// A client in the connecting state.
+    /// A client in the connecting state, at `addr`.
     pub fn new(
         id: impl Into<String>,
         addr: SocketAddr,
         username: Option<String>,
         protocol: Protocol,
     ) -> Self {
+        Self::with_peer(id, Peer::new(addr), username, protocol)
+    }
+
+    /// A client in the connecting state, with everything known of its [`Peer`].
+    pub fn with_peer(
+        id: impl Into<String>,
+        peer: impl Into<Peer>,
+        username: Option<String>,
+        protocol: Protocol,
+    ) -> Self {
         Self(Arc::new(ClientInner {
             id: id.into(),
-            addr,
+            peer: peer.into(),
             username,
             protocol,
             connected: AtomicBool::new(false),
@@ -54,7 +66,12 @@ impl Client {
 
     /// The peer's address.
     pub fn addr(&self) -> SocketAddr {
-        self.0.addr
+        self.0.peer.addr()
+    }
+
+    /// The connection's other end: address, listener, TLS client certificate.
+    pub fn peer(&self) -> &Peer {
+        &self.0.peer
     }
 
     /// The user name of CONNECT, if any.

@@ -8,6 +8,7 @@
 //! | `Option<Client>` | every hook and event (`None` for wills, $SYS and broker messages, `closed`) |
 //! | `&mut Connect`, `Packet<Connect>` | pre-connect |
 //! | `Credential` | authenticate |
+//! | `Peer`, `PeerCertificate`, `Option<PeerCertificate>` (TLS client certificate) | pre-connect, authenticate, authorize-subscribe, authorize-forward |
 //! | `AuthExchange` (MQTT 5.0 enhanced auth) | authenticate |
 //! | `&mut Publish`, `Packet<Publish>`, `Payload`, `Topic`, `Json<T>`, `Param<T>`, `Params` | authorize-publish, authorize-forward, published, `publish` and `ack` events |
 //! | `Subscription`, `&mut Subscription` | authorize-subscribe |
@@ -23,7 +24,7 @@ use pigeon_codec::{ByteStr, ConnAck, Connect, Publish};
 use serde::de::DeserializeOwned;
 
 use super::context::{kind, *};
-use super::{AuthExchange, Client, Credential, Event, Params, Subscription};
+use super::{AuthExchange, Client, Credential, Event, Params, Peer, PeerCertificate, Subscription};
 
 /// Why a parameter could not be extracted (e.g. a payload that is not the JSON
 /// the handler expects). The handler is not run; the failure goes to the error events.
@@ -276,6 +277,21 @@ macro_rules! client {
         }
         impl FromEvent<$cx> for Option<Client> {
             fn from_event(cx: &$cx) -> Result<Self, ExtractError> { Ok(Some(cx.client.clone())) }
+        }
+        impl FromEvent<$cx> for Peer {
+            fn from_event(cx: &$cx) -> Result<Self, ExtractError> { Ok(cx.client.peer().clone()) }
+        }
+        impl FromEvent<$cx> for Option<PeerCertificate> {
+            fn from_event(cx: &$cx) -> Result<Self, ExtractError> {
+                Ok(cx.client.peer().certificate().cloned())
+            }
+        }
+        impl FromEvent<$cx> for PeerCertificate {
+            fn from_event(cx: &$cx) -> Result<Self, ExtractError> {
+                cx.client.peer().certificate().cloned().ok_or_else(|| {
+                    ExtractError::new("the client sent no TLS client certificate")
+                })
+            }
         }
     )*};
 }

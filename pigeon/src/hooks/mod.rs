@@ -24,6 +24,7 @@ mod errors;
 mod event;
 pub mod extract;
 mod pattern;
+mod peer;
 mod registry;
 pub mod returns;
 
@@ -41,6 +42,7 @@ pub use extract::{
     Topic, Unsubscriptions,
 };
 pub use pattern::{Params, TopicPattern};
+pub use peer::{ListenerKind, Peer, PeerCertificate};
 #[doc(hidden)]
 pub use registry::Entry;
 pub use registry::{BoxFuture, HandlerFn, HandlerSet, HooksBuilder, Meta, Register};

@@ -142,6 +142,14 @@ impl Running {
         self.child.id()
     }
 
+    /// Waits (up to 100 ms) for one more stderr line and keeps it in `stderr`.
+    #[allow(dead_code)] // not every test binary reads further lines
+    pub(crate) fn next_line(&mut self) {
+        if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
+            self.stderr.push(line);
+        }
+    }
+
     /// Sends `signal` (e.g. "TERM", "INT") and waits for the exit status.
     pub(crate) fn stop_with(&mut self, signal: &str) -> ExitStatus {
         let status = Command::new("kill")
