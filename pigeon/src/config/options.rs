@@ -35,31 +35,31 @@ pub struct Options {
     pub port: Option<u16>,
 
     /// Listen on URL (repeatable): mqtt://HOST:PORT, mqtts://HOST:PORT, ws://HOST:PORT/PATH, wss://HOST:PORT/PATH; --host/--port are then bound only if given too
-    #[arg(long, value_name = "URL")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "URL"))]
     pub listen: Option<Vec<String>>,
 
     /// Listener tables (TOML only: [[listeners]] with kind, host, port, path, cert, key, ...)
-    #[arg(skip)]
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub listeners: Option<Vec<Listener>>,
 
     /// PEM certificate chain for mqtts:// and wss:// listeners
-    #[arg(long, value_name = "FILE")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
     pub cert: Option<PathBuf>,
 
     /// PEM private key for mqtts:// and wss:// listeners
-    #[arg(long, value_name = "FILE")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
     pub key: Option<PathBuf>,
 
     /// PEM CA certificates that client certificates are verified against (TLS listeners)
-    #[arg(long, value_name = "FILE")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
     pub ca_file: Option<PathBuf>,
 
     /// TLS listeners refuse clients without a certificate signed by --ca-file [default: false]
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set))]
     pub require_certificate: Option<bool>,
 
     /// The client certificate's common name replaces the CONNECT user name (needs --require-certificate) [default: false]
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set))]
     pub use_identity_as_username: Option<bool>,
 
     /// Broker id, used in $SYS/ID/... topics [default: a random UUID v4]
@@ -306,6 +306,7 @@ impl Options {
     }
 
     /// Whether this layer sets `host` or `port` (then bound beside `--listen`).
+    #[cfg(feature = "toml")]
     pub(super) fn names_host_or_port(&self) -> bool {
         self.host.is_some() || self.port.is_some()
     }
@@ -315,6 +316,7 @@ impl Config {
     /// Applies `layers` over the defaults, lowest first, then validates. When
     /// listeners are configured, `host:port` is bound as well only if a layer
     /// names `host` or `port`; it comes first then.
+    #[cfg(feature = "toml")]
     pub(super) fn from_layers(
         layers: impl IntoIterator<Item = Options>,
     ) -> Result<Config, ConfigError> {
