@@ -87,6 +87,17 @@ impl Budget {
         true
     }
 
+    /// Reserves `n` bytes only if they fit under the limit (reservations made
+    /// ahead of need never overshoot).
+    pub fn try_reserve_within(&self, n: usize) -> bool {
+        let before = self.used.fetch_add(n, Relaxed);
+        if before + n > self.limit {
+            self.release(n);
+            return false;
+        }
+        true
+    }
+
     /// Reserves `n` bytes whatever the budget (messages already accepted, such
     /// as a reconnecting session's stored queue).
     pub fn force(&self, n: usize) {

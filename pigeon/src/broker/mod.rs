@@ -65,8 +65,9 @@ pub struct Stats {
     pub messages_dropped: u64,
     /// Message copies not delivered, by reason.
     pub drops: Drops,
-    /// What the online sessions' queues hold now, in bytes (each copy counted
-    /// at its full size), against `max_queued_bytes_total`.
+    /// Bytes the online sessions' queues have reserved from
+    /// `max_queued_bytes_total` (what they hold, each copy counted at its full
+    /// size, plus at most 32 KiB ahead per session).
     pub queued_bytes: u64,
     /// Retained messages stored.
     pub retained: u64,

@@ -81,6 +81,9 @@ struct Inner {
     queue: VecDeque<Delivery>,
     /// What the queued copies weigh ([`Message::cost`]).
     bytes: usize,
+    /// Bytes reserved from the broker-wide budget: `bytes` and up to two
+    /// [`CREDIT`]s ahead.
+    reserved: usize,
     /// When the connection last took from the queue.
     last_take: Option<Instant>,
     /// When an offer first found the queue full since the last take.
@@ -92,6 +95,10 @@ struct Inner {
     subscriptions: HashMap<String, SubscriptionOptions>,
     identifiers: HashMap<String, u32>,
 }
+
+/// Budget reserved ahead per session, so the broker-wide counter (shared by
+/// every core) is touched once per this many bytes rather than per message.
+const CREDIT: usize = 16 * 1024;
 
 impl Session {
     /// A fresh, offline session held to `policy`.
@@ -137,7 +144,7 @@ impl Session {
         // A message larger than the byte limit still goes to an empty queue.
         let full = !inner.queue.is_empty()
             && (inner.queue.len() >= limits.messages || inner.bytes + size > limits.bytes);
-        if !full && self.policy.budget.try_reserve(size) {
+        if !full && self.reserve(&mut inner, size, false) {
             inner.bytes += size;
             inner.queue.push_back(delivery);
             drop(inner);
@@ -179,6 +186,31 @@ impl Session {
         Offer::Full { delivery, recheck }
     }
 
+    /// Makes sure `size` more bytes are covered by the session's reservation,
+    /// reserving a credit ahead when the budget allows. `force`: reserve
+    /// whatever the budget says (messages already accepted).
+    fn reserve(&self, inner: &mut Inner, size: usize, force: bool) -> bool {
+        let need = (inner.bytes + size).saturating_sub(inner.reserved);
+        if need == 0 {
+            return true;
+        }
+        let budget = &self.policy.budget;
+        if force {
+            budget.force(need + CREDIT);
+            inner.reserved += need + CREDIT;
+            return true;
+        }
+        if budget.try_reserve_within(need + CREDIT) {
+            inner.reserved += need + CREDIT;
+            return true;
+        }
+        if budget.try_reserve(need) {
+            inner.reserved += need;
+            return true;
+        }
+        false
+    }
+
     fn kick_slow(&self, inner: &mut Inner) {
         if inner.kicked {
             return;
@@ -200,7 +232,7 @@ impl Session {
     pub fn push_front_all(&self, deliveries: VecDeque<Delivery>) {
         let mut inner = self.lock();
         let bytes: usize = deliveries.iter().map(|d| d.message.cost()).sum();
-        self.policy.budget.force(bytes);
+        self.reserve(&mut inner, bytes, true);
         inner.bytes += bytes;
         let newer = std::mem::replace(&mut inner.queue, deliveries);
         inner.queue.extend(newer);
@@ -212,7 +244,7 @@ impl Session {
     pub fn push(&self, delivery: Delivery) {
         let mut inner = self.lock();
         let bytes = delivery.message.cost();
-        self.policy.budget.force(bytes);
+        self.reserve(&mut inner, bytes, true);
         inner.bytes += bytes;
         inner.queue.push_back(delivery);
         drop(inner);
@@ -255,8 +287,14 @@ impl Session {
         inner.last_take = Some(Instant::now());
         inner.full_since = None;
         let wake = std::mem::take(&mut inner.waiters);
+        let extra = inner.reserved.saturating_sub(inner.bytes + 2 * CREDIT);
+        if extra > 0 {
+            // Keep one credit ahead; give the rest back.
+            let give = extra + CREDIT;
+            inner.reserved -= give;
+            self.policy.budget.release(give);
+        }
         drop(inner);
-        self.policy.budget.release(taken);
         if wake {
             self.room.notify_waiters();
         }
@@ -265,7 +303,10 @@ impl Session {
     /// Empties the queue, giving its bytes back to the budget and waking the
     /// publishers waiting for room (they offer again and find the session gone).
     fn drain_queue(&self, inner: &mut Inner) -> VecDeque<Delivery> {
-        self.policy.budget.release(std::mem::take(&mut inner.bytes));
+        inner.bytes = 0;
+        self.policy
+            .budget
+            .release(std::mem::take(&mut inner.reserved));
         inner.full_since = None;
         inner.waiters = false;
         std::mem::take(&mut inner.queue)
@@ -515,13 +556,40 @@ mod tests {
             assert!(matches!(offer(&session, QoS::AtLeastOnce), Offer::Queued));
         }
         let cost = delivery(QoS::AtLeastOnce).message.cost();
-        assert_eq!(session.policy.budget.used(), 3 * cost);
+        let used = session.policy.budget.used();
+        assert!((3 * cost..=3 * cost + 2 * CREDIT).contains(&used), "{used}");
         let mut out = Vec::new();
         session.take_batch(1, 10, usize::MAX, &mut out);
         assert_eq!(out.len(), 1, "one in-flight slot");
-        assert_eq!(session.policy.budget.used(), 2 * cost);
+        assert!(session.policy.budget.used() <= 2 * cost + 2 * CREDIT);
         assert_eq!(session.detach(1).len(), 2);
         assert_eq!(session.policy.budget.used(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_nearly_spent_budget_is_used_to_the_byte_then_refuses() {
+        let cost = delivery(QoS::AtLeastOnce).message.cost();
+        let limits = QueueLimits {
+            messages: 100,
+            bytes: 1 << 20,
+            drain_timeout: DRAIN,
+        };
+        // Room for two copies and no credit ahead.
+        let policy = Arc::new(QueuePolicy::new(limits, 2 * cost));
+        let session = Session::new(Arc::from("s"), policy);
+        let (ctrl, _rx) = mpsc::unbounded_channel();
+        session.attach(Link { conn_id: 1, ctrl }, false);
+        assert!(matches!(offer(&session, QoS::AtLeastOnce), Offer::Queued));
+        assert!(matches!(offer(&session, QoS::AtLeastOnce), Offer::Queued));
+        assert!(matches!(
+            offer(&session, QoS::AtLeastOnce),
+            Offer::Full { .. }
+        ));
+        assert!(matches!(
+            offer(&session, QoS::AtMostOnce),
+            Offer::Dropped(DropReason::MemoryBudget)
+        ));
+        assert_eq!(session.policy.budget.used(), 2 * cost);
     }
 
     #[tokio::test]
