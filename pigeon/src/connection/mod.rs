@@ -11,6 +11,8 @@ mod inbound;
 mod outbound;
 mod subscribe;
 
+pub(crate) use handshake::refuse_busy;
+
 use std::{
     collections::{HashSet, VecDeque},
     future::Future,
