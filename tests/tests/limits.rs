@@ -140,12 +140,16 @@ async fn v5_topics_deeper_than_max_topic_levels_are_refused() {
         .await;
     match raw.recv().await {
         Some(Packet::PubAck(ack)) => {
-            assert_eq!((ack.packet_id, ack.reason_code), (7, ReasonCode::TopicNameInvalid))
+            assert_eq!(
+                (ack.packet_id, ack.reason_code),
+                (7, ReasonCode::TopicNameInvalid)
+            )
         }
         other => panic!("expected PUBACK 0x90, got {other:?}"),
     }
     // The connection stays: a topic within the limit is delivered.
-    raw.publish5("a/b/c", QoS::AtLeastOnce, false, "ok", 8).await;
+    raw.publish5("a/b/c", QoS::AtLeastOnce, false, "ok", 8)
+        .await;
     let delivered = raw.next_publish().await;
     assert_eq!(&delivered.payload[..], b"ok");
     // QoS 0 has no ack to carry the code: DISCONNECT 0x90.
@@ -199,7 +203,9 @@ async fn subscriptions_past_max_subscriptions_per_client_get_quota_exceeded() {
     let addr = broker.local_addr();
     let mut raw = raw5::connect(addr, "many-subs").await;
     let o = raw5::opts(QoS::AtMostOnce);
-    let ack = raw.subscribe5(1, &[("a", o), ("b", o), ("c", o)], None).await;
+    let ack = raw
+        .subscribe5(1, &[("a", o), ("b", o), ("c", o)], None)
+        .await;
     assert_eq!(
         ack.reason_codes,
         [
@@ -261,7 +267,11 @@ async fn max_publish_rate_slows_a_publisher_but_delivers_everything() {
     }
     for i in 0..SENT {
         let message = subscriber.recv().await;
-        assert_eq!(message.payload, i.to_string().as_bytes(), "in order, none lost");
+        assert_eq!(
+            message.payload,
+            i.to_string().as_bytes(),
+            "in order, none lost"
+        );
     }
     // One second's burst passes at once, the other 15 at 10/s: at least 1.5 s.
     // Only a lower bound is asserted (a slow machine may take longer).
@@ -333,7 +343,12 @@ async fn tls_certificates_reload_without_dropping_connections() {
     broker.reload().expect("the new certificate loads");
     // The client connected before the reload keeps its connection.
     connected
-        .publish("reload/echo", rumqttc::QoS::AtLeastOnce, false, "same session")
+        .publish(
+            "reload/echo",
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            "same session",
+        )
         .await;
     assert_eq!(&connected.recv().await.payload[..], b"same session");
     // New handshakes use the new certificate: only the new CA is trusted now.
@@ -342,7 +357,9 @@ async fn tls_certificates_reload_without_dropping_connections() {
 
     // A broken file keeps the certificate in use, and the error names the file.
     std::fs::write(&cert, "not a certificate").expect("break the file");
-    let error = broker.reload().expect_err("a broken certificate is reported");
+    let error = broker
+        .reload()
+        .expect_err("a broken certificate is reported");
     let text = error.to_string();
     assert!(text.contains(&cert.display().to_string()), "{text}");
     assert_eq!(error.tls.len(), 1);

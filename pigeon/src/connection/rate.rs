@@ -87,6 +87,9 @@ mod tests {
         for _ in 0..4 {
             assert_eq!(bucket.take(later), None);
         }
-        assert!(bucket.take(later).is_some(), "a minute idle is still one second's burst");
+        assert!(
+            bucket.take(later).is_some(),
+            "a minute idle is still one second's burst"
+        );
     }
 }

@@ -96,9 +96,9 @@ pub(crate) async fn bind(config: &Config) -> Result<Vec<Bound>, TransportError> 
 
 async fn bind_one(config: &Config, listener: &Listener) -> Result<Bound, TransportError> {
     let tls = match listener.tls_files(config)? {
-        Some(files) => Some(
-            tls::TlsEndpoint::load(files).map_err(|source| ConfigError::Tls { source })?,
-        ),
+        Some(files) => {
+            Some(tls::TlsEndpoint::load(files).map_err(|source| ConfigError::Tls { source })?)
+        }
         None => None,
     };
     let bind_error = |source| TransportError::Bind {
