@@ -3,7 +3,7 @@
 //!
 //! Exit codes: 0 after a clean shutdown on SIGINT/SIGTERM, 2 for a bad option
 //! or config file (reported before any socket is bound), 1 when the broker
-//! cannot start (e.g. the port is taken). SIGHUP reloads the ACL and password
+//! cannot start (e.g. the port is taken). SIGHUP reloads the ACL, password and TLS
 //! files (a file that fails to parse is logged and the old one kept).
 
 mod passwd_command;
@@ -93,7 +93,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
             () = broker.closed() => break,
             () = hangup.recv() => {
-                tracing::info!("SIGHUP received, reloading the ACL and password files");
+                tracing::info!("SIGHUP received, reloading the ACL, password and TLS files");
                 // Errors are logged by reload, naming the file; the broker goes on.
                 let _ = broker.reload();
             }

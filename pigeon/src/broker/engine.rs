@@ -49,6 +49,8 @@ pub(crate) struct Engine {
     pub shutdown: CancellationToken,
     pub closed: CancellationToken,
     pub tracker: TaskTracker,
+    /// Connections open over every listener, against `max_connections`.
+    pub connections: Arc<super::ConnectionCount>,
     /// Messages being handed to the emitter at once (the seed's `concurrency`).
     delivery_slots: tokio::sync::Semaphore,
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
@@ -78,6 +80,7 @@ impl Engine {
         ));
         emitter.bind(router.clone());
         let delivery_slots = tokio::sync::Semaphore::new(config.concurrency.max(1));
+        let connections = super::ConnectionCount::new(config.max_connections);
         Self {
             config,
             hooks,
@@ -91,6 +94,7 @@ impl Engine {
             shutdown: CancellationToken::new(),
             closed: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            connections,
             delivery_slots,
             sessions: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),

@@ -6,7 +6,7 @@
 //!   [`crate::transport`]) and returns a handle;
 //! - `BrokerHandle` is cheap to clone and offers `local_addr`, `listeners`,
 //!   `serve_connection`, `publish`, `close`, `closed`, `stats`, `clients`,
-//!   `subscriptions`, `reload` (the ACL and password files, without
+//!   `subscriptions`, `reload` (the ACL, password and TLS files, without
 //!   dropping connections).
 //!
 //! How it works: one task per connection (`crate::connection`). A publisher's
@@ -16,6 +16,7 @@
 //! that outlives a connection goes through [`crate::persistence`], distribution
 //! through [`crate::emitter`].
 
+mod admission;
 mod budget;
 mod engine;
 mod error;
@@ -31,6 +32,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use pigeon_codec::Publish;
 
+pub(crate) use admission::ConnectionCount;
 pub use budget::QueueLimits;
 pub(crate) use engine::Engine;
 pub use error::{PublishError, StartError};
@@ -146,6 +148,7 @@ impl Broker {
         let authenticator = Authenticator::new(&config).map_err(StartError::PasswordFile)?;
         let bound = crate::transport::bind(&config).await?;
         let listeners: Arc<[BoundListener]> = bound.iter().map(|b| b.describe()).collect();
+        let endpoints = bound.iter().map(|b| b.endpoint.clone()).collect();
         let engine = Arc::new(Engine::new(
             config,
             hooks,
@@ -163,7 +166,11 @@ impl Broker {
                 .spawn(crate::transport::accept_loop(engine.clone(), b));
         }
         engine.tracker.spawn(crate::sys::heartbeat(engine.clone()));
-        Ok(BrokerHandle { engine, listeners })
+        Ok(BrokerHandle {
+            engine,
+            listeners,
+            endpoints,
+        })
     }
 }
 
@@ -172,6 +179,8 @@ impl Broker {
 pub struct BrokerHandle {
     engine: Arc<Engine>,
     listeners: Arc<[BoundListener]>,
+    /// What `reload` re-reads the TLS files of.
+    endpoints: Arc<[Arc<crate::transport::Endpoint>]>,
 }
 
 impl BrokerHandle {
@@ -196,7 +205,8 @@ impl BrokerHandle {
     /// Serves one client over a stream the application accepted itself (a
     /// Unix socket, QUIC, an in-memory pipe...), exactly as a listener's
     /// connection; resolves when the connection ends. `peer` is what handlers
-    /// see through [`Client::peer`](crate::hooks::Client::peer).
+    /// see through [`Client::peer`](crate::hooks::Client::peer). It counts
+    /// against `max_connections`; over it the stream is closed at once.
     ///
     /// ```no_run
     /// use pigeon::hooks::{ListenerKind, Peer};
@@ -217,11 +227,17 @@ impl BrokerHandle {
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        // Tracked like a listener's connections, so that `close` waits for it.
-        let task =
-            self.engine
-                .tracker
-                .spawn(crate::connection::serve(self.engine.clone(), stream, peer));
+        // Counted against `max_connections` and tracked like a listener's
+        // connections, so that `close` waits for it.
+        let slot = self.engine.connections.try_acquire();
+        let serve = crate::connection::serve(self.engine.clone(), stream, peer);
+        let task = self.engine.tracker.spawn(async move {
+            let Some(_slot) = slot else {
+                tracing::warn!("max_connections reached; connection refused");
+                return; // the stream is dropped, closing it
+            };
+            serve.await;
+        });
         async move {
             let _ = task.await;
         }

@@ -1,5 +1,6 @@
-//! Re-reading the ACL and password files of a running broker (the binary does
-//! it on SIGHUP). Connections stay up: later checks use the new contents.
+//! Re-reading the ACL, password and TLS files of a running broker (the binary
+//! does it on SIGHUP). Connections stay up: later checks and handshakes use the
+//! new contents.
 
 use std::{fmt, sync::Arc};
 
@@ -13,13 +14,17 @@ pub struct ReloadError {
     pub acl: Option<crate::acl::AclError>,
     /// The `password_file` error, if it failed.
     pub password_file: Option<PasswordFileError>,
+    /// The TLS listeners whose certificate, key or CA file failed (each keeps
+    /// its previous configuration).
+    pub tls: Vec<crate::tls::TlsError>,
 }
 
 impl fmt::Display for ReloadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let acl = self.acl.as_ref().map(ToString::to_string);
         let passwords = self.password_file.as_ref().map(ToString::to_string);
-        let parts: Vec<String> = acl.into_iter().chain(passwords).collect();
+        let tls = self.tls.iter().map(ToString::to_string);
+        let parts: Vec<String> = acl.into_iter().chain(passwords).chain(tls).collect();
         write!(f, "reload failed, old contents kept: {}", parts.join("; "))
     }
 }
@@ -27,11 +32,16 @@ impl fmt::Display for ReloadError {
 impl std::error::Error for ReloadError {}
 
 impl BrokerHandle {
-    /// Reads the ACL file and the password file again, each replacing the old
-    /// one only if it parses (an error is logged, naming the file and line, and
-    /// returned). Connected clients stay connected; the new ACL applies to
-    /// their next publish, subscribe and delivery, the new passwords to the
-    /// next CONNECT. Files not configured at startup are not read.
+    /// Reads the ACL file, the password file and every TLS listener's
+    /// certificate, key and CA files again, each replacing the old contents
+    /// only if it parses (an error is logged, naming the file, and returned).
+    /// Connected clients stay connected; the new ACL applies to their next
+    /// publish, subscribe and delivery, the new passwords to the next CONNECT,
+    /// the new certificates to the next TLS handshake. Files not configured at
+    /// startup are not read.
+    // Called once per SIGHUP: the error's size costs nothing, and keeping
+    // every failure in plain fields keeps it easy to match on.
+    #[allow(clippy::result_large_err)]
     pub fn reload(&self) -> Result<(), ReloadError> {
         let engine = &self.engine;
         let mut error = ReloadError::default();
@@ -52,8 +62,9 @@ impl BrokerHandle {
             tracing::error!("{e}; keeping the previous passwords");
             error.password_file = Some(e);
         }
-        match (&error.acl, &error.password_file) {
-            (None, None) => Ok(()),
+        error.tls = crate::transport::reload_tls(&self.endpoints);
+        match (&error.acl, &error.password_file, error.tls.is_empty()) {
+            (None, None, true) => Ok(()),
             _ => Err(error),
         }
     }

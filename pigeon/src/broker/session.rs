@@ -438,6 +438,16 @@ impl Session {
         inner.subscriptions.drain().collect()
     }
 
+    /// How many subscriptions the session holds.
+    pub fn subscription_count(&self) -> usize {
+        self.lock().subscriptions.len()
+    }
+
+    /// Whether the session holds a subscription to exactly `filter`.
+    pub fn has_subscription(&self, filter: &str) -> bool {
+        self.lock().subscriptions.contains_key(filter)
+    }
+
     /// The session's subscriptions.
     pub fn subscriptions(&self) -> Vec<(String, SubscriptionOptions)> {
         self.lock()

@@ -22,6 +22,7 @@
 //! kind = "tcp"
 //! port = 1885
 //! proxy_protocol = true        # behind HAProxy / a load balancer
+//! max_connections = 500        # this listener's own limit
 //! ```
 
 use std::path::PathBuf;
@@ -82,6 +83,10 @@ pub struct Listener {
     /// its source address is the client's [default: false].
     #[serde(default)]
     pub proxy_protocol: Option<bool>,
+    /// Connections open at once on this listener (besides the broker-wide
+    /// `max_connections`); 0 or unset = no limit of its own.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
 }
 
 fn any_host() -> String {
@@ -104,6 +109,7 @@ impl Listener {
             require_certificate: None,
             use_identity_as_username: None,
             proxy_protocol: None,
+            max_connections: None,
         }
     }
 

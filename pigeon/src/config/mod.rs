@@ -24,6 +24,8 @@
 //! listen = ["mqtt://0.0.0.0:1883", "wss://0.0.0.0:8884/mqtt"]  # see config::Listener
 //! cert = "server.pem"          # for the TLS listeners
 //! key = "server.key"
+//! max_connections = 10000      # 0 = no limit, the default
+//! max_publish_rate = 100       # messages/s per client; past it reading slows
 //! ```
 //!
 //! ```
@@ -140,6 +142,18 @@ pub struct Config {
     /// Server reference: when set, MQTT 5.0 clients are redirected there
     /// (CONNACK 0x9C Use another server).
     pub server_reference: Option<String>,
+    /// Connections open at once over every listener; 0 = no limit. Past it a
+    /// new connection is refused (MQTT 5.0: CONNACK 0x97, 3.x: 0x03) and closed.
+    /// A listener may set a tighter one ([`Listener::max_connections`]).
+    pub max_connections: usize,
+    /// Levels (`/`-separated) a PUBLISH topic or SUBSCRIBE filter may have; 0 = no limit.
+    pub max_topic_levels: usize,
+    /// Subscriptions one client may hold; 0 = no limit. Entries past it get
+    /// SUBACK 0x97 Quota exceeded (3.x: 0x80).
+    pub max_subscriptions_per_client: usize,
+    /// PUBLISH packets per second read from one client; 0 = no limit. Past it
+    /// the connection reads more slowly (nothing is dropped).
+    pub max_publish_rate: u32,
 }
 
 impl Default for Config {
@@ -178,6 +192,14 @@ impl Default for Config {
             shared_subscription_available: true,
             max_session_expiry_interval: u32::MAX,
             server_reference: None,
+            // Unlimited, as Mosquitto: the file-descriptor limit is the real
+            // bound, and running out of descriptors is handled by the listener.
+            max_connections: 0,
+            // EMQX's default: deeper than any real topic, shallow enough that
+            // one client cannot make the topic tree deep at will.
+            max_topic_levels: 128,
+            max_subscriptions_per_client: 0,
+            max_publish_rate: 0,
         }
     }
 }

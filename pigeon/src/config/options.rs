@@ -161,6 +161,22 @@ pub struct Options {
     /// Send MQTT 5 clients to this server instead (CONNACK 0x9C Use another server)
     #[cfg_attr(feature = "cli", arg(long, value_name = "SERVER"))]
     pub server_reference: Option<String>,
+
+    /// Connections open at once over all listeners; past it new ones are refused (CONNACK 0x97 / 0x03); 0 = no limit [default: 0]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
+    pub max_connections: Option<usize>,
+
+    /// Levels a PUBLISH topic or SUBSCRIBE filter may have (0x90 / 0x8F past it); 0 = no limit [default: 128]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
+    pub max_topic_levels: Option<usize>,
+
+    /// Subscriptions one client may hold (SUBACK 0x97 past it); 0 = no limit [default: 0]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
+    pub max_subscriptions_per_client: Option<usize>,
+
+    /// PUBLISH packets per second read from one client; past it reading slows, nothing is dropped; 0 = no limit [default: 0]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
+    pub max_publish_rate: Option<u32>,
 }
 
 /// Every option's snake_case name (the TOML key; the flag is its kebab-case).
@@ -199,6 +215,10 @@ pub const KEYS: &[&str] = &[
     "shared_subscription_available",
     "max_session_expiry_interval",
     "server_reference",
+    "max_connections",
+    "max_topic_levels",
+    "max_subscriptions_per_client",
+    "max_publish_rate",
 ];
 
 impl Options {
@@ -242,6 +262,10 @@ impl Options {
             max_session_expiry_interval,
             require_certificate,
             use_identity_as_username,
+            max_connections,
+            max_topic_levels,
+            max_subscriptions_per_client,
+            max_publish_rate,
         );
         if let Some(listeners) = listeners {
             config.listeners = listeners;

@@ -601,3 +601,39 @@ fn relative_tls_files_in_config_are_relative_to_its_folder() {
     assert_eq!(options.cert, Some(dir.join("c.pem")));
     assert_eq!(options.listeners.unwrap()[0].key, Some(dir.join("k.pem")));
 }
+
+#[test]
+fn limit_flags_and_keys_set_their_fields() {
+    let config = args(&[
+        "--max-connections",
+        "1000",
+        "--max-topic-levels",
+        "8",
+        "--max-subscriptions-per-client",
+        "50",
+        "--max-publish-rate",
+        "20",
+    ])
+    .unwrap();
+    assert_eq!(config.max_connections, 1000);
+    assert_eq!(config.max_topic_levels, 8);
+    assert_eq!(config.max_subscriptions_per_client, 50);
+    assert_eq!(config.max_publish_rate, 20);
+    let defaults = args(&[]).unwrap();
+    assert_eq!(
+        (
+            defaults.max_connections,
+            defaults.max_topic_levels,
+            defaults.max_subscriptions_per_client,
+            defaults.max_publish_rate
+        ),
+        (0, 128, 0, 0)
+    );
+    let text = "max_connections = 7\nmax_publish_rate = 3\n\
+        [[listeners]]\nkind = \"tcp\"\nport = 0\nmax_connections = 2\n";
+    let config = Config::from_toml_str(text, "pigeon.toml".as_ref()).unwrap();
+    assert_eq!((config.max_connections, config.max_publish_rate), (7, 3));
+    assert_eq!(config.listeners[0].max_connections, Some(2));
+    let unknown = toml_error("[[listeners]]\nkind = \"tcp\"\nport = 0\nmax_conections = 2\n");
+    assert!(unknown.contains("max_conections"), "{unknown}");
+}

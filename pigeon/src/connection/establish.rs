@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use pigeon_codec::{ConnAck, Connect, Packet, PubReply, ReasonCode, SubscriptionOptions};
 use tokio::{sync::mpsc, time::Instant};
 
-use super::{guard, Connection, WriteHalf};
+use super::{guard, rate, Connection, WriteHalf};
 use crate::{
     broker::{Engine, Link},
     hooks::{Client, Event, EventKind, Subscription},
@@ -133,6 +133,8 @@ pub(super) async fn establish(
         auth: None,
         pending: None,
         stash: VecDeque::new(),
+        rate: rate::Bucket::new(engine.config.max_publish_rate, Instant::now()),
+        paused_until: None,
     };
     // Enhanced authentication: CONNACK repeats the method with the handler's
     // final data, and later AUTH packets re-authenticate with it.

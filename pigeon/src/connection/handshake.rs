@@ -5,10 +5,11 @@ use std::{sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use futures_util::StreamExt;
-use pigeon_codec::{ConnAck, DecodeError, Packet, Protocol, ReasonCode};
+use pigeon_codec::{ConnAck, DecodeError, MqttCodec, Packet, Protocol, ReasonCode};
 use tokio::io::AsyncWriteExt;
+use tokio_util::codec::FramedRead;
 
-use super::{guard, Connection, Reader, WriteHalf};
+use super::{guard, Connection, ReadHalf, Reader, WriteHalf};
 use crate::{
     broker::Engine,
     hooks::{Client, Credential, Event, EventKind, Peer},
@@ -329,4 +330,31 @@ pub(super) fn bare(ack: &ConnAck) -> ConnAck {
     bare.properties.reason_string = None;
     bare.properties.user_properties = Default::default();
     bare
+}
+
+/// How long a connection over `max_connections` is given to send its CONNECT
+/// so that it can be told why it is refused; short, as it holds a descriptor.
+const BUSY_WAIT: Duration = Duration::from_secs(1);
+
+/// Refuses a connection over `max_connections`: CONNACK 0x97 Quota exceeded
+/// (MQTT 3.x: 0x03 Server unavailable) if a CONNECT arrives within a moment,
+/// then closes. Nothing else of the broker is touched.
+pub(crate) async fn refuse_busy(engine: &Engine, read: ReadHalf, mut writer: WriteHalf) {
+    let mut reader = FramedRead::new(read, MqttCodec::new(engine.config.max_packet_size));
+    let wait = engine.config.connect_timeout.min(BUSY_WAIT);
+    let first = tokio::select! {
+        _ = engine.shutdown.cancelled() => None,
+        first = tokio::time::timeout(wait, reader.next()) => first.ok().flatten(),
+    };
+    let Some(Ok(Packet::Connect(connect))) = first else {
+        let _ = writer.shutdown().await;
+        return;
+    };
+    let protocol = connect.protocol;
+    let mut ack = ConnAck::new(connack_code(protocol, ReasonCode::QuotaExceeded), false);
+    if protocol.is_v5() && connect.properties.request_problem_information != Some(false) {
+        ack.properties.reason_string = Some("too many connections (max_connections)".into());
+    }
+    let limit = connect.properties.maximum_packet_size;
+    send_now(&mut writer, protocol, &ack, limit).await;
 }

@@ -4,6 +4,7 @@
 use std::sync::{atomic::Ordering::Relaxed, Arc};
 
 use futures_util::FutureExt;
+use tokio::time::Instant;
 
 use pigeon_codec::{Packet, PubReply, Publish, QoS, ReasonCode};
 
@@ -13,6 +14,12 @@ use crate::{
     emitter::BoxFuture,
     hooks::{Event, EventKind},
 };
+
+/// Whether `topic` (a name or a filter) has more levels than `limit` (0: no limit).
+pub(super) fn too_deep(topic: &str, limit: usize) -> bool {
+    // Each `/` starts one more level; counting bytes avoids walking the levels.
+    limit != 0 && topic.bytes().filter(|b| *b == b'/').count() >= limit
+}
 
 /// A PUBLISH whose delivery waits for room in a subscriber's queue.
 pub(crate) struct Pending {
@@ -100,7 +107,11 @@ impl Connection {
 
     async fn on_publish(&mut self, mut publish: Publish) -> Result<(), Exit> {
         let engine = self.engine.clone();
+        self.count_publish();
         self.aliases_in.resolve(&mut publish)?;
+        if too_deep(&publish.topic, engine.config.max_topic_levels) {
+            return self.refuse_deep_topic(&publish);
+        }
         if !publish.properties.subscription_identifiers.is_empty() {
             // Only the server sets them, when forwarding [MQTT-3.3.4-6].
             return Err(Exit::Violation(
@@ -228,6 +239,32 @@ impl Connection {
                 Ok(())
             }
         }
+    }
+
+    /// Counts a PUBLISH against `max_publish_rate`; over it, reading pauses.
+    fn count_publish(&mut self) {
+        if let Some(until) = self.rate.as_mut().and_then(|r| r.take(Instant::now())) {
+            self.paused_until = Some(until);
+        }
+    }
+
+    /// A PUBLISH whose topic has more than `max_topic_levels` levels: MQTT 5.0
+    /// QoS 1/2 get PUBACK/PUBREC 0x90 and the connection stays; QoS 0 (no
+    /// ack to carry the code) and MQTT 3.x (no negative ack) are disconnected.
+    fn refuse_deep_topic(&mut self, publish: &Publish) -> Result<(), Exit> {
+        let limit = self.engine.config.max_topic_levels;
+        let why = || format!("topic has more than {limit} levels (max_topic_levels)");
+        if publish.qos == QoS::AtMostOnce || !self.protocol.is_v5() {
+            return Err(Exit::Violation(ReasonCode::TopicNameInvalid, why()));
+        }
+        let text = self.reason_string(why);
+        self.acknowledge(
+            publish.qos,
+            publish.packet_id,
+            ReasonCode::TopicNameInvalid,
+            text,
+        );
+        Ok(())
     }
 
     /// Handles a packet read from the client: while a PUBLISH waits for room,

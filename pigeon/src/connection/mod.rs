@@ -9,7 +9,10 @@ mod finish;
 mod handshake;
 mod inbound;
 mod outbound;
+mod rate;
 mod subscribe;
+
+pub(crate) use handshake::refuse_busy;
 
 use std::{
     collections::{HashSet, VecDeque},
@@ -186,6 +189,10 @@ pub(crate) struct Connection {
     pending: Option<inbound::Pending>,
     /// Packets read while `pending` waits (at most one but for the handshake's).
     stash: VecDeque<Packet>,
+    /// `max_publish_rate`, if any.
+    rate: Option<rate::Bucket>,
+    /// Reading waits until then: the client is over `max_publish_rate`.
+    paused_until: Option<Instant>,
 }
 
 enum Step {
@@ -195,6 +202,8 @@ enum Step {
     Wrote,
     Wake,
     KeepAliveCheck,
+    /// The publish-rate pause is over.
+    Resume,
 }
 
 impl Connection {
@@ -236,7 +245,9 @@ impl Connection {
                     return exit;
                 }
             }
-            let can_read = self.out.len() < HIGH_WATER && self.stash.is_empty();
+            let can_read =
+                self.out.len() < HIGH_WATER && self.stash.is_empty() && self.paused_until.is_none();
+            let paused_until = self.paused_until.unwrap_or_else(Instant::now);
             let step = tokio::select! {
                 biased;
                 _ = self.engine.shutdown.cancelled() => Step::Exit(Exit::Shutdown),
@@ -262,6 +273,9 @@ impl Connection {
                 },
                 _ = self.session.notified() => Step::Wake,
                 _ = &mut sleep, if self.keep_alive.is_some() => Step::KeepAliveCheck,
+                _ = tokio::time::sleep_until(paused_until), if self.paused_until.is_some() => {
+                    Step::Resume
+                }
             };
             match step {
                 Step::Exit(exit) => return exit,
@@ -282,6 +296,7 @@ impl Connection {
                     for _ in 0..READ_BURST {
                         if self.out.len() >= HIGH_WATER
                             || self.pending.is_some()
+                            || self.paused_until.is_some()
                             || !self.stash.is_empty()
                         {
                             break;
@@ -298,9 +313,14 @@ impl Connection {
                     }
                 }
                 Step::Wrote | Step::Wake => {}
+                Step::Resume => {
+                    // The pause was the broker's: the client's keep alive starts over.
+                    self.paused_until = None;
+                    self.last_seen = Instant::now();
+                }
                 Step::KeepAliveCheck => {
                     if let Some(limit) = self.keep_alive {
-                        if self.pending.is_some() {
+                        if self.pending.is_some() || self.paused_until.is_some() {
                             // Not reading is the broker's doing, not the client's.
                             self.last_seen = Instant::now();
                         }

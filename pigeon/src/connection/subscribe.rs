@@ -61,6 +61,10 @@ impl Connection {
             }
             // The ACL speaks of the filter itself, not of its share group.
             let plain = shared.map_or(&*entry.filter, |(_, inner)| inner);
+            if super::inbound::too_deep(plain, engine.config.max_topic_levels) {
+                codes.push(refused(ReasonCode::TopicFilterInvalid));
+                continue;
+            }
             let wildcard = plain.contains(['+', '#']);
             if wildcard && !engine.config.wildcard_subscription_available {
                 codes.push(refused(ReasonCode::WildcardSubscriptionsNotSupported));
@@ -98,6 +102,10 @@ impl Connection {
                     continue;
                 }
             };
+            if self.over_subscription_quota(&sub.topic) {
+                codes.push(refused(ReasonCode::QuotaExceeded));
+                continue;
+            }
             let qos = sub.qos.min(engine.config.maximum_qos);
             let options = SubscriptionOptions { qos, ..sub.options };
             let new = engine
@@ -164,6 +172,15 @@ impl Connection {
             }
         }
         Ok(())
+    }
+
+    /// Whether a new subscription to `filter` would exceed
+    /// `max_subscriptions_per_client` (replacing one held already never does).
+    fn over_subscription_quota(&self, filter: &str) -> bool {
+        let limit = self.engine.config.max_subscriptions_per_client;
+        limit != 0
+            && !self.session.has_subscription(filter)
+            && self.session.subscription_count() >= limit
     }
 
     pub(super) async fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {

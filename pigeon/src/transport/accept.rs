@@ -1,15 +1,16 @@
 //! The accept loop shared by every listener kind, and the per-connection
 //! transport handshake (TLS, WebSocket upgrade) before MQTT starts.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
+use futures_util::FutureExt;
 use pigeon_codec::Protocol;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpStream,
 };
 
-use super::{tls, ws, Bound, Endpoint};
+use super::{shed, tls, ws, Bound, Endpoint};
 use crate::{
     broker::Engine,
     hooks::{Client, Event, EventKind, ListenerKind, Peer},
@@ -19,10 +20,16 @@ use crate::{
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
+/// Over-limit connections being answered (CONNACK 0x97) at once per
+/// listener; past it they are closed without a word, so that refusing costs
+/// at most this many descriptors.
+const REFUSERS: usize = 64;
+
 /// Accepts connections until shutdown, one task each, so that a slow
 /// handshake never holds up the next client.
 pub(crate) async fn accept_loop(engine: Arc<Engine>, bound: Bound) {
     let Bound { listener, endpoint } = bound;
+    let mut shed = Shedding::new();
     loop {
         let accepted = tokio::select! {
             _ = engine.shutdown.cancelled() => return,
@@ -30,18 +37,118 @@ pub(crate) async fn accept_loop(engine: Arc<Engine>, bound: Bound) {
         };
         match accepted {
             Ok((stream, addr)) => {
-                // Small MQTT packets must not wait for Nagle.
-                let _ = stream.set_nodelay(true);
-                let task = serve(engine.clone(), endpoint.clone(), stream, addr);
-                engine.tracker.spawn(task);
+                shed.backoff.reset();
+                admit(&engine, &endpoint, &mut shed, stream, addr);
             }
             Err(error) => {
-                // Typically out of file descriptors: back off instead of spinning.
-                tracing::warn!(%error, listener = %endpoint.name, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                if shed::out_of_descriptors(&error) {
+                    shed.drain_one(&listener);
+                }
+                if let Some(held_back) = shed.accept_log.allow(std::time::Instant::now()) {
+                    tracing::warn!(%error, listener = %endpoint.name, held_back, "accept failed; backing off");
+                }
+                // Back off instead of spinning while descriptors are short.
+                let delay = shed.backoff.next_delay();
+                tokio::select! {
+                    _ = engine.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
             }
         }
     }
+}
+
+/// A listener's state for shedding load.
+struct Shedding {
+    backoff: shed::Backoff,
+    spare: shed::Spare,
+    accept_log: shed::LogThrottle,
+    limit_log: shed::LogThrottle,
+    refusers: Arc<tokio::sync::Semaphore>,
+}
+
+impl Shedding {
+    fn new() -> Self {
+        Self {
+            backoff: shed::Backoff::default(),
+            spare: shed::Spare::new(),
+            accept_log: shed::LogThrottle::new(shed::LOG_INTERVAL),
+            limit_log: shed::LogThrottle::new(shed::LOG_INTERVAL),
+            refusers: Arc::new(tokio::sync::Semaphore::new(REFUSERS)),
+        }
+    }
+
+    /// Out of descriptors: gives up the spare one to accept the waiting
+    /// connection and close it at once, then takes the spare back.
+    fn drain_one(&mut self, listener: &tokio::net::TcpListener) {
+        if !self.spare.release() {
+            return;
+        }
+        // The waiting connection is ready: accepting it does not block.
+        if let Some(Ok((stream, _))) = listener.accept().now_or_never() {
+            drop(stream);
+        }
+        self.spare.restore();
+    }
+}
+
+/// Counts the connection against the listener's and the broker's limits and
+/// serves it, or refuses it when either is reached.
+fn admit(
+    engine: &Arc<Engine>,
+    endpoint: &Arc<Endpoint>,
+    shed: &mut Shedding,
+    stream: TcpStream,
+    addr: SocketAddr,
+) {
+    let listener_slot = endpoint.connections.try_acquire();
+    let broker_slot = listener_slot
+        .as_ref()
+        .and_then(|_| engine.connections.try_acquire());
+    let (Some(listener_slot), Some(broker_slot)) = (listener_slot, broker_slot) else {
+        refuse(engine, endpoint, shed, stream, addr);
+        return;
+    };
+    // Small MQTT packets must not wait for Nagle.
+    let _ = stream.set_nodelay(true);
+    let task = serve(engine.clone(), endpoint.clone(), stream, addr);
+    engine.tracker.spawn(async move {
+        // Held for the connection's whole life, whatever way it ends.
+        let _slots = (listener_slot, broker_slot);
+        task.await;
+    });
+}
+
+/// A connection over `max_connections`: plain TCP clients get CONNACK 0x97
+/// (3.x: 0x03) if their CONNECT comes at once; everything else is closed.
+fn refuse(
+    engine: &Arc<Engine>,
+    endpoint: &Endpoint,
+    shed: &mut Shedding,
+    stream: TcpStream,
+    addr: SocketAddr,
+) {
+    if let Some(held_back) = shed.limit_log.allow(std::time::Instant::now()) {
+        let (open, limit) = if endpoint.connections.limit() != 0
+            && endpoint.connections.open() >= endpoint.connections.limit()
+        {
+            (endpoint.connections.open(), endpoint.connections.limit())
+        } else {
+            (engine.connections.open(), engine.connections.limit())
+        };
+        tracing::warn!(%addr, listener = %endpoint.name, open, limit, held_back, "max_connections reached; connection refused");
+    }
+    let plain = endpoint.kind == ListenerKind::Tcp && !endpoint.proxy_protocol;
+    let permit = shed.refusers.clone().try_acquire_owned();
+    let (true, Ok(permit)) = (plain, permit) else {
+        return; // dropping the stream closes it
+    };
+    let (read, write) = stream.into_split();
+    let engine = engine.clone();
+    engine.tracker.clone().spawn(async move {
+        crate::connection::refuse_busy(&engine, Box::new(read), Box::new(write)).await;
+        drop(permit);
+    });
 }
 
 /// Runs the transport's handshake within `connect_timeout`, then MQTT.

@@ -5,17 +5,19 @@
 
 mod accept;
 mod proxy;
+mod shed;
 mod tls;
 mod ws;
 
 use std::{net::SocketAddr, sync::Arc};
 
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 pub(crate) use accept::accept_loop;
+pub(crate) use tls::reload_tls;
 
 use crate::{
+    broker::ConnectionCount,
     config::{ConfigError, Listener},
     hooks::ListenerKind,
     Config,
@@ -53,7 +55,10 @@ pub(crate) struct Endpoint {
     pub(crate) name: Arc<str>,
     pub(crate) kind: ListenerKind,
     pub(crate) local_addr: SocketAddr,
-    pub(crate) tls: Option<TlsAcceptor>,
+    /// The TLS files and the configuration read from them (swapped by a reload).
+    pub(crate) tls: Option<tls::TlsEndpoint>,
+    /// Connections open on this listener, against its own `max_connections`.
+    pub(crate) connections: Arc<ConnectionCount>,
     pub(crate) identity_as_username: bool,
     pub(crate) ws_path: String,
     pub(crate) ws_subprotocol: String,
@@ -92,9 +97,7 @@ pub(crate) async fn bind(config: &Config) -> Result<Vec<Bound>, TransportError> 
 async fn bind_one(config: &Config, listener: &Listener) -> Result<Bound, TransportError> {
     let tls = match listener.tls_files(config)? {
         Some(files) => {
-            let server =
-                crate::tls::server_config(&files).map_err(|source| ConfigError::Tls { source })?;
-            Some(TlsAcceptor::from(server))
+            Some(tls::TlsEndpoint::load(files).map_err(|source| ConfigError::Tls { source })?)
         }
         None => None,
     };
@@ -123,6 +126,7 @@ async fn bind_one(config: &Config, listener: &Listener) -> Result<Bound, Transpo
         ws_subprotocol: listener.subprotocol().to_owned(),
         ws_max_message: config.max_packet_size.saturating_add(64 * 1024),
         proxy_protocol: listener.proxy_protocol.unwrap_or(false),
+        connections: ConnectionCount::new(listener.max_connections.unwrap_or(0)),
     };
     Ok(Bound {
         listener: socket,
