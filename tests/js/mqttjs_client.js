@@ -71,8 +71,12 @@ async function main() {
   client.on("error", fail);
   const granted = await client.subscribeAsync(opts.topic, { qos: 1 });
   await client.publishAsync(opts.topic, opts.payload, { qos: 1 });
-  const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error("own message not received in 5 s")), 5000));
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error("own message not received in 5 s")), 5000);
+  });
   await Promise.race([echoed, timeout]);
+  clearTimeout(timer);
   for (const topic of opts.forward) {
     await client.publishAsync(topic, opts.payload, { qos: 1 });
   }
