@@ -184,7 +184,11 @@ async fn chromium_shows_a_message_published_by_mosquitto_pub() {
     // Closing the browser closes its WebSocket: the page's session ends.
     let t0 = Instant::now();
     while !broker.clients().is_empty() {
-        assert!(t0.elapsed() < WAIT, "still connected: {:?}", broker.clients());
+        assert!(
+            t0.elapsed() < WAIT,
+            "still connected: {:?}",
+            broker.clients()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     broker.close().await;
