@@ -294,3 +294,32 @@ pub async fn run_tool(program: &str, args: &[&str], install: &str, limit: Durati
 pub const MOSQUITTO_CLIENTS: &str = "Debian's mosquitto-clients (apt install mosquitto-clients)";
 /// Python's paho-mqtt 2.x, for messages.
 pub const PAHO: &str = "python3 with paho-mqtt 2.x (pip install 'paho-mqtt>=2,<3')";
+/// Node.js with the npm packages of `tests/js` (MQTT.js, playwright-core), for messages.
+pub const NODE: &str =
+    "Node.js (Debian's nodejs and npm) and `npm ci` in tests/js — scripts/test does both";
+/// Debian's Chromium at `/usr/bin/chromium`, for messages.
+pub const CHROMIUM: &str = "Debian's chromium at /usr/bin/chromium (scripts/test installs it)";
+
+/// The folder of the Node scripts and their `package.json`.
+pub fn js_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js")
+}
+
+/// Fails the test, naming `scripts/test`, unless `node` runs and the npm
+/// package `package` is installed in `tests/js/node_modules`.
+pub fn require_node_package(package: &str) {
+    let node = Command::new("node").arg("--version").output();
+    match node {
+        Ok(out) if out.status.success() => {}
+        other => panic!("cannot run node ({other:?}): install {NODE}"),
+    }
+    let manifest = js_dir()
+        .join("node_modules")
+        .join(package)
+        .join("package.json");
+    assert!(
+        manifest.is_file(),
+        "npm package {package} is missing ({} not found): install {NODE}",
+        manifest.display()
+    );
+}
