@@ -84,9 +84,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsIo<S> {
         let this = self.get_mut();
         ready!(Pin::new(&mut this.ws).poll_ready(cx)).map_err(to_io)?;
         let message = Message::Binary(Bytes::copy_from_slice(buf));
-        Pin::new(&mut this.ws)
-            .start_send(message)
-            .map_err(to_io)?;
+        Pin::new(&mut this.ws).start_send(message).map_err(to_io)?;
         Poll::Ready(Ok(buf.len()))
     }
 
