@@ -8,6 +8,8 @@
 //!
 //! ```text
 //! pigeon-bench --port 1884 --label pigeon --header
+//! pigeon-bench --port 8883 --transport tls --ca ca.pem
+//! pigeon-bench --port 8080 --transport ws --ws-path /mqtt
 //! ```
 
 mod client;
@@ -15,13 +17,15 @@ mod flow;
 mod scenario;
 mod stats;
 mod track;
+mod ws;
 
-use std::{net::ToSocketAddrs, process::ExitCode, time::Duration};
+use std::{net::ToSocketAddrs, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
 use pigeon_codec::{Protocol, QoS};
 
+use client::{Dialer, Transport, Trust};
 use scenario::{Kind, Shape, STAMP};
 
 #[derive(Parser, Debug)]
@@ -33,6 +37,21 @@ struct Args {
     /// Broker port.
     #[arg(long, default_value_t = 1884)]
     port: u16,
+    /// Transport of every client connection.
+    #[arg(long, value_enum, default_value_t = Transport::Tcp)]
+    transport: Transport,
+    /// PEM file of the CA(s) the broker's certificate must chain to (tls, wss).
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Accept any broker certificate (tls, wss): measuring only.
+    #[arg(long, conflicts_with = "ca")]
+    insecure: bool,
+    /// Name the broker's certificate must be valid for (default: --host).
+    #[arg(long)]
+    server_name: Option<String>,
+    /// Path of the WebSocket upgrade request (ws, wss); subprotocol `mqtt`.
+    #[arg(long, default_value = "/mqtt")]
+    ws_path: String,
     /// Name printed in the first column.
     #[arg(long, default_value = "broker")]
     label: String,
@@ -94,6 +113,18 @@ async fn main() -> anyhow::Result<ExitCode> {
         .to_socket_addrs()?
         .next()
         .context("host resolves to no address")?;
+    let trust = match (&args.ca, args.insecure) {
+        (Some(ca), _) => Some(Trust::Ca(ca.clone())),
+        (None, true) => Some(Trust::Insecure),
+        (None, false) => None,
+    };
+    let dialer = Dialer::new(
+        addr,
+        args.transport,
+        trust,
+        args.server_name.as_deref().unwrap_or(&args.host),
+        &args.ws_path,
+    )?;
     let protocol = Protocol::try_from(args.protocol)
         .map_err(|p| anyhow::anyhow!("--protocol: unsupported level {p}"))?;
     let (duration, drain_idle, drain_max) = (
@@ -139,7 +170,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             drain_max,
         };
         let run_id = format!("{}{}", std::process::id(), name.replace(' ', ""));
-        match scenario::run(addr, &shape, &run_id).await {
+        match scenario::run(&dialer, &shape, &run_id).await {
             Ok(mut outcome) => {
                 println!("{}", outcome.row(&args.label));
                 for e in outcome.errors.iter().take(5) {

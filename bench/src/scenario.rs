@@ -8,7 +8,6 @@
 //! one publisher's sequence of messages on its topic.
 
 use std::{
-    net::SocketAddr,
     sync::{
         atomic::{AtomicU64, Ordering::Relaxed},
         Arc,
@@ -22,7 +21,7 @@ use pigeon_codec::{ByteStr, Disconnect, Packet, Protocol, PubAck, Publish, QoS, 
 use tokio::sync::{watch, Semaphore};
 
 use crate::{
-    client::{connect, subscribe, Conn},
+    client::{connect, subscribe, Conn, Dialer},
     flow::Flow,
     stats::Outcome,
     track::SeqTracker,
@@ -118,8 +117,8 @@ fn plan(shape: &Shape, run_id: &str) -> Plan {
     }
 }
 
-/// Runs one scenario against the broker at `addr`.
-pub(crate) async fn run(addr: SocketAddr, shape: &Shape, run_id: &str) -> anyhow::Result<Outcome> {
+/// Runs one scenario against the broker `dialer` reaches.
+pub(crate) async fn run(dialer: &Dialer, shape: &Shape, run_id: &str) -> anyhow::Result<Outcome> {
     let plan = plan(shape, run_id);
     let base = Instant::now();
     let flow = Arc::new(Flow::new(shape.max_outstanding, shape.stall));
@@ -127,7 +126,7 @@ pub(crate) async fn run(addr: SocketAddr, shape: &Shape, run_id: &str) -> anyhow
 
     let mut subs = Vec::new();
     for (i, (filter, expects)) in plan.subs.iter().enumerate() {
-        let mut conn = connect(addr, &format!("{run_id}-sub-{i}"), shape.protocol).await?;
+        let mut conn = connect(dialer, &format!("{run_id}-sub-{i}"), shape.protocol).await?;
         subscribe(&mut conn, filter, shape.qos).await?;
         let sub = Subscriber {
             expects: expects.clone(),
@@ -139,7 +138,7 @@ pub(crate) async fn run(addr: SocketAddr, shape: &Shape, run_id: &str) -> anyhow
     }
     let mut pub_conns = Vec::new();
     for i in 0..plan.pub_topics.len() {
-        pub_conns.push(connect(addr, &format!("{run_id}-pub-{i}"), shape.protocol).await?);
+        pub_conns.push(connect(dialer, &format!("{run_id}-pub-{i}"), shape.protocol).await?);
     }
     // Let brokers that apply SUBSCRIBE asynchronously settle.
     tokio::time::sleep(Duration::from_millis(100)).await;
