@@ -18,6 +18,7 @@ struct ModuleArgs {
     providers: Vec<Path>,
     allow_sys_publish: Option<LitBool>,
     event_queue: Option<LitInt>,
+    listen: Vec<LitStr>,
 }
 
 const INT_OPTIONS: &[(&str, &str)] = &[
@@ -28,6 +29,10 @@ const INT_OPTIONS: &[(&str, &str)] = &[
 ];
 const MS_OPTIONS: &[&str] = &["connect_timeout", "heartbeat_interval"];
 const STR_OPTIONS: &[&str] = &["id", "host"];
+/// File options of TLS listeners: `Config` fields of type `Option<PathBuf>`.
+const PATH_OPTIONS: &[&str] = &["cert", "key", "ca_file"];
+/// The schemes a `listen` URL may have (the runtime parses the rest).
+const SCHEMES: &[&str] = &["mqtt", "tcp", "mqtts", "tls", "ssl", "ws", "wss"];
 
 impl Parse for ModuleArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
@@ -65,8 +70,19 @@ impl Parse for ModuleArgs {
                 }
                 args.config
                     .push((name, quote!(::std::string::String::from(#lit))));
+            } else if PATH_OPTIONS.contains(&key.as_str()) {
+                let lit: LitStr = input.parse()?;
+                args.config.push((
+                    name,
+                    quote!(::std::option::Option::Some(::std::path::PathBuf::from(#lit))),
+                ));
             } else {
                 match key.as_str() {
+                    "listen" => args.listen = parse_urls(input)?,
+                    "require_certificate" => {
+                        let lit: LitBool = input.parse()?;
+                        args.config.push((name, quote!(#lit)));
+                    }
                     "providers" => {
                         let content;
                         bracketed!(content in input);
@@ -84,7 +100,7 @@ impl Parse for ModuleArgs {
                     _ => {
                         return Err(syn::Error::new(
                             name.span(),
-                            format!("unknown module option `{key}`; expected one of: port, host, id, concurrency, queue_limit, max_clients_id_length, connect_timeout, heartbeat_interval, persistence, emitter, providers, allow_sys_publish, event_queue"),
+                            format!("unknown module option `{key}`; expected one of: port, host, id, concurrency, queue_limit, max_clients_id_length, connect_timeout, heartbeat_interval, listen, cert, key, ca_file, require_certificate, persistence, emitter, providers, allow_sys_publish, event_queue"),
                         ))
                     }
                 }
@@ -95,6 +111,25 @@ impl Parse for ModuleArgs {
         }
         Ok(args)
     }
+}
+
+/// `listen = ["mqtt://0.0.0.0:1883", "ws://0.0.0.0:8080/mqtt"]`: the scheme is
+/// checked here, pointing at the URL; the rest when the module boots.
+fn parse_urls(input: ParseStream) -> syn::Result<Vec<LitStr>> {
+    let content;
+    bracketed!(content in input);
+    let urls = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?;
+    for url in &urls {
+        let value = url.value();
+        let scheme = value.split_once("://").map(|(s, _)| s);
+        if !scheme.is_some_and(|s| SCHEMES.contains(&s)) {
+            return Err(syn::Error::new(
+                url.span(),
+                "a listener URL is mqtt://HOST:PORT, mqtts://HOST:PORT, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH",
+            ));
+        }
+    }
+    Ok(urls.into_iter().collect())
 }
 
 /// `persistence = memory` / `emitter = local`: the only back-ends this build has.
@@ -126,6 +161,7 @@ pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<Token
         .map(|p| quote_spanned!(p.span()=> ::pigeon::__private::ProviderDef::of::<#p>()));
     let allow_sys = args.allow_sys_publish.map_or(quote!(false), |b| quote!(#b));
     let event_queue = args.event_queue.map_or(quote!(0), |n| quote!(#n));
+    let listen = &args.listen;
     Ok(quote! {
         #item
         impl ::pigeon::__private::Module for #ident {
@@ -143,6 +179,9 @@ pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<Token
                     allow_sys_publish: #allow_sys,
                     event_queue: #event_queue,
                 }
+            }
+            fn listen() -> &'static [&'static str] {
+                &[#(#listen),*]
             }
         }
     })

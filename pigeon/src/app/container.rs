@@ -37,6 +37,14 @@ pub enum BootstrapError {
     /// A provider's handlers could not be registered (e.g. an invalid topic pattern).
     #[error("handlers: {0}")]
     Hooks(#[source] crate::hooks::HooksError),
+    /// A URL of the module's `listen = [...]` is not a listener.
+    #[error("module option `listen`: {url:?}: {reason}")]
+    Listen {
+        /// The URL as written.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The broker could not start (e.g. the port is taken).
     #[error("the broker could not start: {0}")]
     Start(#[source] crate::broker::StartError),

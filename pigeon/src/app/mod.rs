@@ -10,7 +10,7 @@ use std::{any::Any, any::TypeId, net::SocketAddr, sync::Arc, time::Duration};
 pub use container::{BootstrapError, Container, Inject, Injectable, ProviderDef};
 pub use module::{HooksOptions, Module};
 
-use crate::{hooks::Hooks, Broker, BrokerHandle, Config, PigeonService};
+use crate::{config::Listener, hooks::Hooks, Broker, BrokerHandle, Config, PigeonService};
 
 /// Entry point: `Pigeon::bootstrap::<AppModule>().await?.listen().await?`.
 pub struct Pigeon;
@@ -36,6 +36,13 @@ impl Pigeon {
         configure: impl FnOnce(&mut Config),
     ) -> Result<App, BootstrapError> {
         let mut config = M::config();
+        for url in M::listen() {
+            let listener = Listener::parse_url(url).map_err(|reason| BootstrapError::Listen {
+                url: (*url).to_owned(),
+                reason,
+            })?;
+            config.listeners.push(listener);
+        }
         configure(&mut config);
         let built = Self::build::<M>(&config)?;
         let handle = Broker::start(config, built.hooks.clone())
@@ -96,6 +103,11 @@ impl App {
     /// The address the broker listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.handle.local_addr()
+    }
+
+    /// The running broker: its listeners, stats, clients.
+    pub fn broker(&self) -> &BrokerHandle {
+        &self.handle
     }
 
     /// The module's [`PigeonService`].

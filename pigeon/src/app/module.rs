@@ -13,6 +13,11 @@ pub trait Module {
     fn hooks_options() -> HooksOptions {
         HooksOptions::default()
     }
+    /// The module's `listen = [...]` URLs (`mqtt://`, `mqtts://`, `ws://`,
+    /// `wss://`), bound instead of `host:port` when there are some.
+    fn listen() -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// Options of a module's hooks.
