@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 
 pub(crate) use accept::accept_loop;
 pub(crate) use tls::reload_tls;
+pub use ws::WsIo;
 
 use crate::{
     broker::ConnectionCount,

@@ -17,15 +17,26 @@ use tokio_tungstenite::{
 
 /// A WebSocket as a byte stream. A text frame is an error (MQTT travels in
 /// binary frames only), which closes the connection; a close frame is the end
-/// of the stream. Pings are answered by tungstenite.
-pub(crate) struct WsIo<S> {
+/// of the stream. Pings are answered by tungstenite. Either side of a
+/// connection can use it (the broker's listeners, and `pigeon-bench`'s clients).
+///
+/// ```no_run
+/// # async fn run(tcp: tokio::net::TcpStream) {
+/// use tokio_tungstenite::{tungstenite::protocol::Role, WebSocketStream};
+/// let ws = WebSocketStream::from_raw_socket(tcp, Role::Client, None).await;
+/// let stream = pigeon::transport::WsIo::new(ws); // AsyncRead + AsyncWrite
+/// # let _ = stream;
+/// # }
+/// ```
+pub struct WsIo<S> {
     ws: WebSocketStream<S>,
     /// The rest of the last binary frame.
     pending: Bytes,
 }
 
 impl<S> WsIo<S> {
-    pub(crate) fn new(ws: WebSocketStream<S>) -> Self {
+    /// Wraps an upgraded WebSocket.
+    pub fn new(ws: WebSocketStream<S>) -> Self {
         Self {
             ws,
             pending: Bytes::new(),

@@ -14,7 +14,7 @@ use tokio_tungstenite::{
     WebSocketStream,
 };
 
-pub(crate) use io::WsIo;
+pub use io::WsIo;
 
 use super::{accept::HandshakeError, Endpoint};
 
