@@ -25,7 +25,9 @@ const LINGER_BYTES: usize = 1024 * 1024;
 /// writing would then see the reset instead of the reason code.
 pub(super) async fn linger<R: AsyncRead + Unpin>(read: &mut R, shutdown: &CancellationToken) {
     let discard = async {
-        let mut buf = [0u8; 4096];
+        // On the heap, and only now: an array here would sit in every
+        // connection task's future for its whole life.
+        let mut buf = vec![0u8; 4096];
         let mut total = 0;
         while total < LINGER_BYTES {
             match read.read(&mut buf).await {

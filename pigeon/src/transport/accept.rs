@@ -162,7 +162,9 @@ async fn serve(engine: Arc<Engine>, endpoint: Arc<Endpoint>, stream: TcpStream, 
         return crate::connection::serve_halves(engine, Box::new(read), Box::new(write), peer)
             .await;
     }
-    let handshake = upgrade(&endpoint, stream, peer.clone());
+    // Boxed: the TLS and WebSocket handshakes' state is large, and inline it
+    // would be part of every connection task, plain TCP ones included.
+    let handshake = Box::pin(upgrade(&endpoint, stream, peer.clone()));
     let upgraded = tokio::select! {
         _ = engine.shutdown.cancelled() => return,
         upgraded = tokio::time::timeout(engine.config.connect_timeout, handshake) => upgraded,
