@@ -323,3 +323,14 @@ pub fn require_node_package(package: &str) {
         manifest.display()
     );
 }
+
+/// Reads `stream` until the broker closes it (within [`WAIT`]); returns what
+/// it sent and how long that took.
+pub async fn read_until_closed(stream: &mut TcpStream) -> (Vec<u8>, Duration) {
+    let started = std::time::Instant::now();
+    let mut sent = Vec::new();
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut sent))
+        .await
+        .expect("closed in time");
+    (sent, started.elapsed())
+}

@@ -252,12 +252,7 @@ async fn garbage_and_stalled_handshakes_close_only_their_connection() {
 
     // A TCP connection that never starts TLS: closed after connect_timeout (600 ms).
     let mut stalled = tokio::net::TcpStream::connect(addrs[OPEN]).await.unwrap();
-    let t0 = Instant::now();
-    let mut sink = Vec::new();
-    let _ = tokio::time::timeout(WAIT, stalled.read_to_end(&mut sink))
-        .await
-        .expect("closed");
-    let waited = t0.elapsed();
+    let (sink, waited) = pigeon_tests::read_until_closed(&mut stalled).await;
     assert!(
         waited >= Duration::from_millis(500) && waited < Duration::from_secs(3),
         "stalled handshake closed after {waited:?}"

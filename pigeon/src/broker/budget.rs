@@ -77,14 +77,10 @@ impl Budget {
         }
     }
 
-    /// Reserves `n` bytes; false (nothing reserved) when over the budget.
+    /// Reserves `n` bytes; false (nothing reserved) when over the budget. An
+    /// empty budget takes one message larger than the whole budget.
     pub fn try_reserve(&self, n: usize) -> bool {
-        let before = self.used.fetch_add(n, Relaxed);
-        if before + n > self.limit && before > 0 {
-            self.release(n);
-            return false;
-        }
-        true
+        self.try_reserve_within(n) || self.used.compare_exchange(0, n, Relaxed, Relaxed).is_ok()
     }
 
     /// Reserves `n` bytes only if they fit under the limit (reservations made

@@ -32,7 +32,7 @@ struct Sink {
 /// A copy that could not be queued at once.
 enum Waiting {
     /// The session's queue is full: wait for room.
-    Full(Arc<Session>, Delivery, tokio::time::Instant),
+    Full(Arc<Session>, Delivery),
     /// Going to the offline session's stored queue.
     Offline(BoxFuture<'static, bool>),
 }
@@ -136,8 +136,8 @@ impl Sink {
                 Offer::Skipped => {}
                 Offer::Dropped(reason) => self.stats.dropped(reason, 1),
                 Offer::Offline(f) => waiting.push(Waiting::Offline(f)),
-                Offer::Full { delivery, recheck } => {
-                    waiting.push(Waiting::Full(target.session, delivery, recheck))
+                Offer::Full { delivery, .. } => {
+                    waiting.push(Waiting::Full(target.session, delivery))
                 }
             }
         }
@@ -156,9 +156,7 @@ impl Sink {
         for wait in waiting {
             let fate = match wait {
                 Waiting::Offline(f) => Fate::stored(f.await),
-                Waiting::Full(session, delivery, recheck) => {
-                    self.wait_for_room(&session, delivery, recheck).await
-                }
+                Waiting::Full(session, delivery) => self.wait_for_room(&session, delivery).await,
             };
             match fate {
                 Fate::Queued => tally.queued += 1,
@@ -173,12 +171,7 @@ impl Sink {
 
     /// Offers `delivery` again each time `session` (or the broker-wide budget)
     /// may have room, until it is queued, stored, dropped or skipped.
-    async fn wait_for_room(
-        &self,
-        session: &Session,
-        mut delivery: Delivery,
-        mut recheck: tokio::time::Instant,
-    ) -> Fate {
+    async fn wait_for_room(&self, session: &Session, mut delivery: Delivery) -> Fate {
         loop {
             let room = session.room();
             let budget = self.policy.budget.room();
@@ -195,16 +188,13 @@ impl Sink {
                 Offer::Offline(f) => return Fate::stored(f.await),
                 Offer::Full {
                     delivery: again,
-                    recheck: next,
+                    recheck,
                 } => {
                     delivery = again;
-                    // The first wait ends at the deadline the first offer set.
-                    let until = recheck.max(tokio::time::Instant::now());
-                    recheck = next;
                     tokio::select! {
                         _ = room => {}
                         _ = budget => {}
-                        _ = tokio::time::sleep_until(until) => {}
+                        _ = tokio::time::sleep_until(recheck) => {}
                     }
                 }
             }

@@ -479,12 +479,21 @@ mod tests {
     const DRAIN: Duration = Duration::from_secs(5);
 
     fn online(messages: usize) -> (Arc<Session>, mpsc::UnboundedReceiver<Ctrl>) {
+        online_with_budget(messages, 1 << 20)
+    }
+
+    /// An online session of `messages` places counting against a broker-wide
+    /// budget of `budget` bytes.
+    fn online_with_budget(
+        messages: usize,
+        budget: usize,
+    ) -> (Arc<Session>, mpsc::UnboundedReceiver<Ctrl>) {
         let limits = QueueLimits {
             messages,
             bytes: 1 << 20,
             drain_timeout: DRAIN,
         };
-        let policy = Arc::new(QueuePolicy::new(limits, 1 << 20));
+        let policy = Arc::new(QueuePolicy::new(limits, budget));
         let session = Arc::new(Session::new(Arc::from("s"), policy));
         let (ctrl, rx) = mpsc::unbounded_channel();
         session.attach(Link { conn_id: 1, ctrl }, false);
@@ -595,16 +604,8 @@ mod tests {
     #[tokio::test]
     async fn a_nearly_spent_budget_is_used_to_the_byte_then_refuses() {
         let cost = delivery(QoS::AtLeastOnce).message.cost();
-        let limits = QueueLimits {
-            messages: 100,
-            bytes: 1 << 20,
-            drain_timeout: DRAIN,
-        };
         // Room for two copies and no credit ahead.
-        let policy = Arc::new(QueuePolicy::new(limits, 2 * cost));
-        let session = Session::new(Arc::from("s"), policy);
-        let (ctrl, _rx) = mpsc::unbounded_channel();
-        session.attach(Link { conn_id: 1, ctrl }, false);
+        let (session, _ctrl) = online_with_budget(100, 2 * cost);
         assert!(matches!(offer(&session, QoS::AtLeastOnce), Offer::Queued));
         assert!(matches!(offer(&session, QoS::AtLeastOnce), Offer::Queued));
         assert!(matches!(
