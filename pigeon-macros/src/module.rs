@@ -7,30 +7,22 @@ use syn::{
     parse::{Parse, ParseStream},
     punctuated::Punctuated,
     spanned::Spanned,
-    Ident, ItemStruct, LitBool, LitInt, LitStr, Path, Token,
+    Expr, ExprLit, Ident, ItemStruct, Lit, LitBool, LitInt, LitStr, Path, Token,
 };
 
 /// Parsed module arguments (each at most once).
 #[derive(Default)]
 struct ModuleArgs {
-    /// `(field, value)` assignments to `Config`.
-    config: Vec<(Ident, TokenStream)>,
+    /// `key = value` broker options: fields of `pigeon::config::Options`, so
+    /// the compiler checks each name and type against the one declaration of
+    /// the options (a misspelt key is "no field `prot` on `Options`", pointing
+    /// at it).
+    options: Vec<(Ident, TokenStream)>,
     providers: Vec<Path>,
     allow_sys_publish: Option<LitBool>,
     event_queue: Option<LitInt>,
-    listen: Vec<LitStr>,
 }
 
-const INT_OPTIONS: &[(&str, &str)] = &[
-    ("port", "u16"),
-    ("concurrency", "usize"),
-    ("queue_limit", "usize"),
-    ("max_clients_id_length", "usize"),
-];
-const MS_OPTIONS: &[&str] = &["connect_timeout", "heartbeat_interval"];
-const STR_OPTIONS: &[&str] = &["id", "host"];
-/// File options of TLS listeners: `Config` fields of type `Option<PathBuf>`.
-const PATH_OPTIONS: &[&str] = &["cert", "key", "ca_file"];
 /// The schemes a `listen` URL may have (the runtime parses the rest).
 const SCHEMES: &[&str] = &["mqtt", "tcp", "mqtts", "tls", "ssl", "ws", "wss"];
 
@@ -46,63 +38,29 @@ impl Parse for ModuleArgs {
                 return Err(syn::Error::new(name.span(), format!("duplicate `{key}`")));
             }
             seen.push(key.clone());
-            if let Some((_, ty)) = INT_OPTIONS.iter().find(|(k, _)| *k == key) {
-                let lit: LitInt = input.parse()?;
-                match *ty {
-                    "u16" => drop(lit.base10_parse::<u16>()?),
-                    _ => drop(lit.base10_parse::<usize>()?),
+            match key.as_str() {
+                "providers" => {
+                    let content;
+                    bracketed!(content in input);
+                    let list = Punctuated::<Path, Token![,]>::parse_terminated(&content)?;
+                    args.providers = list.into_iter().collect();
                 }
-                args.config.push((name, quote!(#lit)));
-            } else if MS_OPTIONS.contains(&key.as_str()) {
-                let lit: LitInt = input.parse()?;
-                let ms: u64 = lit.base10_parse()?;
-                args.config.push((
-                    name,
-                    quote!(::pigeon::__private::Duration::from_millis(#ms)),
-                ));
-            } else if STR_OPTIONS.contains(&key.as_str()) {
-                let lit: LitStr = input.parse()?;
-                if lit.value().is_empty() {
-                    return Err(syn::Error::new(
-                        lit.span(),
-                        format!("`{key}` cannot be empty"),
-                    ));
+                "persistence" => only(input, "memory", "persistence")?,
+                "emitter" => only(input, "local", "emitter")?,
+                "allow_sys_publish" => args.allow_sys_publish = Some(input.parse()?),
+                "event_queue" => {
+                    let lit: LitInt = input.parse()?;
+                    lit.base10_parse::<usize>()?;
+                    args.event_queue = Some(lit);
                 }
-                args.config
-                    .push((name, quote!(::std::string::String::from(#lit))));
-            } else if PATH_OPTIONS.contains(&key.as_str()) {
-                let lit: LitStr = input.parse()?;
-                args.config.push((
-                    name,
-                    quote!(::std::option::Option::Some(::std::path::PathBuf::from(#lit))),
-                ));
-            } else {
-                match key.as_str() {
-                    "listen" => args.listen = parse_urls(input)?,
-                    "require_certificate" => {
-                        let lit: LitBool = input.parse()?;
-                        args.config.push((name, quote!(#lit)));
-                    }
-                    "providers" => {
-                        let content;
-                        bracketed!(content in input);
-                        let list = Punctuated::<Path, Token![,]>::parse_terminated(&content)?;
-                        args.providers = list.into_iter().collect();
-                    }
-                    "persistence" => only(input, "memory", "persistence")?,
-                    "emitter" => only(input, "local", "emitter")?,
-                    "allow_sys_publish" => args.allow_sys_publish = Some(input.parse()?),
-                    "event_queue" => {
-                        let lit: LitInt = input.parse()?;
-                        lit.base10_parse::<usize>()?;
-                        args.event_queue = Some(lit);
-                    }
-                    _ => {
-                        return Err(syn::Error::new(
-                            name.span(),
-                            format!("unknown module option `{key}`; expected one of: port, host, id, concurrency, queue_limit, max_clients_id_length, connect_timeout, heartbeat_interval, listen, cert, key, ca_file, require_certificate, persistence, emitter, providers, allow_sys_publish, event_queue"),
-                        ))
-                    }
+                "listen" => {
+                    let urls = parse_urls(input)?;
+                    let value = quote_spanned!(name.span()=> ::std::vec![#(::std::string::String::from(#urls)),*]);
+                    args.options.push((name, value));
+                }
+                _ => {
+                    let value: Expr = input.parse()?;
+                    args.options.push((name, option_value(value)));
                 }
             }
             if !input.is_empty() {
@@ -110,6 +68,18 @@ impl Parse for ModuleArgs {
             }
         }
         Ok(args)
+    }
+}
+
+/// The value of an `Options` field from what the user wrote: a string literal
+/// converts (`String`, `PathBuf`); anything else is used as it is, so a wrong
+/// type is reported at the value.
+fn option_value(value: Expr) -> TokenStream {
+    match &value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => quote_spanned!(s.span()=> ::pigeon::__private::StrOption::from_literal(#s)),
+        _ => quote!(#value),
     }
 }
 
@@ -154,22 +124,24 @@ pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<Token
         ));
     }
     let ident = &item.ident;
-    let sets = args.config.iter().map(|(k, v)| quote!(__config.#k = #v;));
+    let options = args
+        .options
+        .iter()
+        .map(|(k, v)| quote_spanned!(k.span()=> __options.#k = ::std::option::Option::Some(#v);));
     let providers = args
         .providers
         .iter()
         .map(|p| quote_spanned!(p.span()=> ::pigeon::__private::ProviderDef::of::<#p>()));
     let allow_sys = args.allow_sys_publish.map_or(quote!(false), |b| quote!(#b));
     let event_queue = args.event_queue.map_or(quote!(0), |n| quote!(#n));
-    let listen = &args.listen;
     Ok(quote! {
         #item
         impl ::pigeon::__private::Module for #ident {
-            fn config() -> ::pigeon::__private::Config {
+            fn options() -> ::pigeon::__private::Options {
                 #[allow(unused_mut)]
-                let mut __config = ::pigeon::__private::Config::default();
-                #(#sets)*
-                __config
+                let mut __options = ::pigeon::__private::Options::default();
+                #(#options)*
+                __options
             }
             fn providers() -> ::std::vec::Vec<::pigeon::__private::ProviderDef> {
                 ::std::vec![#(#providers),*]
@@ -179,9 +151,6 @@ pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<Token
                     allow_sys_publish: #allow_sys,
                     event_queue: #event_queue,
                 }
-            }
-            fn listen() -> &'static [&'static str] {
-                &[#(#listen),*]
             }
         }
     })

@@ -7,20 +7,20 @@ extern crate self as pigeon;
 pub mod acl;
 pub mod app;
 pub mod auth;
-// broker/ and connection/ are being reworked in parallel branches: their
-// internals keep `pub` inside crate-private types for now rather than a
-// file-wide `pub` → `pub(crate)` sweep that would conflict with that work.
-#[allow(unreachable_pub)]
 pub mod broker;
 pub mod config;
 #[allow(unreachable_pub)]
 pub(crate) mod connection;
 pub mod emitter;
+// The engine's and the connection's internals keep `pub` inside crate-private
+// types rather than a file-wide `pub` -> `pub(crate)` sweep.
+#[allow(unreachable_pub)]
+pub(crate) mod engine;
 pub mod hooks;
+pub mod model;
 pub mod persistence;
 pub mod prelude;
 pub mod service;
-pub(crate) mod sys;
 pub mod tls;
 pub mod transport;
 
@@ -43,7 +43,7 @@ pub mod __private {
     pub use crate::hooks::{
         BoxFuture, ExtractError, FromEvent, FromEventMut, HandlerSet, HooksBuilder, Meta,
     };
-    pub use crate::{BootstrapError, Config};
+    pub use crate::{config::Options, BootstrapError, Config};
     pub use inventory;
     pub use std::{
         any::{Any, TypeId},
@@ -52,6 +52,28 @@ pub mod __private {
         sync::Arc,
         time::Duration,
     };
+
+    /// A module option written as a string literal (`id = "edge-1"`, `cert = "cert.pem"`).
+    #[diagnostic::on_unimplemented(
+        message = "this module option is not a string: `{Self}` expected",
+        label = "write a `{Self}` here, not a string"
+    )]
+    pub trait StrOption {
+        /// The option's value from the literal.
+        fn from_literal(literal: &'static str) -> Self;
+    }
+
+    impl StrOption for String {
+        fn from_literal(literal: &'static str) -> Self {
+            literal.to_owned()
+        }
+    }
+
+    impl StrOption for std::path::PathBuf {
+        fn from_literal(literal: &'static str) -> Self {
+            literal.into()
+        }
+    }
 
     /// The `TypeId` of `T`, as a function pointer for `inventory` statics.
     pub fn type_id_of<T: 'static>() -> TypeId {

@@ -109,7 +109,7 @@ impl Fast {
 struct EventsModule;
 
 fn build() -> (Arc<Hooks>, Arc<Valve>, Arc<Seen>) {
-    let config = <EventsModule as pigeon::app::Module>::config();
+    let config = <EventsModule as pigeon::app::Module>::config().unwrap();
     let built = Pigeon::build::<EventsModule>(&config).expect("module builds");
     let valve = built.get::<Valve>().expect("valve");
     let seen = built.get::<Seen>().expect("seen");

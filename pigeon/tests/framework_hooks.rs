@@ -204,7 +204,7 @@ impl Second {
 struct AppModule;
 
 fn build() -> (Arc<Hooks>, Arc<Log>) {
-    let config = <AppModule as pigeon::app::Module>::config();
+    let config = <AppModule as pigeon::app::Module>::config().unwrap();
     let built = Pigeon::build::<AppModule>(&config).expect("module builds");
     let log = built.get::<Log>().expect("log provider");
     (built.hooks, log)
@@ -465,7 +465,7 @@ fn module_options_become_the_config() {
              connect_timeout = 1500, heartbeat_interval = 2500, persistence = memory, emitter = local,
              providers = [])]
     struct Opts;
-    let c = <Opts as pigeon::app::Module>::config();
+    let c = <Opts as pigeon::app::Module>::config().unwrap();
     assert_eq!(
         (
             c.port,

@@ -37,14 +37,10 @@ pub enum BootstrapError {
     /// A provider's handlers could not be registered (e.g. an invalid topic pattern).
     #[error("handlers: {0}")]
     Hooks(#[source] crate::hooks::HooksError),
-    /// A URL of the module's `listen = [...]` is not a listener.
-    #[error("module option `listen`: {url:?}: {reason}")]
-    Listen {
-        /// The URL as written.
-        url: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
+    /// An option of the module does not apply (e.g. a `listen` URL that is
+    /// not a listener): the error names the option.
+    #[error("module option: {0}")]
+    Options(#[source] crate::config::ConfigError),
     /// The broker could not start (e.g. the port is taken).
     #[error("the broker could not start: {0}")]
     Start(#[source] crate::broker::StartError),

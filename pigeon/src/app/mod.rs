@@ -10,7 +10,7 @@ use std::{any::Any, any::TypeId, net::SocketAddr, sync::Arc, time::Duration};
 pub use container::{BootstrapError, Container, Inject, Injectable, ProviderDef};
 pub use module::{HooksOptions, Module};
 
-use crate::{config::Listener, hooks::Hooks, Broker, BrokerHandle, Config, PigeonService};
+use crate::{hooks::Hooks, Broker, BrokerHandle, Config, PigeonService};
 
 /// Entry point: `Pigeon::bootstrap::<AppModule>().await?.listen().await?`.
 pub struct Pigeon;
@@ -35,14 +35,7 @@ impl Pigeon {
     pub async fn bootstrap_with<M: Module>(
         configure: impl FnOnce(&mut Config),
     ) -> Result<App, BootstrapError> {
-        let mut config = M::config();
-        for url in M::listen() {
-            let listener = Listener::parse_url(url).map_err(|reason| BootstrapError::Listen {
-                url: (*url).to_owned(),
-                reason,
-            })?;
-            config.listeners.push(listener);
-        }
+        let mut config = M::config().map_err(BootstrapError::Options)?;
         configure(&mut config);
         let built = Self::build::<M>(&config)?;
         let handle = Broker::start(config, built.hooks.clone())

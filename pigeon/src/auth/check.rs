@@ -7,7 +7,7 @@ use pigeon_codec::{Protocol, ReasonCode};
 use tokio::sync::Semaphore;
 
 use super::{PasswordFile, PasswordFileError};
-use crate::{hooks::Credential, Config};
+use crate::hooks::Credential;
 
 /// Why the built-in check refused a CONNECT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,25 +55,22 @@ pub(crate) struct Authenticator {
 }
 
 impl Authenticator {
-    /// Reads `config.password_file` (if set).
-    pub(crate) fn new(config: &Config) -> Result<Self, PasswordFileError> {
-        let passwords = match &config.password_file {
-            Some(path) => {
-                let file = PasswordFile::load(path)?;
-                tracing::info!(password_file = %path.display(), users = file.len(), "password file loaded");
-                Some(Loaded {
-                    path: path.clone(),
-                    file: ArcSwap::from_pointee(file),
-                })
+    /// Checks against `passwords`, read from `path` (where `reload` reads it
+    /// again), if any.
+    pub(crate) fn new(allow_anonymous: bool, passwords: Option<(PathBuf, PasswordFile)>) -> Self {
+        let passwords = passwords.map(|(path, file)| {
+            tracing::info!(password_file = %path.display(), users = file.len(), "password file loaded");
+            Loaded {
+                path,
+                file: ArcSwap::from_pointee(file),
             }
-            None => None,
-        };
+        });
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(Self {
-            allow_anonymous: config.anonymous_allowed(),
+        Self {
+            allow_anonymous,
             passwords,
             slots: Semaphore::new(parallel),
-        })
+        }
     }
 
     /// Checks a CONNECT's credentials. A client without a username is

@@ -40,6 +40,7 @@ impl From<ConfigError> for StartError {
     fn from(e: ConfigError) -> Self {
         match e {
             ConfigError::Acl(acl) => StartError::Acl(acl),
+            ConfigError::PasswordFile(e) => StartError::PasswordFile(e),
             other => StartError::InvalidOption(other),
         }
     }

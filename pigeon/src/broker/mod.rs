@@ -1,96 +1,39 @@
-//! The broker engine.
+//! The broker: the wiring on top of every layer.
 //!
-//! CONTRACT (public API used by the framework and the binary; the engine's
-//! internals are free):
-//! - `Broker::start(config, hooks)` binds the listeners (through
-//!   [`crate::transport`]) and returns a handle;
-//! - `BrokerHandle` is cheap to clone and offers `local_addr`, `listeners`,
+//! - [`Broker::start`] checks the configuration, binds the listeners (through
+//!   [`crate::transport`]), builds the [`crate::engine`] on the chosen
+//!   [`Backends`] and returns a handle;
+//! - [`BrokerHandle`] is cheap to clone and offers `local_addr`, `listeners`,
 //!   `serve_connection`, `publish`, `close`, `closed`, `stats`, `clients`,
 //!   `subscriptions`, `reload` (the ACL, password and TLS files, without
 //!   dropping connections).
 //!
-//! How it works: one task per connection (`crate::connection`). A publisher's
-//! task matches the topic tree itself (`router`) and offers the shared
-//! [`Message`] to each subscriber's `Session` queue without waiting; the
-//! subscriber's own task drains that queue within its in-flight window. State
-//! that outlives a connection goes through [`crate::persistence`], distribution
-//! through [`crate::emitter`].
+//! Nothing below imports this module: data flows transport → connection →
+//! engine → subscribers' sessions → their connections.
 
-mod admission;
-mod budget;
-mod engine;
 mod error;
-mod expiry;
-mod message;
 mod reload;
-mod router;
-mod session;
-mod stats;
-mod topic_tree;
 
 use std::{net::SocketAddr, sync::Arc};
 
 use pigeon_codec::Publish;
-
-pub(crate) use admission::ConnectionCount;
-pub use budget::QueueLimits;
-pub(crate) use engine::Engine;
-pub use error::{PublishError, StartError};
-pub(crate) use expiry::NEVER;
-pub use message::{Delivery, Message};
-pub use reload::ReloadError;
-pub(crate) use session::{Ctrl, Link, Offer, Session};
-pub use stats::DropReason;
-
 use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use crate::engine::{DropReason, Drops, Stats};
+pub use crate::model::{Delivery, Message, QueueLimits};
+pub use error::{PublishError, StartError};
+pub use reload::ReloadError;
 
 use crate::{
     auth::Authenticator,
     emitter::{Emitter, LocalEmitter},
+    engine::Engine,
     hooks::{Event, EventKind, Hooks},
     hooks::{ListenerKind, Peer},
     persistence::{MemoryPersistence, Persistence},
     transport::BoundListener,
     Config,
 };
-
-/// Counters of a running broker.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Clients with an established connection.
-    pub clients_connected: u64,
-    /// PUBLISH packets received from clients.
-    pub messages_received: u64,
-    /// PUBLISH packets written to clients.
-    pub messages_sent: u64,
-    /// Message copies not delivered, all reasons together (see `drops`).
-    pub messages_dropped: u64,
-    /// Message copies not delivered, by reason.
-    pub drops: Drops,
-    /// Bytes the online sessions' queues have reserved from
-    /// `max_queued_bytes_total` (what they hold, each copy counted at its full
-    /// size, plus at most 32 KiB ahead per session).
-    pub queued_bytes: u64,
-    /// Retained messages stored.
-    pub retained: u64,
-    /// Subscriptions in the topic tree (offline persistent sessions included).
-    pub subscriptions: u64,
-}
-
-/// Message copies not delivered, by reason (see [`DropReason`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Drops {
-    /// QoS 0 to a subscriber that took nothing from its full queue for a while.
-    pub slow_subscriber: u64,
-    /// QoS 1/2 refused by an offline session's full queue.
-    pub queue_full: u64,
-    /// QoS 0 while the broker-wide queue budget was exhausted.
-    pub memory_budget: u64,
-    /// Expired (MQTT 5.0 Message Expiry Interval) before they could be sent.
-    pub expired: u64,
-    /// Larger than the subscriber's Maximum Packet Size.
-    pub too_large: u64,
-}
 
 /// The persistence and emitter a broker runs on (in-memory and local by default).
 #[derive(Clone)]
@@ -144,8 +87,10 @@ impl Broker {
         hooks: Arc<Hooks>,
         backends: Backends,
     ) -> Result<BrokerHandle, StartError> {
-        let acl = config.validated_acl()?;
-        let authenticator = Authenticator::new(&config).map_err(StartError::PasswordFile)?;
+        let files = config.validated()?;
+        let passwords = config.password_file.clone().zip(files.passwords);
+        let authenticator = Authenticator::new(config.anonymous_allowed(), passwords);
+        let acl = files.acl;
         let bound = crate::transport::bind(&config).await?;
         let listeners: Arc<[BoundListener]> = bound.iter().map(|b| b.describe()).collect();
         let endpoints = bound.iter().map(|b| b.endpoint.clone()).collect();
@@ -165,7 +110,9 @@ impl Broker {
                 .tracker
                 .spawn(crate::transport::accept_loop(engine.clone(), b));
         }
-        engine.tracker.spawn(crate::sys::heartbeat(engine.clone()));
+        engine
+            .tracker
+            .spawn(crate::engine::sys::heartbeat(engine.clone()));
         Ok(BrokerHandle {
             engine,
             listeners,

@@ -18,6 +18,14 @@ fn invalid(key: &'static str, value: impl ToString, expected: &'static str) -> C
     }
 }
 
+/// The files a valid configuration names, parsed.
+pub(crate) struct Validated {
+    /// The `acl_file`, if set.
+    pub(crate) acl: Option<Acl>,
+    /// The `password_file`, if set.
+    pub(crate) passwords: Option<PasswordFile>,
+}
+
 impl Config {
     /// Checks every option's range, and that the ACL and password files (if
     /// any) parse: the one rule set, which [`crate::Broker::start`] applies too.
@@ -30,14 +38,16 @@ impl Config {
     /// );
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.validated_acl().map(drop)
+        self.validated().map(drop)
     }
 
-    /// [`Config::validate`], keeping the ACL it parsed (so starting parses it once).
-    pub(crate) fn validated_acl(&self) -> Result<Option<Acl>, ConfigError> {
+    /// [`Config::validate`], keeping the files it parsed (so starting reads
+    /// each once).
+    pub(crate) fn validated(&self) -> Result<Validated, ConfigError> {
         self.check_ranges()?;
-        self.load_password_file()?;
-        self.load_acl()
+        let passwords = self.load_password_file()?;
+        let acl = self.load_acl()?;
+        Ok(Validated { acl, passwords })
     }
 
     fn check_ranges(&self) -> Result<(), ConfigError> {

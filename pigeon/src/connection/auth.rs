@@ -9,9 +9,10 @@ use futures_util::StreamExt;
 use pigeon_codec::{Auth, AuthProperties, ConnectProperties, Packet, ReasonCode};
 use tokio::io::AsyncWriteExt;
 
-use super::{guard, handshake::refuse, Connection, Exit, Reader, WriteHalf};
+use super::{handshake::refuse, Connection, Exit, Reader, WriteHalf};
+use crate::hooks::guard;
 use crate::{
-    broker::Engine,
+    engine::Engine,
     hooks::{AuthExchange, AuthStep, Client, Credential},
 };
 

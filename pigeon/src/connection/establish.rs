@@ -7,11 +7,12 @@ use bytes::BytesMut;
 use pigeon_codec::{ConnAck, Connect, Packet, PubReply, ReasonCode, SubscriptionOptions};
 use tokio::{sync::mpsc, time::Instant};
 
-use super::{guard, rate, Connection, WriteHalf};
+use super::{rate, Connection, WriteHalf};
+use crate::hooks::guard;
 use crate::{
-    broker::{Engine, Link},
+    engine::{Engine, Link},
     hooks::{Client, Event, EventKind, Subscription},
-    persistence::Parked,
+    model::Parked,
 };
 
 /// Takes the session over and answers CONNACK; `None` on shutdown.
@@ -36,7 +37,7 @@ pub(super) async fn establish(
     } else if connect.clean_start {
         0
     } else {
-        crate::broker::NEVER
+        crate::engine::NEVER
     };
     let session_expiry = requested.min(engine.config.max_session_expiry_interval);
     let persistent = session_expiry > 0;
@@ -160,7 +161,7 @@ pub(super) async fn establish(
         .clients_connected
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     engine.event(EventKind::Client, || Event::Client(client.clone()));
-    crate::sys::new_client(engine, &client_id).await;
+    crate::engine::sys::new_client(engine, &client_id).await;
 
     let mut ack = ConnAck::new(ReasonCode::Success, session_present);
     if protocol.is_v5() {

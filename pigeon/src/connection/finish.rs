@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Connection, Exit};
 use crate::{
     hooks::{Event, EventKind},
-    persistence::Parked,
+    model::Parked,
 };
 
 /// How long a lingering close reads at most.
@@ -185,6 +185,6 @@ impl Connection {
         engine.event(EventKind::ClientDisconnect, || {
             Event::ClientDisconnect(self.client.clone())
         });
-        crate::sys::disconnect_client(&engine, &self.client_id).await;
+        crate::engine::sys::disconnect_client(&engine, &self.client_id).await;
     }
 }

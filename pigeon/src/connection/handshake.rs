@@ -9,9 +9,10 @@ use pigeon_codec::{ConnAck, DecodeError, MqttCodec, Packet, Protocol, ReasonCode
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::FramedRead;
 
-use super::{guard, Connection, ReadHalf, Reader, WriteHalf};
+use super::{Connection, ReadHalf, Reader, WriteHalf};
+use crate::hooks::guard;
 use crate::{
-    broker::Engine,
+    engine::Engine,
     hooks::{Client, Credential, Event, EventKind, Peer},
 };
 

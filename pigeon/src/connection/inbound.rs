@@ -8,11 +8,12 @@ use tokio::time::Instant;
 
 use pigeon_codec::{Packet, PubReply, Publish, QoS, ReasonCode};
 
-use super::{guard, Connection, Exit};
+use super::{Connection, Exit};
+use crate::hooks::guard;
 use crate::{
-    broker::Message,
     emitter::BoxFuture,
     hooks::{Event, EventKind},
+    model::Message,
 };
 
 /// Whether `topic` (a name or a filter) has more levels than `limit` (0: no limit).

@@ -16,8 +16,6 @@ pub(crate) use handshake::refuse_busy;
 
 use std::{
     collections::{HashSet, VecDeque},
-    future::Future,
-    panic::AssertUnwindSafe,
     sync::Arc,
     time::Duration,
 };
@@ -34,9 +32,10 @@ use tokio_util::codec::{Encoder, FramedRead};
 use tracing::Instrument;
 
 use crate::{
-    broker::{Ctrl, Delivery, Engine, Session},
+    engine::{Ctrl, Engine, Session},
     hooks::{Client, Peer},
-    persistence::Inflight,
+    model::Delivery,
+    model::Inflight,
 };
 
 /// The read half of a client's stream, whatever the transport (boxed once per
@@ -53,24 +52,6 @@ const HIGH_WATER: usize = 64 * 1024;
 const READ_BURST: usize = 64;
 /// Deliveries taken from the session queue per lock.
 const BATCH: usize = 64;
-
-/// Runs a hook future, turning a panic into an error message so a failing
-/// handler never leaves a client hanging.
-pub(crate) async fn guard<F: Future>(future: F) -> Result<F::Output, String> {
-    AssertUnwindSafe(future)
-        .catch_unwind()
-        .await
-        .map_err(|panic| {
-            panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .map_or_else(
-                    || "handler panicked".to_owned(),
-                    |m| format!("handler panicked: {m}"),
-                )
-        })
-}
 
 /// Serves one client over any byte stream (TLS, WebSocket, in-memory, ...).
 pub(crate) async fn serve<S>(engine: Arc<Engine>, stream: S, peer: Peer)
@@ -198,7 +179,7 @@ pub(crate) struct Connection {
 enum Step {
     Exit(Exit),
     Packet(Packet),
-    Routed(Arc<crate::broker::Message>),
+    Routed(Arc<crate::model::Message>),
     Wrote,
     Wake,
     KeepAliveCheck,

@@ -7,8 +7,9 @@ use pigeon_codec::{Packet, QoS};
 
 use super::{Connection, Exit, BATCH, HIGH_WATER};
 use crate::{
-    broker::{Delivery, DropReason, Message},
-    persistence::Inflight,
+    engine::DropReason,
+    model::Inflight,
+    model::{Delivery, Message},
 };
 
 impl Connection {
@@ -49,7 +50,7 @@ impl Connection {
         if engine.hooks.has_authorize_forward() {
             let publish = delivery.to_publish(0, false);
             let forwarded =
-                super::guard(engine.hooks.authorize_forward(&self.client, publish)).await;
+                crate::hooks::guard(engine.hooks.authorize_forward(&self.client, publish)).await;
             match forwarded {
                 Ok(Some(publish)) => {
                     delivery.qos = publish.qos.min(delivery.qos);

@@ -6,10 +6,11 @@ use pigeon_codec::{
 };
 use pigeon_codec::{AckProperties, ReasonCode};
 
-use super::{guard, Connection, Exit};
+use super::{Connection, Exit};
+use crate::hooks::guard;
 use crate::{
-    broker::Delivery,
     hooks::{Event, EventKind, Subscription},
+    model::Delivery,
 };
 
 impl Connection {
@@ -144,7 +145,7 @@ impl Connection {
             }));
         }
         if !granted.is_empty() {
-            crate::sys::new_subscribers(&engine, &self.client_id, &granted).await;
+            crate::engine::sys::new_subscribers(&engine, &self.client_id, &granted).await;
             engine.event(EventKind::Subscribe, || {
                 Event::Subscribe(self.client.clone(), granted)
             });
@@ -220,7 +221,7 @@ impl Connection {
                 properties: AckProperties::default(),
             }));
         }
-        crate::sys::new_unsubscribers(&engine, &self.client_id, &unsubscribe.filters).await;
+        crate::engine::sys::new_unsubscribers(&engine, &self.client_id, &unsubscribe.filters).await;
         engine.event(EventKind::Unsubscribe, || {
             Event::Unsubscribe(self.client.clone(), unsubscribe.filters)
         });

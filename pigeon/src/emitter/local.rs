@@ -1,7 +1,7 @@
 use std::sync::{Arc, OnceLock};
 
 use super::{Completion, Deliver, Emitter};
-use crate::broker::Message;
+use crate::model::Message;
 
 /// The single-node emitter: `emit` is a direct, synchronous call into local delivery.
 #[derive(Default)]

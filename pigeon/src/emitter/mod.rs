@@ -7,14 +7,12 @@
 
 mod local;
 
-use std::{future::Future, pin::Pin, sync::Arc};
+use std::sync::Arc;
 
 pub use local::LocalEmitter;
 
-use crate::broker::Message;
-
-/// A boxed, sendable future (object-safe async).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::model::BoxFuture;
+use crate::model::Message;
 
 /// The result of handing a message on: either finished synchronously (the
 /// common, allocation-free case) or a future to await.

@@ -23,6 +23,7 @@ mod dispatch;
 mod errors;
 mod event;
 pub mod extract;
+mod guard;
 mod pattern;
 mod peer;
 mod registry;
@@ -41,6 +42,7 @@ pub use extract::{
     Error, ExtractError, FromEvent, FromEventMut, Json, Packet, Param, Payload, Subscriptions,
     Topic, Unsubscriptions,
 };
+pub(crate) use guard::guard;
 pub use pattern::{Params, TopicPattern};
 pub use peer::{ListenerKind, Peer, PeerCertificate};
 #[doc(hidden)]

@@ -10,7 +10,7 @@ use std::{
 use pigeon_codec::{topic, Will};
 
 use super::{BoxFuture, Parked, Persistence, StoredSubscription};
-use crate::broker::{Delivery, Message, QueueLimits};
+use crate::model::{Delivery, Message, QueueLimits};
 
 /// The default persistence: everything in process memory, lost on exit.
 /// Every method does its work synchronously and returns a ready future.

@@ -9,46 +9,13 @@
 
 mod memory;
 
-use std::{collections::VecDeque, sync::Arc};
+use std::sync::Arc;
 
 pub use memory::MemoryPersistence;
-use pigeon_codec::{SubscriptionOptions, Will};
+use pigeon_codec::Will;
 
-use crate::broker::{Delivery, Message, QueueLimits};
-pub use crate::emitter::BoxFuture;
-
-/// A subscription as stored for a persistent session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredSubscription {
-    /// The topic filter.
-    pub filter: String,
-    /// Granted QoS and the MQTT 5.0 options.
-    pub options: SubscriptionOptions,
-    /// The MQTT 5.0 subscription identifier, if any.
-    pub identifier: Option<u32>,
-}
-
-/// An outgoing QoS 1/2 message sent but not yet acknowledged.
-#[derive(Debug, Clone)]
-pub struct Inflight {
-    /// The packet identifier it was sent with.
-    pub packet_id: u16,
-    /// What was sent.
-    pub delivery: Delivery,
-    /// QoS 2 only: PUBREC came, PUBREL was sent, PUBCOMP is awaited.
-    pub released: bool,
-}
-
-/// The message state of a session while no connection owns it.
-#[derive(Debug, Default, Clone)]
-pub struct Parked {
-    /// Unacknowledged outgoing messages, in send order (resent with DUP).
-    pub inflight: Vec<Inflight>,
-    /// Messages not sent yet, in arrival order.
-    pub queued: VecDeque<Delivery>,
-    /// Incoming QoS 2 packet ids awaiting PUBREL.
-    pub incoming_qos2: Vec<u16>,
-}
+pub use crate::model::{BoxFuture, Inflight, Parked, StoredSubscription};
+use crate::model::{Delivery, Message, QueueLimits};
 
 /// The persistence seam.
 pub trait Persistence: Send + Sync + 'static {

@@ -12,7 +12,7 @@ use tokio::{
 
 use super::{shed, tls, ws, Bound, Endpoint};
 use crate::{
-    broker::Engine,
+    engine::Engine,
     hooks::{Client, Event, EventKind, ListenerKind, Peer},
 };
 

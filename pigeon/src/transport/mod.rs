@@ -18,8 +18,8 @@ pub(crate) use tls::reload_tls;
 pub use ws::WsIo;
 
 use crate::{
-    broker::ConnectionCount,
     config::{ConfigError, Listener},
+    engine::ConnectionCount,
     hooks::ListenerKind,
     Config,
 };

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::{broker::Engine, hooks::Subscription};
+use super::Engine;
+use crate::hooks::Subscription;
 
 /// Publishes `$SYS/<id>/heartbeat` (payload: the broker id) every
 /// `heartbeat_interval` until shutdown.

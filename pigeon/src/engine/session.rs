@@ -12,8 +12,8 @@ use tokio::{
     time::Instant,
 };
 
-use super::{budget::QueuePolicy, stats::DropReason, Delivery};
-use crate::emitter::BoxFuture;
+use super::{budget::QueuePolicy, stats::DropReason};
+use crate::model::{BoxFuture, Delivery};
 
 /// Why the engine asks a connection to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -474,7 +474,7 @@ mod tests {
     use pigeon_codec::Publish;
 
     use super::*;
-    use crate::broker::{budget::QueueLimits, Message};
+    use crate::model::{Message, QueueLimits};
 
     const DRAIN: Duration = Duration::from_secs(5);
 

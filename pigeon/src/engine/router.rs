@@ -9,10 +9,11 @@ use super::{
     budget::QueuePolicy,
     stats::{Counters, DropReason},
     topic_tree::{Target, TopicTree},
-    Delivery, Message, Offer, Session,
+    Offer, Session,
 };
 use crate::{
-    emitter::{BoxFuture, Completion, Deliver},
+    emitter::{Completion, Deliver},
+    model::{BoxFuture, Delivery, Message},
     persistence::Persistence,
 };
 

@@ -17,19 +17,14 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use arc_swap::ArcSwapOption;
 
-use super::{
-    budget::{QueueLimits, QueuePolicy},
-    router::Router,
-    stats::Counters,
-    topic_tree::Entry,
-    Message, Session,
-};
+use super::{budget::QueuePolicy, router::Router, stats::Counters, topic_tree::Entry, Session};
 use crate::{
     acl::Acl,
     auth::Authenticator,
     emitter::Emitter,
     hooks::{Client, Event, EventKind, Hooks},
-    persistence::{Persistence, StoredSubscription},
+    model::{Message, QueueLimits, StoredSubscription},
+    persistence::Persistence,
     Config,
 };
 
@@ -292,9 +287,7 @@ impl Engine {
             content_type: p.content_type,
             ..Default::default()
         };
-        match crate::connection::guard(self.hooks.authorize_publish(Some(client), &mut publish))
-            .await
-        {
+        match crate::hooks::guard(self.hooks.authorize_publish(Some(client), &mut publish)).await {
             Ok(Ok(())) => {
                 let origin: Arc<str> = Arc::from(client.id());
                 self.publish(Some(origin), None, publish).await;

@@ -1,44 +1,11 @@
 //! Limits on what waits in session queues: per session by count and bytes,
 //! and broker-wide by a byte budget, so memory stays bounded by construction.
 
-use std::{
-    sync::atomic::{AtomicUsize, Ordering::Relaxed},
-    time::Duration,
-};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use tokio::sync::Notify;
 
-/// Per-session queue limits and the patience for a subscriber that stops
-/// taking messages.
-///
-/// ```
-/// let limits = pigeon::broker::QueueLimits {
-///     messages: 1000,
-///     bytes: 16 << 20,
-///     drain_timeout: std::time::Duration::from_secs(5),
-/// };
-/// assert!(limits.messages > 0);
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub struct QueueLimits {
-    /// Messages queued per session (`max_queued_messages`).
-    pub messages: usize,
-    /// Bytes queued per session (`max_queued_bytes`).
-    pub bytes: usize,
-    /// How long a full queue may go without the subscriber taking anything
-    /// before the subscriber is disconnected (`drain_timeout`).
-    pub drain_timeout: Duration,
-}
-
-impl QueueLimits {
-    /// How long QoS 0 publishers wait on a full queue before its QoS 0 copies
-    /// are dropped: a subscriber that took nothing for this long is judged not
-    /// to be keeping up, while a momentary burst (the subscriber is reading,
-    /// just behind) is absorbed by backpressure.
-    pub(crate) fn qos0_patience(&self) -> Duration {
-        (self.drain_timeout / 5).min(Duration::from_secs(1))
-    }
-}
+use crate::model::QueueLimits;
 
 /// What every session's queue is held to: the per-session limits and the
 /// broker-wide budget, shared by all sessions.
@@ -126,7 +93,7 @@ impl Budget {
 
 #[cfg(test)]
 pub(super) mod tests {
-    use std::sync::Arc;
+    use std::{sync::Arc, time::Duration};
 
     use super::*;
 
