@@ -45,7 +45,11 @@ impl Parse for ModuleArgs {
                     let list = Punctuated::<Path, Token![,]>::parse_terminated(&content)?;
                     args.providers = list.into_iter().collect();
                 }
-                "persistence" => only(input, "memory", "persistence")?,
+                "persistence" => {
+                    let store = parse_store(input)?;
+                    args.options
+                        .push((name, quote!(::std::string::String::from(#store))));
+                }
                 "emitter" => only(input, "local", "emitter")?,
                 "allow_sys_publish" => args.allow_sys_publish = Some(input.parse()?),
                 "event_queue" => {
@@ -102,7 +106,29 @@ fn parse_urls(input: ParseStream) -> syn::Result<Vec<LitStr>> {
     Ok(urls.into_iter().collect())
 }
 
-/// `persistence = memory` / `emitter = local`: the only back-ends this build has.
+/// `persistence = memory` or `persistence = redb("PATH")`: the store, as the
+/// `persistence` option writes it (`memory`, `redb:PATH`).
+fn parse_store(input: ParseStream) -> syn::Result<LitStr> {
+    let kind: Ident = input.parse()?;
+    match kind.to_string().as_str() {
+        "memory" => Ok(LitStr::new("memory", kind.span())),
+        "redb" => {
+            let content;
+            syn::parenthesized!(content in input);
+            let path: LitStr = content.parse()?;
+            if path.value().is_empty() {
+                return Err(syn::Error::new(path.span(), "the store's path cannot be empty"));
+            }
+            Ok(LitStr::new(&format!("redb:{}", path.value()), path.span()))
+        }
+        other => Err(syn::Error::new(
+            kind.span(),
+            format!("unknown persistence `{other}`; this build offers `persistence = memory` and `persistence = redb(\"PATH\")`"),
+        )),
+    }
+}
+
+/// `emitter = local`: the only emitter this build has.
 fn only(input: ParseStream, expected: &str, what: &str) -> syn::Result<()> {
     let value: Ident = input.parse()?;
     if value != expected {

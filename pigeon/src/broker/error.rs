@@ -30,6 +30,9 @@ pub enum StartError {
     /// The `password_file` cannot be read or parsed (the error names the file and line).
     #[error("invalid value for --password-file / password_file: {0}")]
     PasswordFile(#[source] crate::auth::PasswordFileError),
+    /// The store (`persistence`) could not be opened: the error names the file.
+    #[error("invalid value for --persistence / persistence: {0}")]
+    Store(#[from] crate::persistence::StoreError),
     /// A listener could not be set up: a TLS file it names is unusable, or its
     /// address could not be bound (the error names the listener's URL).
     #[error(transparent)]

@@ -14,7 +14,7 @@
 mod error;
 mod reload;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use pigeon_codec::Publish;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -26,11 +26,12 @@ pub use reload::ReloadError;
 
 use crate::{
     auth::Authenticator,
+    config::Store,
     emitter::{Emitter, LocalEmitter},
     engine::Engine,
     hooks::{Event, EventKind, Hooks},
     hooks::{ListenerKind, Peer},
-    persistence::{MemoryPersistence, Persistence},
+    persistence::{MemoryPersistence, Persistence, RedbPersistence, StoreError},
     transport::BoundListener,
     Config,
 };
@@ -72,10 +73,29 @@ impl Broker {
     /// # Ok(()) }
     /// ```
     pub async fn start(config: Config, hooks: Arc<Hooks>) -> Result<BrokerHandle, StartError> {
+        let budget = config.max_queued_bytes_total;
+        let persistence: Arc<dyn Persistence> = match &config.persistence {
+            Store::Memory => Arc::new(MemoryPersistence::with_queue_budget(budget)),
+            Store::Redb(path) => {
+                config.validate()?;
+                let durability = config.durability;
+                let path = path.clone();
+                // Opening reads the whole store: off the async threads.
+                let store = tokio::task::spawn_blocking(move || {
+                    RedbPersistence::open_with_budget(path, durability, budget)
+                })
+                .await
+                .map_err(|e| {
+                    StartError::Store(StoreError::Open {
+                        path: PathBuf::new(),
+                        reason: e.to_string(),
+                    })
+                })??;
+                Arc::new(store)
+            }
+        };
         let backends = Backends {
-            persistence: Arc::new(MemoryPersistence::with_queue_budget(
-                config.max_queued_bytes_total,
-            )),
+            persistence,
             ..Backends::default()
         };
         Self::start_with(config, hooks, backends).await

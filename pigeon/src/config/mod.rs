@@ -49,6 +49,8 @@ mod validate;
 
 use std::{path::PathBuf, time::Duration};
 
+pub use crate::persistence::Durability;
+
 #[cfg(feature = "cli")]
 pub use cli::{Cli, Command, PasswdArgs};
 pub use error::ConfigError;
@@ -154,6 +156,45 @@ pub struct Config {
     /// PUBLISH packets per second read from one client; 0 = no limit. Past it
     /// the connection reads more slowly (nothing is dropped).
     pub max_publish_rate: u32,
+    /// Where sessions, subscriptions, retained messages, wills and queued
+    /// messages are kept: in memory (the default) or in a durable file.
+    pub persistence: Store,
+    /// With a durable store: whether a QoS 1/2 publisher waits for the disk
+    /// ([`Durability::Sync`], the default) or changes commit every window.
+    pub durability: Durability,
+}
+
+/// The store behind a broker ([`Config::persistence`]).
+///
+/// ```
+/// use pigeon::config::Store;
+/// assert_eq!("memory".parse::<Store>(), Ok(Store::Memory));
+/// assert_eq!("redb:/var/lib/pigeon.redb".parse::<Store>(), Ok(Store::Redb("/var/lib/pigeon.redb".into())));
+/// assert!("redb:".parse::<Store>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Store {
+    /// Everything in process memory, lost on exit.
+    #[default]
+    Memory,
+    /// A `redb` file: survives restarts and kill -9 (`redb:PATH`).
+    Redb(PathBuf),
+}
+
+impl std::str::FromStr for Store {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const EXPECTED: &str = "expected `memory` or `redb:PATH`";
+        match s.split_once(':') {
+            _ if s == "memory" => Ok(Store::Memory),
+            Some(("redb", path)) if !path.is_empty() => Ok(Store::Redb(path.into())),
+            Some(("redis", _)) => {
+                Err("the Redis store is not in this build yet; expected `memory` or `redb:PATH`")
+            }
+            _ => Err(EXPECTED),
+        }
+    }
 }
 
 impl Default for Config {
@@ -200,6 +241,8 @@ impl Default for Config {
             max_topic_levels: 128,
             max_subscriptions_per_client: 0,
             max_publish_rate: 0,
+            persistence: Store::Memory,
+            durability: Durability::Sync,
         }
     }
 }

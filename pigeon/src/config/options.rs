@@ -177,6 +177,14 @@ pub struct Options {
     /// PUBLISH packets per second read from one client; past it reading slows, nothing is dropped; 0 = no limit [default: 0]
     #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub max_publish_rate: Option<u32>,
+
+    /// Where state is kept: memory, or redb:PATH for a durable file that survives restarts and kill -9 [default: memory]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "STORE"))]
+    pub persistence: Option<String>,
+
+    /// With a durable store: `sync` acknowledges QoS 1/2 only once on disk; `10ms` (any N ms) commits every window without waiting [default: sync]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "MODE"))]
+    pub durability: Option<String>,
 }
 
 /// Every option's snake_case name (the TOML key; the flag is its kebab-case).
@@ -219,6 +227,8 @@ pub const KEYS: &[&str] = &[
     "max_topic_levels",
     "max_subscriptions_per_client",
     "max_publish_rate",
+    "persistence",
+    "durability",
 ];
 
 impl Options {
@@ -235,6 +245,8 @@ impl Options {
             None => None,
         };
         let listeners = self.parsed_listeners()?;
+        let persistence = parse_option("persistence", self.persistence.as_deref())?;
+        let durability = parse_option("durability", self.durability.as_deref())?;
         macro_rules! set {
             ($($field:ident),* $(,)?) => {
                 $(if let Some(v) = self.$field { config.$field = v; })*
@@ -303,6 +315,12 @@ impl Options {
         if let Some(qos) = maximum_qos {
             config.maximum_qos = qos;
         }
+        if let Some(store) = persistence {
+            config.persistence = store;
+        }
+        if let Some(durability) = durability {
+            config.durability = durability;
+        }
         Ok(())
     }
 
@@ -361,4 +379,20 @@ impl Config {
         config.validate()?;
         Ok(config)
     }
+}
+
+/// Parses a string option, naming it when it does not parse.
+fn parse_option<T: std::str::FromStr<Err = &'static str>>(
+    key: &'static str,
+    value: Option<&str>,
+) -> Result<Option<T>, ConfigError> {
+    value
+        .map(|v| {
+            v.parse().map_err(|expected| ConfigError::Invalid {
+                key,
+                value: v.to_owned(),
+                expected,
+            })
+        })
+        .transpose()
 }

@@ -9,12 +9,18 @@
 //! the session ends), a reconnection (`establish`: published on a clean start,
 //! which ends the session, cancelled on a resume) or shutdown (dropped).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use pigeon_codec::Will;
 
 use super::{Engine, Session};
-use crate::hooks::Client;
+use crate::{
+    hooks::{Client, Peer},
+    persistence::SessionState,
+};
 
 /// "Never expires" (MQTT 5.0: 0xFFFFFFFF).
 pub const NEVER: u32 = u32::MAX;
@@ -24,6 +30,26 @@ impl Engine {
     /// back first, publishing a will still waiting. `epoch` is the session's
     /// epoch when the connection of `client` ended.
     pub fn expire_later(
+        self: &Arc<Self>,
+        session: Arc<Session>,
+        epoch: u64,
+        client: Client,
+        interval: u32,
+    ) {
+        self.persistence.save_session(
+            &session.client_id,
+            SessionState {
+                expiry_interval: interval,
+                offline_since: Some(SystemTime::now()),
+                username: client.username().map(str::to_owned),
+                protocol: client.protocol(),
+            },
+        );
+        self.expire_in(session, epoch, client, interval);
+    }
+
+    /// Arms the expiry timer of an offline session (`interval` seconds).
+    fn expire_in(
         self: &Arc<Self>,
         session: Arc<Session>,
         epoch: u64,
@@ -68,6 +94,8 @@ impl Engine {
     ) {
         // Stored before the session is released, so a reconnection finds it.
         self.persistence.put_will(&session.client_id, will).await;
+        let due = SystemTime::now() + Duration::from_secs(u64::from(delay));
+        self.persistence.will_due(&session.client_id, due);
         let engine = self.clone();
         self.tracker.spawn(async move {
             let id = &session.client_id;
@@ -91,4 +119,59 @@ impl Engine {
             }
         });
     }
+
+    /// Re-arms a restored session's timers from what a durable store kept:
+    /// its expiry counts the time the broker was down (wall clock), and so
+    /// does its will's delay. A session whose connection was still open when
+    /// the broker stopped counts as ending now.
+    pub(super) async fn rearm(
+        self: &Arc<Self>,
+        session: Arc<Session>,
+        state: SessionState,
+        will_at: Option<SystemTime>,
+    ) {
+        let now = SystemTime::now();
+        let since = state.offline_since.unwrap_or(now);
+        let down = now.duration_since(since).unwrap_or_default();
+        let peer = Peer::new(([0, 0, 0, 0], 0).into());
+        let client = Client::with_peer(&*session.client_id, peer, state.username, state.protocol);
+        let left = |secs: u32, spent: Duration| {
+            ceil_secs(Duration::from_secs(u64::from(secs)).saturating_sub(spent))
+        };
+        let expiry = match state.expiry_interval {
+            NEVER => NEVER,
+            secs => left(secs, down),
+        };
+        if let Some(will) = self.persistence.take_will(&session.client_id).await {
+            let interval = will.properties.will_delay_interval.unwrap_or(0);
+            let delay = will_at.map_or(interval, |at| {
+                ceil_secs(at.duration_since(now).unwrap_or_default())
+            });
+            if delay == 0 || expiry == 0 {
+                self.publish_will(&client, will).await;
+            } else {
+                let epoch = session.epoch();
+                self.will_later(
+                    session.clone(),
+                    epoch,
+                    client.clone(),
+                    will,
+                    delay.min(expiry),
+                )
+                .await;
+            }
+        }
+        if expiry == 0 {
+            tracing::debug!(client_id = %session.client_id, "session expired while the broker was down");
+            self.remove_session(&session).await;
+            return;
+        }
+        self.expire_in(session.clone(), session.epoch(), client, expiry);
+    }
+}
+
+/// Whole seconds, rounded up, so that a deadline is never brought forward.
+fn ceil_secs(d: Duration) -> u32 {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    u32::try_from(secs).unwrap_or(NEVER - 1)
 }

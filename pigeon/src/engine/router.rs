@@ -131,6 +131,7 @@ impl Sink {
                 message: message.clone(),
                 identifiers: target.identifiers,
                 share: target.share,
+                stored: None,
             };
             match self.offer(&target.session, delivery) {
                 Offer::Queued => tally.queued += 1,
@@ -146,10 +147,16 @@ impl Sink {
 
     fn offer(&self, session: &Session, delivery: Delivery) -> Offer {
         let limits = self.policy.limits;
-        session.offer(delivery, |d| {
-            self.persistence
-                .enqueue(session.client_id.clone(), d, limits)
-        })
+        let persistence = &self.persistence;
+        session.offer_journaled(
+            delivery,
+            |d| {
+                persistence
+                    .durable()
+                    .then(|| persistence.journal(&session.client_id, d))
+            },
+            |d| persistence.enqueue(session.client_id.clone(), d, limits),
+        )
     }
 
     /// Waits until every copy in `waiting` is queued or given up on.

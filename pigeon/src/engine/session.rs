@@ -127,9 +127,23 @@ impl Session {
     /// full queue for `drain_timeout` is told to go. Offline: QoS 0 is skipped
     /// and QoS 1/2 handed to `offline`, called under the session lock so that a
     /// reconnecting connection sees it in persistence.
+    #[cfg(test)]
     pub fn offer(
         &self,
         delivery: Delivery,
+        offline: impl FnOnce(Delivery) -> BoxFuture<'static, bool>,
+    ) -> Offer {
+        self.offer_journaled(delivery, |_| None, offline)
+    }
+
+    /// As [`Session::offer`]; a QoS 1/2 copy queued for a persistent online
+    /// session is first given to `journal` (a durable store's record of it,
+    /// whose key it keeps). Called under the session's lock, so the record is
+    /// made before the copy can be sent, and so before it is acknowledged.
+    pub fn offer_journaled(
+        &self,
+        mut delivery: Delivery,
+        journal: impl FnOnce(&Delivery) -> Option<u64>,
         offline: impl FnOnce(Delivery) -> BoxFuture<'static, bool>,
     ) -> Offer {
         let limits = &self.policy.limits;
@@ -145,6 +159,9 @@ impl Session {
         let full = !inner.queue.is_empty()
             && (inner.queue.len() >= limits.messages || inner.bytes + size > limits.bytes);
         if !full && self.reserve(&mut inner, size, false) {
+            if inner.persistent && delivery.qos != QoS::AtMostOnce && delivery.stored.is_none() {
+                delivery.stored = journal(&delivery);
+            }
             inner.bytes += size;
             inner.queue.push_back(delivery);
             drop(inner);

@@ -145,9 +145,11 @@ impl Engine {
 
     /// Rebuilds offline persistent sessions and their subscriptions from
     /// persistence (a broker started on an existing store).
-    pub async fn restore_sessions(&self) {
-        for (client_id, subs) in self.persistence.sessions().await {
-            let client_id: Arc<str> = Arc::from(client_id);
+    pub async fn restore_sessions(self: &Arc<Self>) {
+        for stored in self.persistence.sessions().await {
+            let timers = stored.state.clone().map(|state| (state, stored.will_at));
+            let subs = stored.subscriptions;
+            let client_id: Arc<str> = Arc::from(stored.client_id);
             let session = Arc::new(Session::new(client_id.clone(), self.policy.clone()));
             session.mark_persistent();
             {
@@ -163,7 +165,10 @@ impl Engine {
                     session.set_subscription_identifier(&sub.filter, sub.identifier);
                 }
             }
-            self.registry().insert(client_id, session);
+            self.registry().insert(client_id, session.clone());
+            if let Some((state, will_at)) = timers {
+                self.rearm(session, state, will_at).await;
+            }
         }
     }
 
@@ -270,6 +275,13 @@ impl Engine {
         };
         self.emitter.emit(message.clone()).wait().await;
         drop(permit);
+        // A durable store was given a copy (or the retained message): the
+        // publisher is acknowledged only once that is committed; if it cannot
+        // be, the publisher is refused as when no queue could take it.
+        let acknowledged = message.publish.qos != pigeon_codec::QoS::AtMostOnce;
+        if acknowledged && message.was_stored() && !self.persistence.commit().await {
+            message.mark_unqueued();
+        }
         message
     }
 

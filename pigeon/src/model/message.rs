@@ -24,8 +24,12 @@ pub struct Message {
     pub received_at: Instant,
     /// Set once a subscription matched (MQTT 5.0 PUBACK 0x10 No matching subscribers).
     matched: AtomicBool,
-    /// Set when every matching session's queue was full (PUBACK 0x97 Quota exceeded).
+    /// Set when every matching session's queue was full, or the store could
+    /// not keep it (PUBACK 0x97 Quota exceeded).
     unqueued: AtomicBool,
+    /// Set when a durable store was given a copy (or the retained message): the
+    /// publisher's acknowledgement waits for the store's commit.
+    stored: AtomicBool,
 }
 
 impl Message {
@@ -50,6 +54,7 @@ impl Message {
             received_at,
             matched: AtomicBool::new(false),
             unqueued: AtomicBool::new(false),
+            stored: AtomicBool::new(false),
         })
     }
 
@@ -73,6 +78,19 @@ impl Message {
     /// True when subscriptions matched but every one's queue was full.
     pub fn was_unqueued(&self) -> bool {
         self.unqueued.load(Relaxed)
+    }
+
+    /// Records that a durable store was given a copy (see [`Message::was_stored`]).
+    pub fn mark_stored(&self) {
+        if !self.stored.load(Relaxed) {
+            self.stored.store(true, Relaxed);
+        }
+    }
+
+    /// True once a durable store holds (or is committing) a copy: the
+    /// publisher may be acknowledged only after that commit.
+    pub fn was_stored(&self) -> bool {
+        self.stored.load(Relaxed)
     }
 
     /// What one queued copy of it is counted as against the queue limits: its
@@ -114,6 +132,9 @@ pub struct Delivery {
     /// `$share/<group>/<filter>` when delivered for a shared subscription (its
     /// unacknowledged copy goes to another member if this one leaves).
     pub share: Option<Arc<str>>,
+    /// Its key in a durable store, once the store keeps it for a persistent
+    /// session (acknowledging it removes that record).
+    pub stored: Option<u64>,
 }
 
 impl Delivery {
@@ -125,6 +146,7 @@ impl Delivery {
             retain,
             identifiers: Vec::new(),
             share: None,
+            stored: None,
         }
     }
 

@@ -9,7 +9,7 @@ use std::{
 
 use pigeon_codec::{topic, Will};
 
-use super::{BoxFuture, Parked, Persistence, StoredSubscription};
+use super::{BoxFuture, Parked, Persistence, StoredSession, StoredSubscription};
 use crate::model::{Delivery, Message, QueueLimits};
 
 /// The default persistence: everything in process memory, lost on exit.
@@ -228,11 +228,16 @@ impl Persistence for MemoryPersistence {
         done(parked)
     }
 
-    fn sessions(&self) -> BoxFuture<'_, Vec<(String, Vec<StoredSubscription>)>> {
+    fn sessions(&self) -> BoxFuture<'_, Vec<StoredSession>> {
         let all = self
             .sessions()
             .iter()
-            .map(|(id, s)| (id.clone(), s.subscriptions.clone()))
+            .map(|(id, s)| StoredSession {
+                client_id: id.clone(),
+                subscriptions: s.subscriptions.clone(),
+                state: None,
+                will_at: None,
+            })
             .collect();
         done(all)
     }

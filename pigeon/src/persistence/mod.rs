@@ -3,19 +3,57 @@
 //! outgoing messages and incoming QoS 2 packet ids of a parked session.
 //!
 //! The engine always goes through [`Persistence`]; [`MemoryPersistence`] is the
-//! default. Methods return boxed futures so the trait is object-safe; an
+//! default, [`RedbPersistence`] the durable one (`--persistence redb:PATH`).
+//! Methods return boxed futures so the trait is object-safe; an
 //! implementation should apply each change when the method is called (before
 //! the future is polled) where it can, so the engine's ordering holds.
+//!
+//! A durable store ([`Persistence::durable`]) is also told, as they happen,
+//! of every QoS 1/2 copy queued for a persistent session and of what becomes
+//! of it (sent, released, acknowledged), and of incoming QoS 2 ids; the engine
+//! acknowledges a publisher only after [`Persistence::commit`] says the copies
+//! it was given are on disk.
 
 mod memory;
+mod redb;
 
-use std::sync::Arc;
+use std::{future::ready, sync::Arc, time::SystemTime};
 
+pub use self::redb::{Durability, RedbPersistence, StoreError};
 pub use memory::MemoryPersistence;
-use pigeon_codec::Will;
+use pigeon_codec::{Protocol, Will};
 
 pub use crate::model::{BoxFuture, Inflight, Parked, StoredSubscription};
 use crate::model::{Delivery, Message, QueueLimits};
+
+/// What a store keeps of a persistent session besides its subscriptions and
+/// messages: enough to re-arm its expiry (and its will's delay) after a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionState {
+    /// MQTT 5.0 Session Expiry Interval in seconds (`u32::MAX`: never).
+    pub expiry_interval: u32,
+    /// When its last connection ended (wall clock, so that the time the broker
+    /// was down counts); `None` while connected.
+    pub offline_since: Option<SystemTime>,
+    /// The user name it connected with (what a restored will is authorized as).
+    pub username: Option<String>,
+    /// The protocol it connected with.
+    pub protocol: Protocol,
+}
+
+/// A session as a store gives it back at startup.
+#[derive(Debug, Clone)]
+pub struct StoredSession {
+    /// The client id.
+    pub client_id: String,
+    /// Its subscriptions.
+    pub subscriptions: Vec<StoredSubscription>,
+    /// Its expiry state, when the store keeps it (a durable store does).
+    pub state: Option<SessionState>,
+    /// When its stored will is due (wall clock): `None` if it has no will, or
+    /// its connection was still open when the broker stopped.
+    pub will_at: Option<SystemTime>,
+}
 
 /// The persistence seam.
 pub trait Persistence: Send + Sync + 'static {
@@ -59,7 +97,38 @@ pub trait Persistence: Send + Sync + 'static {
     fn unpark<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Parked>;
     /// Every stored session with its subscriptions: read once at startup to
     /// rebuild the subscription index (a durable store survives restarts).
-    fn sessions(&self) -> BoxFuture<'_, Vec<(String, Vec<StoredSubscription>)>>;
+    fn sessions(&self) -> BoxFuture<'_, Vec<StoredSession>>;
     /// Forgets everything about a session (subscriptions, will, parked state).
     fn remove_session<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, ()>;
+
+    /// True when the store outlives the process: the engine then reports every
+    /// change below and waits for [`Persistence::commit`] before acknowledging.
+    fn durable(&self) -> bool {
+        false
+    }
+    /// Records a persistent session's expiry state (on connect, and when its
+    /// connection ends).
+    fn save_session(&self, _client_id: &str, _state: SessionState) {}
+    /// Records when a delayed will is due (wall clock).
+    fn will_due(&self, _client_id: &str, _at: SystemTime) {}
+    /// Keeps a QoS 1/2 copy queued for an online persistent session and
+    /// returns its key. Called under the session's lock, before the copy can
+    /// be sent, so it must not block.
+    fn journal(&self, _client_id: &str, _delivery: &Delivery) -> u64 {
+        0
+    }
+    /// The copy with `key` was sent with `packet_id` (or resent).
+    fn sent(&self, _client_id: &str, _key: u64, _packet_id: u16) {}
+    /// QoS 2: PUBREC came for the copy with `key`, PUBREL was sent.
+    fn released(&self, _client_id: &str, _key: u64) {}
+    /// The copy with `key` is acknowledged (PUBACK, PUBCOMP) or dropped.
+    fn forget(&self, _client_id: &str, _key: u64) {}
+    /// An incoming QoS 2 packet id of a persistent session awaits PUBREL
+    /// (`pending`), or got it.
+    fn incoming_qos2(&self, _client_id: &str, _packet_id: u16, _pending: bool) {}
+    /// Resolves once every change reported so far is durable: `false` when the
+    /// store could not write it (the publisher is then refused).
+    fn commit(&self) -> BoxFuture<'static, bool> {
+        Box::pin(ready(true))
+    }
 }
