@@ -80,7 +80,11 @@ async fn publish_until_killed(
     let (client, mut events) = AsyncClient::new(options("pub", running, true), 1000);
     let sender = tokio::spawn(async move {
         for n in first.. {
-            if client.publish("k/n", qos, false, n.to_string()).await.is_err() {
+            if client
+                .publish("k/n", qos, false, n.to_string())
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -147,7 +151,9 @@ async fn drain_subscriber(running: &Running) -> Vec<u64> {
 
 /// A pseudo-random kill point per round (deterministic, so a failure repeats).
 fn kill_after(round: u64) -> Duration {
-    let x = round.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    let x = round
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
     Duration::from_millis(30 + (x >> 33) % 300)
 }
 
@@ -169,7 +175,11 @@ async fn killed_many_times(test: &str, qos: QoS) -> (BTreeSet<u64>, BTreeSet<u64
     let mut running = start(&store);
     let got = drain_subscriber(&running).await;
     running.stop_with("TERM");
-    assert!(acked.len() > 100, "the runs acknowledged too little to show anything: {}", acked.len());
+    assert!(
+        acked.len() > 100,
+        "the runs acknowledged too little to show anything: {}",
+        acked.len()
+    );
     (sent, acked, got)
 }
 
@@ -178,7 +188,11 @@ async fn every_acknowledged_qos1_message_survives_kill_9() {
     let (sent, acked, got) = killed_many_times("qos1", QoS::AtLeastOnce).await;
     let received: BTreeSet<u64> = got.iter().copied().collect();
     let lost: Vec<_> = acked.difference(&received).collect();
-    assert!(lost.is_empty(), "{} acknowledged messages lost: {lost:?}", lost.len());
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged messages lost: {lost:?}",
+        lost.len()
+    );
     let invented: Vec<_> = received.difference(&sent).collect();
     assert!(invented.is_empty(), "never published: {invented:?}");
 }
@@ -191,7 +205,11 @@ async fn every_qos2_message_with_a_pubrec_arrives_exactly_once_after_kill_9() {
         *times.entry(*n).or_default() += 1;
     }
     let lost: Vec<_> = acked.iter().filter(|n| !times.contains_key(n)).collect();
-    assert!(lost.is_empty(), "{} messages with a PUBREC lost: {lost:?}", lost.len());
+    assert!(
+        lost.is_empty(),
+        "{} messages with a PUBREC lost: {lost:?}",
+        lost.len()
+    );
     let twice: Vec<_> = times.iter().filter(|(_, t)| **t > 1).collect();
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
     let invented: Vec<_> = times.keys().filter(|n| !sent.contains(n)).collect();

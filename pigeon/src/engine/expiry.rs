@@ -102,7 +102,10 @@ impl Engine {
             let wait = Duration::from_secs(u64::from(delay));
             tokio::select! {
                 _ = engine.shutdown.cancelled() => {
-                    engine.persistence.take_will(id).await;
+                    // A durable store keeps it: the next start re-arms it.
+                    if !engine.persistence.durable() {
+                        engine.persistence.take_will(id).await;
+                    }
                     return;
                 }
                 // `establish` took the will.
