@@ -116,7 +116,7 @@ impl RedbPersistence {
         }
         let mirror = MemoryPersistence::with_queue_budget(bytes);
         let loaded = load::load(&db, &path, &mirror)?;
-        let writer = Writer::start(db, durability).map_err(|e| StoreError::Open {
+        let writer = Writer::start(db, path.clone(), durability).map_err(|e| StoreError::Open {
             path: path.clone(),
             reason: e.to_string(),
         })?;

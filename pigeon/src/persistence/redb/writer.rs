@@ -6,6 +6,7 @@
 //! is committed: a publisher waits on one after its copies were queued.
 
 use std::{
+    path::PathBuf,
     sync::{
         atomic::{AtomicBool, Ordering::Relaxed},
         Arc,
@@ -62,13 +63,18 @@ impl Writer {
     // must not wait; what it holds is bounded all the same: every change is a
     // queued copy (held to the queue limits), an acknowledgement of one, or a
     // publisher's barrier (one per publisher waiting).
-    pub(super) fn start(db: Database, durability: Durability) -> std::io::Result<Self> {
+    pub(super) fn start(
+        db: Database,
+        path: PathBuf,
+        durability: Durability,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let failing = Arc::new(AtomicBool::new(false));
         let flag = failing.clone();
+        let store = Store { db: Some(db), path };
         let thread = std::thread::Builder::new()
             .name("pigeon-store".into())
-            .spawn(move || run(db, rx, durability, &flag))?;
+            .spawn(move || run(store, rx, durability, &flag))?;
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
@@ -118,8 +124,33 @@ impl Sender {
     }
 }
 
+/// The open database, and where to open it again: after an I/O error (a full
+/// disk) redb refuses every later transaction, so the file is closed and
+/// reopened (which recovers it to its last commit) until that works.
+struct Store {
+    db: Option<Database>,
+    path: PathBuf,
+}
+
+impl Store {
+    fn commit(&mut self, changes: &[Op]) -> Result<(), redb::Error> {
+        if self.db.is_none() {
+            self.db = Some(Database::create(&self.path)?);
+            tracing::info!(path = %self.path.display(), "store reopened");
+        }
+        let Some(db) = &self.db else {
+            unreachable!("opened above")
+        };
+        let result = commit(db, changes);
+        if let Err(redb::Error::Io(_) | redb::Error::PreviousIo) = &result {
+            self.db = None;
+        }
+        result
+    }
+}
+
 fn run(
-    db: Database,
+    mut store: Store,
     mut rx: mpsc::UnboundedReceiver<Op>,
     durability: Durability,
     failing: &AtomicBool,
@@ -141,7 +172,7 @@ fn run(
         let (changes, barriers): (Vec<Op>, Vec<Op>) = batch
             .into_iter()
             .partition(|op| !matches!(op, Op::Barrier(_)));
-        let ok = match commit(&db, &changes) {
+        let ok = match store.commit(&changes) {
             Ok(()) => {
                 if failing.swap(false, Relaxed) {
                     tracing::info!("the store is writable again");
