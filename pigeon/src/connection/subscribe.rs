@@ -19,7 +19,7 @@ impl Connection {
     /// the broker does not offer them (3.2.2.3.12: DISCONNECT 0xA1).
     pub(super) async fn on_subscribe(&mut self, subscribe: Subscribe) -> Result<(), Exit> {
         let engine = self.engine.clone();
-        let v5 = self.protocol.is_v5();
+        let v5 = self.mqtt.v5();
         let identifier = subscribe.properties.subscription_identifier;
         if identifier.is_some() && !engine.config.subscription_identifiers_available {
             return Err(Exit::Violation(
@@ -46,7 +46,7 @@ impl Connection {
             }
         };
         // Filters by position, for a reason string naming the refused ones.
-        let names: Vec<String> = match self.reason_string(String::new) {
+        let names: Vec<String> = match self.mqtt.reason_string(String::new) {
             Some(_) => subscribe.filters.iter().map(|f| f.filter.clone()).collect(),
             None => Vec::new(),
         };
@@ -197,11 +197,12 @@ impl Connection {
                 ReasonCode::NoSubscriptionExisted
             });
         }
-        if !self.protocol.is_v5() {
+        if !self.mqtt.v5() {
             codes.clear();
         }
         let properties = AckProperties {
             reason_string: self
+                .mqtt
                 .reason_string(String::new)
                 .and_then(|_| not_removed(&unsubscribe.filters, &codes)),
             ..AckProperties::default()
