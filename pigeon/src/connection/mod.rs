@@ -371,3 +371,16 @@ async fn push(
     *unflushed = false;
     Ok(1)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every idle client pays for a `Connection`: it must not grow (800
+    /// bytes before the protocol core moved out; a later issue shrinks it).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn connection_does_not_grow() {
+        let size = std::mem::size_of::<super::Connection>();
+        assert!(size <= 800, "Connection is {size} bytes");
+        eprintln!("SIZE Connection = {size}");
+    }
+}
