@@ -4,17 +4,21 @@
 use std::{collections::VecDeque, sync::atomic::Ordering::Relaxed, sync::Arc};
 
 use bytes::BytesMut;
+use pigeon_codec::Will;
 use pigeon_codec::{
     ConnAck, ConnAckProperties, Connect, ConnectProperties, MqttCodec, Packet, Protocol, PubReply,
     ReasonCode, SubscriptionOptions,
 };
-use tokio::{sync::mpsc, time::Instant};
+use tokio::{
+    sync::{mpsc, OwnedMutexGuard},
+    time::Instant,
+};
 
 use super::{protocol, rate, Connection, WriteHalf};
 use crate::hooks::guard;
 use crate::{
     config::Config,
-    engine::{Engine, Link},
+    engine::{Ctrl, Engine, Link, Session},
     hooks::{Client, Event, EventKind, Subscription},
     model::Parked,
 };
@@ -27,67 +31,15 @@ pub(super) async fn establish(
     assigned: Option<String>,
     writer: WriteHalf,
 ) -> Option<Connection> {
-    let protocol = client.protocol();
-    // Take the session over (the previous owner saves its state first).
-    let client_id: Arc<str> = Arc::from(client.id());
-    let (session, owner) = tokio::select! {
-        acquired = engine.acquire_session(&client_id) => acquired,
-        _ = engine.shutdown.cancelled() => return None,
-    };
     let (requested, session_expiry) = session_expiry(engine, &connect);
-    let session_present = !connect.clean_start && session.is_persistent();
-    settle_left_will(engine, &client, connect.clean_start).await;
-    if connect.clean_start {
-        engine.discard_session(&session).await;
-    }
-    let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel();
-    let conn_id = engine.next_conn_id();
-    // Online before unparking: deliveries from now on go to the live queue.
-    let link = Link {
-        conn_id,
-        ctrl: ctrl_tx,
-    };
-    session.attach(link, session_expiry > 0);
-    let mut parked = if connect.clean_start {
-        Parked::default()
-    } else {
-        engine.persistence.unpark(&client_id).await
-    };
-    let will = connect.will.take();
-    if let Some(will) = &will {
-        engine.persistence.put_will(&client_id, will.clone()).await;
-    }
-    let (keep_alive, server_keep_alive) = keep_alive(engine, protocol, connect.keep_alive);
-    let terms = terms(engine, protocol, &connect.properties, keep_alive);
-    let mut conn = Connection {
-        engine: engine.clone(),
-        client,
-        client_id,
-        session,
-        _owner: owner,
-        conn_id,
-        ctrl: ctrl_rx,
-        writer,
-        out: BytesMut::with_capacity(4096),
-        unflushed: false,
-        encoder: encoder(protocol, &connect.properties),
-        mqtt: protocol::State::new(
-            terms,
-            std::mem::take(&mut parked.incoming_qos2),
-            Instant::now(),
-        ),
-        will,
-        session_expiry,
-        persistent: session_expiry > 0,
-        batch: Vec::with_capacity(super::BATCH),
-        auth: None,
-        pending: None,
-        stash: VecDeque::new(),
-        rate: rate::Bucket::new(engine.config.max_publish_rate, Instant::now()),
-        paused_until: None,
-    };
+    let (seat, mut parked) = take_over(engine, &client, &mut connect, session_expiry).await?;
+    let session_present = seat.session_present;
+    let (keep_alive, server_keep_alive) = keep_alive(engine, client.protocol(), connect.keep_alive);
+    let terms = terms(engine, client.protocol(), &connect.properties, keep_alive);
+    let open_qos2 = std::mem::take(&mut parked.incoming_qos2);
+    let mut conn = Connection::new(engine, client, seat, writer, &connect, terms, open_qos2);
     let mut ack = ConnAck::new(ReasonCode::Success, session_present);
-    if protocol.is_v5() {
+    if conn.mqtt.v5() {
         let p = &mut ack.properties;
         broker_limits(&engine.config, p);
         p.assigned_client_identifier = assigned;
@@ -105,6 +57,67 @@ pub(super) async fn establish(
     conn.send_connack(ack);
     conn.resume(parked);
     Some(conn)
+}
+
+/// What taking the session over gives a connection.
+struct Seat {
+    client_id: Arc<str>,
+    session: Arc<Session>,
+    owner: OwnedMutexGuard<()>,
+    conn_id: u64,
+    ctrl: mpsc::UnboundedReceiver<Ctrl>,
+    session_present: bool,
+    session_expiry: u32,
+    will: Option<Will>,
+}
+
+/// Takes the session over (the previous owner saves its state first),
+/// links it to this connection and unparks its message state; stores the
+/// CONNECT's will. `None` on shutdown.
+async fn take_over(
+    engine: &Arc<Engine>,
+    client: &Client,
+    connect: &mut Connect,
+    session_expiry: u32,
+) -> Option<(Seat, Parked)> {
+    let client_id: Arc<str> = Arc::from(client.id());
+    let (session, owner) = tokio::select! {
+        acquired = engine.acquire_session(&client_id) => acquired,
+        _ = engine.shutdown.cancelled() => return None,
+    };
+    let session_present = !connect.clean_start && session.is_persistent();
+    settle_left_will(engine, client, connect.clean_start).await;
+    if connect.clean_start {
+        engine.discard_session(&session).await;
+    }
+    let (ctrl_tx, ctrl) = mpsc::unbounded_channel();
+    let conn_id = engine.next_conn_id();
+    // Online before unparking: deliveries from now on go to the live queue.
+    let link = Link {
+        conn_id,
+        ctrl: ctrl_tx,
+    };
+    session.attach(link, session_expiry > 0);
+    let parked = if connect.clean_start {
+        Parked::default()
+    } else {
+        engine.persistence.unpark(&client_id).await
+    };
+    let will = connect.will.take();
+    if let Some(will) = &will {
+        engine.persistence.put_will(&client_id, will.clone()).await;
+    }
+    let seat = Seat {
+        client_id,
+        session,
+        owner,
+        conn_id,
+        ctrl,
+        session_present,
+        session_expiry,
+        will,
+    };
+    Some((seat, parked))
 }
 
 /// The Session Expiry Interval the client asked for and the one it gets.
@@ -196,6 +209,42 @@ fn broker_limits(c: &Config, p: &mut ConnAckProperties) {
 }
 
 impl Connection {
+    /// A connection in its seat, on these terms, with nothing sent yet.
+    fn new(
+        engine: &Arc<Engine>,
+        client: Client,
+        seat: Seat,
+        writer: WriteHalf,
+        connect: &Connect,
+        terms: protocol::Terms,
+        open_qos2: Vec<u16>,
+    ) -> Self {
+        let now = Instant::now();
+        Connection {
+            engine: engine.clone(),
+            client,
+            client_id: seat.client_id,
+            session: seat.session,
+            _owner: seat.owner,
+            conn_id: seat.conn_id,
+            ctrl: seat.ctrl,
+            writer,
+            out: BytesMut::with_capacity(4096),
+            unflushed: false,
+            encoder: encoder(terms.version, &connect.properties),
+            mqtt: protocol::State::new(terms, open_qos2, now),
+            will: seat.will,
+            session_expiry: seat.session_expiry,
+            persistent: seat.session_expiry > 0,
+            batch: Vec::with_capacity(super::BATCH),
+            auth: None,
+            pending: None,
+            stash: VecDeque::new(),
+            rate: rate::Bucket::new(engine.config.max_publish_rate, now),
+            paused_until: None,
+        }
+    }
+
     /// Enhanced authentication: CONNACK repeats the method with the handler's
     /// final data, and later AUTH packets re-authenticate with it.
     fn enhanced_auth(
