@@ -37,6 +37,16 @@ fn auth_packet(code: ReasonCode, method: &str, data: Option<Bytes>) -> Packet {
     })
 }
 
+/// How one AUTH round trip before CONNACK ends.
+enum Round {
+    /// The client answered with this data: the next step.
+    Next(Option<Bytes>),
+    /// The client broke the exchange's rules: refuse the CONNECT.
+    Refuse(ReasonCode, String),
+    /// The client left, or did not answer in time.
+    Ended,
+}
+
 /// Runs the exchange a CONNECT with an Authentication Method starts. Returns
 /// the data for CONNACK, or `None` when the connection was refused (CONNACK
 /// sent) or ended.
@@ -55,64 +65,76 @@ pub(super) async fn on_connect(
         step: 0,
         reauthenticate: false,
     };
-    loop {
-        let step = guard(
-            engine
-                .hooks
-                .authenticate_step(client, credential, exchange.clone()),
-        )
-        .await;
-        let (code, message) = match step {
+    let hooks = &engine.hooks;
+    let (code, message) = loop {
+        let step = guard(hooks.authenticate_step(client, credential, exchange.clone())).await;
+        match step {
             Ok(Ok(AuthStep::Success(data))) => return Some(data),
             Ok(Ok(AuthStep::Continue(data))) => {
-                let mut out = BytesMut::new();
-                let packet = auth_packet(ReasonCode::ContinueAuthentication, &method, Some(data));
-                if pigeon_codec::encode(&packet, client.protocol(), &mut out).is_err() {
-                    (ReasonCode::UnspecifiedError, "AUTH too large".to_owned())
-                } else {
-                    let sent = tokio::time::timeout(Duration::from_secs(5), async {
-                        writer.write_all(&out).await?;
-                        writer.flush().await
-                    });
-                    if !matches!(sent.await, Ok(Ok(()))) {
-                        return None;
+                match round_trip(engine, reader, writer, client, &method, data).await {
+                    Round::Next(data) => {
+                        exchange.data = data;
+                        exchange.step += 1;
                     }
-                    let next = tokio::select! {
-                        _ = engine.shutdown.cancelled() => return None,
-                        next = tokio::time::timeout(engine.config.connect_timeout, reader.next()) => next,
-                    };
-                    match next {
-                        Ok(Some(Ok(Packet::Auth(auth))))
-                            if auth.reason_code == ReasonCode::ContinueAuthentication
-                                && auth.properties.authentication_method.as_deref()
-                                    == Some(&*method) =>
-                        {
-                            exchange.data = auth.properties.authentication_data;
-                            exchange.step += 1;
-                            continue;
-                        }
-                        Ok(Some(Ok(Packet::Disconnect(_)))) | Ok(None) | Err(_) => return None,
-                        Ok(Some(Err(e))) if e.is_io() => return None,
-                        // MQTT-3.1.2-30 (only AUTH or DISCONNECT before CONNACK), a
-                        // method change, or a bad reason code.
-                        Ok(Some(Ok(_))) => (
-                            ReasonCode::ProtocolError,
-                            "unexpected packet during authentication".to_owned(),
-                        ),
-                        Ok(Some(Err(e))) => (e.reason_code(), e.to_string()),
-                    }
+                    Round::Refuse(code, message) => break (code, message),
+                    Round::Ended => return None,
                 }
             }
-            Ok(Ok(AuthStep::Pass)) => (
-                ReasonCode::BadAuthenticationMethod,
-                format!("no handler for authentication method {method:?}"),
-            ),
-            Ok(Err(error)) => (error.reason, error.message),
-            Err(panic) => (ReasonCode::ServerUnavailable, panic),
-        };
-        let limit = properties.maximum_packet_size;
-        refuse(engine, writer, client, limit, code, &message).await;
-        return None;
+            Ok(Ok(AuthStep::Pass)) => {
+                let message = format!("no handler for authentication method {method:?}");
+                break (ReasonCode::BadAuthenticationMethod, message);
+            }
+            Ok(Err(error)) => break (error.reason, error.message),
+            Err(panic) => break (ReasonCode::ServerUnavailable, panic),
+        }
+    };
+    let limit = properties.maximum_packet_size;
+    refuse(engine, writer, client, limit, code, &message).await;
+    None
+}
+
+/// Sends AUTH 0x18 with the handler's data and reads the client's answer,
+/// which must be AUTH 0x18 with the same method (or DISCONNECT).
+async fn round_trip(
+    engine: &Engine,
+    reader: &mut Reader,
+    writer: &mut WriteHalf,
+    client: &Client,
+    method: &str,
+    data: Bytes,
+) -> Round {
+    let mut out = BytesMut::new();
+    let packet = auth_packet(ReasonCode::ContinueAuthentication, method, Some(data));
+    if pigeon_codec::encode(&packet, client.protocol(), &mut out).is_err() {
+        return Round::Refuse(ReasonCode::UnspecifiedError, "AUTH too large".to_owned());
+    }
+    let sent = tokio::time::timeout(Duration::from_secs(5), async {
+        writer.write_all(&out).await?;
+        writer.flush().await
+    });
+    if !matches!(sent.await, Ok(Ok(()))) {
+        return Round::Ended;
+    }
+    let next = tokio::select! {
+        _ = engine.shutdown.cancelled() => return Round::Ended,
+        next = tokio::time::timeout(engine.config.connect_timeout, reader.next()) => next,
+    };
+    match next {
+        Ok(Some(Ok(Packet::Auth(auth))))
+            if auth.reason_code == ReasonCode::ContinueAuthentication
+                && auth.properties.authentication_method.as_deref() == Some(method) =>
+        {
+            Round::Next(auth.properties.authentication_data)
+        }
+        Ok(Some(Ok(Packet::Disconnect(_)))) | Ok(None) | Err(_) => Round::Ended,
+        Ok(Some(Err(e))) if e.is_io() => Round::Ended,
+        // MQTT-3.1.2-30 (only AUTH or DISCONNECT before CONNACK), a method
+        // change, or a bad reason code.
+        Ok(Some(Ok(_))) => Round::Refuse(
+            ReasonCode::ProtocolError,
+            "unexpected packet during authentication".to_owned(),
+        ),
+        Ok(Some(Err(e))) => Round::Refuse(e.reason_code(), e.to_string()),
     }
 }
 

@@ -1,16 +1,16 @@
 //! The end of a connection: last words to the client, will, session parking
 //! or removal, events and `$SYS` notice.
 
-use std::{sync::atomic::Ordering::Relaxed, time::Duration};
+use std::{collections::VecDeque, sync::atomic::Ordering::Relaxed, time::Duration};
 
-use pigeon_codec::{Disconnect, Packet, ReasonCode};
+use pigeon_codec::{Disconnect, Packet, ReasonCode, Will};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use super::{Connection, Exit};
 use crate::{
     hooks::{Event, EventKind},
-    model::Parked,
+    model::{Delivery, Parked},
 };
 
 /// How long a lingering close reads at most.
@@ -56,18 +56,48 @@ impl Exit {
 }
 
 impl Connection {
+    /// Ends the connection: last words to the client, the will, and the
+    /// session handed back to the engine (parked or removed).
     pub(super) async fn finish(mut self, exit: Exit) {
-        let engine = self.engine.clone();
-        let reason = match &exit {
+        self.say_goodbye(&exit).await;
+        self.client.set_connected(false);
+        self.report(&exit);
+        let stored = self.engine.persistence.take_will(&self.client_id).await;
+        let will = self.will.take().or(stored);
+        let publish_will = match exit {
+            Exit::Disconnect { will } => will,
+            Exit::Shutdown => false,
+            _ => true,
+        };
+        let queued = self.session.detach(self.conn_id);
+        let epoch = self.session.epoch();
+        if let (true, Some(will)) = (publish_will, will) {
+            self.leave_will(will, epoch).await;
+        }
+        let queued = self.redistribute_queued(queued).await;
+        self.redistribute_inflight().await;
+        self.hand_back_session(queued, epoch).await;
+        let engine = &self.engine;
+        engine.stats.clients_connected.fetch_sub(1, Relaxed);
+        engine.event(EventKind::ClientDisconnect, || {
+            Event::ClientDisconnect(self.client.clone())
+        });
+        crate::engine::sys::disconnect_client(engine, &self.client_id).await;
+    }
+
+    /// MQTT 5.0 clients the broker sends away are told why; then what is
+    /// buffered is flushed (unless the socket is gone) and the stream closed.
+    async fn say_goodbye(&mut self, exit: &Exit) {
+        let reason = match exit {
             Exit::TakenOver => Some(ReasonCode::SessionTakenOver),
             Exit::Shutdown => Some(ReasonCode::ServerShuttingDown),
             Exit::KeepAlive => Some(ReasonCode::KeepAliveTimeout),
             Exit::Violation(code, _) => Some(*code),
             _ => None,
         };
-        if let (true, Some(code)) = (self.protocol.is_v5(), reason) {
+        if let (true, Some(code)) = (self.mqtt.v5(), reason) {
             let mut disconnect = Disconnect::new(code);
-            if let Exit::Violation(_, message) = &exit {
+            if let Exit::Violation(_, message) = exit {
                 // DISCONNECT may always carry a reason string (MQTT-3.14.2-...).
                 disconnect.properties.reason_string = Some(message.clone());
             }
@@ -78,113 +108,103 @@ impl Connection {
         if !matches!(exit, Exit::Closed) && !self.out.is_empty() {
             self.flush().await;
         }
-        let _ =
-            tokio::time::timeout(std::time::Duration::from_secs(1), self.writer.shutdown()).await;
-        self.client.set_connected(false);
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.writer.shutdown()).await;
+    }
 
-        match &exit {
-            Exit::KeepAlive => engine.event(EventKind::KeepaliveTimeout, || {
+    /// The events of an abnormal end.
+    fn report(&self, exit: &Exit) {
+        match exit {
+            Exit::KeepAlive => self.engine.event(EventKind::KeepaliveTimeout, || {
                 Event::KeepaliveTimeout(self.client.clone())
             }),
             Exit::Violation(_, message) | Exit::Refused(message) => {
                 tracing::debug!(message, "closing connection");
-                engine.event(EventKind::ClientError, || {
+                self.engine.event(EventKind::ClientError, || {
                     Event::ClientError(self.client.clone(), message.clone())
                 })
             }
             _ => {}
         }
+    }
 
-        let stored = engine.persistence.take_will(&self.client_id).await;
-        let will = self.will.take().or(stored);
-        let publish_will = match exit {
-            Exit::Disconnect { will } => will,
-            Exit::Shutdown => false,
-            _ => true,
-        };
-        let mut queued = self.session.detach(self.conn_id);
-        let persistent = self.session_expiry > 0;
-        let epoch = self.session.epoch();
-        if let (true, Some(will)) = (publish_will, will) {
-            // MQTT 5.0 Will Delay: the will waits, unless the session ends first.
-            let delay = will
-                .properties
-                .will_delay_interval
-                .unwrap_or(0)
-                .min(self.session_expiry);
-            if delay > 0 {
-                engine
-                    .will_later(
-                        self.session.clone(),
-                        epoch,
-                        self.client.clone(),
-                        will,
-                        delay,
-                    )
-                    .await;
-            } else {
-                engine.publish_will(&self.client, will).await;
+    /// Publishes the will now, or after its MQTT 5.0 Will Delay (unless the
+    /// session ends first).
+    async fn leave_will(&mut self, will: Will, epoch: u64) {
+        let delay = will
+            .properties
+            .will_delay_interval
+            .unwrap_or(0)
+            .min(self.session_expiry);
+        if delay == 0 {
+            return self.engine.publish_will(&self.client, will).await;
+        }
+        let (session, client) = (self.session.clone(), self.client.clone());
+        self.engine
+            .will_later(session, epoch, client, will, delay)
+            .await;
+    }
+
+    /// Shared subscriptions' copies this client did not take go to another
+    /// member of their group (MQTT 5.0 4.8.2); a copy no other member can
+    /// take stays (it waits for this client if its session persists).
+    async fn redistribute_queued(&mut self, queued: VecDeque<Delivery>) -> VecDeque<Delivery> {
+        if !queued.iter().any(|d| d.share.is_some()) {
+            return queued;
+        }
+        let mut kept = VecDeque::with_capacity(queued.len());
+        for delivery in queued {
+            if let Err(delivery) = self
+                .engine
+                .router
+                .redistribute(&self.client_id, delivery)
+                .await
+            {
+                kept.push_back(delivery);
             }
         }
+        kept
+    }
 
-        // Shared subscriptions' copies this client did not complete go to another
-        // member of their group (MQTT 5.0 4.8.2); a QoS 2 copy already released
-        // (PUBREL sent) was received and stays, and so does a copy no other
-        // member can take (it waits for this client if its session persists).
-        if queued.iter().any(|d| d.share.is_some()) {
-            let mut kept = std::collections::VecDeque::with_capacity(queued.len());
-            for delivery in queued {
-                match engine.router.redistribute(&self.client_id, delivery).await {
-                    Ok(()) => {}
-                    Err(delivery) => kept.push_back(delivery),
-                }
-            }
-            queued = kept;
-        }
-        if self
-            .inflight
+    /// As [`Connection::redistribute_queued`], for the shared copies in
+    /// flight; a QoS 2 copy already released (PUBREL sent) was received and
+    /// stays.
+    async fn redistribute_inflight(&mut self) {
+        let window = &mut self.mqtt.window;
+        if !window
             .iter()
             .any(|i| i.delivery.share.is_some() && !i.released)
         {
-            let mut kept = std::collections::VecDeque::with_capacity(self.inflight.len());
-            for entry in std::mem::take(&mut self.inflight) {
-                if entry.delivery.share.is_none() || entry.released {
-                    kept.push_back(entry);
-                    continue;
-                }
-                let delivery = entry.delivery.clone();
-                if engine
-                    .router
-                    .redistribute(&self.client_id, delivery)
+            return;
+        }
+        // Taken out and put back in order, but for the copies another member took.
+        for entry in window.take_all() {
+            let movable = entry.delivery.share.is_some() && !entry.released;
+            let router = &self.engine.router;
+            if !movable
+                || router
+                    .redistribute(&self.client_id, entry.delivery.clone())
                     .await
                     .is_err()
-                {
-                    kept.push_back(entry);
-                }
+            {
+                window.push(entry);
             }
-            self.inflight = kept;
         }
-        if persistent {
-            let parked = Parked {
-                inflight: self.inflight.drain(..).collect(),
-                queued,
-                incoming_qos2: self.incoming_qos2.drain().collect(),
-            };
-            engine.persistence.park(&self.client_id, parked).await;
-            engine.expire_later(
-                self.session.clone(),
-                epoch,
-                self.client.clone(),
-                self.session_expiry,
-            );
-        } else {
-            engine.remove_session(&self.session).await;
-        }
+    }
 
-        engine.stats.clients_connected.fetch_sub(1, Relaxed);
-        engine.event(EventKind::ClientDisconnect, || {
-            Event::ClientDisconnect(self.client.clone())
-        });
-        crate::engine::sys::disconnect_client(&engine, &self.client_id).await;
+    /// A persistent session is parked with its message state and expires
+    /// later; any other is removed now.
+    async fn hand_back_session(&mut self, queued: VecDeque<Delivery>, epoch: u64) {
+        let engine = &self.engine;
+        if self.session_expiry == 0 {
+            return engine.remove_session(&self.session).await;
+        }
+        let parked = Parked {
+            inflight: self.mqtt.window.take_all(),
+            queued,
+            incoming_qos2: self.mqtt.incoming.take_all(),
+        };
+        engine.persistence.park(&self.client_id, parked).await;
+        let (session, client) = (self.session.clone(), self.client.clone());
+        engine.expire_later(session, epoch, client, self.session_expiry);
     }
 }

@@ -5,163 +5,222 @@ use std::{sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use futures_util::StreamExt;
-use pigeon_codec::{ConnAck, DecodeError, MqttCodec, Packet, Protocol, ReasonCode};
+use pigeon_codec::{ConnAck, Connect, DecodeError, MqttCodec, Packet, Protocol, ReasonCode};
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::FramedRead;
 
 use super::{Connection, ReadHalf, Reader, WriteHalf};
 use crate::hooks::guard;
 use crate::{
+    config::Config,
     engine::Engine,
-    hooks::{Client, Credential, Event, EventKind, Peer},
+    hooks::{AuthError, Client, Credential, Event, EventKind, Peer},
 };
+
+/// The connection ends during the handshake: refused (CONNACK sent) or
+/// given up on (timeout, closed socket, shutdown).
+struct Ended;
+
+/// What the steps of one handshake share.
+struct Handshake<'a> {
+    engine: &'a Arc<Engine>,
+    writer: WriteHalf,
+    peer: &'a Peer,
+    /// The client's Maximum Packet Size as CONNECT said it (before any
+    /// pre_connect rewrite), which a refusing CONNACK respects too.
+    limit: Option<u32>,
+    /// The protocol version CONNECT said (pre_connect cannot change it).
+    protocol: Protocol,
+}
 
 /// Reads and handles CONNECT. `None` when the connection ends here.
 pub(super) async fn accept(
     engine: &Arc<Engine>,
     reader: &mut Reader,
-    mut writer: WriteHalf,
-    addr: &Peer,
+    writer: WriteHalf,
+    peer: &Peer,
 ) -> Option<(Connection, Vec<Packet>)> {
-    let anonymous = || Client::with_peer("", addr, None, Protocol::V3_1_1);
-    let first = tokio::select! {
-        _ = engine.shutdown.cancelled() => return None,
-        first = tokio::time::timeout(engine.config.connect_timeout, reader.next()) => first,
+    let mut hs = Handshake {
+        engine,
+        writer,
+        peer,
+        limit: None,
+        protocol: Protocol::V3_1_1,
     };
-    let mut connect = match first {
-        Err(_) => {
-            tracing::debug!("no CONNECT within connect_timeout");
-            engine.event(EventKind::ConnectionError, || {
-                Event::ConnectionError(anonymous(), "connect timeout".into())
-            });
-            return None;
-        }
-        // The socket closed or failed before CONNECT: nothing to report.
-        Ok(None) => return None,
-        Ok(Some(Err(error))) if error.is_io() => return None,
-        Ok(Some(Err(error))) => {
-            tracing::debug!(%error, "bad first packet");
-            if let Some(form) = unsupported_protocol_answer(&error) {
-                let ack = ConnAck::new(ReasonCode::UnsupportedProtocolVersion, false);
-                send_now(&mut writer, form, &ack, None).await;
-            }
-            engine.event(EventKind::ConnectionError, || {
-                Event::ConnectionError(anonymous(), error.to_string())
-            });
-            return None;
-        }
-        Ok(Some(Ok(Packet::Connect(connect)))) => *connect,
-        Ok(Some(Ok(_))) => return None,
-    };
-    let protocol = connect.protocol;
-    // The client's Maximum Packet Size, which a refusing CONNACK respects too.
-    let limit = connect.properties.maximum_packet_size;
-    if let Some(name) = addr.identity_username() {
+    let mut connect = hs.read_connect(reader).await.ok()?;
+    hs.limit = connect.properties.maximum_packet_size;
+    hs.protocol = connect.protocol;
+    if let Some(name) = peer.identity_username() {
         connect.username = Some(name.to_owned()); // use_identity_as_username
     }
+    let assigned = hs.client_id_rules(&mut connect).await.ok()?;
+    hs.pre_connect(&mut connect).await.ok()?;
+    let client = hs.client(&connect);
+    tracing::Span::current().record("client_id", client.id());
+    let buffered = hs.authenticate(reader, &client, &mut connect).await.ok()?;
+    hs.check_limits(&client, &connect).await.ok()?;
+    let conn = super::establish::establish(engine, connect, client, assigned, hs.writer).await?;
+    Some((conn, buffered))
+}
 
-    // Client identifier rules.
-    let mut assigned = None;
-    if connect.client_id.is_empty() {
-        if !connect.clean_start && !protocol.is_v5() {
-            let client = Client::with_peer("", addr, connect.username.clone(), protocol);
-            refuse(
-                engine,
-                &mut writer,
-                &client,
-                limit,
-                ReasonCode::ClientIdentifierNotValid,
-                "empty client id with a persistent session",
-            )
-            .await;
-            return None;
-        }
-        let id = format!("pigeon-{}", uuid::Uuid::new_v4().simple());
-        connect.client_id = id.clone();
-        assigned = Some(id);
-    } else if protocol == Protocol::V3_1
-        && connect.client_id.chars().count() > engine.config.max_clients_id_length
-    {
-        let client = Client::with_peer(
-            connect.client_id.clone(),
-            addr,
-            connect.username.clone(),
-            protocol,
-        );
-        refuse(
-            engine,
-            &mut writer,
-            &client,
-            limit,
-            ReasonCode::ClientIdentifierNotValid,
-            "client id longer than max_clients_id_length",
-        )
-        .await;
-        return None;
+impl Handshake<'_> {
+    /// The client as the hooks see it, by what CONNECT says now.
+    fn client(&self, connect: &Connect) -> Client {
+        let id = connect.client_id.clone();
+        Client::with_peer(id, self.peer, connect.username.clone(), self.protocol)
     }
 
-    // pre_connect may rewrite the CONNECT.
-    let pre = Client::with_peer(
-        connect.client_id.clone(),
-        addr,
-        connect.username.clone(),
-        protocol,
-    );
-    let refused = match guard(engine.hooks.pre_connect(&pre, &mut connect)).await {
-        Ok(Ok(())) => None,
-        Ok(Err(error)) => Some((ReasonCode::UnspecifiedError, error.0)),
-        Err(panic) => Some((ReasonCode::ServerUnavailable, panic)),
-    };
-    if let Some((code, message)) = refused {
+    /// Refuses the CONNECT (see [`refuse`]).
+    async fn refuse(&mut self, client: &Client, code: ReasonCode, message: &str) -> Ended {
+        refuse(
+            self.engine,
+            &mut self.writer,
+            client,
+            self.limit,
+            code,
+            message,
+        )
+        .await;
+        Ended
+    }
+
+    /// The first packet, which must be CONNECT, within `connect_timeout`.
+    async fn read_connect(&mut self, reader: &mut Reader) -> Result<Connect, Ended> {
+        let engine = self.engine;
+        let anonymous = || Client::with_peer("", self.peer, None, Protocol::V3_1_1);
+        let first = tokio::select! {
+            _ = engine.shutdown.cancelled() => return Err(Ended),
+            first = tokio::time::timeout(engine.config.connect_timeout, reader.next()) => first,
+        };
+        match first {
+            Err(_) => {
+                tracing::debug!("no CONNECT within connect_timeout");
+                engine.event(EventKind::ConnectionError, || {
+                    Event::ConnectionError(anonymous(), "connect timeout".into())
+                });
+                Err(Ended)
+            }
+            // The socket closed or failed before CONNECT: nothing to report.
+            Ok(None) => Err(Ended),
+            Ok(Some(Err(error))) if error.is_io() => Err(Ended),
+            Ok(Some(Err(error))) => {
+                tracing::debug!(%error, "bad first packet");
+                if let Some(form) = unsupported_protocol_answer(&error) {
+                    let ack = ConnAck::new(ReasonCode::UnsupportedProtocolVersion, false);
+                    send_now(&mut self.writer, form, &ack, None).await;
+                }
+                engine.event(EventKind::ConnectionError, || {
+                    Event::ConnectionError(anonymous(), error.to_string())
+                });
+                Err(Ended)
+            }
+            Ok(Some(Ok(Packet::Connect(connect)))) => Ok(*connect),
+            Ok(Some(Ok(_))) => Err(Ended),
+        }
+    }
+
+    /// The client identifier rules: an empty one is assigned (and returned,
+    /// for CONNACK) unless a 3.x client wants a persistent session; MQTT 3.1
+    /// caps its length.
+    async fn client_id_rules(&mut self, connect: &mut Connect) -> Result<Option<String>, Ended> {
+        let protocol = self.protocol;
+        if connect.client_id.is_empty() {
+            if !connect.clean_start && !protocol.is_v5() {
+                let client = self.client(connect);
+                let why = "empty client id with a persistent session";
+                let code = ReasonCode::ClientIdentifierNotValid;
+                return Err(self.refuse(&client, code, why).await);
+            }
+            let id = format!("pigeon-{}", uuid::Uuid::new_v4().simple());
+            connect.client_id = id.clone();
+            return Ok(Some(id));
+        }
+        let max = self.engine.config.max_clients_id_length;
+        if protocol == Protocol::V3_1 && connect.client_id.chars().count() > max {
+            let client = self.client(connect);
+            let why = "client id longer than max_clients_id_length";
+            let code = ReasonCode::ClientIdentifierNotValid;
+            return Err(self.refuse(&client, code, why).await);
+        }
+        Ok(None)
+    }
+
+    /// The pre_connect handlers, which may rewrite the CONNECT. A refusal is
+    /// answered for MQTT 5.0, and for a handler's panic (server unavailable).
+    async fn pre_connect(&mut self, connect: &mut Connect) -> Result<(), Ended> {
+        let engine = self.engine;
+        let pre = self.client(connect);
+        let (code, message) = match guard(engine.hooks.pre_connect(&pre, connect)).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(error)) => (ReasonCode::UnspecifiedError, error.0),
+            Err(panic) => (ReasonCode::ServerUnavailable, panic),
+        };
         engine.event(EventKind::ConnectionError, || {
             Event::ConnectionError(pre.clone(), message.clone())
         });
+        let protocol = self.protocol;
         if protocol.is_v5() || code == ReasonCode::ServerUnavailable {
             let ack = ConnAck::new(connack_code(protocol, code), false);
-            send_now(&mut writer, protocol, &ack, limit).await;
+            send_now(&mut self.writer, protocol, &ack, self.limit).await;
         }
-        return None;
+        Err(Ended)
     }
 
-    let client = Client::with_peer(
-        connect.client_id.clone(),
-        addr,
-        connect.username.clone(),
-        protocol,
-    );
-    tracing::Span::current().record("client_id", client.id());
-    let credential = Credential {
-        username: connect.username.clone(),
-        password: connect.password.clone(),
-    };
-
-    // allow_anonymous and the password file (crate::auth) come before the handlers.
-    if let Err(refusal) = engine.authenticator.check(&credential).await {
-        let code = refusal.reason_code(protocol);
-        refuse(engine, &mut writer, &client, limit, code, refusal.message()).await;
-        return None;
+    /// allow_anonymous and the password file (crate::auth), then the
+    /// authenticate handlers or the MQTT 5.0 enhanced authentication (an AUTH
+    /// exchange before CONNACK, whose final data CONNACK carries). Returns
+    /// what the client sent meanwhile.
+    async fn authenticate(
+        &mut self,
+        reader: &mut Reader,
+        client: &Client,
+        connect: &mut Connect,
+    ) -> Result<Vec<Packet>, Ended> {
+        let engine = self.engine;
+        let credential = Credential {
+            username: connect.username.clone(),
+            password: connect.password.clone(),
+        };
+        if let Err(refusal) = engine.authenticator.check(&credential).await {
+            let code = refusal.reason_code(self.protocol);
+            return Err(self.refuse(client, code, refusal.message()).await);
+        }
+        if self.protocol.is_v5() && connect.properties.authentication_method.is_some() {
+            let p = &mut connect.properties;
+            let writer = &mut self.writer;
+            let data = super::auth::on_connect(engine, reader, writer, client, &credential, p)
+                .await
+                .ok_or(Ended)?;
+            p.authentication_data = data;
+            return Ok(Vec::new());
+        }
+        let mut buffered = Vec::new();
+        let (code, message) = match self
+            .authenticate_reading(reader, client, &credential, &mut buffered)
+            .await?
+        {
+            Ok(Ok(())) => return Ok(buffered),
+            Ok(Err(error)) => (error.reason, error.message),
+            Err(panic) => (ReasonCode::ServerUnavailable, panic),
+        };
+        Err(self.refuse(client, code, &message).await)
     }
 
-    // MQTT 5.0 enhanced authentication: an AUTH exchange before CONNACK, whose
-    // final data CONNACK carries.
-    let enhanced = protocol.is_v5() && connect.properties.authentication_method.is_some();
-    if enhanced {
-        let p = &mut connect.properties;
-        let data =
-            super::auth::on_connect(engine, reader, &mut writer, &client, &credential, p).await?;
-        p.authentication_data = data;
-    }
-
-    // Authenticate, buffering what the client sends meanwhile (up to queue_limit).
-    let mut buffered = Vec::new();
-    let auth = if enhanced {
-        Ok(Ok(()))
-    } else {
-        let auth = guard(engine.hooks.authenticate(&client, &credential));
+    /// Runs the authenticate handlers, buffering what the client sends
+    /// meanwhile (up to `queue_limit`).
+    async fn authenticate_reading(
+        &mut self,
+        reader: &mut Reader,
+        client: &Client,
+        credential: &Credential,
+        buffered: &mut Vec<Packet>,
+    ) -> Result<Result<Result<(), AuthError>, String>, Ended> {
+        let engine = self.engine;
+        let auth = guard(engine.hooks.authenticate(client, credential));
         tokio::pin!(auth);
         loop {
             tokio::select! {
-                result = &mut auth => break result,
+                result = &mut auth => return Ok(result),
                 packet = reader.next() => match packet {
                     Some(Ok(packet)) if buffered.len() < engine.config.queue_limit => buffered.push(packet),
                     Some(Ok(_)) => {
@@ -169,86 +228,64 @@ pub(super) async fn accept(
                             Event::ConnectionError(client.clone(), "Client queue limit reached".into())
                         });
                         tracing::debug!("Client queue limit reached");
-                        return None;
+                        return Err(Ended);
                     }
-                    _ => return None,
+                    _ => return Err(Ended),
                 },
-                _ = engine.shutdown.cancelled() => return None,
+                _ = engine.shutdown.cancelled() => return Err(Ended),
             }
         }
-    };
-    match auth {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => {
-            refuse(
-                engine,
-                &mut writer,
-                &client,
-                limit,
-                error.reason,
-                &error.message,
-            )
-            .await;
-            return None;
-        }
-        Err(panic) => {
-            refuse(
-                engine,
-                &mut writer,
-                &client,
-                limit,
-                ReasonCode::ServerUnavailable,
-                &panic,
-            )
-            .await;
-            return None;
-        }
     }
-    let max_keepalive = engine.config.max_keepalive;
+
+    /// What an authenticated CONNECT may still be refused for: a 3.x keep
+    /// alive above `max_keepalive`, a will the broker could not publish as
+    /// asked, or (MQTT 5.0) another server to use.
+    async fn check_limits(&mut self, client: &Client, connect: &Connect) -> Result<(), Ended> {
+        if let Some((code, message)) = beyond_limits(&self.engine.config, self.protocol, connect) {
+            return Err(self.refuse(client, code, message).await);
+        }
+        let protocol = self.protocol;
+        if let (true, Some(reference)) = (protocol.is_v5(), &self.engine.config.server_reference) {
+            let mut ack = ConnAck::new(ReasonCode::UseAnotherServer, false);
+            ack.properties.server_reference = Some(reference.clone());
+            send_now(&mut self.writer, protocol, &ack, self.limit).await;
+            return Err(Ended);
+        }
+        Ok(())
+    }
+}
+
+/// The CONNACK code and reason that refuse a CONNECT the broker's limits
+/// do not allow, if any.
+fn beyond_limits(
+    config: &Config,
+    protocol: Protocol,
+    connect: &Connect,
+) -> Option<(ReasonCode, &'static str)> {
+    let max_keepalive = config.max_keepalive;
     if !protocol.is_v5()
         && max_keepalive > 0
         && (connect.keep_alive == 0 || connect.keep_alive > max_keepalive)
     {
         // 3.x cannot be told the server's keep alive: refused with "identifier
         // rejected", as Mosquitto does with max_keepalive.
-        refuse(
-            engine,
-            &mut writer,
-            &client,
-            limit,
+        return Some((
             ReasonCode::ClientIdentifierNotValid,
             "keep alive above max_keepalive (MQTT 3.x cannot be told the maximum)",
-        )
-        .await;
-        return None;
+        ));
     }
-    if let (true, Some(will)) = (protocol.is_v5(), &connect.will) {
-        // MQTT-3.2.2-12/-13: a will the broker could not publish as asked.
-        let refusal = if will.qos > engine.config.maximum_qos {
-            Some((ReasonCode::QoSNotSupported, "will QoS above the maximum"))
-        } else if will.retain && !engine.config.retain_available {
-            Some((
-                ReasonCode::RetainNotSupported,
-                "retained will, retain not available",
-            ))
-        } else {
-            None
-        };
-        if let Some((code, message)) = refusal {
-            refuse(engine, &mut writer, &client, limit, code, message).await;
-            return None;
-        }
+    let will = connect.will.as_ref().filter(|_| protocol.is_v5())?;
+    // MQTT-3.2.2-12/-13: a will the broker could not publish as asked.
+    if will.qos > config.maximum_qos {
+        Some((ReasonCode::QoSNotSupported, "will QoS above the maximum"))
+    } else if will.retain && !config.retain_available {
+        Some((
+            ReasonCode::RetainNotSupported,
+            "retained will, retain not available",
+        ))
+    } else {
+        None
     }
-    if let (true, Some(reference)) = (protocol.is_v5(), &engine.config.server_reference) {
-        let mut ack = ConnAck::new(ReasonCode::UseAnotherServer, false);
-        ack.properties.server_reference = Some(reference.clone());
-        send_now(&mut writer, protocol, &ack, limit).await;
-        return None;
-    }
-
-    super::establish::establish(engine, connect, client, assigned, writer)
-        .await
-        .map(|conn| (conn, buffered))
 }
 
 /// The form of the CONNACK 0x84 that refuses an unsupported protocol: a level

@@ -6,9 +6,12 @@ use std::sync::{atomic::Ordering::Relaxed, Arc};
 use futures_util::FutureExt;
 use tokio::time::Instant;
 
-use pigeon_codec::{Packet, PubReply, Publish, QoS, ReasonCode};
+use pigeon_codec::{Disconnect, Packet, PubReply, Publish, QoS, ReasonCode};
 
-use super::{Connection, Exit};
+use super::{
+    protocol::{acks::bare_ack, PubRecAnswer},
+    Connection, Exit,
+};
 use crate::hooks::guard;
 use crate::{
     emitter::BoxFuture,
@@ -37,176 +40,83 @@ pub(super) async fn routed(pending: &mut Option<Pending>) -> Arc<Message> {
     }
 }
 
+/// An acknowledged refusal of a PUBLISH: the PUBACK / PUBREC code and its
+/// reason string.
+type Refusal = (ReasonCode, Option<String>);
+
 impl Connection {
     /// Handles one packet; `Err` ends the connection.
     pub(super) async fn handle(&mut self, packet: Packet) -> Result<(), Exit> {
         match packet {
-            Packet::Publish(publish) => self.on_publish(publish).await,
-            Packet::PubAck(ack) => {
-                self.on_ack(ack.packet_id, QoS::AtLeastOnce);
-                Ok(())
-            }
-            Packet::PubRec(rec) => {
-                self.on_pubrec(rec);
-                Ok(())
-            }
-            Packet::PubRel(rel) => {
-                // PUBCOMP even for an unknown id, so the client can finish (spec 4.3.3).
-                let known = self.incoming_qos2.remove(&rel.packet_id);
-                let code = if known || !self.protocol.is_v5() {
-                    ReasonCode::Success
-                } else {
-                    ReasonCode::PacketIdentifierNotFound
-                };
-                self.write(&Packet::PubComp(PubReply::with_reason(rel.packet_id, code)));
-                Ok(())
-            }
-            Packet::PubComp(comp) => {
-                self.on_ack(comp.packet_id, QoS::ExactlyOnce);
-                Ok(())
-            }
-            Packet::Subscribe(subscribe) => self.on_subscribe(subscribe).await,
-            Packet::Unsubscribe(unsubscribe) => {
-                self.on_unsubscribe(unsubscribe).await;
-                Ok(())
-            }
+            Packet::Publish(publish) => return self.on_publish(publish).await,
+            Packet::PubAck(ack) => self.on_ack(ack.packet_id, QoS::AtLeastOnce),
+            Packet::PubRec(rec) => self.on_pubrec(rec),
+            Packet::PubRel(rel) => self.on_pubrel(rel),
+            Packet::PubComp(comp) => self.on_ack(comp.packet_id, QoS::ExactlyOnce),
+            Packet::Subscribe(subscribe) => return self.on_subscribe(subscribe).await,
+            Packet::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe).await,
             Packet::PingReq => {
                 self.write(&Packet::PingResp);
                 self.engine
                     .event(EventKind::Ping, || Event::Ping(self.client.clone()));
-                Ok(())
             }
-            Packet::Disconnect(d) => {
-                if let Some(interval) = d.properties.session_expiry_interval {
-                    if self.session_expiry == 0 && interval != 0 {
-                        // MQTT-3.14.2-2.
-                        return Err(Exit::Violation(
-                            ReasonCode::ProtocolError,
-                            "session expiry set on DISCONNECT after 0 on CONNECT".into(),
-                        ));
-                    }
-                    self.session_expiry =
-                        interval.min(self.engine.config.max_session_expiry_interval);
-                }
-                Err(Exit::Disconnect {
-                    // Only a normal disconnection (0x00) discards the will
-                    // (MQTT-3.1.2-10): 0x04 and the client's error codes keep it.
-                    will: d.reason_code != ReasonCode::Success,
-                })
+            Packet::Disconnect(d) => return Err(self.on_disconnect(&d)),
+            Packet::Connect(_) => {
+                return Err(Exit::Violation(
+                    ReasonCode::ProtocolError,
+                    "second CONNECT".into(),
+                ))
             }
-            Packet::Connect(_) => Err(Exit::Violation(
-                ReasonCode::ProtocolError,
-                "second CONNECT".into(),
-            )),
-            Packet::Auth(auth) => self.on_auth(auth).await,
-            other => Err(Exit::Violation(
-                ReasonCode::ProtocolError,
-                format!("{:?} is not sent by clients", other.packet_type()),
-            )),
+            Packet::Auth(auth) => return self.on_auth(auth).await,
+            other => {
+                return Err(Exit::Violation(
+                    ReasonCode::ProtocolError,
+                    format!("{:?} is not sent by clients", other.packet_type()),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// DISCONNECT from the client: how the connection ends. It may change
+    /// the session expiry, but not from 0 (MQTT-3.14.2-2).
+    fn on_disconnect(&mut self, d: &Disconnect) -> Exit {
+        if let Some(interval) = d.properties.session_expiry_interval {
+            if self.session_expiry == 0 && interval != 0 {
+                return Exit::Violation(
+                    ReasonCode::ProtocolError,
+                    "session expiry set on DISCONNECT after 0 on CONNECT".into(),
+                );
+            }
+            self.session_expiry = interval.min(self.engine.config.max_session_expiry_interval);
+        }
+        Exit::Disconnect {
+            // Only a normal disconnection (0x00) discards the will
+            // (MQTT-3.1.2-10): 0x04 and the client's error codes keep it.
+            will: d.reason_code != ReasonCode::Success,
         }
     }
 
+    /// PUBLISH from the client: checked, screened (payload format, ACL,
+    /// authorize_publish), routed, and acknowledged once routed.
     async fn on_publish(&mut self, mut publish: Publish) -> Result<(), Exit> {
-        let engine = self.engine.clone();
         self.count_publish();
-        self.aliases_in.resolve(&mut publish)?;
-        if too_deep(&publish.topic, engine.config.max_topic_levels) {
+        self.mqtt.aliases_in.resolve(&mut publish)?;
+        if too_deep(&publish.topic, self.engine.config.max_topic_levels) {
             return self.refuse_deep_topic(&publish);
         }
-        if !publish.properties.subscription_identifiers.is_empty() {
-            // Only the server sets them, when forwarding [MQTT-3.3.4-6].
-            return Err(Exit::Violation(
-                ReasonCode::ProtocolError,
-                "PUBLISH from a client carries a subscription identifier".into(),
-            ));
-        }
-        if publish.qos > engine.config.maximum_qos {
-            return Err(Exit::Violation(
-                ReasonCode::QoSNotSupported,
-                "QoS above the maximum".into(),
-            ));
-        }
-        if publish.retain && !engine.config.retain_available {
-            return Err(Exit::Violation(
-                ReasonCode::RetainNotSupported,
-                "retain is not available".into(),
-            ));
-        }
-        engine.stats.messages_received.fetch_add(1, Relaxed);
-        let packet_id = publish.packet_id;
-        let qos = publish.qos;
-        if qos == QoS::ExactlyOnce && self.incoming_qos2.contains(&packet_id) {
+        self.check_publish(&publish)?;
+        self.engine.stats.messages_received.fetch_add(1, Relaxed);
+        let (qos, packet_id) = (publish.qos, publish.packet_id);
+        if self.mqtt.incoming.is_resend(qos, packet_id) {
             // A resend of a message already accepted: acknowledge, do not deliver again.
-            self.write(&Packet::PubRec(PubReply::new(packet_id)));
+            self.acknowledge(qos, packet_id, ReasonCode::Success, None);
             return Ok(());
         }
-        if qos == QoS::ExactlyOnce
-            && self.protocol.is_v5()
-            && self.incoming_qos2.len() >= self.receive_maximum
-        {
-            // QoS 1 is acknowledged before the next packet is read, so only QoS 2
-            // exchanges awaiting PUBREL count against the broker's Receive Maximum.
-            return Err(Exit::Violation(
-                ReasonCode::ReceiveMaximumExceeded,
-                format!(
-                    "more than {} QoS 2 messages unacknowledged",
-                    self.receive_maximum
-                ),
-            ));
-        }
-        if publish.properties.payload_format_indicator == Some(true)
-            && std::str::from_utf8(&publish.payload).is_err()
-        {
-            // MQTT-3.3.2-4 lets the receiver answer with a negative ack or close:
-            // QoS 1/2 get PUBACK/PUBREC 0x99 (the connection stays up), QoS 0,
-            // which has no ack, gets DISCONNECT 0x99.
-            if qos == QoS::AtMostOnce {
-                return Err(Exit::Violation(
-                    ReasonCode::PayloadFormatInvalid,
-                    "payload is not UTF-8 though its format indicator says so".into(),
-                ));
-            }
-            let text = self.reason_string(|| "payload is not valid UTF-8".into());
-            self.acknowledge(qos, packet_id, ReasonCode::PayloadFormatInvalid, text);
+        self.mqtt.incoming.check_room(qos, self.mqtt.v5())?;
+        if let Some((code, text)) = self.screen(&mut publish).await? {
+            self.acknowledge(qos, packet_id, code, text);
             return Ok(());
-        }
-        if let Some(acl) = engine.acl.load().as_deref() {
-            if !acl.can_publish(&self.client_id, self.client.username(), &publish.topic) {
-                // Dropped silently (Mosquitto does the same); still acknowledged so
-                // the client does not resend it forever.
-                tracing::debug!(topic = %publish.topic, "publish refused by the ACL");
-                let text = self.reason_string(|| "refused by the ACL".into());
-                self.acknowledge(qos, packet_id, ReasonCode::NotAuthorized, text);
-                return Ok(());
-            }
-        }
-        match guard(
-            engine
-                .hooks
-                .authorize_publish(Some(&self.client), &mut publish),
-        )
-        .await
-        {
-            Ok(Ok(())) => {}
-            Ok(Err(denied)) => {
-                if !self.protocol.is_v5() {
-                    // Closing reports the error once, as `finish` does for every refusal.
-                    return Err(Exit::Refused(denied.message));
-                }
-                engine.event(EventKind::ClientError, || {
-                    Event::ClientError(self.client.clone(), denied.message.clone())
-                });
-                let text = self.reason_string(|| denied.message.clone());
-                self.acknowledge(qos, packet_id, denied.reason, text);
-                return Ok(());
-            }
-            Err(panic) => {
-                if !self.protocol.is_v5() {
-                    return Err(Exit::Refused(panic));
-                }
-                self.acknowledge(qos, packet_id, ReasonCode::UnspecifiedError, None);
-                return Ok(());
-            }
         }
         if !pigeon_codec::topic::valid_topic_name(&publish.topic) {
             return Err(Exit::Violation(
@@ -214,6 +124,102 @@ impl Connection {
                 "authorize_publish produced an invalid topic".into(),
             ));
         }
+        self.route(publish)
+    }
+
+    /// The protocol errors of a PUBLISH that end the connection.
+    fn check_publish(&self, publish: &Publish) -> Result<(), Exit> {
+        let config = &self.engine.config;
+        let violation = |code, why: &str| Err(Exit::Violation(code, why.into()));
+        if !publish.properties.subscription_identifiers.is_empty() {
+            // Only the server sets them, when forwarding [MQTT-3.3.4-6].
+            return violation(
+                ReasonCode::ProtocolError,
+                "PUBLISH from a client carries a subscription identifier",
+            );
+        }
+        if publish.qos > config.maximum_qos {
+            return violation(ReasonCode::QoSNotSupported, "QoS above the maximum");
+        }
+        if publish.retain && !config.retain_available {
+            return violation(ReasonCode::RetainNotSupported, "retain is not available");
+        }
+        Ok(())
+    }
+
+    /// The refusals a PUBLISH is acknowledged with (the connection stays):
+    /// `Ok(None)` lets it through, maybe rewritten by authorize_publish.
+    async fn screen(&mut self, publish: &mut Publish) -> Result<Option<Refusal>, Exit> {
+        if let Some(refusal) = self.check_payload_format(publish)? {
+            return Ok(Some(refusal));
+        }
+        if let Some(refusal) = self.check_acl(publish) {
+            return Ok(Some(refusal));
+        }
+        self.authorize_publish(publish).await
+    }
+
+    /// MQTT-3.3.2-4 lets the receiver answer a payload that is not the UTF-8
+    /// its format indicator says with a negative ack or close: QoS 1/2 get
+    /// PUBACK/PUBREC 0x99 (the connection stays up), QoS 0, which has no ack,
+    /// gets DISCONNECT 0x99.
+    fn check_payload_format(&self, publish: &Publish) -> Result<Option<Refusal>, Exit> {
+        if publish.properties.payload_format_indicator != Some(true)
+            || std::str::from_utf8(&publish.payload).is_ok()
+        {
+            return Ok(None);
+        }
+        if publish.qos == QoS::AtMostOnce {
+            return Err(Exit::Violation(
+                ReasonCode::PayloadFormatInvalid,
+                "payload is not UTF-8 though its format indicator says so".into(),
+            ));
+        }
+        let text = self
+            .mqtt
+            .reason_string(|| "payload is not valid UTF-8".into());
+        Ok(Some((ReasonCode::PayloadFormatInvalid, text)))
+    }
+
+    /// A PUBLISH the ACL refuses is dropped silently (Mosquitto does the
+    /// same), yet acknowledged so that the client does not resend it forever.
+    fn check_acl(&self, publish: &Publish) -> Option<Refusal> {
+        let acl = self.engine.acl.load();
+        let acl = acl.as_deref()?;
+        if acl.can_publish(&self.client_id, self.client.username(), &publish.topic) {
+            return None;
+        }
+        tracing::debug!(topic = %publish.topic, "publish refused by the ACL");
+        let text = self.mqtt.reason_string(|| "refused by the ACL".into());
+        Some((ReasonCode::NotAuthorized, text))
+    }
+
+    /// The authorize_publish handlers' decision. MQTT 3.x has no negative
+    /// ack: a refusal closes the connection instead.
+    async fn authorize_publish(&mut self, publish: &mut Publish) -> Result<Option<Refusal>, Exit> {
+        let hooks = &self.engine.hooks;
+        match guard(hooks.authorize_publish(Some(&self.client), publish)).await {
+            Ok(Ok(())) => Ok(None),
+            // Closing reports the error once, as `finish` does for every refusal.
+            Ok(Err(denied)) if !self.mqtt.v5() => Err(Exit::Refused(denied.message)),
+            Ok(Err(denied)) => {
+                self.engine.event(EventKind::ClientError, || {
+                    Event::ClientError(self.client.clone(), denied.message.clone())
+                });
+                let text = self.mqtt.reason_string(|| denied.message.clone());
+                Ok(Some((denied.reason, text)))
+            }
+            Err(panic) if !self.mqtt.v5() => Err(Exit::Refused(panic)),
+            Err(_) => Ok(Some((ReasonCode::UnspecifiedError, None))),
+        }
+    }
+
+    /// Hands the PUBLISH to the engine. Almost always done at once; otherwise
+    /// a subscriber's queue is full and the acknowledgement waits while the
+    /// connection serves everything else.
+    fn route(&mut self, publish: Publish) -> Result<(), Exit> {
+        let (qos, packet_id) = (publish.qos, publish.packet_id);
+        let engine = self.engine.clone();
         let client = self.client.clone();
         let origin = self.client_id.clone();
         let mut routed: BoxFuture<'static, Arc<Message>> = Box::pin(async move {
@@ -227,8 +233,6 @@ impl Connection {
             }
             message
         });
-        // Almost always done at once; otherwise a subscriber's queue is full and
-        // the acknowledgement waits while the connection serves everything else.
         match (&mut routed).now_or_never() {
             Some(message) => self.acknowledge_routed(&message, qos, packet_id),
             None => {
@@ -255,10 +259,10 @@ impl Connection {
     fn refuse_deep_topic(&mut self, publish: &Publish) -> Result<(), Exit> {
         let limit = self.engine.config.max_topic_levels;
         let why = || format!("topic has more than {limit} levels (max_topic_levels)");
-        if publish.qos == QoS::AtMostOnce || !self.protocol.is_v5() {
+        if publish.qos == QoS::AtMostOnce || !self.mqtt.v5() {
             return Err(Exit::Violation(ReasonCode::TopicNameInvalid, why()));
         }
-        let text = self.reason_string(why);
+        let text = self.mqtt.reason_string(why);
         self.acknowledge(
             publish.qos,
             publish.packet_id,
@@ -295,6 +299,7 @@ impl Connection {
         self.acknowledge_routed(&message, pending.qos, pending.packet_id)
     }
 
+    /// The code a routed PUBLISH is acknowledged with.
     fn acknowledge_routed(
         &mut self,
         message: &Message,
@@ -305,7 +310,7 @@ impl Connection {
             (ReasonCode::NoMatchingSubscribers, None)
         } else if message.was_unqueued() {
             // Every matching session was offline with a full queue.
-            if !self.protocol.is_v5() && qos != QoS::AtMostOnce {
+            if !self.mqtt.v5() && qos != QoS::AtMostOnce {
                 // MQTT 3.x has no negative acknowledgement: never say success
                 // for a message nobody keeps; close without acknowledging, and
                 // the client sends it again when it reconnects.
@@ -313,56 +318,38 @@ impl Connection {
                     "no subscriber's queue could take the message".into(),
                 ));
             }
-            let text = self.reason_string(|| "subscribers' queues are full".into());
+            let text = self
+                .mqtt
+                .reason_string(|| "subscribers' queues are full".into());
             (ReasonCode::QuotaExceeded, text)
         } else {
             (ReasonCode::Success, None)
         };
-        if qos == QoS::ExactlyOnce && !(self.protocol.is_v5() && code.is_error()) {
-            // A refusing PUBREC ends the exchange: no PUBREL will come.
-            self.incoming_qos2.insert(packet_id);
-        }
+        let v5 = self.mqtt.v5();
+        self.mqtt.incoming.accept(qos, packet_id, code, v5);
         self.acknowledge(qos, packet_id, code, text);
         Ok(())
     }
 
-    /// PUBACK / PUBREC for an incoming PUBLISH (3.x always carries success).
-    /// Only an error code (0x80 and above) takes a reason string: success and
-    /// 0x10 acks stay their minimal 4 or 5 bytes, whatever a handler said.
+    /// The one place PUBACK / PUBREC for an incoming PUBLISH is written,
+    /// whatever decided it (routed, refused, or a QoS 2 resend): an ack that
+    /// must wait for something (e.g. a disk commit) waits here.
     fn acknowledge(&mut self, qos: QoS, packet_id: u16, code: ReasonCode, text: Option<String>) {
-        let code = if self.protocol.is_v5() {
-            code
-        } else {
-            ReasonCode::Success
-        };
-        let mut reply = PubReply::with_reason(packet_id, code);
-        reply.properties.reason_string = text.filter(|_| code.is_error());
-        let packet = match qos {
-            QoS::AtMostOnce => return,
-            QoS::AtLeastOnce => Packet::PubAck(reply),
-            QoS::ExactlyOnce => Packet::PubRec(reply),
+        let Some(packet) = self.mqtt.publish_ack(qos, packet_id, code, text) else {
+            return;
         };
         if !self.write(&packet) {
             // Too large for the client with the reason string: send it bare.
-            if let Packet::PubAck(r) | Packet::PubRec(r) = &packet {
-                let bare = PubReply::with_reason(r.packet_id, r.reason_code);
-                let bare = match qos {
-                    QoS::AtLeastOnce => Packet::PubAck(bare),
-                    _ => Packet::PubRec(bare),
-                };
+            if let Some(bare) = bare_ack(&packet) {
                 self.write(&bare);
             }
         }
     }
 
-    /// PUBACK (QoS 1) or PUBCOMP (QoS 2) from the client ends an in-flight delivery.
+    /// PUBACK (QoS 1) or PUBCOMP (QoS 2) from the client: the one place an
+    /// ack takes a delivery out of the in-flight window.
     fn on_ack(&mut self, packet_id: u16, qos: QoS) {
-        let position = self.inflight.iter().position(|i| {
-            i.packet_id == packet_id
-                && i.delivery.qos == qos
-                && (qos == QoS::AtLeastOnce || i.released)
-        });
-        let Some(entry) = position.and_then(|p| self.inflight.remove(p)) else {
+        let Some(entry) = self.mqtt.on_completion(packet_id, qos) else {
             tracing::debug!(packet_id, "acknowledgement for an unknown packet id");
             return;
         };
@@ -374,24 +361,25 @@ impl Connection {
         });
     }
 
+    /// PUBREC from the client: the one place a QoS 2 delivery is released
+    /// (PUBREL sent, the window entry now awaits PUBCOMP) or, refused by an
+    /// MQTT 5.0 client, leaves the window.
     fn on_pubrec(&mut self, rec: PubReply) {
-        let entry = self.inflight.iter_mut().find(|i| {
-            i.packet_id == rec.packet_id && i.delivery.qos == QoS::ExactlyOnce && !i.released
-        });
-        let code = match entry {
-            Some(entry) if rec.reason_code.is_error() => {
-                // MQTT 5.0: the receiver refused it; the exchange ends here.
-                let id = entry.packet_id;
-                self.inflight.retain(|i| i.packet_id != id);
+        let code = match self.mqtt.on_pubrec(rec.packet_id, rec.reason_code) {
+            PubRecAnswer::Release => ReasonCode::Success,
+            PubRecAnswer::Refused(entry) => {
+                tracing::debug!(packet_id = entry.packet_id, "the client refused a delivery");
                 return;
             }
-            Some(entry) => {
-                entry.released = true;
-                ReasonCode::Success
-            }
-            None if self.protocol.is_v5() => ReasonCode::PacketIdentifierNotFound,
-            None => ReasonCode::Success,
+            PubRecAnswer::Unknown(code) => code,
         };
         self.write(&Packet::PubRel(PubReply::with_reason(rec.packet_id, code)));
+    }
+
+    /// PUBREL from the client: the one place an incoming QoS 2 exchange
+    /// closes; PUBCOMP answers it.
+    fn on_pubrel(&mut self, rel: PubReply) {
+        let comp = self.mqtt.on_pubrel(rel.packet_id);
+        self.write(&Packet::PubComp(comp));
     }
 }

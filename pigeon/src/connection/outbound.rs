@@ -16,7 +16,7 @@ impl Connection {
     /// Moves queued deliveries into the write buffer.
     pub(super) async fn fill(&mut self) -> Result<(), Exit> {
         while self.out.len() < HIGH_WATER {
-            let slots = self.max_inflight.saturating_sub(self.inflight.len());
+            let slots = self.mqtt.window.free_slots();
             let mut batch = std::mem::take(&mut self.batch);
             // No more than the write buffer has room for: what a client does not
             // read stays in its queue, where the limits and budget count it.
@@ -34,45 +34,59 @@ impl Connection {
         Ok(())
     }
 
-    async fn send(&mut self, mut delivery: Delivery) {
-        let engine = self.engine.clone();
+    /// Sends one delivery, unless it expired or is not for this client.
+    async fn send(&mut self, delivery: Delivery) {
+        if let Some(delivery) = self.admit(delivery).await {
+            self.transmit(delivery);
+        }
+    }
+
+    /// The delivery as it may go to this client: `None` when it expired, the
+    /// ACL keeps the client from reading it, or authorize_forward refused it
+    /// (which may also rewrite it, and lower its QoS).
+    async fn admit(&mut self, mut delivery: Delivery) -> Option<Delivery> {
+        let engine = &self.engine;
         if delivery.message.is_expired() {
             // MQTT 5.0 Message Expiry: too late to deliver (queued or retained).
             engine.stats.dropped(DropReason::Expired, 1);
-            return;
+            return None;
         }
         if let Some(acl) = engine.acl.load().as_deref() {
             let topic = &delivery.message.publish.topic;
             if !acl.can_read(&self.client_id, self.client.username(), topic) {
-                return;
+                return None;
             }
         }
         if engine.hooks.has_authorize_forward() {
             let publish = delivery.to_publish(0, false);
             let forwarded =
                 crate::hooks::guard(engine.hooks.authorize_forward(&self.client, publish)).await;
-            match forwarded {
-                Ok(Some(publish)) => {
-                    delivery.qos = publish.qos.min(delivery.qos);
-                    delivery.retain = publish.retain;
-                    let origin = delivery.message.origin.clone();
-                    let received_at = delivery.message.received_at;
-                    delivery.message = Message::received(publish, origin, received_at);
-                }
-                _ => return,
-            }
+            let Ok(Some(publish)) = forwarded else {
+                return None;
+            };
+            delivery.qos = publish.qos.min(delivery.qos);
+            delivery.retain = publish.retain;
+            let origin = delivery.message.origin.clone();
+            let received_at = delivery.message.received_at;
+            delivery.message = Message::received(publish, origin, received_at);
         }
+        Some(delivery)
+    }
+
+    /// Writes the PUBLISH (with a packet id and a topic alias when it has
+    /// them); a QoS 1/2 delivery then waits in flight for its ack.
+    fn transmit(&mut self, delivery: Delivery) {
         let packet_id = if delivery.qos == QoS::AtMostOnce {
             0
         } else {
-            self.allocate_packet_id()
+            self.mqtt.window.allocate_id()
         };
         // Forwarded with the time it waited in the broker taken off the expiry.
         let mut publish = delivery.to_publish(packet_id, false);
         let mut aliased = None;
-        if self.aliases_out.enabled() {
+        if self.mqtt.aliases_out.enabled() {
             let topic = publish.topic.clone();
-            if self.aliases_out.apply(&mut publish) {
+            if self.mqtt.aliases_out.apply(&mut publish) {
                 aliased = Some(topic);
             }
         }
@@ -80,14 +94,14 @@ impl Connection {
             // Larger than the client's Maximum Packet Size: dropped, as if
             // delivered (MQTT-3.1.2-25), and counted.
             if let Some(topic) = aliased {
-                self.aliases_out.forget(&topic);
+                self.mqtt.aliases_out.forget(&topic);
             }
-            engine.stats.dropped(DropReason::TooLarge, 1);
+            self.engine.stats.dropped(DropReason::TooLarge, 1);
             return;
         }
-        engine.stats.messages_sent.fetch_add(1, Relaxed);
+        self.engine.stats.messages_sent.fetch_add(1, Relaxed);
         if delivery.qos != QoS::AtMostOnce {
-            self.inflight.push_back(Inflight {
+            self.record_sent(Inflight {
                 packet_id,
                 delivery,
                 released: false,
@@ -95,14 +109,9 @@ impl Connection {
         }
     }
 
-    /// The next packet id not in flight (the window is far below 65535).
-    fn allocate_packet_id(&mut self) -> u16 {
-        loop {
-            self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
-            let id = self.next_packet_id;
-            if !self.inflight.iter().any(|i| i.packet_id == id) {
-                return id;
-            }
-        }
+    /// The in-flight window gains a delivery just written: the one place a
+    /// QoS 1/2 delivery to the client starts waiting for its ack.
+    fn record_sent(&mut self, entry: Inflight) {
+        self.mqtt.window.push(entry);
     }
 }

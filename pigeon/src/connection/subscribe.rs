@@ -2,7 +2,8 @@
 //! SUBACK / UNSUBACK, events, `$SYS` notices and retained messages.
 
 use pigeon_codec::{
-    topic, Packet, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
+    topic, Packet, RetainHandling, SubAck, Subscribe, SubscribeFilter, SubscriptionOptions,
+    UnsubAck, Unsubscribe,
 };
 use pigeon_codec::{AckProperties, ReasonCode};
 
@@ -13,166 +14,197 @@ use crate::{
     model::Delivery,
 };
 
+/// A granted subscription, for its retained messages: the filter, the
+/// options granted, and whether it is new (not a replacement).
+type Granted = (String, SubscriptionOptions, bool);
+
 impl Connection {
     /// `Err` for the protocol errors that end the connection: no-local on a
     /// shared subscription (MQTT-3.8.3-4) and a subscription identifier when
     /// the broker does not offer them (3.2.2.3.12: DISCONNECT 0xA1).
     pub(super) async fn on_subscribe(&mut self, subscribe: Subscribe) -> Result<(), Exit> {
-        let engine = self.engine.clone();
-        let v5 = self.protocol.is_v5();
+        self.check_subscribe(&subscribe)?;
         let identifier = subscribe.properties.subscription_identifier;
-        if identifier.is_some() && !engine.config.subscription_identifiers_available {
-            return Err(Exit::Violation(
-                ReasonCode::SubscriptionIdentifiersNotSupported,
-                "subscription identifiers are not available".into(),
-            ));
-        }
-        if v5
-            && subscribe
-                .filters
-                .iter()
-                .any(|f| f.options.no_local && topic::parse_shared(&f.filter).is_some())
-        {
-            return Err(Exit::Violation(
-                ReasonCode::ProtocolError,
-                "no local on a shared subscription".into(),
-            ));
-        }
-        let refused = |code: ReasonCode| {
-            if v5 {
-                code
-            } else {
-                ReasonCode::UnspecifiedError
-            }
-        };
         // Filters by position, for a reason string naming the refused ones.
-        let names: Vec<String> = match self.reason_string(String::new) {
+        let names: Vec<String> = match self.mqtt.reason_string(String::new) {
             Some(_) => subscribe.filters.iter().map(|f| f.filter.clone()).collect(),
             None => Vec::new(),
         };
         let mut codes = Vec::with_capacity(subscribe.filters.len());
         let mut granted = Vec::new();
-        // (filter, options, new) of each granted subscription, for retained messages.
         let mut retained_for = Vec::new();
         for entry in subscribe.filters {
-            let shared = topic::parse_shared(&entry.filter);
-            if shared.is_some() && !engine.config.shared_subscription_available {
-                codes.push(refused(ReasonCode::SharedSubscriptionsNotSupported));
-                continue;
-            }
-            // The ACL speaks of the filter itself, not of its share group.
-            let plain = shared.map_or(&*entry.filter, |(_, inner)| inner);
-            if super::inbound::too_deep(plain, engine.config.max_topic_levels) {
-                codes.push(refused(ReasonCode::TopicFilterInvalid));
-                continue;
-            }
-            let wildcard = plain.contains(['+', '#']);
-            if wildcard && !engine.config.wildcard_subscription_available {
-                codes.push(refused(ReasonCode::WildcardSubscriptionsNotSupported));
-                continue;
-            }
-            if let Some(acl) = engine.acl.load().as_deref() {
-                if !acl.can_subscribe(&self.client_id, self.client.username(), plain) {
-                    codes.push(refused(ReasonCode::NotAuthorized));
-                    continue;
+            match self.subscribe_one(entry, identifier).await {
+                Ok((sub, new)) => {
+                    codes.push(ReasonCode::granted(sub.qos));
+                    retained_for.push((sub.topic.clone(), sub.options, new));
+                    granted.push(sub);
                 }
+                // MQTT 3.x SUBACK has one failure code.
+                Err(code) if self.mqtt.v5() => codes.push(code),
+                Err(_) => codes.push(ReasonCode::UnspecifiedError),
             }
-            let sub = Subscription {
-                topic: entry.filter,
-                qos: entry.options.qos,
-                options: entry.options,
-            };
-            let sub = match guard(engine.hooks.authorize_subscribe(&self.client, sub)).await {
-                Ok(Ok(Some(sub))) if topic::valid_topic_filter(&sub.topic) => sub,
-                Ok(Ok(_)) => {
-                    codes.push(refused(ReasonCode::UnspecifiedError));
-                    continue;
-                }
-                Ok(Err(denied)) => {
-                    engine.event(EventKind::ClientError, || {
-                        Event::ClientError(self.client.clone(), denied.message.clone())
-                    });
-                    codes.push(refused(denied.reason));
-                    continue;
-                }
-                Err(panic) => {
-                    engine.event(EventKind::ClientError, || {
-                        Event::ClientError(self.client.clone(), panic.clone())
-                    });
-                    codes.push(refused(ReasonCode::UnspecifiedError));
-                    continue;
-                }
-            };
-            if self.over_subscription_quota(&sub.topic) {
-                codes.push(refused(ReasonCode::QuotaExceeded));
-                continue;
-            }
-            let qos = sub.qos.min(engine.config.maximum_qos);
-            let options = SubscriptionOptions { qos, ..sub.options };
-            let new = engine
-                .add_subscription(
-                    &self.session,
-                    &sub.topic,
-                    options,
-                    identifier,
-                    self.persistent,
-                )
-                .await;
-            codes.push(ReasonCode::granted(qos));
-            retained_for.push((sub.topic.clone(), options, new));
-            granted.push(Subscription {
+        }
+        self.send_suback(subscribe.packet_id, &names, codes);
+        if !granted.is_empty() {
+            let engine = &self.engine;
+            crate::engine::sys::new_subscribers(engine, &self.client_id, &granted).await;
+            engine.event(EventKind::Subscribe, || {
+                Event::Subscribe(self.client.clone(), granted)
+            });
+        }
+        self.queue_retained(retained_for, identifier).await;
+        Ok(())
+    }
+
+    /// The protocol errors of a SUBSCRIBE as a whole.
+    fn check_subscribe(&self, subscribe: &Subscribe) -> Result<(), Exit> {
+        let identifier = subscribe.properties.subscription_identifier;
+        if identifier.is_some() && !self.engine.config.subscription_identifiers_available {
+            return Err(Exit::Violation(
+                ReasonCode::SubscriptionIdentifiersNotSupported,
+                "subscription identifiers are not available".into(),
+            ));
+        }
+        let no_local_shared =
+            |f: &SubscribeFilter| f.options.no_local && topic::parse_shared(&f.filter).is_some();
+        if self.mqtt.v5() && subscribe.filters.iter().any(no_local_shared) {
+            return Err(Exit::Violation(
+                ReasonCode::ProtocolError,
+                "no local on a shared subscription".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Grants one filter (the broker's features, the ACL, authorize_subscribe,
+    /// the quota): the subscription as granted and whether it is new, or the
+    /// MQTT 5.0 code that refuses it.
+    async fn subscribe_one(
+        &mut self,
+        entry: SubscribeFilter,
+        identifier: Option<u32>,
+    ) -> Result<(Subscription, bool), ReasonCode> {
+        self.check_filter(&entry.filter)?;
+        let sub = self.authorize_filter(entry).await?;
+        if self.over_subscription_quota(&sub.topic) {
+            return Err(ReasonCode::QuotaExceeded);
+        }
+        let qos = sub.qos.min(self.engine.config.maximum_qos);
+        let options = SubscriptionOptions { qos, ..sub.options };
+        let new = self
+            .engine
+            .add_subscription(
+                &self.session,
+                &sub.topic,
+                options,
+                identifier,
+                self.persistent,
+            )
+            .await;
+        Ok((
+            Subscription {
                 qos,
                 options,
                 ..sub
-            });
+            },
+            new,
+        ))
+    }
+
+    /// The broker's features and the ACL. The ACL speaks of the filter
+    /// itself, not of its share group.
+    fn check_filter(&self, filter: &str) -> Result<(), ReasonCode> {
+        let config = &self.engine.config;
+        let shared = topic::parse_shared(filter);
+        if shared.is_some() && !config.shared_subscription_available {
+            return Err(ReasonCode::SharedSubscriptionsNotSupported);
         }
+        let plain = shared.map_or(filter, |(_, inner)| inner);
+        if super::inbound::too_deep(plain, config.max_topic_levels) {
+            return Err(ReasonCode::TopicFilterInvalid);
+        }
+        if plain.contains(['+', '#']) && !config.wildcard_subscription_available {
+            return Err(ReasonCode::WildcardSubscriptionsNotSupported);
+        }
+        if let Some(acl) = self.engine.acl.load().as_deref() {
+            if !acl.can_subscribe(&self.client_id, self.client.username(), plain) {
+                return Err(ReasonCode::NotAuthorized);
+            }
+        }
+        Ok(())
+    }
+
+    /// The authorize_subscribe handlers' decision; they may rewrite the
+    /// subscription, but not into an invalid filter.
+    async fn authorize_filter(
+        &mut self,
+        entry: SubscribeFilter,
+    ) -> Result<Subscription, ReasonCode> {
+        let sub = Subscription {
+            topic: entry.filter,
+            qos: entry.options.qos,
+            options: entry.options,
+        };
+        let (code, message) =
+            match guard(self.engine.hooks.authorize_subscribe(&self.client, sub)).await {
+                Ok(Ok(Some(sub))) if topic::valid_topic_filter(&sub.topic) => return Ok(sub),
+                Ok(Ok(_)) => return Err(ReasonCode::UnspecifiedError),
+                Ok(Err(denied)) => (denied.reason, denied.message),
+                Err(panic) => (ReasonCode::UnspecifiedError, panic),
+            };
+        self.engine.event(EventKind::ClientError, || {
+            Event::ClientError(self.client.clone(), message.clone())
+        });
+        Err(code)
+    }
+
+    /// SUBACK, naming the refused filters when the client wants reasons (and
+    /// bare if the client's Maximum Packet Size cannot take them).
+    fn send_suback(&mut self, packet_id: u16, names: &[String], codes: Vec<ReasonCode>) {
         let properties = AckProperties {
-            reason_string: refusals(&names, &codes),
+            reason_string: refusals(names, &codes),
             ..AckProperties::default()
         };
         let reason_codes = codes.clone();
-        let packet_id = subscribe.packet_id;
         if !self.write(&Packet::SubAck(SubAck {
             packet_id,
             reason_codes: codes,
             properties,
         })) {
-            // Too large for the client with the reason string: send it bare.
             self.write(&Packet::SubAck(SubAck {
                 packet_id,
                 reason_codes,
                 properties: AckProperties::default(),
             }));
         }
-        if !granted.is_empty() {
-            crate::engine::sys::new_subscribers(&engine, &self.client_id, &granted).await;
-            engine.event(EventKind::Subscribe, || {
-                Event::Subscribe(self.client.clone(), granted)
-            });
+    }
+
+    /// Queues the retained messages the new subscriptions ask for.
+    async fn queue_retained(&mut self, granted: Vec<Granted>, identifier: Option<u32>) {
+        if !self.engine.config.retain_available {
+            return;
         }
-        if engine.config.retain_available {
-            for (filter, options, new) in retained_for {
-                // No retained messages for a shared subscription (MQTT 5.0 4.8.2).
-                if topic::parse_shared(&filter).is_some() {
-                    continue;
-                }
-                let send = match options.retain_handling {
-                    RetainHandling::OnSubscribe => true,
-                    RetainHandling::OnNewSubscribe => new,
-                    RetainHandling::Never => false,
-                };
-                if !send {
-                    continue;
-                }
-                for message in engine.persistence.retained(&filter).await {
-                    let qos = message.publish.qos.min(options.qos);
-                    let mut delivery = Delivery::new(message, qos, true);
-                    delivery.identifiers.extend(identifier);
-                    self.session.push(delivery);
-                }
+        for (filter, options, new) in granted {
+            // No retained messages for a shared subscription (MQTT 5.0 4.8.2).
+            if topic::parse_shared(&filter).is_some() {
+                continue;
+            }
+            let send = match options.retain_handling {
+                RetainHandling::OnSubscribe => true,
+                RetainHandling::OnNewSubscribe => new,
+                RetainHandling::Never => false,
+            };
+            if !send {
+                continue;
+            }
+            for message in self.engine.persistence.retained(&filter).await {
+                let qos = message.publish.qos.min(options.qos);
+                let mut delivery = Delivery::new(message, qos, true);
+                delivery.identifiers.extend(identifier);
+                self.session.push(delivery);
             }
         }
-        Ok(())
     }
 
     /// Whether a new subscription to `filter` would exceed
@@ -197,11 +229,12 @@ impl Connection {
                 ReasonCode::NoSubscriptionExisted
             });
         }
-        if !self.protocol.is_v5() {
+        if !self.mqtt.v5() {
             codes.clear();
         }
         let properties = AckProperties {
             reason_string: self
+                .mqtt
                 .reason_string(String::new)
                 .and_then(|_| not_removed(&unsubscribe.filters, &codes)),
             ..AckProperties::default()

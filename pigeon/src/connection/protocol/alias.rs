@@ -10,10 +10,10 @@ use std::collections::HashMap;
 
 use pigeon_codec::{ByteStr, Publish, ReasonCode};
 
-use super::Exit;
+use crate::connection::Exit;
 
 /// Aliases the client set up for its PUBLISHes.
-pub(super) struct Inbound {
+pub(crate) struct Inbound {
     max: u16,
     topics: HashMap<u16, ByteStr>,
 }
@@ -57,7 +57,7 @@ impl Inbound {
 }
 
 /// Aliases the broker set up for its PUBLISHes to the client.
-pub(super) struct Outbound {
+pub(crate) struct Outbound {
     max: u16,
     assigned: HashMap<ByteStr, u16>,
 }
