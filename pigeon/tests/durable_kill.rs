@@ -215,3 +215,87 @@ async fn every_qos2_message_with_a_pubrec_arrives_exactly_once_after_kill_9() {
     let invented: Vec<_> = times.keys().filter(|n| !sent.contains(n)).collect();
     assert!(invented.is_empty(), "never published: {invented:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_the_subscriber_never_acknowledged_is_resent_after_kill_9() {
+    let store = store_dir("inflight").join("store.redb");
+    let mut running = start(&store);
+    // Online, persistent, and never acknowledging.
+    let mut o = options("sub", &running, false);
+    o.set_manual_acks(true);
+    let (sub, sub_events) = AsyncClient::new(o, 100);
+    sub.subscribe("i/#", QoS::AtLeastOnce).await.unwrap();
+    let (publisher, pub_events) = AsyncClient::new(options("pub", &running, true), 100);
+    // rumqttc's poll is not cancel-safe: each event loop runs in its own task.
+    let mut sub_events = forward(sub_events);
+    let mut pub_events = forward(pub_events);
+    let mut acked = false;
+    let mut got = None;
+    let mut published = false;
+    while !(acked && got.is_some()) {
+        tokio::select! {
+            Some(e) = sub_events.recv() => match e {
+                Packet::SubAck(_) if !published => {
+                    publisher.publish("i/x", QoS::AtLeastOnce, false, "unacked").await.unwrap();
+                    published = true;
+                }
+                Packet::Publish(p) => got = Some(p),
+                _ => {}
+            },
+            Some(e) = pub_events.recv() => {
+                if let Packet::PubAck(_) = e {
+                    acked = true;
+                }
+            }
+            _ = tokio::time::sleep(PATIENCE) => panic!("no delivery and PUBACK"),
+        }
+    }
+    let first = got.unwrap();
+    assert!(!first.dup);
+    kill_9(&mut running);
+    drop((sub, sub_events, publisher, pub_events));
+
+    let mut running = start(&store);
+    let (_sub, mut events) = AsyncClient::new(options("sub", &running, false), 100);
+    let again = loop {
+        match tokio::time::timeout(PATIENCE, events.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::Publish(p)))) => break p,
+            Ok(Ok(_)) => {}
+            other => panic!("no resend: {other:?}"),
+        }
+    };
+    assert_eq!(&again.payload[..], b"unacked");
+    assert!(again.dup, "resent as a duplicate");
+    assert_eq!(
+        again.pkid, first.pkid,
+        "with the packet id it was sent with"
+    );
+    // Acknowledged now: not sent a third time after another kill.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    kill_9(&mut running);
+    let running = start(&store);
+    let (_sub, mut events) = AsyncClient::new(options("sub", &running, false), 100);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(2), events.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::Publish(p)))) => panic!("sent again: {p:?}"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Runs an event loop in a task, forwarding incoming packets until it fails.
+fn forward(mut events: rumqttc::EventLoop) -> tokio::sync::mpsc::UnboundedReceiver<Packet> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(event) = events.poll().await {
+            if let Event::Incoming(packet) = event {
+                if tx.send(packet).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    rx
+}

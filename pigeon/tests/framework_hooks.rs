@@ -536,3 +536,18 @@ fn providers_are_singletons_whatever_the_module_order() {
     assert_eq!(*direct.hits.lock().unwrap(), 1);
     assert!(Arc::ptr_eq(&direct, &via.shared));
 }
+
+#[test]
+fn a_module_may_keep_its_state_in_a_redb_store() {
+    #[module(persistence = redb("/var/lib/app/pigeon.redb"), durability = "10ms", providers = [])]
+    struct Durable;
+    let c = <Durable as pigeon::app::Module>::config().unwrap();
+    assert_eq!(
+        c.persistence,
+        pigeon::config::Store::Redb("/var/lib/app/pigeon.redb".into())
+    );
+    assert_eq!(
+        c.durability,
+        pigeon::config::Durability::Window(Duration::from_millis(10))
+    );
+}

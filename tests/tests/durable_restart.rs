@@ -5,7 +5,10 @@
 
 mod v5_common;
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use bytes::Bytes;
 use pigeon::{
@@ -23,9 +26,9 @@ fn store(test: &str) -> PathBuf {
     dir.join("store.redb")
 }
 
-fn durable(path: &PathBuf) -> Config {
+fn durable(path: &Path) -> Config {
     Config {
-        persistence: Store::Redb(path.clone()),
+        persistence: Store::Redb(path.to_owned()),
         ..config()
     }
 }
@@ -38,7 +41,7 @@ async fn stop(broker: BrokerHandle) {
 }
 
 /// Starts again on the same file (a few tries while the last one lets go).
-async fn restart(path: &PathBuf) -> BrokerHandle {
+async fn restart(path: &Path) -> BrokerHandle {
     for _ in 0..50 {
         match pigeon::Broker::start(durable(path), pigeon::hooks::Hooks::none()).await {
             Ok(broker) => return broker,

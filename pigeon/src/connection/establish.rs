@@ -21,6 +21,7 @@ use crate::{
     engine::{Ctrl, Engine, Link, Session},
     hooks::{Client, Event, EventKind, Subscription},
     model::Parked,
+    persistence::SessionState,
 };
 
 /// Takes the session over and answers CONNACK; `None` on shutdown.
@@ -38,6 +39,9 @@ pub(super) async fn establish(
     let terms = terms(engine, client.protocol(), &connect.properties, keep_alive);
     let open_qos2 = std::mem::take(&mut parked.incoming_qos2);
     let mut conn = Connection::new(engine, client, seat, writer, &connect, terms, open_qos2);
+    if conn.persistent {
+        conn.save_session(session_expiry);
+    }
     let mut ack = ConnAck::new(ReasonCode::Success, session_present);
     if conn.mqtt.v5() {
         let p = &mut ack.properties;
@@ -342,5 +346,20 @@ impl Connection {
                 }
             }
         }
+    }
+}
+
+impl Connection {
+    /// Tells the store the session is persistent and connected (its expiry
+    /// starts when this connection ends; if the broker stops first, at the
+    /// restart).
+    fn save_session(&self, expiry_interval: u32) {
+        let state = SessionState {
+            expiry_interval,
+            offline_since: None,
+            username: self.client.username().map(str::to_owned),
+            protocol: self.client.protocol(),
+        };
+        self.engine.persistence.save_session(&self.client_id, state);
     }
 }

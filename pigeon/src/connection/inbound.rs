@@ -219,6 +219,12 @@ impl Connection {
     /// connection serves everything else.
     fn route(&mut self, publish: Publish) -> Result<(), Exit> {
         let (qos, packet_id) = (publish.qos, publish.packet_id);
+        if qos == QoS::ExactlyOnce && self.persistent {
+            // Recorded before the message, so the commit the PUBREC waits for
+            // covers it: a resent PUBLISH after a restart is known, not
+            // delivered twice.
+            (self.engine.persistence).incoming_qos2(&self.client_id, packet_id, true);
+        }
         let engine = self.engine.clone();
         let client = self.client.clone();
         let origin = self.client_id.clone();
@@ -314,6 +320,9 @@ impl Connection {
                 // MQTT 3.x has no negative acknowledgement: never say success
                 // for a message nobody keeps; close without acknowledging, and
                 // the client sends it again when it reconnects.
+                if qos == QoS::ExactlyOnce && self.persistent {
+                    (self.engine.persistence).incoming_qos2(&self.client_id, packet_id, false);
+                }
                 return Err(Exit::Refused(
                     "no subscriber's queue could take the message".into(),
                 ));
@@ -326,6 +335,10 @@ impl Connection {
             (ReasonCode::Success, None)
         };
         let v5 = self.mqtt.v5();
+        if qos == QoS::ExactlyOnce && self.persistent && v5 && code.is_error() {
+            // A refusing PUBREC opens no exchange.
+            (self.engine.persistence).incoming_qos2(&self.client_id, packet_id, false);
+        }
         self.mqtt.incoming.accept(qos, packet_id, code, v5);
         self.acknowledge(qos, packet_id, code, text);
         Ok(())
@@ -353,6 +366,9 @@ impl Connection {
             tracing::debug!(packet_id, "acknowledgement for an unknown packet id");
             return;
         };
+        if let Some(key) = entry.delivery.stored {
+            self.engine.persistence.forget(&self.client_id, key);
+        }
         self.engine.event(EventKind::Ack, || {
             Event::Ack(
                 self.client.clone(),
@@ -366,9 +382,18 @@ impl Connection {
     /// MQTT 5.0 client, leaves the window.
     fn on_pubrec(&mut self, rec: PubReply) {
         let code = match self.mqtt.on_pubrec(rec.packet_id, rec.reason_code) {
-            PubRecAnswer::Release => ReasonCode::Success,
+            PubRecAnswer::Release => {
+                let stored = self.mqtt.window.get(rec.packet_id);
+                if let Some(key) = stored.and_then(|e| e.delivery.stored) {
+                    self.engine.persistence.released(&self.client_id, key);
+                }
+                ReasonCode::Success
+            }
             PubRecAnswer::Refused(entry) => {
                 tracing::debug!(packet_id = entry.packet_id, "the client refused a delivery");
+                if let Some(key) = entry.delivery.stored {
+                    self.engine.persistence.forget(&self.client_id, key);
+                }
                 return;
             }
             PubRecAnswer::Unknown(code) => code,
@@ -379,6 +404,9 @@ impl Connection {
     /// PUBREL from the client: the one place an incoming QoS 2 exchange
     /// closes; PUBCOMP answers it.
     fn on_pubrel(&mut self, rel: PubReply) {
+        if self.persistent {
+            (self.engine.persistence).incoming_qos2(&self.client_id, rel.packet_id, false);
+        }
         let comp = self.mqtt.on_pubrel(rel.packet_id);
         self.write(&Packet::PubComp(comp));
     }

@@ -112,6 +112,10 @@ impl Connection {
     /// The in-flight window gains a delivery just written: the one place a
     /// QoS 1/2 delivery to the client starts waiting for its ack.
     fn record_sent(&mut self, entry: Inflight) {
+        // A durable store learns its packet id, to resend it after a restart.
+        if let Some(key) = entry.delivery.stored {
+            (self.engine.persistence).sent(&self.client_id, key, entry.packet_id);
+        }
         self.mqtt.window.push(entry);
     }
 }

@@ -91,7 +91,7 @@ where
         .peer_certificates()
         .and_then(|chain| chain.first())
         .and_then(|leaf| crate::tls::identity(leaf));
-    let unnamed = !identity.as_ref().is_some_and(|c| c.common_name.is_some());
+    let unnamed = identity.as_ref().is_none_or(|c| c.common_name.is_none());
     if endpoint.identity_as_username && unnamed {
         // Mosquitto refuses these too: the user name would be missing.
         return Err(HandshakeError::Tls(std::io::Error::other(

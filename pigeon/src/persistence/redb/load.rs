@@ -18,10 +18,13 @@ use crate::{
     persistence::{MemoryPersistence, Persistence, SessionState},
 };
 
+/// A session's expiry state and its will's deadline, as stored.
+pub(super) type Timers = (Option<SessionState>, Option<SystemTime>);
+
 /// What the mirror does not hold: sessions' expiry state and will deadlines,
 /// and the next free key.
 pub(super) struct Loaded {
-    pub(super) sessions: HashMap<String, (Option<SessionState>, Option<SystemTime>)>,
+    pub(super) sessions: HashMap<String, Timers>,
     pub(super) next_key: u64,
 }
 
@@ -47,7 +50,7 @@ pub(super) fn load(
         what: format!("{table} record {key:?}: {what}"),
     };
     let read = db.begin_read().map_err(|e| io(e.into()))?;
-    let mut sessions: HashMap<String, (Option<SessionState>, Option<SystemTime>)> = HashMap::new();
+    let mut sessions: HashMap<String, Timers> = HashMap::new();
 
     let table = read.open_table(SESSIONS).map_err(|e| io(e.into()))?;
     for row in table.iter().map_err(|e| io(e.into()))? {

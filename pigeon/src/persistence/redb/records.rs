@@ -149,7 +149,7 @@ pub(super) const RELEASED: u8 = 2;
 pub(super) fn delivery(d: &Delivery, packet_id: u16, released: bool) -> Vec<u8> {
     let mut out = BytesMut::new();
     out.put_u8(d.qos as u8);
-    out.put_u8(u8::from(d.retain) * RETAIN | u8::from(released) * RELEASED);
+    out.put_u8((u8::from(d.retain) * RETAIN) | (u8::from(released) * RELEASED));
     out.put_u16(packet_id);
     // At most 268 million identifiers fit a packet; a delivery has a handful.
     out.put_u16(d.identifiers.len().min(usize::from(u16::MAX)) as u16);
@@ -202,7 +202,7 @@ pub(super) fn subscription(sub: &StoredSubscription) -> Vec<u8> {
     let mut subscribe = Subscribe::new(
         1,
         vec![SubscribeFilter {
-            filter: sub.filter.clone().into(),
+            filter: sub.filter.clone(),
             options: sub.options,
         }],
     );

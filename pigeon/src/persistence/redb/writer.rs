@@ -8,13 +8,13 @@
 use std::{
     path::PathBuf,
     sync::{
-        atomic::{AtomicBool, Ordering::Relaxed},
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
         Arc,
     },
     time::{Duration, Instant},
 };
 
-use redb::{Database, ReadableTable, WriteTransaction};
+use redb::{Database, ReadableTable, Table};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
@@ -55,6 +55,23 @@ pub(super) struct Writer {
     thread: Option<std::thread::JoinHandle<()>>,
     /// Set while the last commit failed (a full or failing disk).
     pub(super) failing: Arc<AtomicBool>,
+    progress: Arc<Progress>,
+}
+
+/// How far the commits have come, for windowed durability's bound.
+struct Progress {
+    start: Instant,
+    /// Waiting for changes: everything sent so far is committed (or about to be).
+    idle: AtomicBool,
+    /// Milliseconds since `start` when the last committed batch closed:
+    /// every change sent before that is on disk.
+    durable_at: AtomicU64,
+}
+
+impl Progress {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 impl Writer {
@@ -71,14 +88,21 @@ impl Writer {
         let (tx, rx) = mpsc::unbounded_channel();
         let failing = Arc::new(AtomicBool::new(false));
         let flag = failing.clone();
+        let progress = Arc::new(Progress {
+            start: Instant::now(),
+            idle: AtomicBool::new(true),
+            durable_at: AtomicU64::new(0),
+        });
+        let shared = progress.clone();
         let store = Store { db: Some(db), path };
         let thread = std::thread::Builder::new()
             .name("pigeon-store".into())
-            .spawn(move || run(store, rx, durability, &flag))?;
+            .spawn(move || run(store, rx, durability, &flag, &shared))?;
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
             failing,
+            progress,
         })
     }
 
@@ -92,6 +116,15 @@ impl Writer {
         if let Some(tx) = &self.tx {
             let _ = tx.send(op);
         }
+    }
+
+    /// Windowed durability: true while the commits are at most `window` behind
+    /// (an acknowledgement may then go without waiting, and a crash loses at
+    /// most about twice the window).
+    pub(super) fn within(&self, window: Duration) -> bool {
+        let p = &self.progress;
+        let behind = p.now_ms().saturating_sub(p.durable_at.load(Relaxed));
+        p.idle.load(Relaxed) || behind <= u64::try_from(window.as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Resolves when everything sent before it is committed.
@@ -154,10 +187,11 @@ fn run(
     mut rx: mpsc::UnboundedReceiver<Op>,
     durability: Durability,
     failing: &AtomicBool,
+    progress: &Progress,
 ) {
     let mut retry: Vec<Op> = Vec::new();
     let mut last_error: Option<Instant> = None;
-    while let Some(first) = next(&mut rx, &retry) {
+    while let Some(first) = next(&mut rx, &retry, progress) {
         let mut batch = std::mem::take(&mut retry);
         batch.extend(first);
         if let Durability::Window(window) = durability {
@@ -169,11 +203,13 @@ fn run(
                 Err(_) => break,
             }
         }
+        let closed_at = progress.now_ms();
         let (changes, barriers): (Vec<Op>, Vec<Op>) = batch
             .into_iter()
             .partition(|op| !matches!(op, Op::Barrier(_)));
         let ok = match store.commit(&changes) {
             Ok(()) => {
+                progress.durable_at.store(closed_at, Relaxed);
                 if failing.swap(false, Relaxed) {
                     tracing::info!("the store is writable again");
                 }
@@ -207,9 +243,19 @@ fn run(
 
 /// The first change of the next batch; when changes wait for a retry, only
 /// what is already there (the loop comes back for the retry).
-fn next(rx: &mut mpsc::UnboundedReceiver<Op>, retry: &[Op]) -> Option<Option<Op>> {
+fn next(
+    rx: &mut mpsc::UnboundedReceiver<Op>,
+    retry: &[Op],
+    progress: &Progress,
+) -> Option<Option<Op>> {
     if retry.is_empty() {
-        rx.blocking_recv().map(Some)
+        if let Ok(op) = rx.try_recv() {
+            return Some(Some(op));
+        }
+        progress.idle.store(true, Relaxed);
+        let op = rx.blocking_recv();
+        progress.idle.store(false, Relaxed);
+        op.map(Some)
     } else {
         match rx.try_recv() {
             Ok(op) => Some(Some(op)),
@@ -242,124 +288,149 @@ fn commit(db: &Database, changes: &[Op]) -> Result<(), redb::Error> {
         return Ok(());
     }
     let write = db.begin_write()?;
-    for op in changes {
-        apply(&write, op)?;
+    {
+        // Each table opened once per batch: opening one per change would cost
+        // more than the change itself.
+        let mut tables = Tables {
+            retained: write.open_table(RETAINED)?,
+            subscriptions: write.open_table(SUBSCRIPTIONS)?,
+            sessions: write.open_table(SESSIONS)?,
+            wills: write.open_table(WILLS)?,
+            deliveries: write.open_table(DELIVERIES)?,
+            qos2: write.open_table(INCOMING_QOS2)?,
+        };
+        for op in changes {
+            tables.apply(op)?;
+        }
     }
     write.commit()?;
     Ok(())
 }
 
-fn apply(write: &WriteTransaction, op: &Op) -> Result<(), redb::Error> {
-    match op {
-        Op::Retained(topic, Some(record)) => {
-            write
-                .open_table(RETAINED)?
-                .insert(topic.as_str(), &record[..])?;
-        }
-        Op::Retained(topic, None) => {
-            write.open_table(RETAINED)?.remove(topic.as_str())?;
-        }
-        Op::Subscribe(client, filter, record) => {
-            let key = (&**client, filter.as_str());
-            write.open_table(SUBSCRIPTIONS)?.insert(key, &record[..])?;
-        }
-        Op::Unsubscribe(client, filter) => {
-            let key = (&**client, filter.as_str());
-            write.open_table(SUBSCRIPTIONS)?.remove(key)?;
-        }
-        Op::Session(client, record) => {
-            write.open_table(SESSIONS)?.insert(&**client, &record[..])?;
-        }
-        Op::Will(client, Some(record)) => {
-            write.open_table(WILLS)?.insert(&**client, &record[..])?;
-        }
-        Op::Will(client, None) => {
-            write.open_table(WILLS)?.remove(&**client)?;
-        }
-        Op::WillDue(client, at) => {
-            let mut wills = write.open_table(WILLS)?;
-            let patched = wills.get(&**client)?.map(|r| {
-                let mut record = r.value().to_vec();
-                if record.len() >= 8 {
-                    record[..8].copy_from_slice(&at.to_be_bytes());
+/// The store's tables, open in one write transaction.
+struct Tables<'txn> {
+    retained: Table<'txn, &'static str, &'static [u8]>,
+    subscriptions: Table<'txn, (&'static str, &'static str), &'static [u8]>,
+    sessions: Table<'txn, &'static str, &'static [u8]>,
+    wills: Table<'txn, &'static str, &'static [u8]>,
+    deliveries: Table<'txn, (&'static str, u64), &'static [u8]>,
+    qos2: Table<'txn, (&'static str, u16), ()>,
+}
+
+impl Tables<'_> {
+    fn apply(&mut self, op: &Op) -> Result<(), redb::Error> {
+        match op {
+            Op::Retained(topic, Some(record)) => {
+                self.retained.insert(topic.as_str(), &record[..])?;
+            }
+            Op::Retained(topic, None) => {
+                self.retained.remove(topic.as_str())?;
+            }
+            Op::Subscribe(client, filter, record) => {
+                let key = (&**client, filter.as_str());
+                self.subscriptions.insert(key, &record[..])?;
+            }
+            Op::Unsubscribe(client, filter) => {
+                self.subscriptions.remove((&**client, filter.as_str()))?;
+            }
+            Op::Session(client, record) => {
+                self.sessions.insert(&**client, &record[..])?;
+            }
+            Op::Will(client, Some(record)) => {
+                self.wills.insert(&**client, &record[..])?;
+            }
+            Op::Will(client, None) => {
+                self.wills.remove(&**client)?;
+            }
+            Op::WillDue(client, at) => self.patch_will(client, *at)?,
+            Op::Delivery(client, key, record) => {
+                self.deliveries.insert((&**client, *key), &record[..])?;
+            }
+            Op::Sent(client, key, packet_id) => self.patch_delivery(client, *key, |r| {
+                r[DELIVERY_PACKET_ID..DELIVERY_PACKET_ID + 2]
+                    .copy_from_slice(&packet_id.to_be_bytes());
+            })?,
+            Op::Released(client, key) => {
+                self.patch_delivery(client, *key, |r| r[DELIVERY_FLAGS] |= RELEASED)?
+            }
+            Op::Forget(client, key) => {
+                self.deliveries.remove((&**client, *key))?;
+            }
+            Op::Qos2(client, id, true) => {
+                self.qos2.insert((&**client, *id), ())?;
+            }
+            Op::Qos2(client, id, false) => {
+                self.qos2.remove((&**client, *id))?;
+            }
+            Op::Replace(client, copies, ids) => {
+                self.clear_messages(client)?;
+                for (key, record) in copies {
+                    self.deliveries.insert((&**client, *key), &record[..])?;
                 }
-                record
-            });
-            if let Some(record) = patched {
-                wills.insert(&**client, &record[..])?;
+                for id in ids {
+                    self.qos2.insert((&**client, *id), ())?;
+                }
             }
-        }
-        Op::Delivery(client, key, record) => {
-            write
-                .open_table(DELIVERIES)?
-                .insert((&**client, *key), &record[..])?;
-        }
-        Op::Sent(client, key, packet_id) => patch_delivery(write, client, *key, |r| {
-            r[DELIVERY_PACKET_ID..DELIVERY_PACKET_ID + 2].copy_from_slice(&packet_id.to_be_bytes());
-        })?,
-        Op::Released(client, key) => {
-            patch_delivery(write, client, *key, |r| r[DELIVERY_FLAGS] |= RELEASED)?
-        }
-        Op::Forget(client, key) => {
-            write.open_table(DELIVERIES)?.remove((&**client, *key))?;
-        }
-        Op::Qos2(client, id, true) => {
-            write
-                .open_table(INCOMING_QOS2)?
-                .insert((&**client, *id), ())?;
-        }
-        Op::Qos2(client, id, false) => {
-            write.open_table(INCOMING_QOS2)?.remove((&**client, *id))?;
-        }
-        Op::Replace(client, copies, qos2) => {
-            clear_messages(write, client)?;
-            let mut deliveries = write.open_table(DELIVERIES)?;
-            for (key, record) in copies {
-                deliveries.insert((&**client, *key), &record[..])?;
+            Op::RemoveSession(client) => {
+                self.clear_messages(client)?;
+                self.sessions.remove(&**client)?;
+                self.wills.remove(&**client)?;
+                let filters: Vec<String> = self
+                    .subscriptions
+                    .range((&**client, "")..)?
+                    .map_while(|row| {
+                        let (k, _) = row.ok()?;
+                        let (id, filter) = k.value();
+                        (id == &**client).then(|| filter.to_owned())
+                    })
+                    .collect();
+                for filter in filters {
+                    self.subscriptions.remove((&**client, filter.as_str()))?;
+                }
             }
-            let mut ids = write.open_table(INCOMING_QOS2)?;
-            for id in qos2 {
-                ids.insert((&**client, *id), ())?;
-            }
+            Op::Barrier(_) => {}
         }
-        Op::RemoveSession(client) => {
-            clear_messages(write, client)?;
-            write.open_table(SESSIONS)?.remove(&**client)?;
-            write.open_table(WILLS)?.remove(&**client)?;
-            let mut subs = write.open_table(SUBSCRIPTIONS)?;
-            subs.retain_in((&**client, "")..=(&**client, "\u{10FFFF}"), |_, _| false)?;
-        }
-        Op::Barrier(_) => {}
+        Ok(())
     }
-    Ok(())
-}
 
-/// Removes a session's copies and incoming QoS 2 ids.
-fn clear_messages(write: &WriteTransaction, client: &str) -> Result<(), redb::Error> {
-    write
-        .open_table(DELIVERIES)?
-        .retain_in((client, 0)..=(client, u64::MAX), |_, _| false)?;
-    write
-        .open_table(INCOMING_QOS2)?
-        .retain_in((client, 0)..=(client, u16::MAX), |_, _| false)?;
-    Ok(())
-}
-
-fn patch_delivery(
-    write: &WriteTransaction,
-    client: &str,
-    key: u64,
-    patch: impl FnOnce(&mut [u8]),
-) -> Result<(), redb::Error> {
-    let mut deliveries = write.open_table(DELIVERIES)?;
-    let patched = deliveries.get((client, key))?.map(|r| r.value().to_vec());
-    if let Some(mut record) = patched {
-        if record.len() > DELIVERY_PACKET_ID + 2 {
-            patch(&mut record);
-            deliveries.insert((client, key), &record[..])?;
-        }
+    /// Removes a session's copies and incoming QoS 2 ids.
+    fn clear_messages(&mut self, client: &str) -> Result<(), redb::Error> {
+        self.deliveries
+            .retain_in((client, 0)..=(client, u64::MAX), |_, _| false)?;
+        self.qos2
+            .retain_in((client, 0)..=(client, u16::MAX), |_, _| false)?;
+        Ok(())
     }
-    Ok(())
+
+    fn patch_will(&mut self, client: &str, at: u64) -> Result<(), redb::Error> {
+        let patched = self.wills.get(client)?.map(|r| r.value().to_vec());
+        if let Some(mut record) = patched {
+            if record.len() >= 8 {
+                record[..8].copy_from_slice(&at.to_be_bytes());
+                self.wills.insert(client, &record[..])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn patch_delivery(
+        &mut self,
+        client: &str,
+        key: u64,
+        patch: impl FnOnce(&mut [u8]),
+    ) -> Result<(), redb::Error> {
+        let patched = self
+            .deliveries
+            .get((client, key))?
+            .map(|r| r.value().to_vec());
+        if let Some(mut record) = patched {
+            if record.len() > DELIVERY_PACKET_ID + 2 {
+                patch(&mut record);
+                self.deliveries.insert((client, key), &record[..])?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `at` as stored in a will record.
