@@ -154,7 +154,8 @@ impl ConnArgs {
 #[derive(clap::Subcommand, Debug)]
 enum Step {
     /// Subscribe a persistent QoS 1 session to --topic, then go offline.
-    KillSubscribe {
+    #[command(name = "kill-subscribe")]
+    Subscribe {
         #[command(flatten)]
         conn: ConnArgs,
         /// The subscriber's client id (the same for kill-collect).
@@ -166,7 +167,8 @@ enum Step {
     },
     /// Publish numbered QoS 1 messages to --topic until the broker dies (or
     /// --duration passes); write the acknowledged sequences to --acked.
-    KillPublish {
+    #[command(name = "kill-publish")]
+    Publish {
         #[command(flatten)]
         conn: ConnArgs,
         /// The topic to publish on.
@@ -187,7 +189,8 @@ enum Step {
     },
     /// Reconnect to the persistent session, collect, and print what was lost
     /// of what --acked says was acknowledged.
-    KillCollect {
+    #[command(name = "kill-collect")]
+    Collect {
         #[command(flatten)]
         conn: ConnArgs,
         /// The subscriber's client id (as for kill-subscribe).
@@ -208,7 +211,7 @@ enum Step {
 /// Runs one step of the kill -9 test; prints its result line.
 async fn kill_step(step: Step) -> anyhow::Result<ExitCode> {
     match step {
-        Step::KillSubscribe {
+        Step::Subscribe {
             conn,
             client_id,
             topic,
@@ -216,7 +219,7 @@ async fn kill_step(step: Step) -> anyhow::Result<ExitCode> {
             let (dialer, protocol) = conn.dialer()?;
             kill::subscribe_offline(&dialer, protocol, &client_id, &topic).await?;
         }
-        Step::KillPublish {
+        Step::Publish {
             conn,
             topic,
             acked,
@@ -236,7 +239,7 @@ async fn kill_step(step: Step) -> anyhow::Result<ExitCode> {
                 p.ended_by.as_deref().unwrap_or("deadline")
             );
         }
-        Step::KillCollect {
+        Step::Collect {
             conn,
             client_id,
             acked,
