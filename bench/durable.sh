@@ -4,7 +4,9 @@
 #   redb-sync   pigeon --persistence redb:STORE --durability sync (PUBACK after fsync)
 #   redb-10ms   pigeon --persistence redb:STORE --durability 10ms (commit every 10 ms, ack at once)
 #   mosquitto   persistence true, persistence_location STORE/ (autosave_interval: its
-#               default, 1800 s, unless MOSQUITTO_AUTOSAVE=SECONDS)
+#               default, 1800 s, unless MOSQUITTO_AUTOSAVE=SECONDS), and `user` the
+#               current user (run as root it would switch to `mosquitto`, which
+#               cannot write the private temp dir: "Error saving in-memory database")
 # Every broker gets a fresh temporary store and an ephemeral port on 127.0.0.1.
 #
 # Part 1, throughput: pigeon-bench --persistent (subscribers with persistent
@@ -80,6 +82,7 @@ start_broker() {
 listener $port 127.0.0.1
 allow_anonymous true
 set_tcp_nodelay true
+user $(id -un)
 persistence true
 persistence_location $store/
 max_queued_messages 1000000
