@@ -156,7 +156,8 @@ for name in "${CONFIGS[@]}"; do
     line=$("$BENCH" kill-collect --port "$port" --client-id "$id" --acked "$ackfile" --idle 1 \
       2>>"$tmp/kill.err") || { failed="kill-collect"; break; }
     stop_broker INT
-    echo "$name round $round: $line" >>"$tmp/kill-rounds.txt"
+    pub_line=$(tail -n 1 "$tmp/kill-$name.pub")
+    echo "$name round $round: $line | publisher: $pub_line" >>"$tmp/kill-rounds.txt"
     sent=$((sent + $(kv sent "$line"))); acked=$((acked + $(kv acked "$line")))
     lost=$((lost + $(kv lost "$line"))); dups=$((dups + $(kv dups "$line")))
     received=$((received + $(kv received "$line"))); resumed=$((resumed + $(kv session_present "$line")))

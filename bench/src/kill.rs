@@ -53,6 +53,8 @@ pub(crate) struct Published {
     pub refused: u64,
     /// Why publishing stopped, if the broker went away.
     pub ended_by: Option<String>,
+    /// From the connection to the end of publishing.
+    pub elapsed: Duration,
 }
 
 impl Published {
@@ -145,6 +147,7 @@ pub(crate) async fn publish(
             }
         }
     }
+    out.elapsed = base.elapsed();
     if out.ended_by.is_none() {
         let bye = Packet::Disconnect(Disconnect::new(ReasonCode::Success));
         let _ = tokio::time::timeout(Duration::from_secs(1), conn.send(bye)).await;
@@ -166,6 +169,9 @@ pub(crate) struct Collected {
     pub received: u64,
     /// Acknowledged messages never received.
     pub lost: u64,
+    /// The lowest acknowledged sequence never received: with `acked`, whether
+    /// the loss is the tail of the stream or holes in it.
+    pub first_lost: Option<u64>,
     /// Extra copies of messages already received.
     pub duplicates: u64,
     /// Messages that were never sent, of another stream, or corrupt.
@@ -176,11 +182,13 @@ impl Collected {
     /// One line for the script to sum: `key value` pairs.
     pub(crate) fn line(&self) -> String {
         format!(
-            "sent {} acked {} received {} lost {} dups {} unexpected {} session_present {}",
+            "sent {} acked {} received {} lost {} first_lost {} dups {} unexpected {} session_present {}",
             self.sent,
             self.acked,
             self.received,
             self.lost,
+            self.first_lost
+                .map_or_else(|| "-".to_owned(), |s| s.to_string()),
             self.duplicates,
             self.unexpected,
             u8::from(self.session_present),
@@ -262,7 +270,9 @@ pub(crate) async fn collect(
                 .context("sending PUBACK")?;
         }
     }
-    out.lost = acked.iter().filter(|&&s| seen[s as usize] == 0).count() as u64;
+    let lost = || acked.iter().copied().filter(|&s| seen[s as usize] == 0);
+    out.lost = lost().count() as u64;
+    out.first_lost = lost().min();
     let bye = Packet::Disconnect(Disconnect::new(ReasonCode::Success));
     let _ = tokio::time::timeout(Duration::from_secs(1), conn.send(bye)).await;
     Ok(out)

@@ -232,10 +232,11 @@ async fn kill_step(step: Step) -> anyhow::Result<ExitCode> {
             let p =
                 kill::publish(&dialer, protocol, &topic, window, payload, duration, &acked).await?;
             println!(
-                "sent {} acked {} refused {} ended_by {}",
+                "sent {} acked {} refused {} secs {:.2} ended_by {}",
                 p.sent,
                 p.acked.len(),
                 p.refused,
+                p.elapsed.as_secs_f64(),
                 p.ended_by.as_deref().unwrap_or("deadline")
             );
         }
