@@ -24,6 +24,9 @@
 # survived the restart. Expected: redb-sync loses nothing; pigeon-mem loses
 # everything (session included); mosquitto everything since its last autosave;
 # redb-10ms at most about a window of what was acknowledged.
+# The per-round lines (stderr) add first_lost, the lowest acknowledged sequence
+# lost (equal to `received` when the loss is the tail of the stream), and the
+# publisher's seconds of publishing.
 #
 # Queue limits, raised so nothing is refused for a full queue (both sides):
 #   pigeon:    --max-queued-messages 1000000 --max-queued-bytes 1073741824
