@@ -259,19 +259,55 @@ impl ServerCertVerifier for NoVerification {
     }
 }
 
+/// Seconds of MQTT 5 session expiry a [`Session::Persistent`] client asks for.
+pub(crate) const SESSION_EXPIRY: u32 = 3600;
+
+/// The session a client connects with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Session {
+    /// Clean session (3.1.1) / clean start with no expiry (5): the broker
+    /// forgets it at disconnect and keeps nothing for it.
+    Clean,
+    /// clean_session=false (3.1.1) / clean start false with a session expiry
+    /// of [`SESSION_EXPIRY`] (5): the broker keeps the session and stores its
+    /// QoS 1/2 messages, online and offline.
+    Persistent,
+}
+
 /// Connects with a clean session and waits for a successful CONNACK.
 pub(crate) async fn connect(
     dialer: &Dialer,
     client_id: &str,
     protocol: Protocol,
 ) -> anyhow::Result<Conn> {
+    Ok(connect_session(dialer, client_id, protocol, Session::Clean)
+        .await?
+        .0)
+}
+
+/// Connects with `session` and waits for a successful CONNACK; also returns
+/// whether the broker resumed a stored session.
+pub(crate) async fn connect_session(
+    dialer: &Dialer,
+    client_id: &str,
+    protocol: Protocol,
+    session: Session,
+) -> anyhow::Result<(Conn, bool)> {
     let stream = dialer.open().await?;
     let mut conn = Framed::new(stream, MqttCodec::new(16 * 1024 * 1024));
     let mut connect = Connect::new(protocol, client_id);
     connect.keep_alive = 0;
+    if session == Session::Persistent {
+        connect.clean_start = false;
+        if protocol == Protocol::V5 {
+            connect.properties.session_expiry_interval = Some(SESSION_EXPIRY);
+        }
+    }
     conn.send(Packet::Connect(Box::new(connect))).await?;
     match tokio::time::timeout(Duration::from_secs(10), conn.next()).await {
-        Ok(Some(Ok(Packet::ConnAck(ack)))) if !ack.reason_code.is_error() => Ok(conn),
+        Ok(Some(Ok(Packet::ConnAck(ack)))) if !ack.reason_code.is_error() => {
+            Ok((conn, ack.session_present))
+        }
         Ok(Some(Ok(Packet::ConnAck(ack)))) => bail!("{client_id}: refused: {:?}", ack.reason_code),
         Ok(other) => bail!("{client_id}: expected CONNACK, got {other:?}"),
         Err(_) => bail!("{client_id}: no CONNACK within 10 s"),

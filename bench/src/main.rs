@@ -10,10 +10,15 @@
 //! pigeon-bench --port 1884 --label pigeon --header
 //! pigeon-bench --port 8883 --transport tls --ca ca.pem
 //! pigeon-bench --port 8080 --transport ws --ws-path /mqtt
+//! pigeon-bench --port 1884 --persistent       # subscribers keep sessions
 //! ```
+//!
+//! `kill-subscribe`, `kill-publish` and `kill-collect` are the steps of the
+//! kill -9 loss test of `bench/durable_kill.sh` (see `kill.rs`).
 
 mod client;
 mod flow;
+mod kill;
 mod scenario;
 mod stats;
 mod track;
@@ -25,33 +30,26 @@ use anyhow::Context;
 use clap::Parser;
 use pigeon_codec::{Protocol, QoS};
 
-use client::{Dialer, Transport, Trust};
+use client::{Dialer, Session, Transport, Trust};
 use scenario::{Kind, Shape, STAMP};
 
 #[derive(Parser, Debug)]
-#[command(version, about = "Load generator for any MQTT broker")]
+#[command(
+    version,
+    about = "Load generator for any MQTT broker",
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
-    /// Broker host.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// Broker port.
-    #[arg(long, default_value_t = 1884)]
-    port: u16,
-    /// Transport of every client connection.
-    #[arg(long, value_enum, default_value_t = Transport::Tcp)]
-    transport: Transport,
-    /// PEM file of the CA(s) the broker's certificate must chain to (tls, wss).
+    /// A step of the kill -9 loss test instead of the scenarios.
+    #[command(subcommand)]
+    step: Option<Step>,
+    #[command(flatten)]
+    conn: ConnArgs,
+    /// Subscribers connect with persistent sessions (clean_session=false; with
+    /// --protocol 5 also a session expiry of an hour) under client ids fixed
+    /// for the run, so the broker stores their QoS 1 messages.
     #[arg(long)]
-    ca: Option<PathBuf>,
-    /// Accept any broker certificate (tls, wss): measuring only.
-    #[arg(long, conflicts_with = "ca")]
-    insecure: bool,
-    /// Name the broker's certificate must be valid for (default: --host).
-    #[arg(long)]
-    server_name: Option<String>,
-    /// Path of the WebSocket upgrade request (ws, wss); subprotocol `mqtt`.
-    #[arg(long, default_value = "/mqtt")]
-    ws_path: String,
+    persistent: bool,
     /// Name printed in the first column.
     #[arg(long, default_value = "broker")]
     label: String,
@@ -70,9 +68,6 @@ struct Args {
     /// Payload size in bytes (at least 20: stream id, sequence, send time).
     #[arg(long, default_value_t = 64)]
     payload: usize,
-    /// MQTT protocol level: 4 (3.1.1) or 5.
-    #[arg(long, default_value_t = 4)]
-    protocol: u8,
     /// Unacknowledged QoS 1 messages per publisher.
     #[arg(long, default_value_t = 100)]
     window: usize,
@@ -102,6 +97,165 @@ struct Args {
     header: bool,
 }
 
+/// Where the broker is and how to reach it.
+#[derive(clap::Args, Debug)]
+struct ConnArgs {
+    /// Broker host.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Broker port.
+    #[arg(long, default_value_t = 1884)]
+    port: u16,
+    /// Transport of every client connection.
+    #[arg(long, value_enum, default_value_t = Transport::Tcp)]
+    transport: Transport,
+    /// PEM file of the CA(s) the broker's certificate must chain to (tls, wss).
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Accept any broker certificate (tls, wss): measuring only.
+    #[arg(long, conflicts_with = "ca")]
+    insecure: bool,
+    /// Name the broker's certificate must be valid for (default: --host).
+    #[arg(long)]
+    server_name: Option<String>,
+    /// Path of the WebSocket upgrade request (ws, wss); subprotocol `mqtt`.
+    #[arg(long, default_value = "/mqtt")]
+    ws_path: String,
+    /// MQTT protocol level: 4 (3.1.1) or 5.
+    #[arg(long, default_value_t = 4)]
+    protocol: u8,
+}
+
+impl ConnArgs {
+    fn dialer(&self) -> anyhow::Result<(Dialer, Protocol)> {
+        let addr = (self.host.as_str(), self.port)
+            .to_socket_addrs()?
+            .next()
+            .context("host resolves to no address")?;
+        let trust = match (&self.ca, self.insecure) {
+            (Some(ca), _) => Some(Trust::Ca(ca.clone())),
+            (None, true) => Some(Trust::Insecure),
+            (None, false) => None,
+        };
+        let dialer = Dialer::new(
+            addr,
+            self.transport,
+            trust,
+            self.server_name.as_deref().unwrap_or(&self.host),
+            &self.ws_path,
+        )?;
+        let protocol = Protocol::try_from(self.protocol)
+            .map_err(|p| anyhow::anyhow!("--protocol: unsupported level {p}"))?;
+        Ok((dialer, protocol))
+    }
+}
+
+/// The steps of the kill -9 loss test, each its own process.
+#[derive(clap::Subcommand, Debug)]
+enum Step {
+    /// Subscribe a persistent QoS 1 session to --topic, then go offline.
+    #[command(name = "kill-subscribe")]
+    Subscribe {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The subscriber's client id (the same for kill-collect).
+        #[arg(long)]
+        client_id: String,
+        /// The topic (filter) to subscribe to.
+        #[arg(long)]
+        topic: String,
+    },
+    /// Publish numbered QoS 1 messages to --topic until the broker dies (or
+    /// --duration passes); write the acknowledged sequences to --acked.
+    #[command(name = "kill-publish")]
+    Publish {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The topic to publish on.
+        #[arg(long)]
+        topic: String,
+        /// The file to write: `sent N`, then one acknowledged sequence a line.
+        #[arg(long)]
+        acked: PathBuf,
+        /// Unacknowledged messages in flight.
+        #[arg(long, default_value_t = 100)]
+        window: usize,
+        /// Payload size in bytes (at least 20).
+        #[arg(long, default_value_t = 64)]
+        payload: usize,
+        /// Give up after this many seconds if the broker is still alive.
+        #[arg(long, default_value_t = 60.0)]
+        duration: f64,
+    },
+    /// Reconnect to the persistent session, collect, and print what was lost
+    /// of what --acked says was acknowledged.
+    #[command(name = "kill-collect")]
+    Collect {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The subscriber's client id (as for kill-subscribe).
+        #[arg(long)]
+        client_id: String,
+        /// The file kill-publish wrote.
+        #[arg(long)]
+        acked: PathBuf,
+        /// Stop after this many seconds without a message.
+        #[arg(long, default_value_t = 2.0)]
+        idle: f64,
+        /// Stop after this many seconds in total.
+        #[arg(long, default_value_t = 60.0)]
+        max: f64,
+    },
+}
+
+/// Runs one step of the kill -9 test; prints its result line.
+async fn kill_step(step: Step) -> anyhow::Result<ExitCode> {
+    match step {
+        Step::Subscribe {
+            conn,
+            client_id,
+            topic,
+        } => {
+            let (dialer, protocol) = conn.dialer()?;
+            kill::subscribe_offline(&dialer, protocol, &client_id, &topic).await?;
+        }
+        Step::Publish {
+            conn,
+            topic,
+            acked,
+            window,
+            payload,
+            duration,
+        } => {
+            let (dialer, protocol) = conn.dialer()?;
+            let duration = secs(duration, "--duration")?;
+            let p =
+                kill::publish(&dialer, protocol, &topic, window, payload, duration, &acked).await?;
+            println!(
+                "sent {} acked {} refused {} secs {:.2} ended_by {}",
+                p.sent,
+                p.acked.len(),
+                p.refused,
+                p.elapsed.as_secs_f64(),
+                p.ended_by.as_deref().unwrap_or("deadline")
+            );
+        }
+        Step::Collect {
+            conn,
+            client_id,
+            acked,
+            idle,
+            max,
+        } => {
+            let (dialer, protocol) = conn.dialer()?;
+            let (idle, max) = (secs(idle, "--idle")?, secs(max, "--max")?);
+            let c = kill::collect(&dialer, protocol, &client_id, &acked, idle, max).await?;
+            println!("{}", c.line());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn secs(s: f64, flag: &str) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(s).with_context(|| format!("{flag}: not a duration: {s}"))
 }
@@ -109,24 +263,10 @@ fn secs(s: f64, flag: &str) -> anyhow::Result<Duration> {
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
-    let addr = (args.host.as_str(), args.port)
-        .to_socket_addrs()?
-        .next()
-        .context("host resolves to no address")?;
-    let trust = match (&args.ca, args.insecure) {
-        (Some(ca), _) => Some(Trust::Ca(ca.clone())),
-        (None, true) => Some(Trust::Insecure),
-        (None, false) => None,
-    };
-    let dialer = Dialer::new(
-        addr,
-        args.transport,
-        trust,
-        args.server_name.as_deref().unwrap_or(&args.host),
-        &args.ws_path,
-    )?;
-    let protocol = Protocol::try_from(args.protocol)
-        .map_err(|p| anyhow::anyhow!("--protocol: unsupported level {p}"))?;
+    if let Some(step) = args.step {
+        return kill_step(step).await;
+    }
+    let (dialer, protocol) = args.conn.dialer()?;
     let (duration, drain_idle, drain_max) = (
         secs(args.duration, "--duration")?,
         secs(args.drain_idle, "--drain-idle")?,
@@ -160,6 +300,11 @@ async fn main() -> anyhow::Result<ExitCode> {
             qos,
             payload: args.payload.max(STAMP),
             protocol,
+            session: if args.persistent {
+                Session::Persistent
+            } else {
+                Session::Clean
+            },
             window: args.window.max(1),
             duration,
             max_outstanding: args.per_subscriber.map_or(args.max_outstanding, |n| {

@@ -21,7 +21,7 @@ use pigeon_codec::{ByteStr, Disconnect, Packet, Protocol, PubAck, Publish, QoS, 
 use tokio::sync::{watch, Semaphore};
 
 use crate::{
-    client::{connect, subscribe, Conn, Dialer},
+    client::{connect, connect_session, subscribe, Conn, Dialer, Session},
     flow::Flow,
     stats::Outcome,
     track::SeqTracker,
@@ -55,6 +55,8 @@ pub(crate) struct Shape {
     /// Payload size in bytes (at least [`STAMP`]).
     pub payload: usize,
     pub protocol: Protocol,
+    /// The subscribers' session (publishers always connect clean).
+    pub session: Session,
     /// Unacknowledged QoS 1 messages a publisher may have outstanding.
     pub window: usize,
     /// How long publishers publish.
@@ -126,7 +128,8 @@ pub(crate) async fn run(dialer: &Dialer, shape: &Shape, run_id: &str) -> anyhow:
 
     let mut subs = Vec::new();
     for (i, (filter, expects)) in plan.subs.iter().enumerate() {
-        let mut conn = connect(dialer, &format!("{run_id}-sub-{i}"), shape.protocol).await?;
+        let id = format!("{run_id}-sub-{i}");
+        let (mut conn, _) = connect_session(dialer, &id, shape.protocol, shape.session).await?;
         subscribe(&mut conn, filter, shape.qos).await?;
         let sub = Subscriber {
             expects: expects.clone(),
