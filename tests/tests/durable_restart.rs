@@ -187,3 +187,33 @@ async fn a_will_whose_delay_passes_while_the_broker_is_down_is_published_on_rest
     assert_eq!((&*got.topic, &got.payload[..]), ("w/dying", &b"gone"[..]));
     stop(broker).await;
 }
+
+#[tokio::test]
+async fn acknowledgements_waiting_for_the_disk_keep_the_order_of_the_publishes() {
+    let path = store("order");
+    let broker = start_with(durable(&path)).await;
+    let mut away = connect("away");
+    away.clean_start = false;
+    away.properties.session_expiry_interval = Some(3600);
+    let (mut sub, _) = connected(broker.local_addr(), away).await;
+    subscribe(&mut sub, "o/stored", QoS::AtLeastOnce).await;
+    drop(sub);
+    let (mut publisher, _) = connected(broker.local_addr(), connect("op")).await;
+    // Stored and not stored, interleaved: all sent before any PUBACK is read.
+    for id in 1..=60u16 {
+        let topic = if id % 3 == 0 { "o/other" } else { "o/stored" };
+        let mut p = message(topic, QoS::AtLeastOnce, "x");
+        p.packet_id = id;
+        publisher.send(Packet::Publish(p)).await;
+    }
+    let mut order = Vec::new();
+    while order.len() < 60 {
+        match publisher.recv().await {
+            Some(Packet::PubAck(ack)) => order.push(ack.packet_id),
+            Some(_) => {}
+            None => panic!("closed after {order:?}"),
+        }
+    }
+    assert_eq!(order, (1..=60).collect::<Vec<_>>());
+    stop(broker).await;
+}

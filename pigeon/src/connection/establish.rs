@@ -243,6 +243,7 @@ impl Connection {
             batch: Vec::with_capacity(super::BATCH),
             auth: None,
             pending: None,
+            acks: None,
             stash: VecDeque::new(),
             rate: rate::Bucket::new(engine.config.max_publish_rate, now),
             paused_until: None,

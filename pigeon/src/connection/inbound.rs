@@ -1,7 +1,10 @@
 //! Packets from an established client: PUBLISH and its acknowledgements,
 //! PINGREQ, DISCONNECT, and the protocol violations.
 
-use std::sync::{atomic::Ordering::Relaxed, Arc};
+use std::{
+    collections::VecDeque,
+    sync::{atomic::Ordering::Relaxed, Arc},
+};
 
 use futures_util::FutureExt;
 use tokio::time::Instant;
@@ -30,6 +33,26 @@ pub(crate) struct Pending {
     routed: BoxFuture<'static, Arc<Message>>,
     qos: QoS,
     packet_id: u16,
+}
+
+/// A routed PUBLISH whose acknowledgement waits for the store's commit
+/// (`None`: only for the ones before it).
+pub(crate) struct AwaitingCommit {
+    message: Arc<Message>,
+    qos: QoS,
+    packet_id: u16,
+    commit: Option<BoxFuture<'static, bool>>,
+}
+
+/// Resolves with the result of the oldest commit awaited, if any.
+pub(super) async fn committed(acks: &mut Option<Box<VecDeque<AwaitingCommit>>>) -> bool {
+    match acks.as_mut().and_then(|q| q.front_mut()) {
+        Some(AwaitingCommit {
+            commit: Some(f), ..
+        }) => f.await,
+        Some(_) => true,
+        None => std::future::pending().await,
+    }
 }
 
 /// Resolves when the waiting PUBLISH, if any, reached every queue.
@@ -229,7 +252,7 @@ impl Connection {
         let client = self.client.clone();
         let origin = self.client_id.clone();
         let mut routed: BoxFuture<'static, Arc<Message>> = Box::pin(async move {
-            let message = engine.publish(Some(origin), Some(&client), publish).await;
+            let message = engine.route(Some(origin), Some(&client), publish).await;
             if let Err(panic) | Ok(Err(crate::hooks::HookError(panic))) =
                 guard(engine.hooks.published(Some(&client), &message.publish)).await
             {
@@ -240,7 +263,7 @@ impl Connection {
             message
         });
         match (&mut routed).now_or_never() {
-            Some(message) => self.acknowledge_routed(&message, qos, packet_id),
+            Some(message) => self.settle_routed(message, qos, packet_id),
             None => {
                 self.pending = Some(Pending {
                     routed,
@@ -302,7 +325,56 @@ impl Connection {
         let Some(pending) = self.pending.take() else {
             return Ok(());
         };
-        self.acknowledge_routed(&message, pending.qos, pending.packet_id)
+        self.settle_routed(message, pending.qos, pending.packet_id)
+    }
+
+    /// A routed PUBLISH: acknowledged now, or once the store's commit that
+    /// covers it is done — or, to keep acknowledgements in the order the
+    /// PUBLISHes came (MQTT-4.6.0-2), once those before it are.
+    fn settle_routed(
+        &mut self,
+        message: Arc<Message>,
+        qos: QoS,
+        packet_id: u16,
+    ) -> Result<(), Exit> {
+        let engine = &self.engine;
+        let stored = qos != QoS::AtMostOnce && message.was_stored() && engine.persistence.durable();
+        let behind = self.acks.as_ref().is_some_and(|q| !q.is_empty());
+        if !stored && !behind {
+            return self.acknowledge_routed(&message, qos, packet_id);
+        }
+        let commit = stored.then(|| engine.persistence.commit());
+        let awaiting = AwaitingCommit {
+            message,
+            qos,
+            packet_id,
+            commit,
+        };
+        self.acks
+            .get_or_insert_with(Default::default)
+            .push_back(awaiting);
+        Ok(())
+    }
+
+    /// The front commit finished (`ok`: written): acknowledges it, and every
+    /// one after it that is done too.
+    pub(super) fn on_committed(&mut self, mut ok: bool) -> Result<(), Exit> {
+        while let Some(front) = self.acks.as_mut().and_then(|q| q.pop_front()) {
+            if !ok {
+                // Not on disk: refused, as when no queue could keep it.
+                front.message.mark_unqueued();
+            }
+            self.acknowledge_routed(&front.message, front.qos, front.packet_id)?;
+            let next = self.acks.as_mut().and_then(|q| q.front_mut());
+            match next.map(|n| n.commit.as_mut().map_or(Some(true), |f| f.now_or_never())) {
+                Some(Some(done)) => ok = done,
+                _ => break,
+            }
+        }
+        if self.acks.as_ref().is_some_and(|q| q.is_empty()) {
+            self.acks = None;
+        }
+        Ok(())
     }
 
     /// The code a routed PUBLISH is acknowledged with.

@@ -154,6 +154,9 @@ pub(crate) struct Connection {
     /// A PUBLISH waiting for room in its subscribers' queues (backpressure):
     /// its acknowledgement waits, and so does every later packet but acks.
     pending: Option<inbound::Pending>,
+    /// Routed PUBLISHes waiting for the store's commit before their PUBACK /
+    /// PUBREC, in order (boxed: most connections never have one).
+    acks: Option<Box<VecDeque<inbound::AwaitingCommit>>>,
     /// Packets read while `pending` waits (at most one but for the handshake's).
     stash: VecDeque<Packet>,
     /// `max_publish_rate`, if any.
@@ -166,6 +169,7 @@ enum Step {
     Exit(Exit),
     Packet(Packet),
     Routed(Arc<crate::model::Message>),
+    Committed(bool),
     Wrote,
     Wake,
     KeepAliveCheck,
@@ -223,6 +227,7 @@ impl Connection {
                 self.mqtt.keep_alive.seen(Instant::now());
                 self.published(message)
             }
+            Step::Committed(ok) => self.on_committed(ok),
             Step::Packet(packet) => {
                 self.mqtt.keep_alive.seen(Instant::now());
                 self.receive(packet).await?;
@@ -257,13 +262,24 @@ impl Connection {
             && self.pending.is_none()
             && self.paused_until.is_none()
             && self.stash.is_empty()
+            && self.acks_have_room()
+    }
+
+    /// Reading stops while `receive_maximum` acknowledgements wait for the
+    /// store (an MQTT 3.x client has no such limit of its own).
+    fn acks_have_room(&self) -> bool {
+        self.acks
+            .as_ref()
+            .is_none_or(|q| q.len() < usize::from(self.engine.config.receive_maximum))
     }
 
     /// Waits for whatever happens first. Reading does not wait on `pending`:
     /// acks and pings are served while a PUBLISH waits (see `receive`).
     async fn next_step(&mut self, reader: &mut Reader, sleep: Pin<&mut Sleep>) -> Step {
-        let can_read =
-            self.out.len() < HIGH_WATER && self.stash.is_empty() && self.paused_until.is_none();
+        let can_read = self.out.len() < HIGH_WATER
+            && self.stash.is_empty()
+            && self.paused_until.is_none()
+            && self.acks_have_room();
         let paused_until = self.paused_until.unwrap_or_else(Instant::now);
         tokio::select! {
             biased;
@@ -276,6 +292,7 @@ impl Connection {
             message = inbound::routed(&mut self.pending), if self.pending.is_some() => {
                 Step::Routed(message)
             }
+            ok = inbound::committed(&mut self.acks), if self.acks.is_some() => Step::Committed(ok),
             written = push(&mut self.writer, &mut self.out, &mut self.unflushed),
                 if !self.out.is_empty() || self.unflushed => {
                 match written {

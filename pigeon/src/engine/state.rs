@@ -257,6 +257,26 @@ impl Engine {
         event_client: Option<&Client>,
         publish: Publish,
     ) -> Arc<Message> {
+        let message = self.route(origin, event_client, publish).await;
+        // A durable store was given a copy (or the retained message): an
+        // acknowledged publish is done only once that is committed; if it
+        // cannot be, the publisher is refused as when no queue could take it.
+        let acknowledged = message.publish.qos != pigeon_codec::QoS::AtMostOnce;
+        if acknowledged && message.was_stored() && !self.persistence.commit().await {
+            message.mark_unqueued();
+        }
+        message
+    }
+
+    /// [`Engine::publish`] up to the queues, without waiting for the store's
+    /// commit: a connection waits for that itself, so that it can read the
+    /// next PUBLISH meanwhile (its acknowledgements stay in order).
+    pub async fn route(
+        &self,
+        origin: Option<Arc<str>>,
+        event_client: Option<&Client>,
+        publish: Publish,
+    ) -> Arc<Message> {
         let message = Message::new(publish, origin);
         if message.publish.retain && self.config.retain_available {
             let delta = self.persistence.store_retained(message.clone()).await;
@@ -275,13 +295,6 @@ impl Engine {
         };
         self.emitter.emit(message.clone()).wait().await;
         drop(permit);
-        // A durable store was given a copy (or the retained message): the
-        // publisher is acknowledged only once that is committed; if it cannot
-        // be, the publisher is refused as when no queue could take it.
-        let acknowledged = message.publish.qos != pigeon_codec::QoS::AtMostOnce;
-        if acknowledged && message.was_stored() && !self.persistence.commit().await {
-            message.mark_unqueued();
-        }
         message
     }
 
