@@ -44,8 +44,14 @@ pub(crate) struct AwaitingCommit {
     commit: Option<BoxFuture<'static, bool>>,
 }
 
+/// Acknowledgements waiting for the store, oldest first. Boxed so that a
+/// connection that never has any (most) pays one pointer for it, not the
+/// four words of a `VecDeque`: per-connection memory is what counts here.
+#[allow(clippy::box_collection)]
+pub(crate) type AckQueue = Box<VecDeque<AwaitingCommit>>;
+
 /// Resolves with the result of the oldest commit awaited, if any.
-pub(super) async fn committed(acks: &mut Option<Box<VecDeque<AwaitingCommit>>>) -> bool {
+pub(super) async fn committed(acks: &mut Option<AckQueue>) -> bool {
     match acks.as_mut().and_then(|q| q.front_mut()) {
         Some(AwaitingCommit {
             commit: Some(f), ..

@@ -156,7 +156,7 @@ pub(crate) struct Connection {
     pending: Option<inbound::Pending>,
     /// Routed PUBLISHes waiting for the store's commit before their PUBACK /
     /// PUBREC, in order (boxed: most connections never have one).
-    acks: Option<Box<VecDeque<inbound::AwaitingCommit>>>,
+    acks: Option<inbound::AckQueue>,
     /// Packets read while `pending` waits (at most one but for the handshake's).
     stash: VecDeque<Packet>,
     /// `max_publish_rate`, if any.
