@@ -77,11 +77,28 @@ async fn publish_until_killed(
     qos: QoS,
     after: Duration,
 ) -> (BTreeSet<u64>, BTreeSet<u64>) {
+    publish_until_killed_to(running, first, qos, after, false).await
+}
+
+/// As [`publish_until_killed`]; `retained`: each message retained on its own
+/// topic `r/<n>`, instead of all on `k/n`.
+async fn publish_until_killed_to(
+    running: &mut Running,
+    first: u64,
+    qos: QoS,
+    after: Duration,
+    retained: bool,
+) -> (BTreeSet<u64>, BTreeSet<u64>) {
     let (client, mut events) = AsyncClient::new(options("pub", running, true), 1000);
     let sender = tokio::spawn(async move {
         for n in first.. {
+            let topic = if retained {
+                format!("r/{n}")
+            } else {
+                "k/n".to_owned()
+            };
             if client
-                .publish("k/n", qos, false, n.to_string())
+                .publish(topic, qos, retained, n.to_string())
                 .await
                 .is_err()
             {
@@ -298,4 +315,46 @@ fn forward(mut events: rumqttc::EventLoop) -> tokio::sync::mpsc::UnboundedReceiv
         }
     });
     rx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_retained_message_survives_kill_9() {
+    let store = store_dir("retained").join("store.redb");
+    let (mut sent, mut acked) = (BTreeSet::new(), BTreeSet::new());
+    let mut first = 0;
+    for round in 0..4 {
+        let mut running = start(&store);
+        let after = kill_after(round + 100);
+        let (s, a) =
+            publish_until_killed_to(&mut running, first, QoS::AtLeastOnce, after, true).await;
+        first = s.last().map_or(first, |n| n + 1);
+        sent.extend(s);
+        acked.extend(a);
+    }
+    assert!(
+        acked.len() > 100,
+        "too little acknowledged: {}",
+        acked.len()
+    );
+    let running = start(&store);
+    let (client, events) = AsyncClient::new(options("reader", &running, true), 1000);
+    client.subscribe("r/#", QoS::AtLeastOnce).await.unwrap();
+    let mut events = forward(events);
+    let mut kept = BTreeSet::new();
+    while let Ok(Some(packet)) = tokio::time::timeout(Duration::from_secs(3), events.recv()).await {
+        if let Packet::Publish(p) = packet {
+            assert!(p.retain, "sent as retained");
+            let n: u64 = std::str::from_utf8(&p.payload).unwrap().parse().unwrap();
+            assert_eq!(p.topic, format!("r/{n}"));
+            kept.insert(n);
+        }
+    }
+    let lost: Vec<_> = acked.difference(&kept).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged retained messages lost: {lost:?}",
+        lost.len()
+    );
+    let invented: Vec<_> = kept.difference(&sent).collect();
+    assert!(invented.is_empty(), "never published: {invented:?}");
 }
