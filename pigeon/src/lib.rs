@@ -9,12 +9,8 @@ pub mod app;
 pub mod auth;
 pub mod broker;
 pub mod config;
-#[allow(unreachable_pub)]
 pub(crate) mod connection;
 pub mod emitter;
-// The engine's and the connection's internals keep `pub` inside crate-private
-// types rather than a file-wide `pub` -> `pub(crate)` sweep.
-#[allow(unreachable_pub)]
 pub(crate) mod engine;
 pub mod hooks;
 pub mod model;

@@ -17,7 +17,7 @@ pub(crate) struct QueuePolicy {
 }
 
 impl QueuePolicy {
-    pub fn new(limits: QueueLimits, total_bytes: usize) -> Self {
+    pub(crate) fn new(limits: QueueLimits, total_bytes: usize) -> Self {
         Self {
             limits,
             budget: Budget::new(total_bytes),
@@ -36,7 +36,7 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
-    pub fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize) -> Self {
         Self {
             used: AtomicUsize::new(0),
             limit,
@@ -46,13 +46,13 @@ impl Budget {
 
     /// Reserves `n` bytes; false (nothing reserved) when over the budget. An
     /// empty budget takes one message larger than the whole budget.
-    pub fn try_reserve(&self, n: usize) -> bool {
+    pub(crate) fn try_reserve(&self, n: usize) -> bool {
         self.try_reserve_within(n) || self.used.compare_exchange(0, n, Relaxed, Relaxed).is_ok()
     }
 
     /// Reserves `n` bytes only if they fit under the limit (reservations made
     /// ahead of need never overshoot).
-    pub fn try_reserve_within(&self, n: usize) -> bool {
+    pub(crate) fn try_reserve_within(&self, n: usize) -> bool {
         let before = self.used.fetch_add(n, Relaxed);
         if before + n > self.limit {
             self.release(n);
@@ -63,12 +63,12 @@ impl Budget {
 
     /// Reserves `n` bytes whatever the budget (messages already accepted, such
     /// as a reconnecting session's stored queue).
-    pub fn force(&self, n: usize) {
+    pub(crate) fn force(&self, n: usize) {
         self.used.fetch_add(n, Relaxed);
     }
 
     /// Gives back `n` reserved bytes.
-    pub fn release(&self, n: usize) {
+    pub(crate) fn release(&self, n: usize) {
         if n == 0 {
             return;
         }
@@ -80,13 +80,13 @@ impl Budget {
     }
 
     /// Bytes reserved now.
-    pub fn used(&self) -> usize {
+    pub(crate) fn used(&self) -> usize {
         self.used.load(Relaxed)
     }
 
     /// Resolves when usage falls back under three quarters of the limit
     /// (register before checking, as with [`Notify::notified`]).
-    pub fn room(&self) -> tokio::sync::futures::Notified<'_> {
+    pub(crate) fn room(&self) -> tokio::sync::futures::Notified<'_> {
         self.room.notified()
     }
 }

@@ -23,13 +23,13 @@ use crate::{
 };
 
 /// "Never expires" (MQTT 5.0: 0xFFFFFFFF).
-pub const NEVER: u32 = u32::MAX;
+pub(crate) const NEVER: u32 = u32::MAX;
 
 impl Engine {
     /// Removes `session` after `interval` seconds unless a client takes it
     /// back first, publishing a will still waiting. `epoch` is the session's
     /// epoch when the connection of `client` ended.
-    pub fn expire_later(
+    pub(crate) fn expire_later(
         self: &Arc<Self>,
         session: Arc<Session>,
         epoch: u64,
@@ -84,7 +84,7 @@ impl Engine {
     /// Publishes `will` after `delay` seconds unless the client reconnects
     /// or the session ends first (the caller passes the lower of the will
     /// delay and the session expiry).
-    pub async fn will_later(
+    pub(crate) async fn will_later(
         self: &Arc<Self>,
         session: Arc<Session>,
         epoch: u64,

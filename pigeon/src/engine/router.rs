@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// The [`Deliver`] sink the engine binds to its emitter.
-pub struct Router {
+pub(crate) struct Router {
     tree: RwLock<TopicTree>,
     sink: Arc<Sink>,
 }
@@ -84,20 +84,24 @@ impl Router {
     }
 
     /// Read access to the subscription index.
-    pub fn tree(&self) -> RwLockReadGuard<'_, TopicTree> {
+    pub(crate) fn tree(&self) -> RwLockReadGuard<'_, TopicTree> {
         // No invariant of the tree spans a panic point, so poisoning is ignored.
         self.tree.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Write access to the subscription index.
-    pub fn tree_mut(&self) -> RwLockWriteGuard<'_, TopicTree> {
+    pub(crate) fn tree_mut(&self) -> RwLockWriteGuard<'_, TopicTree> {
         self.tree.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Hands a shared-subscription delivery a leaving member did not complete
     /// to another member of its group (MQTT 5.0 4.8.2). Gives it back when the
     /// group has no other member (or it is not a shared delivery).
-    pub async fn redistribute(&self, leaving: &str, delivery: Delivery) -> Result<(), Delivery> {
+    pub(crate) async fn redistribute(
+        &self,
+        leaving: &str,
+        delivery: Delivery,
+    ) -> Result<(), Delivery> {
         let Some(key) = &delivery.share else {
             return Err(delivery);
         };

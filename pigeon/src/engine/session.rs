@@ -17,7 +17,7 @@ use crate::model::{BoxFuture, Delivery};
 
 /// Why the engine asks a connection to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ctrl {
+pub(crate) enum Ctrl {
     /// Another connection with the same client id takes the session over.
     TakenOver,
     /// The client took nothing from its full queue for `drain_timeout`.
@@ -25,7 +25,7 @@ pub enum Ctrl {
 }
 
 /// The owning connection's control channel.
-pub struct Link {
+pub(crate) struct Link {
     /// The owning connection's id (unique per broker).
     pub conn_id: u64,
     /// Where to tell it to end.
@@ -33,7 +33,7 @@ pub struct Link {
 }
 
 /// What happened to a delivery offered to a session.
-pub enum Offer {
+pub(crate) enum Offer {
     /// Queued for the connection.
     Queued,
     /// Dropped, for this reason (QoS 0 only, or a full offline queue).
@@ -54,7 +54,7 @@ pub enum Offer {
 }
 
 /// One client id's session.
-pub struct Session {
+pub(crate) struct Session {
     /// The client identifier this session belongs to.
     pub client_id: Arc<str>,
     inner: Mutex<Inner>,
@@ -128,7 +128,7 @@ impl Session {
     /// and QoS 1/2 handed to `offline`, called under the session lock so that a
     /// reconnecting connection sees it in persistence.
     #[cfg(test)]
-    pub fn offer(
+    pub(crate) fn offer(
         &self,
         delivery: Delivery,
         offline: impl FnOnce(Delivery) -> BoxFuture<'static, bool>,
@@ -140,7 +140,7 @@ impl Session {
     /// session is first given to `journal` (a durable store's record of it,
     /// whose key it keeps). Called under the session's lock, so the record is
     /// made before the copy can be sent, and so before it is acknowledged.
-    pub fn offer_journaled(
+    pub(crate) fn offer_journaled(
         &self,
         mut delivery: Delivery,
         journal: impl FnOnce(&Delivery) -> Option<u64>,
@@ -240,13 +240,13 @@ impl Session {
 
     /// Resolves when room may have appeared in the queue (register it before
     /// offering, as with [`Notify::notified`]).
-    pub fn room(&self) -> tokio::sync::futures::Notified<'_> {
+    pub(crate) fn room(&self) -> tokio::sync::futures::Notified<'_> {
         self.room.notified()
     }
 
     /// Queues deliveries ahead of the queue regardless of limits (restored
     /// messages on reconnect).
-    pub fn push_front_all(&self, deliveries: VecDeque<Delivery>) {
+    pub(crate) fn push_front_all(&self, deliveries: VecDeque<Delivery>) {
         let mut inner = self.lock();
         let bytes: usize = deliveries.iter().map(|d| d.message.cost()).sum();
         self.reserve(&mut inner, bytes, true);
@@ -258,7 +258,7 @@ impl Session {
     }
 
     /// Appends a delivery regardless of limits (retained messages on subscribe).
-    pub fn push(&self, delivery: Delivery) {
+    pub(crate) fn push(&self, delivery: Delivery) {
         let mut inner = self.lock();
         let bytes = delivery.message.cost();
         self.reserve(&mut inner, bytes, true);
@@ -272,7 +272,7 @@ impl Session {
     /// one) into `out`, taking QoS 1/2 ones only while `slots` (free in-flight
     /// slots) last; stops at the first QoS 1/2 delivery that has no slot, to
     /// keep order.
-    pub fn take_batch(
+    pub(crate) fn take_batch(
         &self,
         mut slots: usize,
         max: usize,
@@ -339,12 +339,12 @@ impl Session {
     }
 
     /// Resolves when a delivery was queued since the last call.
-    pub async fn notified(&self) {
+    pub(crate) async fn notified(&self) {
         self.notify.notified().await
     }
 
     /// Marks the session online, owned by `link`.
-    pub fn attach(&self, link: Link, persistent: bool) {
+    pub(crate) fn attach(&self, link: Link, persistent: bool) {
         let mut inner = self.lock();
         inner.link = Some(link);
         inner.kicked = false;
@@ -356,23 +356,23 @@ impl Session {
     }
 
     /// Resolves at the next attach (only for futures created before it).
-    pub fn reattached(&self) -> tokio::sync::futures::Notified<'_> {
+    pub(crate) fn reattached(&self) -> tokio::sync::futures::Notified<'_> {
         self.attached.notified()
     }
 
     /// The attach count (see [`Session::attach`]).
-    pub fn epoch(&self) -> u64 {
+    pub(crate) fn epoch(&self) -> u64 {
         self.lock().epoch
     }
 
     /// True when no connection attached since `epoch` was read and none owns it now.
-    pub fn offline_since(&self, epoch: u64) -> bool {
+    pub(crate) fn offline_since(&self, epoch: u64) -> bool {
         let inner = self.lock();
         inner.link.is_none() && inner.epoch == epoch && !inner.removed
     }
 
     /// Marks the session offline if `conn_id` still owns it; returns the queue.
-    pub fn detach(&self, conn_id: u64) -> VecDeque<Delivery> {
+    pub(crate) fn detach(&self, conn_id: u64) -> VecDeque<Delivery> {
         let mut inner = self.lock();
         if inner.link.as_ref().is_some_and(|l| l.conn_id == conn_id) {
             inner.link = None;
@@ -384,7 +384,7 @@ impl Session {
     }
 
     /// Asks the owning connection (if any) to end because of a takeover.
-    pub fn kick(&self) {
+    pub(crate) fn kick(&self) {
         if let Some(link) = &self.lock().link {
             let _ = link.ctrl.send(Ctrl::TakenOver);
         }
@@ -392,30 +392,30 @@ impl Session {
 
     /// True while online with room for another message (a shared
     /// subscription prefers such members).
-    pub fn has_room(&self) -> bool {
+    pub(crate) fn has_room(&self) -> bool {
         let limits = &self.policy.limits;
         let inner = self.lock();
         inner.link.is_some() && inner.queue.len() < limits.messages && inner.bytes < limits.bytes
     }
 
     /// True while a connection owns the session.
-    pub fn is_online(&self) -> bool {
+    pub(crate) fn is_online(&self) -> bool {
         self.lock().link.is_some()
     }
 
     /// True when the previous connection asked for a persistent session.
-    pub fn is_persistent(&self) -> bool {
+    pub(crate) fn is_persistent(&self) -> bool {
         self.lock().persistent
     }
 
     /// Marks an offline session as persistent (restored from persistence at startup).
-    pub fn mark_persistent(&self) {
+    pub(crate) fn mark_persistent(&self) {
         self.lock().persistent = true;
     }
 
     /// Marks the session as removed from the registry (a waiting connection must
     /// look it up again).
-    pub fn mark_removed(&self) {
+    pub(crate) fn mark_removed(&self) {
         let mut inner = self.lock();
         inner.removed = true;
         self.drain_queue(&mut inner);
@@ -424,12 +424,12 @@ impl Session {
     }
 
     /// True once removed from the registry.
-    pub fn is_removed(&self) -> bool {
+    pub(crate) fn is_removed(&self) -> bool {
         self.lock().removed
     }
 
     /// Records a granted subscription. True when it is new.
-    pub fn add_subscription(&self, filter: &str, options: SubscriptionOptions) -> bool {
+    pub(crate) fn add_subscription(&self, filter: &str, options: SubscriptionOptions) -> bool {
         self.lock()
             .subscriptions
             .insert(filter.to_owned(), options)
@@ -437,7 +437,7 @@ impl Session {
     }
 
     /// Records (or clears) the MQTT 5.0 identifier of a subscription.
-    pub fn set_subscription_identifier(&self, filter: &str, identifier: Option<u32>) {
+    pub(crate) fn set_subscription_identifier(&self, filter: &str, identifier: Option<u32>) {
         let mut inner = self.lock();
         match identifier {
             Some(id) => inner.identifiers.insert(filter.to_owned(), id),
@@ -446,36 +446,36 @@ impl Session {
     }
 
     /// The MQTT 5.0 identifier of a subscription, if it has one.
-    pub fn subscription_identifier(&self, filter: &str) -> Option<u32> {
+    pub(crate) fn subscription_identifier(&self, filter: &str) -> Option<u32> {
         self.lock().identifiers.get(filter).copied()
     }
 
     /// Forgets a subscription. True when it existed.
-    pub fn remove_subscription(&self, filter: &str) -> bool {
+    pub(crate) fn remove_subscription(&self, filter: &str) -> bool {
         let mut inner = self.lock();
         inner.identifiers.remove(filter);
         inner.subscriptions.remove(filter).is_some()
     }
 
     /// Takes every subscription (the session is being cleaned).
-    pub fn take_subscriptions(&self) -> Vec<(String, SubscriptionOptions)> {
+    pub(crate) fn take_subscriptions(&self) -> Vec<(String, SubscriptionOptions)> {
         let mut inner = self.lock();
         inner.identifiers.clear();
         inner.subscriptions.drain().collect()
     }
 
     /// How many subscriptions the session holds.
-    pub fn subscription_count(&self) -> usize {
+    pub(crate) fn subscription_count(&self) -> usize {
         self.lock().subscriptions.len()
     }
 
     /// Whether the session holds a subscription to exactly `filter`.
-    pub fn has_subscription(&self, filter: &str) -> bool {
+    pub(crate) fn has_subscription(&self, filter: &str) -> bool {
         self.lock().subscriptions.contains_key(filter)
     }
 
     /// The session's subscriptions.
-    pub fn subscriptions(&self) -> Vec<(String, SubscriptionOptions)> {
+    pub(crate) fn subscriptions(&self) -> Vec<(String, SubscriptionOptions)> {
         self.lock()
             .subscriptions
             .iter()

@@ -53,7 +53,7 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    pub fn new(
+    pub(crate) fn new(
         config: Config,
         hooks: Arc<Hooks>,
         acl: Option<Acl>,
@@ -96,12 +96,12 @@ impl Engine {
         }
     }
 
-    pub fn next_conn_id(&self) -> u64 {
+    pub(crate) fn next_conn_id(&self) -> u64 {
         self.next_conn.fetch_add(1, Relaxed)
     }
 
     /// Emits an event built only when someone listens.
-    pub fn event(&self, kind: EventKind, build: impl FnOnce() -> Event) {
+    pub(crate) fn event(&self, kind: EventKind, build: impl FnOnce() -> Event) {
         if self.hooks.wants(kind) {
             self.hooks.emit(build());
         }
@@ -112,13 +112,13 @@ impl Engine {
     }
 
     /// Every session in the registry.
-    pub fn sessions(&self) -> Vec<Arc<Session>> {
+    pub(crate) fn sessions(&self) -> Vec<Arc<Session>> {
         self.registry().values().cloned().collect()
     }
 
     /// Takes ownership of `client_id`'s session, disconnecting its current owner
     /// and waiting until that one has saved its state.
-    pub async fn acquire_session(
+    pub(crate) async fn acquire_session(
         &self,
         client_id: &Arc<str>,
     ) -> (Arc<Session>, OwnedMutexGuard<()>) {
@@ -145,7 +145,7 @@ impl Engine {
 
     /// Rebuilds offline persistent sessions and their subscriptions from
     /// persistence (a broker started on an existing store).
-    pub async fn restore_sessions(self: &Arc<Self>) {
+    pub(crate) async fn restore_sessions(self: &Arc<Self>) {
         for stored in self.persistence.sessions().await {
             let timers = stored.state.clone().map(|state| (state, stored.will_at));
             let subs = stored.subscriptions;
@@ -175,7 +175,7 @@ impl Engine {
     /// Subscribes `session` to `filter` (plain or `$share/<group>/<filter>`)
     /// with an optional MQTT 5.0 subscription identifier. True when the
     /// subscription is new.
-    pub async fn add_subscription(
+    pub(crate) async fn add_subscription(
         &self,
         session: &Arc<Session>,
         filter: &str,
@@ -205,7 +205,7 @@ impl Engine {
     }
 
     /// Removes a subscription. True when it existed.
-    pub async fn remove_subscription(
+    pub(crate) async fn remove_subscription(
         &self,
         session: &Arc<Session>,
         filter: &str,
@@ -222,7 +222,7 @@ impl Engine {
     }
 
     /// Clears a session's subscriptions and stored state (clean start).
-    pub async fn discard_session(&self, session: &Arc<Session>) {
+    pub(crate) async fn discard_session(&self, session: &Arc<Session>) {
         let subs = session.take_subscriptions();
         if !subs.is_empty() {
             let mut tree = self.router.tree_mut();
@@ -234,7 +234,7 @@ impl Engine {
     }
 
     /// Ends a non-persistent session for good.
-    pub async fn remove_session(&self, session: &Arc<Session>) {
+    pub(crate) async fn remove_session(&self, session: &Arc<Session>) {
         self.discard_session(session).await;
         {
             let mut registry = self.registry();
@@ -251,7 +251,7 @@ impl Engine {
     /// Routes a message: stores it if retained, emits the `publish` event, and
     /// hands it to the emitter. `event_client` is `None` for the broker's own
     /// messages (wills, $SYS, `BrokerHandle::publish`).
-    pub async fn publish(
+    pub(crate) async fn publish(
         &self,
         origin: Option<Arc<str>>,
         event_client: Option<&Client>,
@@ -271,7 +271,7 @@ impl Engine {
     /// [`Engine::publish`] up to the queues, without waiting for the store's
     /// commit: a connection waits for that itself, so that it can read the
     /// next PUBLISH meanwhile (its acknowledgements stay in order).
-    pub async fn route(
+    pub(crate) async fn route(
         &self,
         origin: Option<Arc<str>>,
         event_client: Option<&Client>,
@@ -299,7 +299,7 @@ impl Engine {
     }
 
     /// Publishes `client`'s will, if the authorize-publish handler agrees.
-    pub async fn publish_will(&self, client: &Client, will: Will) {
+    pub(crate) async fn publish_will(&self, client: &Client, will: Will) {
         let mut publish = Publish::new(will.topic, will.qos, will.payload);
         publish.retain = will.retain;
         let p = will.properties;
@@ -323,7 +323,7 @@ impl Engine {
     }
 
     /// Publishes one of the broker's `$SYS/<id>/...` messages.
-    pub async fn sys_publish(&self, suffix: &str, payload: impl Into<Bytes>) {
+    pub(crate) async fn sys_publish(&self, suffix: &str, payload: impl Into<Bytes>) {
         let topic = format!("$SYS/{}/{}", self.config.id, suffix);
         let publish = Publish::new(topic, pigeon_codec::QoS::AtMostOnce, payload.into());
         self.publish(None, None, publish).await;

@@ -42,7 +42,7 @@ impl DropReason {
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// The broker's live counters (relaxed atomics: they are statistics).
-pub struct Counters {
+pub(crate) struct Counters {
     pub clients_connected: AtomicI64,
     pub messages_received: AtomicU64,
     pub messages_sent: AtomicU64,
@@ -71,7 +71,7 @@ impl Default for Counters {
 
 impl Counters {
     /// Counts `n` dropped copies and logs the reason, rate-limited.
-    pub fn dropped(&self, reason: DropReason, n: u64) {
+    pub(crate) fn dropped(&self, reason: DropReason, n: u64) {
         if n == 0 {
             return;
         }
@@ -89,7 +89,7 @@ impl Counters {
         }
     }
 
-    pub fn snapshot(&self, subscriptions: usize, queued_bytes: usize) -> Stats {
+    pub(crate) fn snapshot(&self, subscriptions: usize, queued_bytes: usize) -> Stats {
         let drop = |r: DropReason| self.drops[r.index()].load(Relaxed);
         Stats {
             clients_connected: self.clients_connected.load(Relaxed).max(0) as u64,

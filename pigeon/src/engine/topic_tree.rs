@@ -16,7 +16,7 @@ use super::Session;
 
 /// Subscriptions indexed by filter level, matched against topic names.
 #[derive(Default)]
-pub struct TopicTree {
+pub(crate) struct TopicTree {
     root: Node,
     count: usize,
 }
@@ -30,7 +30,7 @@ struct Node {
 
 /// One session's subscription at a node.
 #[derive(Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The subscriber.
     pub session: Arc<Session>,
     /// Granted QoS and the MQTT 5.0 options.
@@ -48,7 +48,7 @@ struct Group {
 }
 
 /// Where one copy of a matched message goes.
-pub struct Target {
+pub(crate) struct Target {
     /// The receiving session.
     pub session: Arc<Session>,
     /// The highest granted QoS among the session's matching subscriptions.
@@ -102,7 +102,7 @@ impl Group {
 impl TopicTree {
     /// Adds or replaces `session`'s subscription to `filter` (a plain filter or
     /// `$share/<group>/<filter>`). True when it is new.
-    pub fn insert(&mut self, filter: &str, entry: Entry) -> bool {
+    pub(crate) fn insert(&mut self, filter: &str, entry: Entry) -> bool {
         let (group, inner) = match parse_shared(filter) {
             Some((group, inner)) => (Some(group), inner),
             None => (None, filter),
@@ -142,7 +142,7 @@ impl TopicTree {
     }
 
     /// Removes `client_id`'s subscription to `filter`. True when it existed.
-    pub fn remove(&mut self, filter: &str, client_id: &str) -> bool {
+    pub(crate) fn remove(&mut self, filter: &str, client_id: &str) -> bool {
         let (group, inner) = match parse_shared(filter) {
             Some((group, inner)) => (Some(group), inner),
             None => (None, filter),
@@ -156,13 +156,13 @@ impl TopicTree {
     }
 
     /// Number of subscriptions.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.count
     }
 
     /// True when there is no subscription (the tests' check that removal cleans up).
     #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.count == 0
     }
 
@@ -170,7 +170,7 @@ impl TopicTree {
     /// plain subscriptions (highest QoS, every identifier; `no_local` ones skip
     /// the `origin` client), plus one copy per matching shared group, to a
     /// member picked round-robin among those `ready` accepts.
-    pub fn matches(
+    pub(crate) fn matches(
         &self,
         topic: &str,
         origin: Option<&str>,
@@ -203,7 +203,7 @@ impl TopicTree {
 
     /// Another member of the shared subscription `key` than `exclude`, for a
     /// message `exclude` could not take.
-    pub fn pick_shared(
+    pub(crate) fn pick_shared(
         &self,
         key: &str,
         exclude: &str,

@@ -20,7 +20,7 @@ pub(crate) struct Inbound {
 
 impl Inbound {
     /// `max` is the Topic Alias Maximum the broker announced.
-    pub fn new(max: u16) -> Self {
+    pub(crate) fn new(max: u16) -> Self {
         Self {
             max,
             topics: HashMap::new(),
@@ -29,7 +29,7 @@ impl Inbound {
 
     /// Replaces an aliased PUBLISH's empty topic by the alias's topic, or
     /// records the alias of a PUBLISH carrying both.
-    pub fn resolve(&mut self, publish: &mut Publish) -> Result<(), Exit> {
+    pub(crate) fn resolve(&mut self, publish: &mut Publish) -> Result<(), Exit> {
         let Some(alias) = publish.properties.topic_alias else {
             return Ok(());
         };
@@ -64,7 +64,7 @@ pub(crate) struct Outbound {
 
 impl Outbound {
     /// `max` is the client's Topic Alias Maximum (0: no aliases).
-    pub fn new(max: u16) -> Self {
+    pub(crate) fn new(max: u16) -> Self {
         Self {
             max,
             assigned: HashMap::new(),
@@ -72,14 +72,14 @@ impl Outbound {
     }
 
     /// True when the client accepts aliases.
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.max > 0
     }
 
     /// Sends a topic already aliased as the alias alone; assigns a free alias
     /// to a new topic while some are left. True when an alias was assigned
     /// now (undo with [`Outbound::forget`] if the PUBLISH is not sent).
-    pub fn apply(&mut self, publish: &mut Publish) -> bool {
+    pub(crate) fn apply(&mut self, publish: &mut Publish) -> bool {
         if let Some(&alias) = self.assigned.get(&publish.topic) {
             publish.properties.topic_alias = Some(alias);
             publish.topic = ByteStr::default();
@@ -97,7 +97,7 @@ impl Outbound {
     }
 
     /// Forgets the alias just assigned to `topic` (its PUBLISH was not sent).
-    pub fn forget(&mut self, topic: &ByteStr) {
+    pub(crate) fn forget(&mut self, topic: &ByteStr) {
         self.assigned.remove(topic);
     }
 }
