@@ -233,14 +233,16 @@ impl Connection {
             conn_id: seat.conn_id,
             ctrl: seat.ctrl,
             writer,
-            out: BytesMut::with_capacity(4096),
+            // Allocated on first use: an idle client holds no write buffer.
+            out: BytesMut::new(),
             unflushed: false,
             encoder: encoder(terms.version, &connect.properties),
             mqtt: protocol::State::new(terms, open_qos2, now),
             will: seat.will,
             session_expiry: seat.session_expiry,
             persistent: seat.session_expiry > 0,
-            batch: Vec::with_capacity(super::BATCH),
+            // Grows to BATCH on first delivery, then is reused.
+            batch: Vec::new(),
             auth: None,
             pending: None,
             acks: None,
