@@ -13,6 +13,7 @@ use std::{io::IsTerminal, process::ExitCode};
 use anyhow::Context;
 use clap::Parser;
 use pigeon::{
+    broker::StartError,
     config::{Cli, Command, ConfigError},
     hooks::Hooks,
     Broker, Config,
@@ -41,7 +42,15 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
-            ExitCode::FAILURE
+            // A store that cannot be used is a bad option, as a bad ACL file is.
+            let bad_store = e
+                .chain()
+                .any(|c| matches!(c.downcast_ref::<StartError>(), Some(StartError::Store(_))));
+            if bad_store {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

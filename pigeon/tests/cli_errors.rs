@@ -207,3 +207,26 @@ fn a_tls_listener_without_certificate_is_refused() {
     refused(&["--listen", "wss://127.0.0.1:0/mqtt"], "--cert");
     refused(&["--listen", "gopher://127.0.0.1:70"], "--listen");
 }
+
+#[test]
+fn a_bad_store_stops_startup_naming_the_file() {
+    refused(
+        &["--persistence", "redb:/nonexistent/dir/store.redb"],
+        "/nonexistent/dir",
+    );
+    let notes = temp_file("bad_store", "notes.txt", &"not a store\n".repeat(500));
+    let spec = format!("redb:{}", notes.display());
+    let stderr = refused(&["--persistence", &spec], "notes.txt");
+    assert!(stderr.contains("--persistence"), "{stderr}");
+    assert!(
+        std::fs::read_to_string(&notes)
+            .unwrap()
+            .starts_with("not a store"),
+        "the file is left as it was"
+    );
+    refused(
+        &["--persistence", "sqlite:x"],
+        "expected `memory` or `redb:PATH`",
+    );
+    refused(&["--durability", "sometimes"], "--durability / durability");
+}
