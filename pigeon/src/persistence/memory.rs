@@ -5,9 +5,11 @@ use std::{
         atomic::{AtomicUsize, Ordering::Relaxed},
         Arc, Mutex, MutexGuard,
     },
+    time::Instant,
 };
 
-use pigeon_codec::{topic, Will};
+use bytes::Bytes;
+use pigeon_codec::{topic, ByteStr, Publish, PublishProperties, QoS, Will};
 
 use super::{BoxFuture, Parked, Persistence, StoredSession, StoredSubscription};
 use crate::model::{Delivery, Message, QueueLimits};
@@ -23,11 +25,49 @@ use crate::model::{Delivery, Message, QueueLimits};
 /// # let _ = store;
 /// ```
 pub struct MemoryPersistence {
-    retained: Mutex<HashMap<String, Arc<Message>>>,
+    retained: Mutex<HashMap<ByteStr, Retained>>,
     sessions: Mutex<HashMap<String, Stored>>,
     /// What offline sessions' messages weigh ([`Message::cost`]), all together.
     offline_bytes: AtomicUsize,
     budget: usize,
+}
+
+/// A retained message as kept: its own copy of the topic and payload (not a
+/// slice of the read buffer it arrived in, which it would keep alive whole)
+/// and its MQTT 5.0 properties only when it has some. A subscriber matching
+/// it gets a [`Message`] rebuilt from it.
+struct Retained {
+    payload: Bytes,
+    qos: QoS,
+    properties: Option<Box<PublishProperties>>,
+    origin: Option<Arc<str>>,
+    received_at: Instant,
+}
+
+impl Retained {
+    fn keep(message: &Message) -> (ByteStr, Self) {
+        let p = &message.publish;
+        let topic = ByteStr::from(p.topic.as_str());
+        let properties =
+            (p.properties != PublishProperties::default()).then(|| Box::new(p.properties.clone()));
+        let kept = Retained {
+            payload: Bytes::copy_from_slice(&p.payload),
+            qos: p.qos,
+            properties,
+            origin: message.origin.clone(),
+            received_at: message.received_at,
+        };
+        (topic, kept)
+    }
+
+    fn message(&self, topic: &ByteStr) -> Arc<Message> {
+        let mut publish = Publish::new(topic.clone(), self.qos, self.payload.clone());
+        publish.retain = true;
+        if let Some(properties) = &self.properties {
+            publish.properties = (**properties).clone();
+        }
+        Message::received(publish, self.origin.clone(), self.received_at)
+    }
 }
 
 #[derive(Default)]
@@ -90,7 +130,7 @@ impl MemoryPersistence {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn retained_map(&self) -> MutexGuard<'_, HashMap<String, Arc<Message>>> {
+    fn retained_map(&self) -> MutexGuard<'_, HashMap<ByteStr, Retained>> {
         self.retained.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -101,12 +141,12 @@ fn done<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
 
 impl Persistence for MemoryPersistence {
     fn store_retained(&self, message: Arc<Message>) -> BoxFuture<'_, i64> {
-        let topic = message.publish.topic.to_string();
         let mut map = self.retained_map();
         let delta = if message.publish.payload.is_empty() {
-            -i64::from(map.remove(&topic).is_some())
+            -i64::from(map.remove(&message.publish.topic).is_some())
         } else {
-            i64::from(map.insert(topic, message).is_none())
+            let (topic, kept) = Retained::keep(&message);
+            i64::from(map.insert(topic, kept).is_none())
         };
         done(delta)
     }
@@ -116,7 +156,7 @@ impl Persistence for MemoryPersistence {
         let found = map
             .iter()
             .filter(|(t, _)| topic::matches(filter, t))
-            .map(|(_, m)| m.clone())
+            .map(|(t, kept)| kept.message(t))
             .collect();
         done(found)
     }
@@ -255,6 +295,26 @@ mod tests {
     use pigeon_codec::{Publish, QoS};
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_retained_message_keeps_its_own_bytes_not_the_buffer_it_came_in() {
+        let store = MemoryPersistence::new();
+        // A read buffer, and a PUBLISH decoded from it without a copy.
+        let buffer = Bytes::from(vec![7u8; 64 * 1024]);
+        let mut publish = Publish::new("r/t", QoS::AtLeastOnce, buffer.slice(100..164));
+        publish.retain = true;
+        publish.properties.content_type = Some("text/plain".into());
+        store.store_retained(Message::new(publish, None)).await;
+        assert!(buffer.is_unique(), "the store must not pin the read buffer");
+        let kept = store.retained("r/#").await;
+        assert_eq!(kept.len(), 1);
+        let p = &kept[0].publish;
+        assert_eq!(
+            (&*p.topic, &p.payload[..], p.retain),
+            ("r/t", &[7u8; 64][..], true)
+        );
+        assert_eq!(p.properties.content_type.as_deref(), Some("text/plain"));
+    }
 
     fn delivery(payload: &'static str) -> Delivery {
         Delivery::new(
