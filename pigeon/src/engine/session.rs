@@ -120,13 +120,7 @@ impl Session {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Offers a delivery. Online: queued while the queue is under its limits
-    /// and the broker-wide budget has room; otherwise the publisher is asked to
-    /// wait ([`Offer::Full`]), except for QoS 0 to a subscriber that took
-    /// nothing for a while (dropped). A subscriber that took nothing from its
-    /// full queue for `drain_timeout` is told to go. Offline: QoS 0 is skipped
-    /// and QoS 1/2 handed to `offline`, called under the session lock so that a
-    /// reconnecting connection sees it in persistence.
+    /// [`Session::offer_journaled`] with no durable store.
     #[cfg(test)]
     pub(crate) fn offer(
         &self,
@@ -136,10 +130,18 @@ impl Session {
         self.offer_journaled(delivery, |_| None, offline)
     }
 
-    /// As [`Session::offer`]; a QoS 1/2 copy queued for a persistent online
-    /// session is first given to `journal` (a durable store's record of it,
-    /// whose key it keeps). Called under the session's lock, so the record is
-    /// made before the copy can be sent, and so before it is acknowledged.
+    /// Offers a delivery. Online: queued while the queue is under its limits
+    /// and the broker-wide budget has room; otherwise the publisher is asked to
+    /// wait ([`Offer::Full`]), except for QoS 0 to a subscriber that took
+    /// nothing for a while (dropped). A subscriber that took nothing from its
+    /// full queue for `drain_timeout` is told to go. Offline: QoS 0 is skipped
+    /// and QoS 1/2 handed to `offline`, called under the session lock so that a
+    /// reconnecting connection sees it in persistence.
+    ///
+    /// A QoS 1/2 copy queued for a persistent online session is first given
+    /// to `journal` (a durable store's record of it, whose key it keeps).
+    /// Called under the session's lock, so the record is made before the copy
+    /// can be sent, and so before it is acknowledged.
     pub(crate) fn offer_journaled(
         &self,
         mut delivery: Delivery,

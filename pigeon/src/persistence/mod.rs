@@ -112,20 +112,21 @@ pub trait Persistence: Send + Sync + 'static {
     /// Records when a delayed will is due (wall clock).
     fn will_due(&self, _client_id: &str, _at: SystemTime) {}
     /// Keeps a QoS 1/2 copy queued for an online persistent session and
-    /// returns its key. Called under the session's lock, before the copy can
+    /// returns its key. The calls made per message take the session's shared
+    /// client id, so that a store keeps it without copying. Called under the session's lock, before the copy can
     /// be sent, so it must not block.
-    fn journal(&self, _client_id: &str, _delivery: &Delivery) -> u64 {
+    fn journal(&self, _client_id: &Arc<str>, _delivery: &Delivery) -> u64 {
         0
     }
     /// The copy with `key` was sent with `packet_id` (or resent).
-    fn sent(&self, _client_id: &str, _key: u64, _packet_id: u16) {}
+    fn sent(&self, _client_id: &Arc<str>, _key: u64, _packet_id: u16) {}
     /// QoS 2: PUBREC came for the copy with `key`, PUBREL was sent.
-    fn released(&self, _client_id: &str, _key: u64) {}
+    fn released(&self, _client_id: &Arc<str>, _key: u64) {}
     /// The copy with `key` is acknowledged (PUBACK, PUBCOMP) or dropped.
-    fn forget(&self, _client_id: &str, _key: u64) {}
+    fn forget(&self, _client_id: &Arc<str>, _key: u64) {}
     /// An incoming QoS 2 packet id of a persistent session awaits PUBREL
     /// (`pending`), or got it.
-    fn incoming_qos2(&self, _client_id: &str, _packet_id: u16, _pending: bool) {}
+    fn incoming_qos2(&self, _client_id: &Arc<str>, _packet_id: u16, _pending: bool) {}
     /// Resolves once every change reported so far is durable: `false` when the
     /// store could not write it (the publisher is then refused).
     fn commit(&self) -> BoxFuture<'static, bool> {

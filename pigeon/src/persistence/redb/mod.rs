@@ -305,32 +305,32 @@ impl Persistence for RedbPersistence {
             .send(Op::WillDue(client(client_id), writer::due(at)));
     }
 
-    fn journal(&self, client_id: &str, delivery: &Delivery) -> u64 {
+    fn journal(&self, client_id: &Arc<str>, delivery: &Delivery) -> u64 {
         let key = self.key();
         debug_assert!(delivery.qos != QoS::AtMostOnce);
         delivery.message.mark_stored();
         let record = records::delivery(delivery, 0, false);
         self.writer
-            .send(Op::Delivery(client(client_id), key, record));
+            .send(Op::Delivery(client_id.clone(), key, record));
         key
     }
 
-    fn sent(&self, client_id: &str, key: u64, packet_id: u16) {
+    fn sent(&self, client_id: &Arc<str>, key: u64, packet_id: u16) {
         self.writer
-            .send(Op::Sent(client(client_id), key, packet_id));
+            .send(Op::Sent(client_id.clone(), key, packet_id));
     }
 
-    fn released(&self, client_id: &str, key: u64) {
-        self.writer.send(Op::Released(client(client_id), key));
+    fn released(&self, client_id: &Arc<str>, key: u64) {
+        self.writer.send(Op::Released(client_id.clone(), key));
     }
 
-    fn forget(&self, client_id: &str, key: u64) {
-        self.writer.send(Op::Forget(client(client_id), key));
+    fn forget(&self, client_id: &Arc<str>, key: u64) {
+        self.writer.send(Op::Forget(client_id.clone(), key));
     }
 
-    fn incoming_qos2(&self, client_id: &str, packet_id: u16, pending: bool) {
+    fn incoming_qos2(&self, client_id: &Arc<str>, packet_id: u16, pending: bool) {
         self.writer
-            .send(Op::Qos2(client(client_id), packet_id, pending));
+            .send(Op::Qos2(client_id.clone(), packet_id, pending));
     }
 
     fn commit(&self) -> BoxFuture<'static, bool> {

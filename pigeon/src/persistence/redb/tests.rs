@@ -15,6 +15,11 @@ fn dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A client id as sessions share it.
+fn id(client: &str) -> Arc<str> {
+    Arc::from(client)
+}
+
 fn limits() -> QueueLimits {
     QueueLimits {
         messages: 100,
@@ -74,13 +79,13 @@ async fn what_is_committed_comes_back_after_a_reopen() {
         );
         // Online: journaled, then sent with id 9, then one more acknowledged.
         let sent = delivery("a/b", "in flight", QoS::ExactlyOnce);
-        let key = store.journal("c1", &sent);
-        store.sent("c1", key, 9);
-        store.released("c1", key);
+        let key = store.journal(&id("c1"), &sent);
+        store.sent(&id("c1"), key, 9);
+        store.released(&id("c1"), key);
         let acked = delivery("a/b", "acked", QoS::AtLeastOnce);
-        let gone = store.journal("c1", &acked);
-        store.forget("c1", gone);
-        store.incoming_qos2("c1", 5, true);
+        let gone = store.journal(&id("c1"), &acked);
+        store.forget(&id("c1"), gone);
+        store.incoming_qos2(&id("c1"), 5, true);
         assert!(
             store
                 .enqueue(
@@ -129,9 +134,9 @@ async fn park_replaces_the_copies_and_remove_session_forgets_them() {
     {
         let store = RedbPersistence::open(&path, Durability::Sync).unwrap();
         let mut a = delivery("t", "a", QoS::AtLeastOnce);
-        a.stored = Some(store.journal("c", &a));
+        a.stored = Some(store.journal(&id("c"), &a));
         let mut b = delivery("t", "b", QoS::AtLeastOnce);
-        b.stored = Some(store.journal("c", &b));
+        b.stored = Some(store.journal(&id("c"), &b));
         // The connection left with `a` in flight (id 3) and `b` queued.
         let parked = Parked {
             inflight: vec![Inflight {
@@ -154,7 +159,7 @@ async fn park_replaces_the_copies_and_remove_session_forgets_them() {
             )
             .await;
         let g = delivery("x", "g", QoS::AtLeastOnce);
-        store.journal("gone", &g);
+        store.journal(&id("gone"), &g);
         store.remove_session("gone").await;
         assert!(store.commit().await);
     }
@@ -285,11 +290,11 @@ async fn deleted_messages_do_not_make_the_file_grow() {
     let mut sizes = Vec::new();
     for _round in 0..6 {
         let keys: Vec<u64> = (0..2000)
-            .map(|_| store.journal("c", &delivery("t", payload, QoS::AtLeastOnce)))
+            .map(|_| store.journal(&id("c"), &delivery("t", payload, QoS::AtLeastOnce)))
             .collect();
         assert!(store.commit().await);
         for key in keys {
-            store.forget("c", key);
+            store.forget(&id("c"), key);
         }
         assert!(store.commit().await);
         sizes.push(std::fs::metadata(&path).unwrap().len());

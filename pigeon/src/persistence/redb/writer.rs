@@ -51,7 +51,7 @@ const BATCH_LIMIT: usize = 50_000;
 
 /// The sending side, shared by every connection.
 pub(super) struct Writer {
-    tx: Option<mpsc::UnboundedSender<Op>>,
+    tx: Sender,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Set while the last commit failed (a full or failing disk).
     pub(super) failing: Arc<AtomicBool>,
@@ -99,7 +99,7 @@ impl Writer {
             .name("pigeon-store".into())
             .spawn(move || run(store, rx, durability, &flag, &shared))?;
         Ok(Self {
-            tx: Some(tx),
+            tx: Sender(Some(tx)),
             thread: Some(thread),
             failing,
             progress,
@@ -108,14 +108,11 @@ impl Writer {
 
     /// A sender to move into a future.
     pub(super) fn sender(&self) -> Sender {
-        Sender(self.tx.clone())
+        Sender(self.tx.0.clone())
     }
 
     pub(super) fn send(&self, op: Op) {
-        // Fails only once the thread is gone (at exit): nothing is left to write to.
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(op);
-        }
+        self.tx.send(op);
     }
 
     /// Windowed durability: true while the commits are at most `window` behind
@@ -139,7 +136,7 @@ impl Drop for Writer {
     /// Commits what is left and closes the file, so that it can be opened
     /// again as soon as the store is dropped.
     fn drop(&mut self) {
-        drop(self.tx.take());
+        drop(self.tx.0.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -151,6 +148,7 @@ pub(super) struct Sender(Option<mpsc::UnboundedSender<Op>>);
 
 impl Sender {
     pub(super) fn send(&self, op: Op) {
+        // Fails only once the thread is gone (at exit): nothing is left to write to.
         if let Some(tx) = &self.0 {
             let _ = tx.send(op);
         }
