@@ -7,13 +7,9 @@
 #   PIGEON_ARGS="--max-queued-messages 100000" bench/compare.sh   # flags for pigeon
 set -uo pipefail
 cd "$(dirname "$0")/.."
-command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || {
-  echo "mosquitto is not installed: apt-get install -y mosquitto" >&2; exit 1; }
-MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+. bench/lib.sh
 read -ra pigeon_args <<<"${PIGEON_ARGS:-}"
 cargo build --release -q --bin pigeon --bin pigeon-bench || exit 1
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 tmp=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 ulimit -n 65536 2>/dev/null || true
 status=0

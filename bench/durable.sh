@@ -40,9 +40,7 @@
 # acknowledged message. Part 1 rows of brokers that lose QoS 1 show FAIL as usual.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || {
-  echo "mosquitto is not installed: apt-get install -y mosquitto" >&2; exit 1; }
-MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+. bench/lib.sh
 read -ra extra_pigeon_args <<<"${PIGEON_ARGS:-}"
 KILL_ROUNDS=${KILL_ROUNDS:-5}
 KILL_AFTER=${KILL_AFTER:-1}
@@ -51,8 +49,6 @@ cargo build --release -q -p pigeon -p pigeon-bench --bin pigeon --bin pigeon-ben
 PIGEON=$target/release/pigeon
 BENCH=$target/release/pigeon-bench
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 tmp=$(mktemp -d)
 broker_pid=
 cleanup() {

@@ -7,10 +7,8 @@ cd "$(dirname "$0")/.."
 N=${1:-100000}
 PY=.venv/bin/python
 [ -x "$PY" ] || { echo "run scripts/test once first (it makes .venv with paho-mqtt)" >&2; exit 1; }
-MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+. bench/lib.sh
 cargo build --release -q --bin pigeon || exit 1
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 tmp=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 

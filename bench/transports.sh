@@ -13,16 +13,12 @@
 #   PIGEON_ARGS="--max-queued-messages 100000" bench/transports.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
-command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || {
-  echo "mosquitto is not installed: apt-get install -y mosquitto" >&2; exit 1; }
 command -v openssl >/dev/null || { echo "openssl is not installed: apt-get install -y openssl" >&2; exit 1; }
-MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+. bench/lib.sh
 read -ra pigeon_args <<<"${PIGEON_ARGS:-}"
 read -ra transports <<<"${TRANSPORTS:-tcp tls ws wss}"
 cargo build --release -q --bin pigeon || exit 1
 cargo build --release -q -p pigeon-bench --bin pigeon-bench || exit 1
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
