@@ -229,7 +229,7 @@ impl BrokerHandle {
             self.closed().await;
             return;
         }
-        self.engine.shutdown.cancel();
+        self.engine.begin_shutdown();
         self.engine.tracker.close();
         self.engine.tracker.wait().await;
         self.engine.event(EventKind::Closed, || Event::Closed);

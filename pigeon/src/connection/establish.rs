@@ -9,16 +9,13 @@ use pigeon_codec::{
     ConnAck, ConnAckProperties, Connect, ConnectProperties, MqttCodec, Packet, Protocol, PubReply,
     ReasonCode, SubscriptionOptions,
 };
-use tokio::{
-    sync::{mpsc, OwnedMutexGuard},
-    time::Instant,
-};
+use tokio::{sync::OwnedMutexGuard, time::Instant};
 
-use super::{protocol, rate, Connection, WriteHalf};
+use super::{protocol, rate, Connection, Reader, WriteHalf};
 use crate::hooks::guard;
 use crate::{
     config::Config,
-    engine::{Ctrl, Engine, Link, Session},
+    engine::{Engine, Link, Session},
     hooks::{Client, Event, EventKind, Subscription},
     model::Parked,
     persistence::SessionState,
@@ -30,15 +27,23 @@ pub(super) async fn establish(
     mut connect: Connect,
     client: Client,
     assigned: Option<String>,
+    reader: Reader,
     writer: WriteHalf,
-) -> Option<Connection> {
+    buffered: Vec<Packet>,
+) -> Option<Box<Connection>> {
     let (requested, session_expiry) = session_expiry(engine, &connect);
     let (seat, mut parked) = take_over(engine, &client, &mut connect, session_expiry).await?;
     let session_present = seat.session_present;
     let (keep_alive, server_keep_alive) = keep_alive(engine, client.protocol(), connect.keep_alive);
     let terms = terms(engine, client.protocol(), &connect.properties, keep_alive);
     let open_qos2 = std::mem::take(&mut parked.incoming_qos2);
-    let mut conn = Connection::new(engine, client, seat, writer, &connect, terms, open_qos2);
+    // Boxed from the start: the task's future holds a pointer, not the struct.
+    let io = (reader, writer);
+    let mut conn = Box::new(Connection::new(
+        engine, client, seat, io, &connect, terms, open_qos2,
+    ));
+    // Handled once the client is ready (see `Connection::start`).
+    conn.stash.extend(buffered);
     if conn.persistent {
         conn.save_session(session_expiry);
     }
@@ -52,7 +57,7 @@ pub(super) async fn establish(
         p.session_expiry_interval = (session_expiry != requested).then_some(session_expiry);
         p.response_information = (connect.properties.request_response_information == Some(true))
             .then(|| format!("response/{}", conn.client_id));
-        conn.auth = conn.enhanced_auth(&mut connect, p);
+        conn.auth = conn.enhanced_auth(&mut connect, p).map(Box::new);
     }
     if session_present {
         conn.restore_subscriptions().await;
@@ -69,7 +74,6 @@ struct Seat {
     session: Arc<Session>,
     owner: OwnedMutexGuard<()>,
     conn_id: u64,
-    ctrl: mpsc::UnboundedReceiver<Ctrl>,
     session_present: bool,
     session_expiry: u32,
     will: Option<Will>,
@@ -94,20 +98,19 @@ async fn take_over(
     if connect.clean_start {
         engine.discard_session(&session).await;
     }
-    let (ctrl_tx, ctrl) = mpsc::unbounded_channel();
     let conn_id = engine.next_conn_id();
     // Online before unparking: deliveries from now on go to the live queue.
-    let link = Link {
-        conn_id,
-        ctrl: ctrl_tx,
-    };
-    session.attach(link, session_expiry > 0);
+    session.attach(Link { conn_id }, session_expiry > 0);
     let parked = if connect.clean_start {
         Parked::default()
     } else {
         engine.persistence.unpark(&client_id).await
     };
-    let will = connect.will.take();
+    // Its own copy: a slice of the read buffer would keep all of it alive.
+    let will = connect.will.take().map(|mut will| {
+        will.payload = bytes::Bytes::copy_from_slice(&will.payload);
+        will
+    });
     if let Some(will) = &will {
         engine.persistence.put_will(&client_id, will.clone()).await;
     }
@@ -116,7 +119,6 @@ async fn take_over(
         session,
         owner,
         conn_id,
-        ctrl,
         session_present,
         session_expiry,
         will,
@@ -218,27 +220,30 @@ impl Connection {
         engine: &Arc<Engine>,
         client: Client,
         seat: Seat,
-        writer: WriteHalf,
+        (reader, writer): (Reader, WriteHalf),
         connect: &Connect,
         terms: protocol::Terms,
         open_qos2: Vec<u16>,
     ) -> Self {
         let now = Instant::now();
+        let mqtt = protocol::State::new(terms, open_qos2, now);
+        let keep_alive_timer =
+            (mqtt.keep_alive.limit()).map(|limit| Box::pin(tokio::time::sleep_until(now + limit)));
         Connection {
             engine: engine.clone(),
             client,
             client_id: seat.client_id,
             session: seat.session,
-            _owner: seat.owner,
+            owner: Some(seat.owner),
             conn_id: seat.conn_id,
-            ctrl: seat.ctrl,
+            reader,
             writer,
             // Allocated on first use: an idle client holds no write buffer.
             out: BytesMut::new(),
             unflushed: false,
             encoder: encoder(terms.version, &connect.properties),
-            mqtt: protocol::State::new(terms, open_qos2, now),
-            will: seat.will,
+            mqtt,
+            will: seat.will.map(Box::new),
             session_expiry: seat.session_expiry,
             persistent: seat.session_expiry > 0,
             // Grows to BATCH on first delivery, then is reused.
@@ -247,8 +252,9 @@ impl Connection {
             pending: None,
             acks: None,
             stash: VecDeque::new(),
-            rate: rate::Bucket::new(engine.config.max_publish_rate, now),
-            paused_until: None,
+            rate: rate::Bucket::new(engine.config.max_publish_rate, now).map(Box::new),
+            pause: None,
+            keep_alive_timer,
         }
     }
 
@@ -266,7 +272,11 @@ impl Connection {
             method,
             credential: crate::hooks::Credential {
                 username: connect.username.clone(),
-                password: connect.password.clone(),
+                // Its own copy, not a slice of the read buffer.
+                password: connect
+                    .password
+                    .as_deref()
+                    .map(bytes::Bytes::copy_from_slice),
             },
             step: None,
         })

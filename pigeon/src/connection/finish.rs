@@ -58,12 +58,12 @@ impl Exit {
 impl Connection {
     /// Ends the connection: last words to the client, the will, and the
     /// session handed back to the engine (parked or removed).
-    pub(super) async fn finish(mut self, exit: Exit) {
+    pub(super) async fn finish(&mut self, exit: Exit) {
         self.say_goodbye(&exit).await;
         self.client.set_connected(false);
         self.report(&exit);
         let stored = self.engine.persistence.take_will(&self.client_id).await;
-        let will = self.will.take().or(stored);
+        let will = self.will.take().map(|will| *will).or(stored);
         let publish_will = match exit {
             Exit::Disconnect { will } => will,
             Exit::Shutdown => false,
@@ -83,6 +83,8 @@ impl Connection {
             Event::ClientDisconnect(self.client.clone())
         });
         crate::engine::sys::disconnect_client(engine, &self.client_id).await;
+        // The session is free for the next connection with this client id.
+        self.owner = None;
     }
 
     /// MQTT 5.0 clients the broker sends away are told why; then what is

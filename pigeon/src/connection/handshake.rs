@@ -33,13 +33,46 @@ struct Handshake<'a> {
     protocol: Protocol,
 }
 
-/// Reads and handles CONNECT. `None` when the connection ends here.
+/// How a handshake ends.
+pub(super) enum Accepted {
+    /// Connected: CONNACK is in its write buffer.
+    Established(Box<Connection>),
+    /// Refused (CONNACK sent, the write half closed): the close lingers.
+    Refused(Reader),
+    /// Given up on (timeout, closed socket, shutdown).
+    Gone,
+}
+
+/// Reads and handles CONNECT.
 pub(super) async fn accept(
+    engine: &Arc<Engine>,
+    mut reader: Reader,
+    writer: WriteHalf,
+    peer: &Peer,
+) -> Accepted {
+    let Some((connect, client, assigned, buffered, writer)) =
+        negotiate(engine, &mut reader, writer, peer).await
+    else {
+        return Accepted::Refused(reader);
+    };
+    match super::establish::establish(engine, connect, client, assigned, reader, writer, buffered)
+        .await
+    {
+        Some(conn) => Accepted::Established(conn),
+        None => Accepted::Gone,
+    }
+}
+
+/// What a CONNECT that passed every check leaves for `establish`.
+type Negotiated = (Connect, Client, Option<String>, Vec<Packet>, WriteHalf);
+
+/// CONNECT, its checks and hooks; `None` when the connection ends here.
+async fn negotiate(
     engine: &Arc<Engine>,
     reader: &mut Reader,
     writer: WriteHalf,
     peer: &Peer,
-) -> Option<(Connection, Vec<Packet>)> {
+) -> Option<Negotiated> {
     let mut hs = Handshake {
         engine,
         writer,
@@ -59,8 +92,7 @@ pub(super) async fn accept(
     tracing::Span::current().record("client_id", client.id());
     let buffered = hs.authenticate(reader, &client, &mut connect).await.ok()?;
     hs.check_limits(&client, &connect).await.ok()?;
-    let conn = super::establish::establish(engine, connect, client, assigned, hs.writer).await?;
-    Some((conn, buffered))
+    Some((connect, client, assigned, buffered, hs.writer))
 }
 
 impl Handshake<'_> {

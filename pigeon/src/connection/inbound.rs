@@ -4,6 +4,7 @@
 use std::{
     collections::VecDeque,
     sync::{atomic::Ordering::Relaxed, Arc},
+    task::{Context, Poll},
 };
 
 use futures_util::FutureExt;
@@ -50,22 +51,25 @@ pub(crate) struct AwaitingCommit {
 #[allow(clippy::box_collection)]
 pub(crate) type AckQueue = Box<VecDeque<AwaitingCommit>>;
 
-/// Resolves with the result of the oldest commit awaited, if any.
-pub(super) async fn committed(acks: &mut Option<AckQueue>) -> bool {
+/// Ready with the result of the oldest commit awaited, if any.
+pub(super) fn poll_committed(acks: &mut Option<AckQueue>, cx: &mut Context<'_>) -> Poll<bool> {
     match acks.as_mut().and_then(|q| q.front_mut()) {
         Some(AwaitingCommit {
             commit: Some(f), ..
-        }) => f.await,
-        Some(_) => true,
-        None => std::future::pending().await,
+        }) => f.as_mut().poll(cx),
+        Some(_) => Poll::Ready(true),
+        None => Poll::Pending,
     }
 }
 
-/// Resolves when the waiting PUBLISH, if any, reached every queue.
-pub(super) async fn routed(pending: &mut Option<Pending>) -> Arc<Message> {
+/// Ready when the waiting PUBLISH, if any, reached every queue.
+pub(super) fn poll_routed(
+    pending: &mut Option<Pending>,
+    cx: &mut Context<'_>,
+) -> Poll<Arc<Message>> {
     match pending {
-        Some(p) => (&mut p.routed).await,
-        None => std::future::pending().await,
+        Some(p) => p.routed.as_mut().poll(cx),
+        None => Poll::Pending,
     }
 }
 
@@ -284,7 +288,7 @@ impl Connection {
     /// Counts a PUBLISH against `max_publish_rate`; over it, reading pauses.
     fn count_publish(&mut self) {
         if let Some(until) = self.rate.as_mut().and_then(|r| r.take(Instant::now())) {
-            self.paused_until = Some(until);
+            self.pause = Some(Box::pin(tokio::time::sleep_until(until)));
         }
     }
 

@@ -3,6 +3,7 @@
 //! in-flight window, until the client leaves or is sent away.
 
 mod auth;
+mod driver;
 mod establish;
 mod finish;
 mod handshake;
@@ -10,6 +11,7 @@ mod inbound;
 mod outbound;
 mod protocol;
 mod rate;
+mod reader;
 mod subscribe;
 
 pub(crate) use handshake::refuse_busy;
@@ -21,14 +23,14 @@ use futures_util::{FutureExt, StreamExt};
 use pigeon_codec::{DecodeError, MqttCodec, Packet, ReasonCode, Will};
 use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt},
-    sync::{mpsc, OwnedMutexGuard},
+    sync::OwnedMutexGuard,
     time::{Instant, Sleep},
 };
-use tokio_util::codec::{Encoder, FramedRead};
+use tokio_util::codec::Encoder;
 use tracing::Instrument;
 
 use crate::{
-    engine::{Ctrl, Engine, Session},
+    engine::{Engine, Session},
     hooks::{Client, Peer},
     model::Delivery,
 };
@@ -38,11 +40,13 @@ use crate::{
 pub(crate) type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
 /// The write half of a client's stream.
 pub(crate) type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
-type Reader = FramedRead<ReadHalf, MqttCodec>;
+use reader::Reader;
 
 /// Stop reading from a client (and draining its queue) while this many bytes
 /// wait to be written to it: a client that does not read cannot grow memory.
 const HIGH_WATER: usize = 64 * 1024;
+/// The write buffer's first allocation after it was released.
+const OUT_CAPACITY: usize = 4 * 1024;
 /// Packets handled back to back, when already readable, before writing.
 const READ_BURST: usize = 64;
 /// Deliveries taken from the session queue per lock.
@@ -65,28 +69,50 @@ pub(crate) async fn serve_halves(
     write: WriteHalf,
     peer: Peer,
 ) {
-    let span = tracing::info_span!(
+    // At debug level: with the fmt layer, an enabled span keeps its fields
+    // formatted in the subscriber's registry, some 300 bytes per idle client.
+    let span = tracing::debug_span!(
         "client",
         addr = %peer.addr(),
         listener = %peer.listener(),
         client_id = tracing::field::Empty
     );
-    async move {
-        let mut reader = FramedRead::new(read, MqttCodec::new(engine.config.max_packet_size));
-        match handshake::accept(&engine, &mut reader, write, &peer).await {
-            Some((conn, buffered)) => conn.run(reader, buffered).await,
-            // Refused (CONNACK sent) or given up on; the write half is closed.
-            None => finish::linger(reader.get_mut(), &engine.shutdown).await,
-        }
+    // The handshake is boxed, and only for as long as it runs: a task's
+    // future is as large as its largest state, for the connection's whole
+    // life. What lives on is a `Driver`: two words.
+    let opened = Box::pin(open(engine, read, write, peer).instrument(span.clone())).await;
+    if let Some(conn) = opened {
+        driver::Driver::new(conn).instrument(span).await
     }
-    .instrument(span)
-    .await
+}
+
+/// The handshake; the connection if it was accepted.
+async fn open(
+    engine: Arc<Engine>,
+    read: ReadHalf,
+    write: WriteHalf,
+    peer: Peer,
+) -> Option<Box<Connection>> {
+    let reader = Reader::new(read, MqttCodec::new(engine.config.max_packet_size));
+    match handshake::accept(&engine, reader, write, &peer).await {
+        handshake::Accepted::Established(conn) => Some(conn),
+        // Refused (CONNACK sent); the write half is closed.
+        handshake::Accepted::Refused(mut reader) => {
+            finish::linger(reader.get_mut(), &engine.shutdown).await;
+            None
+        }
+        handshake::Accepted::Gone => None,
+    }
 }
 
 /// The exit of a subscriber that took nothing from its full queue for
 /// `drain_timeout`: its publishers are released.
-fn too_slow(timeout: Duration) -> Exit {
-    tracing::info!(?timeout, "disconnecting a subscriber that does not keep up");
+fn too_slow(client_id: &str, timeout: Duration) -> Exit {
+    tracing::info!(
+        client_id,
+        ?timeout,
+        "disconnecting a subscriber that does not keep up"
+    );
     Exit::Violation(
         ReasonCode::QuotaExceeded,
         format!("took no message from a full queue for {timeout:?} (drain_timeout)"),
@@ -131,10 +157,11 @@ pub(crate) struct Connection {
     client: Client,
     client_id: Arc<str>,
     session: Arc<Session>,
-    _owner: OwnedMutexGuard<()>,
+    /// Released at the end of `finish`: a taking-over connection waits for it.
+    owner: Option<OwnedMutexGuard<()>>,
     conn_id: u64,
-    ctrl: mpsc::UnboundedReceiver<Ctrl>,
     // I/O.
+    reader: Reader,
     writer: WriteHalf,
     out: BytesMut,
     /// Bytes were written since the last flush (TLS and WebSocket buffer them).
@@ -143,14 +170,16 @@ pub(crate) struct Connection {
     encoder: MqttCodec,
     /// The MQTT state: in-flight window, QoS 2 exchanges, aliases, keep alive.
     mqtt: protocol::State,
-    will: Option<Will>,
+    /// Boxed, as the other rarely used parts: every idle client pays for
+    /// the size of this struct.
+    will: Option<Box<Will>>,
     /// MQTT 5.0 Session Expiry Interval in seconds (3.x: 0 for a clean
     /// session, never-expires otherwise); `persistent` is `session_expiry > 0`.
     session_expiry: u32,
     persistent: bool,
     batch: Vec<Delivery>,
     /// MQTT 5.0 enhanced authentication, when CONNECT used it.
-    auth: Option<auth::Enhanced>,
+    auth: Option<Box<auth::Enhanced>>,
     /// A PUBLISH waiting for room in its subscribers' queues (backpressure):
     /// its acknowledgement waits, and so does every later packet but acks.
     pending: Option<inbound::Pending>,
@@ -160,9 +189,11 @@ pub(crate) struct Connection {
     /// Packets read while `pending` waits (at most one but for the handshake's).
     stash: VecDeque<Packet>,
     /// `max_publish_rate`, if any.
-    rate: Option<rate::Bucket>,
-    /// Reading waits until then: the client is over `max_publish_rate`.
-    paused_until: Option<Instant>,
+    rate: Option<Box<rate::Bucket>>,
+    /// Reading waits until this fires: the client is over `max_publish_rate`.
+    pause: Option<Pin<Box<Sleep>>>,
+    /// Fires when the keep alive may have run out (none without one).
+    keep_alive_timer: Option<Pin<Box<Sleep>>>,
 }
 
 enum Step {
@@ -178,70 +209,42 @@ enum Step {
 }
 
 impl Connection {
-    async fn run(mut self, mut reader: Reader, buffered: Vec<Packet>) {
-        let exit = self.run_loop(&mut reader, buffered).await;
-        tracing::debug!(?exit, "connection ends");
-        let lingers = exit.lingers();
-        let engine = self.engine.clone();
-        // The session is released first: lingering delays only this task's end.
-        self.finish(exit).await;
-        if lingers {
-            finish::linger(reader.get_mut(), &engine.shutdown).await;
-        }
-    }
-
-    async fn run_loop(&mut self, reader: &mut Reader, buffered: Vec<Packet>) -> Exit {
-        if let Err(exit) = self.start(buffered).await {
-            return exit;
-        }
-        let sleep = tokio::time::sleep(self.mqtt.keep_alive.first_timer());
-        tokio::pin!(sleep);
-        loop {
-            if let Err(exit) = self.turn(reader, sleep.as_mut()).await {
-                return exit;
-            }
-        }
-    }
-
     /// Offline messages (up to the in-flight window) go out first; then the
     /// client is ready (the seed's clientReady), and what it sent during the
     /// handshake is handled first.
-    async fn start(&mut self, buffered: Vec<Packet>) -> Result<(), Exit> {
+    async fn start(&mut self) -> Result<(), Exit> {
         self.fill().await?;
         self.engine.event(crate::hooks::EventKind::ClientReady, || {
             crate::hooks::Event::ClientReady(self.client.clone())
         });
-        self.stash.extend(buffered);
-        Ok(())
+        self.handle_stashed().await
     }
 
-    /// One turn of the loop: deliver, handle what was held, wait for the
-    /// next thing to happen and deal with it.
-    async fn turn(&mut self, reader: &mut Reader, mut sleep: Pin<&mut Sleep>) -> Result<(), Exit> {
-        self.fill().await?;
-        self.handle_stashed().await?;
-        match self.next_step(reader, sleep.as_mut()).await {
-            Step::Exit(exit) => Err(exit),
+    /// Deals with what happened; then delivers, and handles what was held.
+    async fn take_step(&mut self, step: Step) -> Result<(), Exit> {
+        match step {
+            Step::Exit(exit) => return Err(exit),
             Step::Routed(message) => {
                 // The wait was the broker's: the client's keep alive starts over.
                 self.mqtt.keep_alive.seen(Instant::now());
-                self.published(message)
+                self.published(message)?;
             }
-            Step::Committed(ok) => self.on_committed(ok),
+            Step::Committed(ok) => self.on_committed(ok)?,
             Step::Packet(packet) => {
                 self.mqtt.keep_alive.seen(Instant::now());
                 self.receive(packet).await?;
-                self.read_burst(reader).await
+                self.read_burst().await?;
             }
-            Step::Wrote | Step::Wake => Ok(()),
+            Step::Wrote | Step::Wake => {}
             Step::Resume => {
                 // The pause was the broker's: the client's keep alive starts over.
-                self.paused_until = None;
+                self.pause = None;
                 self.mqtt.keep_alive.seen(Instant::now());
-                Ok(())
             }
-            Step::KeepAliveCheck => self.check_keep_alive(sleep),
+            Step::KeepAliveCheck => self.check_keep_alive()?,
         }
+        self.fill().await?;
+        self.handle_stashed().await
     }
 
     /// Packets held while a PUBLISH waited go first, in order.
@@ -258,9 +261,14 @@ impl Connection {
     /// Whether a burst may read one more packet: the client is not behind on
     /// reading, nor over its publish rate, and nothing read waits its turn.
     fn may_read_ahead(&self) -> bool {
+        self.pending.is_none() && self.can_read()
+    }
+
+    /// Whether to read at all. Reading does not wait on `pending`: acks and
+    /// pings are served while a PUBLISH waits (see `receive`).
+    fn can_read(&self) -> bool {
         self.out.len() < HIGH_WATER
-            && self.pending.is_none()
-            && self.paused_until.is_none()
+            && self.pause.is_none()
             && self.stash.is_empty()
             && self.acks_have_room()
     }
@@ -273,54 +281,14 @@ impl Connection {
             .is_none_or(|q| q.len() < usize::from(self.engine.config.receive_maximum))
     }
 
-    /// Waits for whatever happens first. Reading does not wait on `pending`:
-    /// acks and pings are served while a PUBLISH waits (see `receive`).
-    async fn next_step(&mut self, reader: &mut Reader, sleep: Pin<&mut Sleep>) -> Step {
-        let can_read = self.out.len() < HIGH_WATER
-            && self.stash.is_empty()
-            && self.paused_until.is_none()
-            && self.acks_have_room();
-        let paused_until = self.paused_until.unwrap_or_else(Instant::now);
-        tokio::select! {
-            biased;
-            _ = self.engine.shutdown.cancelled() => Step::Exit(Exit::Shutdown),
-            // A closed channel means the session no longer links to us: gone too.
-            ctrl = self.ctrl.recv() => match ctrl {
-                Some(Ctrl::TooSlow) => Step::Exit(too_slow(self.engine.config.drain_timeout)),
-                Some(Ctrl::TakenOver) | None => Step::Exit(Exit::TakenOver),
-            },
-            message = inbound::routed(&mut self.pending), if self.pending.is_some() => {
-                Step::Routed(message)
-            }
-            ok = inbound::committed(&mut self.acks), if self.acks.is_some() => Step::Committed(ok),
-            written = push(&mut self.writer, &mut self.out, &mut self.unflushed),
-                if !self.out.is_empty() || self.unflushed => {
-                match written {
-                    Ok(0) | Err(_) => Step::Exit(Exit::Closed),
-                    Ok(_) => Step::Wrote,
-                }
-            }
-            packet = reader.next(), if can_read => match packet {
-                None => Step::Exit(Exit::Closed),
-                Some(Err(e)) => Step::Exit(Exit::read_failed(e)),
-                Some(Ok(packet)) => Step::Packet(packet),
-            },
-            _ = self.session.notified() => Step::Wake,
-            _ = sleep, if self.mqtt.keep_alive.limit().is_some() => Step::KeepAliveCheck,
-            _ = tokio::time::sleep_until(paused_until), if self.paused_until.is_some() => {
-                Step::Resume
-            }
-        }
-    }
-
     /// Handles what is already readable before writing, so that replies to a
     /// burst leave in one write instead of one each.
-    async fn read_burst(&mut self, reader: &mut Reader) -> Result<(), Exit> {
+    async fn read_burst(&mut self) -> Result<(), Exit> {
         for _ in 0..READ_BURST {
             if !self.may_read_ahead() {
                 break;
             }
-            match reader.next().now_or_never() {
+            match self.reader.next().now_or_never() {
                 None => break,
                 Some(None) => return Err(Exit::Closed),
                 Some(Some(Err(e))) => return Err(Exit::read_failed(e)),
@@ -332,12 +300,14 @@ impl Connection {
 
     /// The keep-alive timer fired: end a silent client, or sleep until the
     /// deadline its last packet set.
-    fn check_keep_alive(&mut self, sleep: Pin<&mut Sleep>) -> Result<(), Exit> {
+    fn check_keep_alive(&mut self) -> Result<(), Exit> {
         // Not reading is the broker's doing, not the client's.
-        let held = self.pending.is_some() || self.paused_until.is_some();
+        let held = self.pending.is_some() || self.pause.is_some();
         match self.mqtt.keep_alive.check(Instant::now(), held) {
             Some(deadline) => {
-                sleep.reset(deadline);
+                if let Some(timer) = &mut self.keep_alive_timer {
+                    timer.as_mut().reset(deadline);
+                }
                 Ok(())
             }
             None => Err(Exit::KeepAlive),
@@ -347,6 +317,11 @@ impl Connection {
     /// Appends a packet to the write buffer; false when it cannot be sent
     /// (e.g. larger than the client's Maximum Packet Size).
     fn write(&mut self, packet: &Packet) -> bool {
+        if self.out.capacity() == 0 {
+            // Released while idle (see `release_idle_buffers`): one allocation
+            // for a burst of replies, not one per doubling.
+            self.out.reserve(OUT_CAPACITY);
+        }
         match Encoder::<&Packet>::encode(&mut self.encoder, packet, &mut self.out) {
             Ok(()) => true,
             Err(error) => {
@@ -367,26 +342,6 @@ impl Connection {
             tracing::debug!("client did not take its last packets");
         }
     }
-}
-
-/// Writes some of `out`, then flushes once it is all written: streams that
-/// buffer (TLS records, WebSocket frames) must not sit on a reply. A flush is a
-/// no-op for TCP. Cancel-safe: `unflushed` remembers a flush still owed.
-async fn push(
-    writer: &mut WriteHalf,
-    out: &mut BytesMut,
-    unflushed: &mut bool,
-) -> std::io::Result<usize> {
-    if !out.is_empty() {
-        let n = writer.write_buf(out).await?;
-        *unflushed = true;
-        if n == 0 || !out.is_empty() {
-            return Ok(n);
-        }
-    }
-    writer.flush().await?;
-    *unflushed = false;
-    Ok(1)
 }
 
 #[cfg(test)]

@@ -3,14 +3,14 @@
 
 use std::{
     collections::{HashMap, VecDeque},
+    sync::atomic::{AtomicBool, Ordering},
     sync::{Arc, Mutex, MutexGuard},
+    task::{Context, Poll},
 };
 
+use futures_util::task::AtomicWaker;
 use pigeon_codec::{QoS, SubscriptionOptions};
-use tokio::{
-    sync::{mpsc, Notify},
-    time::Instant,
-};
+use tokio::{sync::Notify, time::Instant};
 
 use super::{budget::QueuePolicy, stats::DropReason};
 use crate::model::{BoxFuture, Delivery};
@@ -24,12 +24,10 @@ pub(crate) enum Ctrl {
     TooSlow,
 }
 
-/// The owning connection's control channel.
+/// The owning connection.
 pub(crate) struct Link {
     /// The owning connection's id (unique per broker).
     pub conn_id: u64,
-    /// Where to tell it to end.
-    pub ctrl: mpsc::UnboundedSender<Ctrl>,
 }
 
 /// What happened to a delivery offered to a session.
@@ -58,7 +56,13 @@ pub(crate) struct Session {
     /// The client identifier this session belongs to.
     pub client_id: Arc<str>,
     inner: Mutex<Inner>,
-    notify: Notify,
+    /// Wakes the owning connection: deliveries were queued, or it was told
+    /// to go. A flag and a waker, not a channel or a `Notify`: waking costs no
+    /// lock, and an idle connection holds no allocation for it.
+    woken: AtomicBool,
+    waker: AtomicWaker,
+    /// Set once the connection was told to go ([`Session::told`]).
+    telling: AtomicBool,
     /// Wakes publishers waiting for room in the queue.
     room: Notify,
     /// Wakes the timers armed at detach (session expiry, will delay) when a
@@ -92,8 +96,11 @@ struct Inner {
     waiters: bool,
     /// The connection was told to end for not keeping up.
     kicked: bool,
-    subscriptions: HashMap<String, SubscriptionOptions>,
-    identifiers: HashMap<String, u32>,
+    /// What the owning connection was told (takeover, too slow).
+    told: Option<Ctrl>,
+    /// Each filter's options and MQTT 5.0 subscription identifier (one map,
+    /// not two: an empty map costs six words in every session).
+    subscriptions: HashMap<String, (SubscriptionOptions, Option<u32>)>,
 }
 
 /// Budget reserved ahead per session, so the broker-wide counter (shared by
@@ -106,7 +113,9 @@ impl Session {
         Self {
             client_id,
             inner: Mutex::new(Inner::default()),
-            notify: Notify::new(),
+            woken: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+            telling: AtomicBool::new(false),
             room: Notify::new(),
             attached: Notify::new(),
             owner: Arc::new(tokio::sync::Mutex::new(())),
@@ -167,7 +176,7 @@ impl Session {
             inner.bytes += size;
             inner.queue.push_back(delivery);
             drop(inner);
-            self.notify.notify_one();
+            self.wake();
             return Offer::Queued;
         }
         let qos0 = delivery.qos == QoS::AtMostOnce;
@@ -234,9 +243,9 @@ impl Session {
         if inner.kicked {
             return;
         }
-        if let Some(link) = &inner.link {
+        if inner.link.is_some() {
             inner.kicked = true;
-            let _ = link.ctrl.send(Ctrl::TooSlow);
+            self.tell(inner, Ctrl::TooSlow);
         }
     }
 
@@ -256,7 +265,7 @@ impl Session {
         let newer = std::mem::replace(&mut inner.queue, deliveries);
         inner.queue.extend(newer);
         drop(inner);
-        self.notify.notify_one();
+        self.wake();
     }
 
     /// Appends a delivery regardless of limits (retained messages on subscribe).
@@ -267,7 +276,7 @@ impl Session {
         inner.bytes += bytes;
         inner.queue.push_back(delivery);
         drop(inner);
-        self.notify.notify_one();
+        self.wake();
     }
 
     /// Moves up to `max` queued deliveries weighing about `max_bytes` (at least
@@ -284,6 +293,8 @@ impl Session {
         let mut inner = self.lock();
         let mut taken = 0;
         let start = out.len();
+        // Reserved here, not kept by the idle connection between batches.
+        out.reserve(inner.queue.len().min(max));
         while out.len() < max && (taken < max_bytes || out.len() == start) {
             let Some(front) = inner.queue.front() else {
                 break;
@@ -340,9 +351,46 @@ impl Session {
         std::mem::take(&mut inner.queue)
     }
 
-    /// Resolves when a delivery was queued since the last call.
-    pub(crate) async fn notified(&self) {
-        self.notify.notified().await
+    /// Wakes the owning connection (see [`Session::poll_woken`]).
+    pub(crate) fn wake(&self) {
+        // Only the first wake-up since the last poll needs the waker.
+        if !self.woken.swap(true, Ordering::AcqRel) {
+            self.waker.wake();
+        }
+    }
+
+    /// Ready once a delivery was queued, or the connection was told something,
+    /// since the last `Ready`.
+    pub(crate) fn poll_woken(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.woken.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // A wake-up between the check and the registration found no waker.
+        if self.woken.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
+    /// Tells the owning connection to go, and wakes it.
+    fn tell(&self, inner: &mut Inner, ctrl: Ctrl) {
+        inner.told = Some(ctrl);
+        self.telling.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    /// What connection `conn_id` was told, if anything: a connection that no
+    /// longer owns the session was taken over. Cheap when nothing was told.
+    pub(crate) fn told(&self, conn_id: u64) -> Option<Ctrl> {
+        if !self.telling.load(Ordering::Acquire) {
+            return None;
+        }
+        let inner = self.lock();
+        match &inner.link {
+            Some(link) if link.conn_id == conn_id => inner.told,
+            _ => Some(Ctrl::TakenOver),
+        }
     }
 
     /// Marks the session online, owned by `link`.
@@ -350,6 +398,8 @@ impl Session {
         let mut inner = self.lock();
         inner.link = Some(link);
         inner.kicked = false;
+        inner.told = None;
+        self.telling.store(false, Ordering::Release);
         inner.last_take = Some(Instant::now());
         inner.epoch += 1;
         inner.persistent = persistent;
@@ -387,8 +437,9 @@ impl Session {
 
     /// Asks the owning connection (if any) to end because of a takeover.
     pub(crate) fn kick(&self) {
-        if let Some(link) = &self.lock().link {
-            let _ = link.ctrl.send(Ctrl::TakenOver);
+        let mut inner = self.lock();
+        if inner.link.is_some() {
+            self.tell(&mut inner, Ctrl::TakenOver);
         }
     }
 
@@ -430,40 +481,38 @@ impl Session {
         self.lock().removed
     }
 
-    /// Records a granted subscription. True when it is new.
-    pub(crate) fn add_subscription(&self, filter: &str, options: SubscriptionOptions) -> bool {
+    /// Records a granted subscription and its MQTT 5.0 identifier, if any.
+    /// True when it is new.
+    pub(crate) fn add_subscription(
+        &self,
+        filter: &str,
+        options: SubscriptionOptions,
+        identifier: Option<u32>,
+    ) -> bool {
         self.lock()
             .subscriptions
-            .insert(filter.to_owned(), options)
+            .insert(filter.to_owned(), (options, identifier))
             .is_none()
-    }
-
-    /// Records (or clears) the MQTT 5.0 identifier of a subscription.
-    pub(crate) fn set_subscription_identifier(&self, filter: &str, identifier: Option<u32>) {
-        let mut inner = self.lock();
-        match identifier {
-            Some(id) => inner.identifiers.insert(filter.to_owned(), id),
-            None => inner.identifiers.remove(filter),
-        };
     }
 
     /// The MQTT 5.0 identifier of a subscription, if it has one.
     pub(crate) fn subscription_identifier(&self, filter: &str) -> Option<u32> {
-        self.lock().identifiers.get(filter).copied()
+        self.lock().subscriptions.get(filter).and_then(|s| s.1)
     }
 
     /// Forgets a subscription. True when it existed.
     pub(crate) fn remove_subscription(&self, filter: &str) -> bool {
-        let mut inner = self.lock();
-        inner.identifiers.remove(filter);
-        inner.subscriptions.remove(filter).is_some()
+        self.lock().subscriptions.remove(filter).is_some()
     }
 
     /// Takes every subscription (the session is being cleaned).
     pub(crate) fn take_subscriptions(&self) -> Vec<(String, SubscriptionOptions)> {
         let mut inner = self.lock();
-        inner.identifiers.clear();
-        inner.subscriptions.drain().collect()
+        inner
+            .subscriptions
+            .drain()
+            .map(|(f, (o, _))| (f, o))
+            .collect()
     }
 
     /// How many subscriptions the session holds.
@@ -481,7 +530,7 @@ impl Session {
         self.lock()
             .subscriptions
             .iter()
-            .map(|(f, o)| (f.clone(), *o))
+            .map(|(f, (o, _))| (f.clone(), *o))
             .collect()
     }
 }
@@ -497,16 +546,13 @@ mod tests {
 
     const DRAIN: Duration = Duration::from_secs(5);
 
-    fn online(messages: usize) -> (Arc<Session>, mpsc::UnboundedReceiver<Ctrl>) {
+    fn online(messages: usize) -> Arc<Session> {
         online_with_budget(messages, 1 << 20)
     }
 
     /// An online session of `messages` places counting against a broker-wide
     /// budget of `budget` bytes.
-    fn online_with_budget(
-        messages: usize,
-        budget: usize,
-    ) -> (Arc<Session>, mpsc::UnboundedReceiver<Ctrl>) {
+    fn online_with_budget(messages: usize, budget: usize) -> Arc<Session> {
         let limits = QueueLimits {
             messages,
             bytes: 1 << 20,
@@ -514,9 +560,8 @@ mod tests {
         };
         let policy = Arc::new(QueuePolicy::new(limits, budget));
         let session = Arc::new(Session::new(Arc::from("s"), policy));
-        let (ctrl, rx) = mpsc::unbounded_channel();
-        session.attach(Link { conn_id: 1, ctrl }, false);
-        (session, rx)
+        session.attach(Link { conn_id: 1 }, false);
+        session
     }
 
     fn delivery(qos: QoS) -> Delivery {
@@ -529,7 +574,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_full_queue_makes_publishers_wait_and_a_take_wakes_them() {
-        let (session, _ctrl) = online(8);
+        let session = online(8);
         for _ in 0..8 {
             assert!(matches!(offer(&session, QoS::AtLeastOnce), Offer::Queued));
         }
@@ -561,7 +606,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn qos0_is_dropped_for_a_stalled_subscriber_and_it_is_sent_away_at_drain_timeout() {
-        let (session, mut ctrl) = online(1);
+        let session = online(1);
         assert!(matches!(offer(&session, QoS::AtMostOnce), Offer::Queued));
         assert!(matches!(
             offer(&session, QoS::AtMostOnce),
@@ -576,19 +621,25 @@ mod tests {
             offer(&session, QoS::AtLeastOnce),
             Offer::Full { .. }
         ));
-        assert!(ctrl.try_recv().is_err(), "not yet: it may still catch up");
+        assert_eq!(session.told(1), None, "not yet: it may still catch up");
         tokio::time::advance(DRAIN).await;
         assert!(matches!(
             offer(&session, QoS::AtLeastOnce),
             Offer::Full { .. }
         ));
-        assert_eq!(ctrl.try_recv(), Ok(Ctrl::TooSlow));
-        assert!(ctrl.try_recv().is_err(), "told once");
+        assert_eq!(session.told(1), Some(Ctrl::TooSlow));
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(
+            session.poll_woken(&mut cx).is_ready(),
+            "and woken to see it"
+        );
+        assert_eq!(session.told(2), Some(Ctrl::TakenOver), "another connection");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_subscriber_that_keeps_taking_is_never_judged_slow() {
-        let (session, mut ctrl) = online(1);
+        let session = online(1);
         let mut out = Vec::new();
         for _ in 0..20 {
             assert!(matches!(offer(&session, QoS::AtMostOnce), Offer::Queued));
@@ -600,12 +651,32 @@ mod tests {
             session.take_batch(10, usize::MAX, usize::MAX, &mut out);
         }
         assert_eq!(out.len(), 20, "every message was taken, none dropped");
-        assert!(ctrl.try_recv().is_err());
+        assert_eq!(session.told(1), None);
+    }
+
+    #[test]
+    fn a_wake_up_is_kept_until_polled_and_seen_once() {
+        let session = online(10);
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(session.poll_woken(&mut cx).is_pending());
+        assert!(matches!(offer(&session, QoS::AtLeastOnce), Offer::Queued));
+        assert!(matches!(offer(&session, QoS::AtLeastOnce), Offer::Queued));
+        assert!(session.poll_woken(&mut cx).is_ready());
+        assert!(
+            session.poll_woken(&mut cx).is_pending(),
+            "two offers, one wake-up"
+        );
+        session.kick();
+        assert!(session.poll_woken(&mut cx).is_ready());
+        assert_eq!(session.told(1), Some(Ctrl::TakenOver));
+        session.attach(Link { conn_id: 2 }, false);
+        assert_eq!(session.told(2), None, "the new owner starts untold");
     }
 
     #[tokio::test]
     async fn bytes_go_back_to_the_budget_when_taken_or_detached() {
-        let (session, _ctrl) = online(10);
+        let session = online(10);
         for _ in 0..3 {
             assert!(matches!(offer(&session, QoS::AtLeastOnce), Offer::Queued));
         }
@@ -624,7 +695,7 @@ mod tests {
     async fn a_nearly_spent_budget_is_used_to_the_byte_then_refuses() {
         let cost = delivery(QoS::AtLeastOnce).message.cost();
         // Room for two copies and no credit ahead.
-        let (session, _ctrl) = online_with_budget(100, 2 * cost);
+        let session = online_with_budget(100, 2 * cost);
         assert!(matches!(offer(&session, QoS::AtLeastOnce), Offer::Queued));
         assert!(matches!(offer(&session, QoS::AtLeastOnce), Offer::Queued));
         assert!(matches!(
@@ -640,7 +711,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_write_buffer_takes_no_more_than_its_room() {
-        let (session, _ctrl) = online(10);
+        let session = online(10);
         for _ in 0..5 {
             assert!(matches!(offer(&session, QoS::AtMostOnce), Offer::Queued));
         }

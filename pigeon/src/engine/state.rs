@@ -111,6 +111,16 @@ impl Engine {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Starts the shutdown. Connections learn of it when woken, which this
+    /// does: they hold no waiter on the token (registering one per wait would
+    /// make every connection lock the token's one mutex).
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+        for session in self.sessions() {
+            session.wake();
+        }
+    }
+
     /// Every session in the registry.
     pub(crate) fn sessions(&self) -> Vec<Arc<Session>> {
         self.registry().values().cloned().collect()
@@ -161,8 +171,7 @@ impl Engine {
                         identifier: sub.identifier,
                     };
                     tree.insert(&sub.filter, entry);
-                    session.add_subscription(&sub.filter, sub.options);
-                    session.set_subscription_identifier(&sub.filter, sub.identifier);
+                    session.add_subscription(&sub.filter, sub.options, sub.identifier);
                 }
             }
             self.registry().insert(client_id, session.clone());
@@ -189,8 +198,7 @@ impl Engine {
             identifier,
         };
         let new = self.router.tree_mut().insert(filter, entry);
-        session.add_subscription(filter, options);
-        session.set_subscription_identifier(filter, identifier);
+        session.add_subscription(filter, options, identifier);
         if persistent {
             let sub = StoredSubscription {
                 filter: filter.to_owned(),

@@ -82,8 +82,15 @@ struct PeerInner {
     local_addr: Option<SocketAddr>,
     listener: Arc<str>,
     kind: ListenerKind,
-    certificate: Option<PeerCertificate>,
+    /// Boxed: one word for the clients without one (most).
+    certificate: Option<Box<PeerCertificate>>,
     identity_as_username: bool,
+}
+
+/// The name of a [`ListenerKind::Custom`] listener, allocated once.
+fn custom_listener() -> Arc<str> {
+    static NAME: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| Arc::from("custom")).clone()
 }
 
 impl Peer {
@@ -92,7 +99,7 @@ impl Peer {
         Self(Arc::new(PeerInner {
             addr,
             local_addr: None,
-            listener: Arc::from("custom"),
+            listener: custom_listener(),
             kind: ListenerKind::Custom,
             certificate: None,
             identity_as_username: false,
@@ -115,7 +122,7 @@ impl Peer {
 
     /// Attaches the client's verified certificate.
     pub fn with_certificate(mut self, certificate: PeerCertificate) -> Self {
-        Arc::make_mut(&mut self.0).certificate = Some(certificate);
+        Arc::make_mut(&mut self.0).certificate = Some(Box::new(certificate));
         self
     }
 
@@ -148,7 +155,7 @@ impl Peer {
 
     /// The verified client certificate, over TLS with client certificates.
     pub fn certificate(&self) -> Option<&PeerCertificate> {
-        self.0.certificate.as_ref()
+        self.0.certificate.as_deref()
     }
 
     /// The user name the certificate imposes, when the listener uses the

@@ -111,12 +111,12 @@ fn admit(
     };
     // Small MQTT packets must not wait for Nagle.
     let _ = stream.set_nodelay(true);
-    let task = serve(engine.clone(), endpoint.clone(), stream, addr);
-    engine.tracker.spawn(async move {
-        // Held for the connection's whole life, whatever way it ends.
-        let _slots = (listener_slot, broker_slot);
-        task.await;
-    });
+    // Held for the connection's whole life, whatever way it ends. Passed in,
+    // not captured by a wrapping `async` block: that would store the future
+    // twice (once captured, once being awaited) in every connection's task.
+    let slots = (listener_slot, broker_slot);
+    let task = serve(engine.clone(), endpoint.clone(), stream, addr, slots);
+    engine.tracker.spawn(task);
 }
 
 /// A connection over `max_connections`: plain TCP clients get CONNACK 0x97
@@ -152,7 +152,13 @@ fn refuse(
 }
 
 /// Runs the transport's handshake within `connect_timeout`, then MQTT.
-async fn serve(engine: Arc<Engine>, endpoint: Arc<Endpoint>, stream: TcpStream, addr: SocketAddr) {
+async fn serve<Slots: Send>(
+    engine: Arc<Engine>,
+    endpoint: Arc<Endpoint>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    _slots: Slots,
+) {
     let peer = Peer::new(addr)
         .with_listener(endpoint.name.clone(), endpoint.kind)
         .with_local_addr(endpoint.local_addr);

@@ -12,19 +12,20 @@ use pigeon_codec::{ByteStr, Publish, ReasonCode};
 
 use crate::connection::Exit;
 
+/// A map made on first use: most clients never use aliases, and an empty
+/// `HashMap` in every connection would still cost six words.
+type Lazy<K, V> = Option<Box<HashMap<K, V>>>;
+
 /// Aliases the client set up for its PUBLISHes.
 pub(crate) struct Inbound {
     max: u16,
-    topics: HashMap<u16, ByteStr>,
+    topics: Lazy<u16, ByteStr>,
 }
 
 impl Inbound {
     /// `max` is the Topic Alias Maximum the broker announced.
     pub(crate) fn new(max: u16) -> Self {
-        Self {
-            max,
-            topics: HashMap::new(),
-        }
+        Self { max, topics: None }
     }
 
     /// Replaces an aliased PUBLISH's empty topic by the alias's topic, or
@@ -40,7 +41,7 @@ impl Inbound {
             ));
         }
         if publish.topic.is_empty() {
-            match self.topics.get(&alias) {
+            match self.topics.as_ref().and_then(|t| t.get(&alias)) {
                 Some(topic) => publish.topic = topic.clone(),
                 None => {
                     return Err(Exit::Violation(
@@ -50,7 +51,7 @@ impl Inbound {
                 }
             }
         } else {
-            self.topics.insert(alias, publish.topic.clone());
+            (self.topics.get_or_insert_with(Default::default)).insert(alias, publish.topic.clone());
         }
         Ok(())
     }
@@ -59,7 +60,7 @@ impl Inbound {
 /// Aliases the broker set up for its PUBLISHes to the client.
 pub(crate) struct Outbound {
     max: u16,
-    assigned: HashMap<ByteStr, u16>,
+    assigned: Lazy<ByteStr, u16>,
 }
 
 impl Outbound {
@@ -67,7 +68,7 @@ impl Outbound {
     pub(crate) fn new(max: u16) -> Self {
         Self {
             max,
-            assigned: HashMap::new(),
+            assigned: None,
         }
     }
 
@@ -80,25 +81,27 @@ impl Outbound {
     /// to a new topic while some are left. True when an alias was assigned
     /// now (undo with [`Outbound::forget`] if the PUBLISH is not sent).
     pub(crate) fn apply(&mut self, publish: &mut Publish) -> bool {
-        if let Some(&alias) = self.assigned.get(&publish.topic) {
+        if let Some(&alias) = self.assigned.as_ref().and_then(|a| a.get(&publish.topic)) {
             publish.properties.topic_alias = Some(alias);
             publish.topic = ByteStr::default();
             return false;
         }
-        let used = self.assigned.len();
+        let used = self.assigned.as_ref().map_or(0, |a| a.len());
         if used >= usize::from(self.max) {
             return false;
         }
         // used < max <= u16::MAX, so used + 1 fits.
         let alias = u16::try_from(used + 1).unwrap_or(self.max);
-        self.assigned.insert(publish.topic.clone(), alias);
+        (self.assigned.get_or_insert_with(Default::default)).insert(publish.topic.clone(), alias);
         publish.properties.topic_alias = Some(alias);
         true
     }
 
     /// Forgets the alias just assigned to `topic` (its PUBLISH was not sent).
     pub(crate) fn forget(&mut self, topic: &ByteStr) {
-        self.assigned.remove(topic);
+        if let Some(assigned) = &mut self.assigned {
+            assigned.remove(topic);
+        }
     }
 }
 

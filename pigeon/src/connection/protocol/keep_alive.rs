@@ -34,11 +34,6 @@ impl KeepAlive {
             .map(|ms| Duration::from_millis(u64::from(ms.get())))
     }
 
-    /// How long the timer first sleeps: the limit, or practically forever.
-    pub(crate) fn first_timer(&self) -> Duration {
-        self.limit().unwrap_or(FAR)
-    }
-
     /// The client was heard from, or the broker made it wait (which is not
     /// the client's silence): the limit starts over.
     pub(crate) fn seen(&mut self, now: Instant) {
@@ -70,12 +65,10 @@ mod tests {
         let start = Instant::now();
         let keep_alive = KeepAlive::new(10, start);
         assert_eq!(keep_alive.limit(), Some(Duration::from_secs(15)));
-        assert_eq!(keep_alive.first_timer(), Duration::from_secs(15));
         let max = KeepAlive::new(u16::MAX, start);
         assert_eq!(max.limit(), Some(Duration::from_millis(65_535 * 1500)));
         let none = KeepAlive::new(0, start);
         assert_eq!(none.limit(), None);
-        assert!(none.first_timer() > Duration::from_secs(86_400));
     }
 
     #[test]

@@ -1,0 +1,199 @@
+//! The task of an established connection: it waits for the next thing to
+//! happen in a small hand-written future ([`Connection::poll_step`]), and
+//! deals with it in a boxed `async` one that exists only while it runs.
+//!
+//! Why not one `async fn` loop: a task's future is as large as its largest
+//! state, and the handlers of a PUBLISH or a SUBSCRIBE nest kilobytes of
+//! state. Inline, every idle client would carry them for its whole life;
+//! here an idle client's task holds two words and its boxed [`Connection`].
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{ready, Context, Poll},
+};
+
+use bytes::BytesMut;
+use tokio::io::AsyncWrite;
+
+use super::{inbound, too_slow, Connection, Exit, Step};
+use crate::{engine::Ctrl, model::BoxFuture};
+
+/// Drives an established connection until it ends.
+pub(super) struct Driver {
+    state: State,
+}
+
+enum State {
+    /// Nothing to do until the stream, the session or a timer says so.
+    Waiting(Box<Connection>),
+    /// Dealing with a step; the connection comes back unless it ended.
+    Busy(BoxFuture<'static, Option<Box<Connection>>>),
+    Done,
+}
+
+impl Driver {
+    /// Starts with what a new connection does first ([`Connection::start`]).
+    pub(super) fn new(conn: Box<Connection>) -> Self {
+        Self {
+            state: State::Busy(Box::pin(conn.begin())),
+        }
+    }
+}
+
+impl Future for Driver {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            match std::mem::replace(&mut self.state, State::Done) {
+                State::Waiting(mut conn) => match conn.poll_step(cx) {
+                    Poll::Ready(step) => self.state = State::Busy(Box::pin(conn.work(step))),
+                    Poll::Pending => {
+                        self.state = State::Waiting(conn);
+                        return Poll::Pending;
+                    }
+                },
+                State::Busy(mut work) => match work.as_mut().poll(cx) {
+                    Poll::Ready(Some(conn)) => self.state = State::Waiting(conn),
+                    Poll::Ready(None) => return Poll::Ready(()),
+                    Poll::Pending => {
+                        self.state = State::Busy(work);
+                        return Poll::Pending;
+                    }
+                },
+                State::Done => return Poll::Ready(()),
+            }
+        }
+    }
+}
+
+impl Connection {
+    /// The first step; the connection back unless it ended.
+    async fn begin(mut self: Box<Self>) -> Option<Box<Self>> {
+        match self.start().await {
+            Ok(()) => Some(self),
+            Err(exit) => {
+                Box::pin(self.end(exit)).await;
+                None
+            }
+        }
+    }
+
+    /// One step; the connection back unless it ended.
+    async fn work(mut self: Box<Self>, step: Step) -> Option<Box<Self>> {
+        match self.take_step(step).await {
+            Ok(()) => Some(self),
+            Err(exit) => {
+                // Boxed: ending is rare, and inline it would make every step's
+                // allocation larger.
+                Box::pin(self.end(exit)).await;
+                None
+            }
+        }
+    }
+
+    /// The end: the session is released first, so that lingering delays
+    /// only this task's end.
+    async fn end(mut self: Box<Self>, exit: Exit) {
+        tracing::debug!(?exit, "connection ends");
+        let lingers = exit.lingers();
+        self.finish(exit).await;
+        if lingers {
+            super::finish::linger(self.reader.get_mut(), &self.engine.shutdown).await;
+        }
+    }
+
+    /// Whatever happened first, in this order. Polled by hand rather than
+    /// with `select!`, so that waiting stores no future of its own.
+    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
+        if let Some(exit) = self.told_to_go() {
+            return Poll::Ready(Step::Exit(exit));
+        }
+        if let Poll::Ready(message) = inbound::poll_routed(&mut self.pending, cx) {
+            return Poll::Ready(Step::Routed(message));
+        }
+        if let Poll::Ready(ok) = inbound::poll_committed(&mut self.acks, cx) {
+            return Poll::Ready(Step::Committed(ok));
+        }
+        if !self.out.is_empty() || self.unflushed {
+            if let Poll::Ready(written) = self.poll_push(cx) {
+                return Poll::Ready(match written {
+                    Ok(0) | Err(_) => Step::Exit(Exit::Closed),
+                    Ok(_) => Step::Wrote,
+                });
+            }
+        }
+        if self.can_read() {
+            if let Poll::Ready(packet) = self.reader.poll_packet(cx) {
+                return Poll::Ready(match packet {
+                    None => Step::Exit(Exit::Closed),
+                    Some(Err(e)) => Step::Exit(Exit::read_failed(e)),
+                    Some(Ok(packet)) => Step::Packet(packet),
+                });
+            }
+        }
+        if self.session.poll_woken(cx).is_ready() {
+            // Told to go, or deliveries queued (the step delivers them).
+            return Poll::Ready(match self.told_to_go() {
+                Some(exit) => Step::Exit(exit),
+                None => Step::Wake,
+            });
+        }
+        if let Some(timer) = &mut self.keep_alive_timer {
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Step::KeepAliveCheck);
+            }
+        }
+        if let Some(pause) = &mut self.pause {
+            if pause.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Step::Resume);
+            }
+        }
+        self.release_idle_buffers();
+        Poll::Pending
+    }
+
+    /// Shutdown, a takeover, or too slow a subscriber: the engine wakes the
+    /// session to say so.
+    fn told_to_go(&self) -> Option<Exit> {
+        if self.engine.shutdown.is_cancelled() {
+            return Some(Exit::Shutdown);
+        }
+        match self.session.told(self.conn_id)? {
+            Ctrl::TooSlow => Some(too_slow(&self.client_id, self.engine.config.drain_timeout)),
+            Ctrl::TakenOver => Some(Exit::TakenOver),
+        }
+    }
+
+    /// Waiting with nothing to write: the write buffer and the delivery
+    /// batch go back, so that an idle client holds neither.
+    fn release_idle_buffers(&mut self) {
+        if self.out.is_empty() && !self.unflushed && self.out.capacity() > 0 {
+            self.out = BytesMut::new();
+        }
+        if self.batch.capacity() > 0 {
+            self.batch = Vec::new();
+        }
+    }
+
+    /// Writes some of `out`, then flushes once it is all written: streams
+    /// that buffer (TLS records, WebSocket frames) must not sit on a reply. A
+    /// flush is a no-op for TCP. `unflushed` remembers a flush still owed.
+    fn poll_push(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        if !self.out.is_empty() {
+            let n = ready!(tokio_util::io::poll_write_buf(
+                Pin::new(&mut self.writer),
+                cx,
+                &mut self.out
+            ))?;
+            self.unflushed = true;
+            if n == 0 || !self.out.is_empty() {
+                return Poll::Ready(Ok(n));
+            }
+        }
+        ready!(Pin::new(&mut self.writer).poll_flush(cx))?;
+        self.unflushed = false;
+        Poll::Ready(Ok(1))
+    }
+}

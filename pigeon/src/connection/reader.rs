@@ -1,0 +1,183 @@
+//! Packets from the client's stream, with a read buffer that exists only
+//! while there is something to read: an idle client holds none.
+//!
+//! `tokio_util::codec::FramedRead` keeps an 8 KiB buffer for the life of the
+//! stream; with many idle clients that buffer was most of their memory. Here
+//! the buffer is given back whenever a read finds nothing more and no partial
+//! packet is left, and the next read goes into a scratch array on the stack
+//! (not in the connection's future) until bytes actually arrive.
+
+use std::{
+    pin::Pin,
+    task::{ready, Context, Poll},
+};
+
+use bytes::BytesMut;
+use futures_util::Stream;
+use pigeon_codec::{DecodeError, MqttCodec, Packet};
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio_util::codec::Decoder;
+
+use super::ReadHalf;
+
+/// The read buffer's size once bytes arrive (as `FramedRead`'s).
+const READ_CAPACITY: usize = 8 * 1024;
+/// A read into an empty buffer goes through this much stack first.
+const SCRATCH: usize = 2 * 1024;
+
+/// Decodes packets from a client's stream.
+pub(crate) struct Reader {
+    io: ReadHalf,
+    codec: MqttCodec,
+    buf: BytesMut,
+    eof: bool,
+}
+
+impl Reader {
+    /// A reader that has allocated nothing yet.
+    pub(crate) fn new(io: ReadHalf, codec: MqttCodec) -> Self {
+        Self {
+            io,
+            codec,
+            buf: BytesMut::new(),
+            eof: false,
+        }
+    }
+
+    /// The stream, e.g. for a lingering close.
+    pub(crate) fn get_mut(&mut self) -> &mut ReadHalf {
+        &mut self.io
+    }
+
+    /// The next packet, `None` at the end of the stream.
+    pub(crate) fn poll_packet(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Packet, DecodeError>>> {
+        loop {
+            if self.eof {
+                return Poll::Ready(self.codec.decode_eof(&mut self.buf).transpose());
+            }
+            if let Some(packet) = self.codec.decode(&mut self.buf)? {
+                return Poll::Ready(Some(Ok(packet)));
+            }
+            match self.poll_fill(cx) {
+                Poll::Ready(Ok(0)) => self.eof = true,
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+                Poll::Pending => {
+                    if self.buf.is_empty() {
+                        // Nothing partial is held: the memory goes back now
+                        // (decoded packets keep their own slices of it).
+                        self.buf = BytesMut::new();
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// Reads more bytes into the buffer; `Ok(0)` at the end of the stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        if self.buf.capacity() == 0 {
+            return self.poll_fill_empty(cx);
+        }
+        if self.buf.capacity() - self.buf.len() < SCRATCH {
+            self.buf.reserve(READ_CAPACITY);
+        }
+        let before = self.buf.len();
+        ready!(tokio_util::io::poll_read_buf(
+            Pin::new(&mut self.io),
+            cx,
+            &mut self.buf
+        ))?;
+        Poll::Ready(Ok(self.buf.len() - before))
+    }
+
+    /// A read with no buffer: into the stack, and into a new buffer only
+    /// when bytes came.
+    fn poll_fill_empty(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let mut scratch = [0u8; SCRATCH];
+        let mut read = ReadBuf::new(&mut scratch);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
+        let n = read.filled().len();
+        if n > 0 {
+            self.buf.reserve(READ_CAPACITY);
+            self.buf.extend_from_slice(read.filled());
+        }
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl Stream for Reader {
+    type Item = Result<Packet, DecodeError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_packet(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use pigeon_codec::{Connect, Protocol};
+    use tokio::io::AsyncWriteExt;
+    use tokio_util::codec::Encoder;
+
+    fn encoded(packets: &[Packet]) -> Vec<u8> {
+        let mut codec = MqttCodec::with_protocol(Protocol::V3_1_1, usize::MAX);
+        let mut out = BytesMut::new();
+        for p in packets {
+            Encoder::<&Packet>::encode(&mut codec, p, &mut out).unwrap();
+        }
+        out.to_vec()
+    }
+
+    /// Packets split across reads at every byte come out whole, and the
+    /// buffer is gone once the reader waits with nothing partial.
+    #[tokio::test]
+    async fn decodes_across_reads_and_frees_the_buffer_when_idle() {
+        let packets = vec![
+            Packet::Connect(Box::new(Connect::new(Protocol::V3_1_1, "c"))),
+            Packet::PingReq,
+            Packet::PingReq,
+        ];
+        let bytes = encoded(&packets);
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut reader = Reader::new(Box::new(server), MqttCodec::new(1 << 20));
+        let writer = tokio::spawn(async move {
+            for b in bytes {
+                client.write_all(&[b]).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            client
+        });
+        for expected in &packets {
+            let got = reader.next().await.unwrap().unwrap();
+            assert_eq!(format!("{got:?}"), format!("{expected:?}"));
+        }
+        let client = writer.await.unwrap();
+        // Waiting for the next packet with nothing partial holds no buffer.
+        assert!(futures_util::FutureExt::now_or_never(reader.next()).is_none());
+        assert_eq!(reader.buf.capacity(), 0);
+        drop(client);
+        assert!(reader.next().await.is_none(), "end of stream");
+    }
+
+    /// A stream that ends inside a packet is the peer's fault.
+    #[tokio::test]
+    async fn truncated_packet_at_eof_is_an_error() {
+        let mut bytes = encoded(&[Packet::Connect(Box::new(Connect::new(
+            Protocol::V3_1_1,
+            "c",
+        )))]);
+        bytes.pop();
+        let (mut client, server) = tokio::io::duplex(1024);
+        client.write_all(&bytes).await.unwrap();
+        drop(client);
+        let mut reader = Reader::new(Box::new(server), MqttCodec::new(1 << 20));
+        let error = reader.next().await.unwrap().unwrap_err();
+        assert!(matches!(error, DecodeError::Truncated), "{error:?}");
+    }
+}
