@@ -3,7 +3,7 @@
 
 use std::{
     collections::VecDeque,
-    sync::{atomic::Ordering::Relaxed, Arc},
+    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -139,7 +139,7 @@ impl Connection {
             return self.refuse_deep_topic(&publish);
         }
         self.check_publish(&publish)?;
-        self.engine.stats.messages_received.fetch_add(1, Relaxed);
+        self.engine.stats.messages_received.add(1);
         let (qos, packet_id) = (publish.qos, publish.packet_id);
         if self.mqtt.incoming.is_resend(qos, packet_id) {
             // A resend of a message already accepted: acknowledge, do not deliver again.

@@ -1,8 +1,6 @@
 //! Deliveries to the client: drained from the session queue while the write
 //! buffer is below its high-water mark and in-flight slots are free.
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use pigeon_codec::{Packet, QoS};
 
 use super::{Connection, Exit, BATCH, HIGH_WATER};
@@ -99,7 +97,7 @@ impl Connection {
             self.engine.stats.dropped(DropReason::TooLarge, 1);
             return;
         }
-        self.engine.stats.messages_sent.fetch_add(1, Relaxed);
+        self.engine.stats.messages_sent.add(1);
         if delivery.qos != QoS::AtMostOnce {
             self.record_sent(Inflight {
                 packet_id,

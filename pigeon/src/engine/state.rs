@@ -21,7 +21,7 @@ use super::{budget::QueuePolicy, router::Router, stats::Counters, topic_tree::En
 use crate::{
     acl::Acl,
     auth::Authenticator,
-    emitter::Emitter,
+    emitter::{Completion, Emitter},
     hooks::{Client, Event, EventKind, Hooks},
     model::{Message, QueueLimits, StoredSubscription},
     persistence::Persistence,
@@ -295,14 +295,13 @@ impl Engine {
         self.event(EventKind::Publish, || {
             Event::Publish(event_client.cloned(), message.publish.clone())
         });
-        // Bound concurrent deliveries; the permit is almost always free, so the
-        // fast path is one atomic operation.
-        let permit = match self.delivery_slots.try_acquire() {
-            Ok(permit) => Ok(permit),
-            Err(_) => self.delivery_slots.acquire().await,
-        };
-        self.emitter.emit(message.clone()).wait().await;
-        drop(permit);
+        if let Completion::Pending(waiting) = self.emitter.emit(message.clone()) {
+            // Only hand-overs that wait (for room in a queue, for the store)
+            // count against `concurrency`: one that is done at once would
+            // only have touched the semaphore, shared by every core, twice.
+            let _permit = self.delivery_slots.acquire().await;
+            waiting.await;
+        }
         message
     }
 
