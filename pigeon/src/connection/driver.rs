@@ -13,7 +13,6 @@ use std::{
     task::{ready, Context, Poll},
 };
 
-use bytes::BytesMut;
 use tokio::io::AsyncWrite;
 
 use super::{inbound, too_slow, Connection, Exit, Step};
@@ -170,7 +169,7 @@ impl Connection {
     /// batch go back, so that an idle client holds neither.
     fn release_idle_buffers(&mut self) {
         if self.out.is_empty() && !self.unflushed && self.out.capacity() > 0 {
-            self.out = BytesMut::new();
+            super::buffers::give_write(std::mem::take(&mut self.out));
         }
         if self.batch.capacity() > 0 {
             self.batch = Vec::new();

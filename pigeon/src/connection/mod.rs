@@ -3,6 +3,7 @@
 //! in-flight window, until the client leaves or is sent away.
 
 mod auth;
+mod buffers;
 mod driver;
 mod establish;
 mod finish;
@@ -45,8 +46,6 @@ use reader::Reader;
 /// Stop reading from a client (and draining its queue) while this many bytes
 /// wait to be written to it: a client that does not read cannot grow memory.
 const HIGH_WATER: usize = 64 * 1024;
-/// The write buffer's first allocation after it was released.
-const OUT_CAPACITY: usize = 4 * 1024;
 /// Packets handled back to back, when already readable, before writing.
 const READ_BURST: usize = 64;
 /// Deliveries taken from the session queue per lock.
@@ -318,9 +317,8 @@ impl Connection {
     /// (e.g. larger than the client's Maximum Packet Size).
     fn write(&mut self, packet: &Packet) -> bool {
         if self.out.capacity() == 0 {
-            // Released while idle (see `release_idle_buffers`): one allocation
-            // for a burst of replies, not one per doubling.
-            self.out.reserve(OUT_CAPACITY);
+            // Given back while idle (see `release_idle_buffers`).
+            self.out = buffers::write_buffer();
         }
         match Encoder::<&Packet>::encode(&mut self.encoder, packet, &mut self.out) {
             Ok(()) => true,

@@ -18,10 +18,10 @@ use pigeon_codec::{DecodeError, MqttCodec, Packet};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio_util::codec::Decoder;
 
-use super::ReadHalf;
+use super::{buffers, ReadHalf};
 
 /// The read buffer's size once bytes arrive (as `FramedRead`'s).
-const READ_CAPACITY: usize = 8 * 1024;
+const READ_CAPACITY: usize = buffers::READ;
 /// A read into an empty buffer goes through this much stack first.
 const SCRATCH: usize = 2 * 1024;
 
@@ -66,10 +66,10 @@ impl Reader {
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
                 Poll::Pending => {
-                    if self.buf.is_empty() {
-                        // Nothing partial is held: the memory goes back now
+                    if self.buf.is_empty() && self.buf.capacity() > 0 {
+                        // Nothing partial is held: the buffer goes back now
                         // (decoded packets keep their own slices of it).
-                        self.buf = BytesMut::new();
+                        buffers::give_read(std::mem::take(&mut self.buf));
                     }
                     return Poll::Pending;
                 }
@@ -102,7 +102,7 @@ impl Reader {
         ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
         let n = read.filled().len();
         if n > 0 {
-            self.buf.reserve(READ_CAPACITY);
+            self.buf = buffers::read_buffer();
             self.buf.extend_from_slice(read.filled());
         }
         Poll::Ready(Ok(n))
