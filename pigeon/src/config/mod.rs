@@ -87,6 +87,9 @@ pub struct Config {
     pub id: String,
     /// Maximum concurrent messages being delivered.
     pub concurrency: usize,
+    /// Worker threads of the `pigeon` binary's tokio runtime; 0 = one per
+    /// CPU core. An application embedding the broker sizes its own runtime.
+    pub worker_threads: usize,
     /// Packets queued before the session is established; past it the
     /// connection fails with "Client queue limit reached".
     pub queue_limit: usize,
@@ -210,6 +213,7 @@ impl Default for Config {
             use_identity_as_username: false,
             id: uuid::Uuid::new_v4().to_string(),
             concurrency: 100,
+            worker_threads: 0,
             queue_limit: 42,
             max_clients_id_length: 23,
             connect_timeout: Duration::from_millis(30_000),

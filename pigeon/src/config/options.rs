@@ -70,6 +70,10 @@ pub struct Options {
     #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub concurrency: Option<usize>,
 
+    /// Worker threads of the pigeon binary's runtime; 0 = one per CPU core (an application embedding the broker sizes its own runtime) [default: 0]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
+    pub worker_threads: Option<usize>,
+
     /// Packets queued before a client's session is established; past it the connection fails [default: 42]
     #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub queue_limit: Option<usize>,
@@ -200,6 +204,7 @@ pub const KEYS: &[&str] = &[
     "use_identity_as_username",
     "id",
     "concurrency",
+    "worker_threads",
     "queue_limit",
     "max_clients_id_length",
     "connect_timeout",
@@ -257,6 +262,7 @@ impl Options {
             port,
             id,
             concurrency,
+            worker_threads,
             queue_limit,
             max_clients_id_length,
             max_packet_size,

@@ -36,6 +36,7 @@ fn no_options_gives_the_defaults() {
     assert_eq!(config.host, default.host);
     assert_eq!(config.queue_limit, 42);
     assert_eq!(config.concurrency, 100);
+    assert_eq!(config.worker_threads, 0, "one per core");
     assert_eq!(config.max_clients_id_length, 23);
     assert_eq!(config.connect_timeout, Duration::from_secs(30));
     assert_eq!(config.heartbeat_interval, Duration::from_secs(60));
@@ -55,6 +56,8 @@ fn every_flag_sets_its_field() {
         "broker1",
         "--concurrency",
         "5",
+        "--worker-threads",
+        "1",
         "--queue-limit",
         "6",
         "--max-clients-id-length",
@@ -97,6 +100,7 @@ fn every_flag_sets_its_field() {
     assert_eq!(config.port, 0);
     assert_eq!(config.id, "broker1");
     assert_eq!(config.concurrency, 5);
+    assert_eq!(config.worker_threads, 1);
     assert_eq!(config.queue_limit, 6);
     assert_eq!(config.max_clients_id_length, 64);
     assert_eq!(config.connect_timeout, Duration::from_millis(1500));
@@ -127,6 +131,7 @@ fn every_key_of_the_toml_file_sets_its_field() {
         port = 1999
         id = "from-file"
         concurrency = 7
+        worker_threads = 3
         queue_limit = 8
         max_clients_id_length = 30
         connect_timeout = 100
@@ -153,10 +158,11 @@ fn every_key_of_the_toml_file_sets_its_field() {
     assert_eq!(
         (
             config.concurrency,
+            config.worker_threads,
             config.queue_limit,
             config.max_clients_id_length
         ),
-        (7, 8, 30)
+        (7, 3, 8, 30)
     );
     assert_eq!(config.connect_timeout, Duration::from_millis(100));
     assert_eq!(config.heartbeat_interval, Duration::from_millis(200));

@@ -57,17 +57,34 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (read, write) = tokio::io::split(stream);
-    serve_halves(engine, Box::new(read), Box::new(write), peer).await
+    if let Some(open) = Box::pin(open(engine, Box::new(read), Box::new(write), peer)).await {
+        open.run().await
+    }
 }
 
-/// Serves one client over a stream already split in two (TCP splits without
-/// the lock `tokio::io::split` needs).
-pub(crate) async fn serve_halves(
+/// An accepted connection, with the tracing span of its client.
+pub(crate) struct Open {
+    conn: Box<Connection>,
+    span: tracing::Span,
+}
+
+impl Open {
+    /// Serves the client until the connection ends. What lives on in the
+    /// task is this future: a `Driver` (two words) and the span.
+    pub(crate) fn run(self) -> impl std::future::Future<Output = ()> + Send {
+        driver::Driver::new(self.conn).instrument(self.span)
+    }
+}
+
+/// The MQTT handshake over a stream split in two (TCP splits without the
+/// lock `tokio::io::split` needs); the connection if it was accepted. Callers
+/// box this future: it is large, and needed only until CONNACK.
+pub(crate) async fn open(
     engine: Arc<Engine>,
     read: ReadHalf,
     write: WriteHalf,
     peer: Peer,
-) {
+) -> Option<Open> {
     // At debug level: with the fmt layer, an enabled span keeps its fields
     // formatted in the subscriber's registry, some 300 bytes per idle client.
     let span = tracing::debug_span!(
@@ -76,17 +93,14 @@ pub(crate) async fn serve_halves(
         listener = %peer.listener(),
         client_id = tracing::field::Empty
     );
-    // The handshake is boxed, and only for as long as it runs: a task's
-    // future is as large as its largest state, for the connection's whole
-    // life. What lives on is a `Driver`: two words.
-    let opened = Box::pin(open(engine, read, write, peer).instrument(span.clone())).await;
-    if let Some(conn) = opened {
-        driver::Driver::new(conn).instrument(span).await
-    }
+    let conn = handshake(engine, read, write, peer)
+        .instrument(span.clone())
+        .await?;
+    Some(Open { conn, span })
 }
 
 /// The handshake; the connection if it was accepted.
-async fn open(
+async fn handshake(
     engine: Arc<Engine>,
     read: ReadHalf,
     write: WriteHalf,

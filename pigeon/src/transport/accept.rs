@@ -111,12 +111,18 @@ fn admit(
     };
     // Small MQTT packets must not wait for Nagle.
     let _ = stream.set_nodelay(true);
-    // Held for the connection's whole life, whatever way it ends. Passed in,
-    // not captured by a wrapping `async` block: that would store the future
-    // twice (once captured, once being awaited) in every connection's task.
+    // Held for the connection's whole life, whatever way it ends.
     let slots = (listener_slot, broker_slot);
-    let task = serve(engine.clone(), endpoint.clone(), stream, addr, slots);
-    engine.tracker.spawn(task);
+    let (task_engine, endpoint) = (engine.clone(), endpoint.clone());
+    engine.tracker.spawn(async move {
+        let _slots = slots;
+        // Boxed, and made here (not captured, which would store it in the
+        // task for good): the handshake's state is large and needed only
+        // until CONNACK; an idle connection's task holds `Open::run`'s future.
+        if let Some(open) = Box::pin(open(task_engine, endpoint, stream, addr)).await {
+            open.run().await
+        }
+    });
 }
 
 /// A connection over `max_connections`: plain TCP clients get CONNACK 0x97
@@ -151,32 +157,34 @@ fn refuse(
     });
 }
 
-/// Runs the transport's handshake within `connect_timeout`, then MQTT.
-async fn serve<Slots: Send>(
+/// Runs the transport's handshake within `connect_timeout`, then MQTT's;
+/// the connection if it was accepted.
+async fn open(
     engine: Arc<Engine>,
     endpoint: Arc<Endpoint>,
     stream: TcpStream,
     addr: SocketAddr,
-    _slots: Slots,
-) {
+) -> Option<crate::connection::Open> {
     let peer = Peer::new(addr)
         .with_listener(endpoint.name.clone(), endpoint.kind)
         .with_local_addr(endpoint.local_addr);
     if endpoint.kind == ListenerKind::Tcp && !endpoint.proxy_protocol {
         // Split without a lock: the common case stays as fast as before.
         let (read, write) = stream.into_split();
-        return crate::connection::serve_halves(engine, Box::new(read), Box::new(write), peer)
-            .await;
+        return crate::connection::open(engine, Box::new(read), Box::new(write), peer).await;
     }
-    // Boxed: the TLS and WebSocket handshakes' state is large, and inline it
-    // would be part of every connection task, plain TCP ones included.
+    // Boxed apart: the TLS and WebSocket handshakes' state is large, and a
+    // plain TCP handshake's own allocation need not hold room for it.
     let handshake = Box::pin(upgrade(&endpoint, stream, peer.clone()));
     let upgraded = tokio::select! {
-        _ = engine.shutdown.cancelled() => return,
+        _ = engine.shutdown.cancelled() => return None,
         upgraded = tokio::time::timeout(engine.config.connect_timeout, handshake) => upgraded,
     };
     let error = match upgraded {
-        Ok(Ok((stream, peer))) => return crate::connection::serve(engine, stream, peer).await,
+        Ok(Ok((stream, peer))) => {
+            let (read, write) = tokio::io::split(stream);
+            return crate::connection::open(engine, Box::new(read), Box::new(write), peer).await;
+        }
         Ok(Err(error)) => error.to_string(),
         Err(_) => format!(
             "{} handshake not completed within connect_timeout",
@@ -187,6 +195,7 @@ async fn serve<Slots: Send>(
     engine.event(EventKind::ConnectionError, || {
         Event::ConnectionError(Client::with_peer("", peer, None, Protocol::V3_1_1), error)
     });
+    None
 }
 
 /// Why a transport handshake failed.
