@@ -27,7 +27,7 @@ pub mod topic;
 mod wire;
 
 pub use bytestr::ByteStr;
-pub use codec::{decode, encode, encoded_len, MqttCodec, DEFAULT_MAX_PACKET_SIZE};
+pub use codec::{decode, encode, encoded_len, MqttCodec, PlainPublish, DEFAULT_MAX_PACKET_SIZE};
 pub use error::{DecodeError, EncodeError};
 pub use packet::*;
 pub use properties::*;

@@ -61,6 +61,17 @@ impl MqttCodec {
         self.max_outgoing = max;
     }
 
+    /// Appends a PUBLISH without MQTT 5.0 properties, made of borrowed parts,
+    /// within the peer's Maximum Packet Size (see [`super::PlainPublish`]).
+    pub fn encode_plain_publish(
+        &self,
+        publish: &super::PlainPublish<'_>,
+        dst: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        let protocol = self.protocol.unwrap_or(Protocol::V3_1_1);
+        publish.write(protocol, self.max_outgoing, dst)
+    }
+
     /// The largest packet this side accepts.
     pub fn set_max_incoming(&mut self, max: usize) {
         self.max_incoming = max;

@@ -16,6 +16,7 @@ use crate::{DecodeError, EncodeError, Packet, PacketType, Protocol};
 
 pub use framed::MqttCodec;
 pub(crate) use header::{parse_header, Header};
+pub use publish::PlainPublish;
 
 /// The default largest packet accepted: 1 MiB.
 pub const DEFAULT_MAX_PACKET_SIZE: usize = 1024 * 1024;
@@ -117,7 +118,7 @@ pub(crate) fn encode_limited(
 ) -> Result<(), EncodeError> {
     if let Packet::Publish(p) = packet {
         if let Some(body) = publish::plain_len(p, protocol) {
-            return publish::write_plain(p, protocol, body?, max, dst);
+            return publish::write_plain_publish(p, protocol, body?, max, dst);
         }
     }
     let protocol = effective_protocol(packet, protocol);

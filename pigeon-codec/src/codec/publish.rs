@@ -71,33 +71,108 @@ pub(super) fn decode_publish(
     })
 }
 
-/// The remaining length of a PUBLISH without properties to write (every 3.x
-/// PUBLISH and most 5.0 ones), computed directly: this is the broker's hot path,
-/// and it must agree with [`emit_publish`] (the round-trip tests check both).
+/// A PUBLISH without MQTT 5.0 properties, by borrowed parts: what a broker
+/// writes to each subscriber of a message without building a [`Publish`]
+/// (and touching the reference counts of its topic and payload) per copy.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use pigeon_codec::{MqttCodec, PlainPublish, Protocol, QoS};
+/// let codec = MqttCodec::with_protocol(Protocol::V3_1_1, 1024);
+/// let mut out = BytesMut::new();
+/// let publish = PlainPublish { topic: "a/b", payload: b"hi", qos: QoS::AtMostOnce, dup: false, retain: false, packet_id: 0 };
+/// codec.encode_plain_publish(&publish, &mut out).unwrap();
+/// assert_eq!(&out[..], b"\x30\x07\x00\x03a/bhi");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlainPublish<'a> {
+    /// The topic name.
+    pub topic: &'a str,
+    /// The application message.
+    pub payload: &'a [u8],
+    /// The QoS of this copy.
+    pub qos: QoS,
+    /// The DUP flag (ignored at QoS 0).
+    pub dup: bool,
+    /// The RETAIN flag of this copy.
+    pub retain: bool,
+    /// The packet identifier (QoS 1 and 2; not 0).
+    pub packet_id: u16,
+}
+
+impl<'a> PlainPublish<'a> {
+    fn of(p: &'a Publish) -> Self {
+        Self {
+            topic: &p.topic,
+            payload: &p.payload,
+            qos: p.qos,
+            dup: p.dup,
+            retain: p.retain,
+            packet_id: p.packet_id,
+        }
+    }
+
+    fn first_byte(&self) -> u8 {
+        let qos = u8::from(self.qos);
+        // DUP is meaningless (and forbidden) at QoS 0.
+        let dup = self.dup && qos > 0;
+        ((PacketType::Publish as u8) << 4)
+            | (u8::from(dup) << 3)
+            | (qos << 1)
+            | u8::from(self.retain)
+    }
+
+    /// The remaining length, or why it cannot be encoded.
+    fn body_len(&self, protocol: Protocol) -> Result<usize, EncodeError> {
+        // Through the bytes: `str` deref would re-validate UTF-8.
+        let topic = self.topic.len();
+        if topic > usize::from(u16::MAX) {
+            return Err(EncodeError::StringTooLong(topic));
+        }
+        let id = if self.qos == QoS::AtMostOnce {
+            0
+        } else if self.packet_id == 0 {
+            return Err(EncodeError::ZeroPacketId);
+        } else {
+            2
+        };
+        Ok(2 + topic + id + usize::from(protocol.is_v5()) + self.payload.len())
+    }
+
+    /// Appends the packet to `dst` if it is at most `max` bytes long.
+    pub(crate) fn write(
+        &self,
+        protocol: Protocol,
+        max: usize,
+        dst: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        write_plain(self, protocol, self.body_len(protocol)?, max, dst)
+    }
+}
+
+/// The body length of a PUBLISH without MQTT 5.0 properties; `None` when it
+/// has some (and takes the general path).
 pub(super) fn plain_len(p: &Publish, protocol: Protocol) -> Option<Result<usize, EncodeError>> {
-    let v5 = protocol.is_v5();
-    if v5 && !p.properties.is_empty() {
+    if protocol.is_v5() && !p.properties.is_empty() {
         return None;
     }
-    // Through the bytes: `str` deref would re-validate UTF-8.
-    let topic = p.topic.as_bytes().len();
-    if topic > usize::from(u16::MAX) {
-        return Some(Err(EncodeError::StringTooLong(topic)));
-    }
-    let id = if p.qos == QoS::AtMostOnce {
-        0
-    } else if p.packet_id == 0 {
-        return Some(Err(EncodeError::ZeroPacketId));
-    } else {
-        2
-    };
-    Some(Ok(2 + topic + id + usize::from(v5) + p.payload.len()))
+    Some(PlainPublish::of(p).body_len(protocol))
 }
 
 /// Writes a PUBLISH whose body length `plain_len` computed: straight into the
 /// buffer, no layout pass (the broker's hot path).
-pub(super) fn write_plain(
+pub(super) fn write_plain_publish(
     p: &Publish,
+    protocol: Protocol,
+    body: usize,
+    max: usize,
+    dst: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    write_plain(&PlainPublish::of(p), protocol, body, max, dst)
+}
+
+fn write_plain(
+    p: &PlainPublish<'_>,
     protocol: Protocol,
     body: usize,
     max: usize,
@@ -116,8 +191,8 @@ pub(super) fn write_plain(
     dst.reserve(total);
     let topic = p.topic.as_bytes();
     // Fixed header, topic length: one small copy instead of a call per field.
-    let (mut head, mut n) = header::fixed_header(header::first_byte_publish(p), body as u32);
-    // plain_len refused topics longer than u16::MAX.
+    let (mut head, mut n) = header::fixed_header(p.first_byte(), body as u32);
+    // body_len refused topics longer than u16::MAX.
     for byte in (topic.len() as u16).to_be_bytes() {
         if let Some(slot) = head.get_mut(n) {
             *slot = byte;
@@ -132,7 +207,7 @@ pub(super) fn write_plain(
     if protocol.is_v5() {
         dst.extend_from_slice(&[0]); // empty property block
     }
-    dst.extend_from_slice(&p.payload);
+    dst.extend_from_slice(p.payload);
     Ok(())
 }
 

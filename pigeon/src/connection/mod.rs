@@ -330,16 +330,21 @@ impl Connection {
     /// Appends a packet to the write buffer; false when it cannot be sent
     /// (e.g. larger than the client's Maximum Packet Size).
     fn write(&mut self, packet: &Packet) -> bool {
-        if self.out.capacity() == 0 {
-            // Given back while idle (see `release_idle_buffers`).
-            self.out = buffers::write_buffer();
-        }
+        self.take_out_buffer();
         match Encoder::<&Packet>::encode(&mut self.encoder, packet, &mut self.out) {
             Ok(()) => true,
             Err(error) => {
                 tracing::debug!(%error, "cannot send packet to client; skipped");
                 false
             }
+        }
+    }
+
+    /// The write buffer, taken again if it was given back while idle (see
+    /// `release_idle_buffers`).
+    fn take_out_buffer(&mut self) {
+        if self.out.capacity() == 0 {
+            self.out = buffers::write_buffer();
         }
     }
 

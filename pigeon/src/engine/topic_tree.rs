@@ -185,13 +185,14 @@ impl TopicTree {
             &mut found,
         );
         let plain_start = out.len();
+        let merge = found.plain_nodes > 1;
         for entry in found.plain {
             if entry.options.no_local && origin == Some(&*entry.session.client_id) {
                 continue;
             }
             out.push(Target::from_entry(entry, None));
         }
-        if out.len() - plain_start > 1 {
+        if merge && out.len() - plain_start > 1 {
             merge_per_session(out, plain_start);
         }
         for group in found.groups {
@@ -224,11 +225,17 @@ impl TopicTree {
 struct Found<'a> {
     plain: Vec<&'a Entry>,
     groups: Vec<&'a Group>,
+    /// Nodes the plain entries came from: a session appears at most once per
+    /// node, so with one node there is nothing to merge.
+    plain_nodes: usize,
 }
 
 impl<'a> Found<'a> {
     fn add(&mut self, node: &'a Node) {
-        self.plain.extend(node.subs.values());
+        if !node.subs.is_empty() {
+            self.plain_nodes += 1;
+            self.plain.extend(node.subs.values());
+        }
         self.groups.extend(node.groups.values());
     }
 }
