@@ -3,7 +3,9 @@
 //! the delivery wait for room (backpressure on the publisher) instead of
 //! dropping it; only QoS 0 to a subscriber that is not keeping up is dropped.
 
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
+
+use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteGuard};
 
 use super::{
     budget::QueuePolicy,
@@ -19,7 +21,9 @@ use crate::{
 
 /// The [`Deliver`] sink the engine binds to its emitter.
 pub(crate) struct Router {
-    tree: RwLock<TopicTree>,
+    /// Read on every publish, from every core: a sharded lock, whose readers
+    /// each take the shard of their own thread (writers take them all).
+    tree: ShardedLock<TopicTree>,
     sink: Arc<Sink>,
 }
 
@@ -74,7 +78,7 @@ impl Router {
         policy: Arc<QueuePolicy>,
     ) -> Self {
         Self {
-            tree: RwLock::new(TopicTree::default()),
+            tree: ShardedLock::new(TopicTree::default()),
             sink: Arc::new(Sink {
                 persistence,
                 stats,
@@ -84,13 +88,13 @@ impl Router {
     }
 
     /// Read access to the subscription index.
-    pub(crate) fn tree(&self) -> RwLockReadGuard<'_, TopicTree> {
+    pub(crate) fn tree(&self) -> ShardedLockReadGuard<'_, TopicTree> {
         // No invariant of the tree spans a panic point, so poisoning is ignored.
         self.tree.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Write access to the subscription index.
-    pub(crate) fn tree_mut(&self) -> RwLockWriteGuard<'_, TopicTree> {
+    pub(crate) fn tree_mut(&self) -> ShardedLockWriteGuard<'_, TopicTree> {
         self.tree.write().unwrap_or_else(|e| e.into_inner())
     }
 
