@@ -42,7 +42,7 @@ impl Connection {
     /// The delivery as it may go to this client: `None` when it expired, the
     /// ACL keeps the client from reading it, or authorize_forward refused it
     /// (which may also rewrite it, and lower its QoS).
-    async fn admit(&mut self, mut delivery: Delivery) -> Option<Delivery> {
+    async fn admit(&mut self, delivery: Delivery) -> Option<Delivery> {
         let engine = &self.engine;
         if delivery.message.is_expired() {
             // MQTT 5.0 Message Expiry: too late to deliver (queued or retained).
@@ -56,18 +56,25 @@ impl Connection {
             }
         }
         if engine.hooks.has_authorize_forward() {
-            let publish = delivery.to_publish(0, false);
-            let forwarded =
-                crate::hooks::guard(engine.hooks.authorize_forward(&self.client, publish)).await;
-            let Ok(Some(publish)) = forwarded else {
-                return None;
-            };
-            delivery.qos = publish.qos.min(delivery.qos);
-            delivery.retain = publish.retain;
-            let origin = delivery.message.origin.clone();
-            let received_at = delivery.message.received_at;
-            delivery.message = Message::received(publish, origin, received_at);
+            // Boxed: without the hook (most brokers) no step carries its state.
+            return Box::pin(self.forward(delivery)).await;
         }
+        Some(delivery)
+    }
+
+    /// The authorize_forward hook's verdict on a delivery (see `admit`).
+    async fn forward(&mut self, mut delivery: Delivery) -> Option<Delivery> {
+        let publish = delivery.to_publish(0, false);
+        let hooks = &self.engine.hooks;
+        let forwarded = crate::hooks::guard(hooks.authorize_forward(&self.client, publish)).await;
+        let Ok(Some(publish)) = forwarded else {
+            return None;
+        };
+        delivery.qos = publish.qos.min(delivery.qos);
+        delivery.retain = publish.retain;
+        let origin = delivery.message.origin.clone();
+        let received_at = delivery.message.received_at;
+        delivery.message = Message::received(publish, origin, received_at);
         Some(delivery)
     }
 

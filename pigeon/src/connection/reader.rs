@@ -97,8 +97,9 @@ impl Reader {
     /// A read with no buffer: into the stack, and into a new buffer only
     /// when bytes came.
     fn poll_fill_empty(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        let mut scratch = [0u8; SCRATCH];
-        let mut read = ReadBuf::new(&mut scratch);
+        // Uninitialized: zeroing it would cost more than most reads.
+        let mut scratch = [std::mem::MaybeUninit::<u8>::uninit(); SCRATCH];
+        let mut read = ReadBuf::uninit(&mut scratch);
         ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
         let n = read.filled().len();
         if n > 0 {

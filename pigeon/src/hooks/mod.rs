@@ -359,6 +359,13 @@ impl Hooks {
         Some(cx.publish)
     }
 
+    /// True when [`Hooks::authorize_publish`] would allow a PUBLISH to `topic`
+    /// without calling anything (no handler, and not a refused `$SYS/` topic).
+    pub fn allows_publish_outright(&self, topic: &str) -> bool {
+        self.chains.authorize_publish.is_empty()
+            && (self.allow_sys_publish || !topic.starts_with("$SYS/"))
+    }
+
     /// True when an `authorize_forward` handler exists (the engine skips the call otherwise).
     pub fn has_authorize_forward(&self) -> bool {
         !self.chains.authorize_forward.is_empty()
