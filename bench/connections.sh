@@ -2,9 +2,10 @@
 # Memory per idle connection at scale: Pigeon and Mosquitto, default options,
 # each holding N idle MQTT connections (keep alive 60 s) opened by the shared
 # benchmark's load generator (../shared/bench/mqload). Prints the broker's RSS
-# per connection and, beside it, the kernel's own socket memory per
-# connection (/proc/net/sockstat, both ends of each loopback connection), which
-# no broker can avoid and which RSS does not include.
+# per connection and, beside it, the kernel's own memory per socket: the sizes
+# of the slab objects every accepted, epoll-watched TCP socket takes (TCP,
+# sock_inode_cache, filp, dentry, eventpoll_epi in /proc/slabinfo, readable by
+# root), which no broker can avoid and which RSS does not include.
 #   bench/connections.sh [N...]        (default: 10000 100000)
 # Each N needs N+100 file descriptors for the broker and for mqload: the
 # script raises the limit when it may and says so when it cannot.
@@ -18,27 +19,24 @@ TARGET=${CARGO_TARGET_DIR:-/tmp/pigeon-bench/target}
 cargo build --release -q --bin pigeon || exit 1
 MQLOAD=$TARGET/release/mqload
 tmp=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
-slab_kb() { awk '/^Slab:/ {print $2}' /proc/meminfo; }
+KERNEL=$(awk '$1 ~ /^(TCP|sock_inode_cache|filp|dentry|eventpoll_epi)$/ {n += $4}
+  END {print n ? n : "?"}' /proc/slabinfo 2>/dev/null || echo "?")
 
 run() { # NAME N PORT PID
   wait_port "$3" || { echo "$1 did not start" >&2; return 1; }
-  local before line
-  before=$(slab_kb)
+  local line
   line=$("$MQLOAD" --scenario connect --port "$3" --connections "$2" --hold 2 \
     --broker-pid "$4" --label "$1" 2>"$tmp/mqload.err" | tail -1)
-  local after; after=$(slab_kb)
-  python3 - "$1" "$2" "$line" "$before" "$after" <<'EOF'
+  python3 - "$1" "$2" "$line" "$KERNEL" <<'EOF'
 import json, sys
-name, n, line, before, after = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+name, n, line, kernel = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 try:
     d = json.loads(line)
 except ValueError:
     print(f"{name:<10} {n:>7}  mqload failed: {line!r}"); sys.exit()
-# Slab kB grown, per connection end (two ends per loopback connection).
-kernel = max(after - before, 0) * 1024 / max(d.get("connected", 0), 1) / 2
 print(f"{name:<10} {n:>7} {d['connected']:>9} {d['connects_per_s']:>10.0f} "
       f"{d.get('broker_rss_before_kb', 0):>9} {d.get('broker_rss_connected_kb', 0):>10} "
-      f"{d.get('broker_rss_per_conn_bytes', 0):>9.0f} {kernel:>10.0f}  "
+      f"{d.get('broker_rss_per_conn_bytes', 0):>9.0f} {kernel:>10}  "
       f"still open {d.get('still_connected_after_hold')}")
 EOF
 }
