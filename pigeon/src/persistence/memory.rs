@@ -5,13 +5,13 @@ use std::{
         atomic::{AtomicUsize, Ordering::Relaxed},
         Arc, Mutex, MutexGuard,
     },
-    time::Instant,
 };
 
-use bytes::Bytes;
-use pigeon_codec::{topic, ByteStr, Publish, PublishProperties, QoS, Will};
+use pigeon_codec::Will;
 
-use super::{BoxFuture, Parked, Persistence, StoredSession, StoredSubscription};
+use super::{
+    retained::RetainedSet, BoxFuture, Parked, Persistence, StoredSession, StoredSubscription,
+};
 use crate::model::{Delivery, Message, QueueLimits};
 
 /// The default persistence: everything in process memory, lost on exit.
@@ -25,49 +25,11 @@ use crate::model::{Delivery, Message, QueueLimits};
 /// # let _ = store;
 /// ```
 pub struct MemoryPersistence {
-    retained: Mutex<HashMap<ByteStr, Retained>>,
+    retained: Mutex<RetainedSet>,
     sessions: Mutex<HashMap<String, Stored>>,
     /// What offline sessions' messages weigh ([`Message::cost`]), all together.
     offline_bytes: AtomicUsize,
     budget: usize,
-}
-
-/// A retained message as kept: its own copy of the topic and payload (not a
-/// slice of the read buffer it arrived in, which it would keep alive whole)
-/// and its MQTT 5.0 properties only when it has some. A subscriber matching
-/// it gets a [`Message`] rebuilt from it.
-struct Retained {
-    payload: Bytes,
-    qos: QoS,
-    properties: Option<Box<PublishProperties>>,
-    origin: Option<Arc<str>>,
-    received_at: Instant,
-}
-
-impl Retained {
-    fn keep(message: &Message) -> (ByteStr, Self) {
-        let p = &message.publish;
-        let topic = ByteStr::from(p.topic.as_str());
-        let properties =
-            (p.properties != PublishProperties::default()).then(|| Box::new(p.properties.clone()));
-        let kept = Retained {
-            payload: Bytes::copy_from_slice(&p.payload),
-            qos: p.qos,
-            properties,
-            origin: message.origin.clone(),
-            received_at: message.received_at,
-        };
-        (topic, kept)
-    }
-
-    fn message(&self, topic: &ByteStr) -> Arc<Message> {
-        let mut publish = Publish::new(topic.clone(), self.qos, self.payload.clone());
-        publish.retain = true;
-        if let Some(properties) = &self.properties {
-            publish.properties = (**properties).clone();
-        }
-        Message::received(publish, self.origin.clone(), self.received_at)
-    }
 }
 
 #[derive(Default)]
@@ -130,7 +92,7 @@ impl MemoryPersistence {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn retained_map(&self) -> MutexGuard<'_, HashMap<ByteStr, Retained>> {
+    fn retained_map(&self) -> MutexGuard<'_, RetainedSet> {
         self.retained.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -141,24 +103,12 @@ fn done<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
 
 impl Persistence for MemoryPersistence {
     fn store_retained(&self, message: Arc<Message>) -> BoxFuture<'_, i64> {
-        let mut map = self.retained_map();
-        let delta = if message.publish.payload.is_empty() {
-            -i64::from(map.remove(&message.publish.topic).is_some())
-        } else {
-            let (topic, kept) = Retained::keep(&message);
-            i64::from(map.insert(topic, kept).is_none())
-        };
+        let delta = self.retained_map().store(&message);
         done(delta)
     }
 
     fn retained<'a>(&'a self, filter: &'a str) -> BoxFuture<'a, Vec<Arc<Message>>> {
-        let map = self.retained_map();
-        let found = map
-            .iter()
-            .filter(|(t, _)| topic::matches(filter, t))
-            .map(|(t, kept)| kept.message(t))
-            .collect();
-        done(found)
+        done(self.retained_map().matching(filter))
     }
 
     fn add_subscriptions<'a>(
@@ -292,6 +242,7 @@ impl Persistence for MemoryPersistence {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
     use pigeon_codec::{Publish, QoS};
 
     use super::*;

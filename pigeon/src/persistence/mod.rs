@@ -16,6 +16,7 @@
 
 mod memory;
 mod redb;
+mod retained;
 
 use std::{future::ready, sync::Arc, time::SystemTime};
 
