@@ -160,7 +160,10 @@ impl Connection {
             return Some(Exit::Shutdown);
         }
         match self.session.told(self.conn_id)? {
-            Ctrl::TooSlow => Some(too_slow(&self.client_id, self.engine.config.drain_timeout)),
+            Ctrl::TooSlow => Some(too_slow(
+                &self.session.client_id,
+                self.engine.config.drain_timeout,
+            )),
             Ctrl::TakenOver => Some(Exit::TakenOver),
         }
     }

@@ -56,7 +56,7 @@ pub(super) async fn establish(
         // Only when the broker's value differs from the client's request.
         p.session_expiry_interval = (session_expiry != requested).then_some(session_expiry);
         p.response_information = (connect.properties.request_response_information == Some(true))
-            .then(|| format!("response/{}", conn.client_id));
+            .then(|| format!("response/{}", conn.session.client_id));
         conn.auth = conn.enhanced_auth(&mut connect, p).map(Box::new);
     }
     if session_present {
@@ -70,7 +70,6 @@ pub(super) async fn establish(
 
 /// What taking the session over gives a connection.
 struct Seat {
-    client_id: Arc<str>,
     session: Arc<Session>,
     owner: OwnedMutexGuard<()>,
     conn_id: u64,
@@ -115,7 +114,6 @@ async fn take_over(
         engine.persistence.put_will(&client_id, will.clone()).await;
     }
     let seat = Seat {
-        client_id,
         session,
         owner,
         conn_id,
@@ -232,7 +230,6 @@ impl Connection {
         Connection {
             engine: engine.clone(),
             client,
-            client_id: seat.client_id,
             session: seat.session,
             owner: Some(seat.owner),
             conn_id: seat.conn_id,
@@ -287,7 +284,7 @@ impl Connection {
         let engine = &self.engine;
         engine.stats.clients_connected.fetch_add(1, Relaxed);
         engine.event(EventKind::Client, || Event::Client(self.client.clone()));
-        crate::engine::sys::new_client(engine, &self.client_id).await;
+        crate::engine::sys::new_client(engine, &self.session.client_id).await;
     }
 
     /// Writes CONNACK; above the client's Maximum Packet Size, without the
@@ -373,6 +370,8 @@ impl Connection {
             username: self.client.username().map(str::to_owned),
             protocol: self.client.protocol(),
         };
-        self.engine.persistence.save_session(&self.client_id, state);
+        self.engine
+            .persistence
+            .save_session(&self.session.client_id, state);
     }
 }

@@ -62,7 +62,11 @@ impl Connection {
         self.say_goodbye(&exit).await;
         self.client.set_connected(false);
         self.report(&exit);
-        let stored = self.engine.persistence.take_will(&self.client_id).await;
+        let stored = self
+            .engine
+            .persistence
+            .take_will(&self.session.client_id)
+            .await;
         let will = self.will.take().map(|will| *will).or(stored);
         let publish_will = match exit {
             Exit::Disconnect { will } => will,
@@ -82,7 +86,7 @@ impl Connection {
         engine.event(EventKind::ClientDisconnect, || {
             Event::ClientDisconnect(self.client.clone())
         });
-        crate::engine::sys::disconnect_client(engine, &self.client_id).await;
+        crate::engine::sys::disconnect_client(engine, &self.session.client_id).await;
         // The session is free for the next connection with this client id.
         self.owner = None;
     }
@@ -158,7 +162,7 @@ impl Connection {
             if let Err(delivery) = self
                 .engine
                 .router
-                .redistribute(&self.client_id, delivery)
+                .redistribute(&self.session.client_id, delivery)
                 .await
             {
                 kept.push_back(delivery);
@@ -184,7 +188,7 @@ impl Connection {
             let router = &self.engine.router;
             if !movable
                 || router
-                    .redistribute(&self.client_id, entry.delivery.clone())
+                    .redistribute(&self.session.client_id, entry.delivery.clone())
                     .await
                     .is_err()
             {
@@ -205,7 +209,10 @@ impl Connection {
             queued,
             incoming_qos2: self.mqtt.incoming.take_all(),
         };
-        engine.persistence.park(&self.client_id, parked).await;
+        engine
+            .persistence
+            .park(&self.session.client_id, parked)
+            .await;
         let (session, client) = (self.session.clone(), self.client.clone());
         engine.expire_later(session, epoch, client, self.session_expiry);
     }

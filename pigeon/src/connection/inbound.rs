@@ -225,7 +225,11 @@ impl Connection {
     fn check_acl(&self, publish: &Publish) -> Option<Refusal> {
         let acl = self.engine.acl.load();
         let acl = acl.as_deref()?;
-        if acl.can_publish(&self.client_id, self.client.username(), &publish.topic) {
+        if acl.can_publish(
+            &self.session.client_id,
+            self.client.username(),
+            &publish.topic,
+        ) {
             return None;
         }
         tracing::debug!(topic = %publish.topic, "publish refused by the ACL");
@@ -262,11 +266,11 @@ impl Connection {
             // Recorded before the message, so the commit the PUBREC waits for
             // covers it: a resent PUBLISH after a restart is known, not
             // delivered twice.
-            (self.engine.persistence).incoming_qos2(&self.client_id, packet_id, true);
+            (self.engine.persistence).incoming_qos2(&self.session.client_id, packet_id, true);
         }
         let engine = self.engine.clone();
         let client = self.client.clone();
-        let origin = self.client_id.clone();
+        let origin = self.session.client_id.clone();
         let mut routed: BoxFuture<'static, Arc<Message>> = Box::pin(async move {
             let message = engine.route(Some(origin), Some(&client), publish).await;
             if let Err(panic) | Ok(Err(crate::hooks::HookError(panic))) =
@@ -409,7 +413,11 @@ impl Connection {
                 // for a message nobody keeps; close without acknowledging, and
                 // the client sends it again when it reconnects.
                 if qos == QoS::ExactlyOnce && self.persistent {
-                    (self.engine.persistence).incoming_qos2(&self.client_id, packet_id, false);
+                    (self.engine.persistence).incoming_qos2(
+                        &self.session.client_id,
+                        packet_id,
+                        false,
+                    );
                 }
                 return Err(Exit::Refused(
                     "no subscriber's queue could take the message".into(),
@@ -425,7 +433,7 @@ impl Connection {
         let v5 = self.mqtt.v5();
         if qos == QoS::ExactlyOnce && self.persistent && v5 && code.is_error() {
             // A refusing PUBREC opens no exchange.
-            (self.engine.persistence).incoming_qos2(&self.client_id, packet_id, false);
+            (self.engine.persistence).incoming_qos2(&self.session.client_id, packet_id, false);
         }
         self.mqtt.incoming.accept(qos, packet_id, code, v5);
         self.acknowledge(qos, packet_id, code, text);
@@ -455,7 +463,7 @@ impl Connection {
             return;
         };
         if let Some(key) = entry.delivery.stored {
-            self.engine.persistence.forget(&self.client_id, key);
+            self.engine.persistence.forget(&self.session.client_id, key);
         }
         self.engine.event(EventKind::Ack, || {
             Event::Ack(
@@ -473,14 +481,16 @@ impl Connection {
             PubRecAnswer::Release => {
                 let stored = self.mqtt.window.get(rec.packet_id);
                 if let Some(key) = stored.and_then(|e| e.delivery.stored) {
-                    self.engine.persistence.released(&self.client_id, key);
+                    self.engine
+                        .persistence
+                        .released(&self.session.client_id, key);
                 }
                 ReasonCode::Success
             }
             PubRecAnswer::Refused(entry) => {
                 tracing::debug!(packet_id = entry.packet_id, "the client refused a delivery");
                 if let Some(key) = entry.delivery.stored {
-                    self.engine.persistence.forget(&self.client_id, key);
+                    self.engine.persistence.forget(&self.session.client_id, key);
                 }
                 return;
             }
@@ -493,7 +503,7 @@ impl Connection {
     /// closes; PUBCOMP answers it.
     fn on_pubrel(&mut self, rel: PubReply) {
         if self.persistent {
-            (self.engine.persistence).incoming_qos2(&self.client_id, rel.packet_id, false);
+            (self.engine.persistence).incoming_qos2(&self.session.client_id, rel.packet_id, false);
         }
         let comp = self.mqtt.on_pubrel(rel.packet_id);
         self.write(&Packet::PubComp(comp));

@@ -168,7 +168,6 @@ pub(crate) struct Connection {
     // The engine and this client's place in it.
     engine: Arc<Engine>,
     client: Client,
-    client_id: Arc<str>,
     session: Arc<Session>,
     /// Released at the end of `finish`: a taking-over connection waits for it.
     owner: Option<OwnedMutexGuard<()>>,

@@ -51,7 +51,7 @@ impl Connection {
         }
         if let Some(acl) = engine.acl.load().as_deref() {
             let topic = &delivery.message.publish.topic;
-            if !acl.can_read(&self.client_id, self.client.username(), topic) {
+            if !acl.can_read(&self.session.client_id, self.client.username(), topic) {
                 return None;
             }
         }
@@ -149,7 +149,7 @@ impl Connection {
     fn record_sent(&mut self, entry: Inflight) {
         // A durable store learns its packet id, to resend it after a restart.
         if let Some(key) = entry.delivery.stored {
-            (self.engine.persistence).sent(&self.client_id, key, entry.packet_id);
+            (self.engine.persistence).sent(&self.session.client_id, key, entry.packet_id);
         }
         self.mqtt.window.push(entry);
     }

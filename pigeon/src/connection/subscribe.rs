@@ -48,7 +48,7 @@ impl Connection {
         self.send_suback(subscribe.packet_id, &names, codes);
         if !granted.is_empty() {
             let engine = &self.engine;
-            crate::engine::sys::new_subscribers(engine, &self.client_id, &granted).await;
+            crate::engine::sys::new_subscribers(engine, &self.session.client_id, &granted).await;
             engine.event(EventKind::Subscribe, || {
                 Event::Subscribe(self.client.clone(), granted)
             });
@@ -128,7 +128,7 @@ impl Connection {
             return Err(ReasonCode::WildcardSubscriptionsNotSupported);
         }
         if let Some(acl) = self.engine.acl.load().as_deref() {
-            if !acl.can_subscribe(&self.client_id, self.client.username(), plain) {
+            if !acl.can_subscribe(&self.session.client_id, self.client.username(), plain) {
                 return Err(ReasonCode::NotAuthorized);
             }
         }
@@ -254,7 +254,12 @@ impl Connection {
                 properties: AckProperties::default(),
             }));
         }
-        crate::engine::sys::new_unsubscribers(&engine, &self.client_id, &unsubscribe.filters).await;
+        crate::engine::sys::new_unsubscribers(
+            &engine,
+            &self.session.client_id,
+            &unsubscribe.filters,
+        )
+        .await;
         engine.event(EventKind::Unsubscribe, || {
             Event::Unsubscribe(self.client.clone(), unsubscribe.filters)
         });

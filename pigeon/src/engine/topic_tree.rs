@@ -307,21 +307,26 @@ fn merge_per_session(out: &mut Vec<Target>, start: usize) {
         return;
     };
     tail.sort_by_key(|t| Arc::as_ptr(&t.session) as usize);
-    let mut merged: Vec<Target> = Vec::with_capacity(tail.len());
-    for target in out.drain(start..) {
-        match merged.last_mut() {
-            Some(kept) if Arc::ptr_eq(&kept.session, &target.session) => {
-                kept.qos = kept.qos.max(target.qos);
-                kept.retain_as_published |= target.retain_as_published;
-                kept.identifiers.extend(target.identifiers);
-            }
-            _ => merged.push(target),
+    // In place: no second vector per publish.
+    let mut kept = start;
+    for i in start..out.len() {
+        let same = kept > start && Arc::ptr_eq(&out[kept - 1].session, &out[i].session);
+        if same {
+            let target = std::mem::take(&mut out[i].identifiers);
+            let (qos, retain) = (out[i].qos, out[i].retain_as_published);
+            let into = &mut out[kept - 1];
+            into.qos = into.qos.max(qos);
+            into.retain_as_published |= retain;
+            into.identifiers.extend(target);
+        } else {
+            out.swap(kept, i);
+            kept += 1;
         }
     }
-    for target in &mut merged {
+    out.truncate(kept);
+    for target in out.iter_mut().skip(start) {
         target.identifiers.sort_unstable();
     }
-    out.extend(merged);
 }
 
 #[cfg(test)]
@@ -403,6 +408,32 @@ mod tests {
         assert!(
             tree.is_empty() && tree.root.children.is_empty(),
             "empty nodes pruned"
+        );
+    }
+
+    /// Several sessions, each matching through several nodes, interleaved:
+    /// one target per session, with its highest QoS and every identifier.
+    #[test]
+    fn overlapping_filters_of_many_sessions_merge_to_one_target_each() {
+        let sessions: Vec<_> = ["a", "b", "c", "d"].iter().map(|id| session(id)).collect();
+        let mut tree = TopicTree::default();
+        for (i, s) in sessions.iter().enumerate() {
+            let id = |k: u32| Some(10 * (i as u32 + 1) + k);
+            tree.insert("x/y/z", entry(s, QoS::AtMostOnce, id(1)));
+            if i % 2 == 0 {
+                tree.insert("x/+/z", entry(s, QoS::ExactlyOnce, id(2)));
+            }
+            tree.insert("x/#", entry(s, QoS::AtLeastOnce, id(3)));
+        }
+        tree.insert("x/y/+", entry(&sessions[3], QoS::AtMostOnce, None));
+        assert_eq!(
+            matched(&tree, "x/y/z"),
+            vec![
+                ("a".into(), QoS::ExactlyOnce, vec![11, 12, 13], false),
+                ("b".into(), QoS::AtLeastOnce, vec![21, 23], false),
+                ("c".into(), QoS::ExactlyOnce, vec![31, 32, 33], false),
+                ("d".into(), QoS::AtLeastOnce, vec![41, 43], false),
+            ]
         );
     }
 
