@@ -204,13 +204,20 @@ async fn killed_many_times(test: &str, qos: QoS) -> (BTreeSet<u64>, BTreeSet<u64
 async fn every_acknowledged_qos1_message_survives_kill_9() {
     let (sent, acked, got) = killed_many_times("qos1", QoS::AtLeastOnce).await;
     let received: BTreeSet<u64> = got.iter().copied().collect();
-    let lost: Vec<_> = acked.difference(&received).collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged messages lost: {lost:?}",
-        lost.len()
-    );
-    let invented: Vec<_> = received.difference(&sent).collect();
+    assert_accounted(&sent, &acked, &received, "acknowledged messages");
+}
+
+/// Every acknowledged message (`what`) was received, and nothing received
+/// that was never sent.
+fn assert_accounted(
+    sent: &BTreeSet<u64>,
+    acked: &BTreeSet<u64>,
+    received: &BTreeSet<u64>,
+    what: &str,
+) {
+    let lost: Vec<_> = acked.difference(received).collect();
+    assert!(lost.is_empty(), "{} {what} lost: {lost:?}", lost.len());
+    let invented: Vec<_> = received.difference(sent).collect();
     assert!(invented.is_empty(), "never published: {invented:?}");
 }
 
@@ -349,12 +356,5 @@ async fn every_acknowledged_retained_message_survives_kill_9() {
             kept.insert(n);
         }
     }
-    let lost: Vec<_> = acked.difference(&kept).collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged retained messages lost: {lost:?}",
-        lost.len()
-    );
-    let invented: Vec<_> = kept.difference(&sent).collect();
-    assert!(invented.is_empty(), "never published: {invented:?}");
+    assert_accounted(&sent, &acked, &kept, "acknowledged retained messages");
 }

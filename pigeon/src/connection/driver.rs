@@ -32,10 +32,10 @@ enum State {
 }
 
 impl Driver {
-    /// Starts with what a new connection does first ([`Connection::start`]).
+    /// Starts with what a new connection does first ([`Step::Start`]).
     pub(super) fn new(conn: Box<Connection>) -> Self {
         Self {
-            state: State::Busy(Box::pin(conn.begin())),
+            state: State::Busy(Box::pin(conn.work(Step::Start))),
         }
     }
 }
@@ -68,17 +68,6 @@ impl Future for Driver {
 }
 
 impl Connection {
-    /// The first step; the connection back unless it ended.
-    async fn begin(mut self: Box<Self>) -> Option<Box<Self>> {
-        match self.start().await {
-            Ok(()) => Some(self),
-            Err(exit) => {
-                Box::pin(self.end(exit)).await;
-                None
-            }
-        }
-    }
-
     /// One step; the connection back unless it ended.
     async fn work(mut self: Box<Self>, step: Step) -> Option<Box<Self>> {
         match self.take_step(step).await {

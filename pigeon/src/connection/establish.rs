@@ -42,7 +42,7 @@ pub(super) async fn establish(
     let mut conn = Box::new(Connection::new(
         engine, client, seat, io, &connect, terms, open_qos2,
     ));
-    // Handled once the client is ready (see `Connection::start`).
+    // Handled once the client is ready (see `Step::Start`).
     conn.stash.extend(buffered);
     if conn.persistent {
         conn.save_session(session_expiry);

@@ -132,6 +132,15 @@ fn too_slow(client_id: &str, timeout: Duration) -> Exit {
     )
 }
 
+/// Whether an encoding went into the write buffer (a packet the client's
+/// Maximum Packet Size refuses is skipped, and logged).
+fn written(encoded: Result<(), pigeon_codec::EncodeError>) -> bool {
+    if let Err(error) = &encoded {
+        tracing::debug!(%error, "cannot send packet to client; skipped");
+    }
+    encoded.is_ok()
+}
+
 /// Why a connection ends.
 #[derive(Debug)]
 pub(crate) enum Exit {
@@ -209,6 +218,8 @@ pub(crate) struct Connection {
 }
 
 enum Step {
+    /// The connection was just established.
+    Start,
     Exit(Exit),
     Packet(Packet),
     Routed(Arc<crate::model::Message>),
@@ -221,20 +232,18 @@ enum Step {
 }
 
 impl Connection {
-    /// Offline messages (up to the in-flight window) go out first; then the
-    /// client is ready (the seed's clientReady), and what it sent during the
-    /// handshake is handled first.
-    async fn start(&mut self) -> Result<(), Exit> {
-        self.fill().await?;
-        self.engine.event(crate::hooks::EventKind::ClientReady, || {
-            crate::hooks::Event::ClientReady(self.client.clone())
-        });
-        self.handle_stashed().await
-    }
-
     /// Deals with what happened; then delivers, and handles what was held.
     async fn take_step(&mut self, step: Step) -> Result<(), Exit> {
         match step {
+            Step::Start => {
+                // Offline messages (up to the in-flight window) go out first;
+                // then the client is ready (the seed's clientReady), and what it
+                // sent during the handshake is handled (the stash, below).
+                self.fill().await?;
+                self.engine.event(crate::hooks::EventKind::ClientReady, || {
+                    crate::hooks::Event::ClientReady(self.client.clone())
+                });
+            }
             Step::Exit(exit) => return Err(exit),
             Step::Routed(message) => {
                 // The wait was the broker's: the client's keep alive starts over.
@@ -330,13 +339,11 @@ impl Connection {
     /// (e.g. larger than the client's Maximum Packet Size).
     fn write(&mut self, packet: &Packet) -> bool {
         self.take_out_buffer();
-        match Encoder::<&Packet>::encode(&mut self.encoder, packet, &mut self.out) {
-            Ok(()) => true,
-            Err(error) => {
-                tracing::debug!(%error, "cannot send packet to client; skipped");
-                false
-            }
-        }
+        written(Encoder::<&Packet>::encode(
+            &mut self.encoder,
+            packet,
+            &mut self.out,
+        ))
     }
 
     /// The write buffer, taken again if it was given back while idle (see

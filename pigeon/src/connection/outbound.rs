@@ -120,13 +120,7 @@ impl Connection {
                 packet_id,
             };
             self.take_out_buffer();
-            return match self.encoder.encode_plain_publish(&publish, &mut self.out) {
-                Ok(()) => true,
-                Err(error) => {
-                    tracing::debug!(%error, "cannot send packet to client; skipped");
-                    false
-                }
-            };
+            return super::written(self.encoder.encode_plain_publish(&publish, &mut self.out));
         }
         // Forwarded with the time it waited in the broker taken off the expiry.
         let mut publish = delivery.to_publish(packet_id, false);

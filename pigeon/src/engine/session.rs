@@ -94,9 +94,7 @@ struct Inner {
     full_since: Option<Instant>,
     /// Publishers wait for room.
     waiters: bool,
-    /// The connection was told to end for not keeping up.
-    kicked: bool,
-    /// What the owning connection was told (takeover, too slow).
+    /// What the owning connection was told (takeover, too slow), once.
     told: Option<Ctrl>,
     /// Each filter's options and MQTT 5.0 subscription identifier (one map,
     /// not two: an empty map costs six words in every session).
@@ -240,11 +238,8 @@ impl Session {
     }
 
     fn kick_slow(&self, inner: &mut Inner) {
-        if inner.kicked {
-            return;
-        }
-        if inner.link.is_some() {
-            inner.kicked = true;
+        // Told once: anything told already ends the connection.
+        if inner.link.is_some() && inner.told.is_none() {
             self.tell(inner, Ctrl::TooSlow);
         }
     }
@@ -410,7 +405,6 @@ impl Session {
     pub(crate) fn attach(&self, link: Link, persistent: bool) {
         let mut inner = self.lock();
         inner.link = Some(link);
-        inner.kicked = false;
         inner.told = None;
         self.telling.store(false, Ordering::Release);
         inner.last_take = Some(Instant::now());

@@ -257,7 +257,7 @@ impl Hooks {
         client: Option<&Client>,
         publish: &mut Publish,
     ) -> Result<(), Denied> {
-        if !self.allow_sys_publish && publish.topic.starts_with("$SYS/") {
+        if self.refuses_sys(&publish.topic) {
             return Err(Denied::new("$SYS/ topic is reserved"));
         }
         if self.chains.authorize_publish.is_empty() {
@@ -362,8 +362,12 @@ impl Hooks {
     /// True when [`Hooks::authorize_publish`] would allow a PUBLISH to `topic`
     /// without calling anything (no handler, and not a refused `$SYS/` topic).
     pub fn allows_publish_outright(&self, topic: &str) -> bool {
-        self.chains.authorize_publish.is_empty()
-            && (self.allow_sys_publish || !topic.starts_with("$SYS/"))
+        self.chains.authorize_publish.is_empty() && !self.refuses_sys(topic)
+    }
+
+    /// Whether a client's PUBLISH to `topic` is refused as a `$SYS/` topic.
+    fn refuses_sys(&self, topic: &str) -> bool {
+        !self.allow_sys_publish && topic.starts_with("$SYS/")
     }
 
     /// True when an `authorize_forward` handler exists (the engine skips the call otherwise).
