@@ -165,6 +165,13 @@ pub struct Config {
     /// With a durable store: whether a QoS 1/2 publisher waits for the disk
     /// ([`Durability::Sync`], the default) or changes commit every window.
     pub durability: Durability,
+    /// The HTTP listener (metrics, health, admin API, dashboard); off when `None`.
+    pub http: Option<std::net::SocketAddr>,
+    /// What the admin API and dashboard require (`Authorization: Bearer TOKEN`,
+    /// or basic auth with this as the password); without one they refuse every request.
+    pub admin_token: Option<String>,
+    /// Interval of the Mosquitto-style `$SYS/broker/...` statistics; zero = off.
+    pub sys_interval: Duration,
 }
 
 /// The store behind a broker ([`Config::persistence`]).
@@ -247,6 +254,9 @@ impl Default for Config {
             max_publish_rate: 0,
             persistence: Store::Memory,
             durability: Durability::Sync,
+            http: None,
+            admin_token: None,
+            sys_interval: Duration::ZERO,
         }
     }
 }

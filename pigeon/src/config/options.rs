@@ -189,6 +189,18 @@ pub struct Options {
     /// With a durable store: `sync` acknowledges QoS 1/2 only once on disk; `10ms` (any N ms) commits every window without waiting [default: sync]
     #[cfg_attr(feature = "cli", arg(long, value_name = "MODE"))]
     pub durability: Option<String>,
+
+    /// HTTP listener for /metrics, /healthz, /readyz, the admin API (/api/v1) and the dashboard (/); off unless set
+    #[cfg_attr(feature = "cli", arg(long, value_name = "HOST:PORT"))]
+    pub http: Option<String>,
+
+    /// Bearer token (or basic-auth password) the admin API and dashboard require; without it they refuse every request
+    #[cfg_attr(feature = "cli", arg(long, value_name = "TOKEN"))]
+    pub admin_token: Option<String>,
+
+    /// Seconds between Mosquitto-style $SYS/broker/... statistics; 0 = off [default: 0]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "SECONDS"))]
+    pub sys_interval: Option<u64>,
 }
 
 /// Every option's snake_case name (the TOML key; the flag is its kebab-case).
@@ -234,6 +246,9 @@ pub const KEYS: &[&str] = &[
     "max_publish_rate",
     "persistence",
     "durability",
+    "http",
+    "admin_token",
+    "sys_interval",
 ];
 
 impl Options {
@@ -252,6 +267,11 @@ impl Options {
         let listeners = self.parsed_listeners()?;
         let persistence = parse_option("persistence", self.persistence.as_deref())?;
         let durability = parse_option("durability", self.durability.as_deref())?;
+        let http = self
+            .http
+            .as_deref()
+            .map(|addr| parse_http(addr))
+            .transpose()?;
         macro_rules! set {
             ($($field:ident),* $(,)?) => {
                 $(if let Some(v) = self.$field { config.$field = v; })*
@@ -285,6 +305,15 @@ impl Options {
             max_subscriptions_per_client,
             max_publish_rate,
         );
+        if let Some(addr) = http {
+            config.http = Some(addr);
+        }
+        if let Some(token) = self.admin_token {
+            config.admin_token = Some(token);
+        }
+        if let Some(secs) = self.sys_interval {
+            config.sys_interval = Duration::from_secs(secs);
+        }
         if let Some(listeners) = listeners {
             config.listeners = listeners;
         }
@@ -401,4 +430,27 @@ fn parse_option<T: std::str::FromStr<Err = &'static str>>(
             })
         })
         .transpose()
+}
+
+/// `--http HOST:PORT`: an address to bind (`localhost` means loopback).
+fn parse_http(addr: &str) -> Result<std::net::SocketAddr, ConfigError> {
+    use std::net::ToSocketAddrs;
+    let invalid = || ConfigError::Invalid {
+        key: "http",
+        value: addr.to_owned(),
+        expected: "expected HOST:PORT, e.g. 127.0.0.1:18884",
+    };
+    if let Ok(socket) = addr.parse() {
+        return Ok(socket);
+    }
+    let (host, port) = addr.rsplit_once(':').ok_or_else(invalid)?;
+    if host != "localhost" {
+        return Err(invalid());
+    }
+    let port: u16 = port.parse().map_err(|_| invalid())?;
+    (("127.0.0.1", port))
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(invalid)
 }
