@@ -1,0 +1,1 @@
+<!-- placeholder: the dashboard branch brings this file -->
