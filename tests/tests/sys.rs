@@ -114,3 +114,85 @@ async fn v5_publish_to_sys_is_refused_with_not_authorized_and_the_client_stays()
     assert!(matches!(raw.recv().await, Some(Packet::PingResp)));
     broker.close().await;
 }
+
+/// Mosquitto's `$SYS/broker/...` tree, read as its users read it: with
+/// `mosquitto_sub -t '$SYS/broker/#'`.
+#[tokio::test]
+async fn mosquitto_style_broker_statistics_are_published_every_sys_interval() {
+    let broker = start_with(pigeon::Config {
+        sys_interval: Duration::from_secs(1),
+        ..config()
+    })
+    .await;
+    let addr = broker.local_addr();
+    let publisher = Mqtt::connect(addr, "stats-pub").await;
+    for i in 0..3 {
+        publisher
+            .publish("stats/x", QoS::AtLeastOnce, false, format!("{i}"))
+            .await;
+    }
+    // 29 topics: the retained set at once, then one full round a second later.
+    let port = addr.port().to_string();
+    let out = pigeon_tests::run_tool(
+        "mosquitto_sub",
+        &[
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-t",
+            "$SYS/broker/#",
+            "-v",
+            "-C",
+            "58",
+            "-W",
+            "10",
+        ],
+        pigeon_tests::MOSQUITTO_CLIENTS,
+        Duration::from_secs(15),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut latest = std::collections::HashMap::new();
+    for line in text.lines() {
+        // Mosquitto's one topic with a space in it; values may have spaces too.
+        let spaced = "$SYS/broker/retained messages/count";
+        let (topic, value) = match line.strip_prefix(spaced) {
+            Some(rest) => (spaced, rest.trim_start()),
+            None => line.split_once(' ').expect("topic value"),
+        };
+        latest.insert(topic.to_owned(), value.to_owned());
+    }
+    let value = |suffix: &str| -> &str {
+        latest
+            .get(&format!("$SYS/broker/{suffix}"))
+            .unwrap_or_else(|| panic!("$SYS/broker/{suffix} missing from:\n{text}"))
+    };
+    let number = |suffix: &str| -> f64 { value(suffix).parse().expect("a number") };
+    assert_eq!(
+        value("version"),
+        concat!("pigeon version ", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(value("uptime").ends_with(" seconds"));
+    // The publisher and mosquitto_sub itself.
+    assert_eq!(number("clients/connected"), 2.0);
+    assert!(number("clients/maximum") >= 2.0);
+    assert_eq!(number("clients/total"), 2.0);
+    assert!(number("messages/received") >= 3.0);
+    assert!(number("bytes/received") > 0.0);
+    assert_eq!(number("subscriptions/count"), 1.0);
+    assert!(number("retained messages/count") >= 1.0);
+    for load in [
+        "messages/received",
+        "messages/sent",
+        "bytes/received",
+        "connections",
+    ] {
+        for window in ["1min", "5min", "15min"] {
+            assert!(number(&format!("load/{load}/{window}")) >= 0.0);
+        }
+    }
+    assert!(number("load/messages/received/1min") > 0.0);
+    publisher.disconnect().await;
+    broker.close().await;
+}

@@ -142,6 +142,11 @@ impl Broker {
         engine
             .tracker
             .spawn(crate::engine::sys::heartbeat(engine.clone()));
+        if !engine.config.sys_interval.is_zero() {
+            engine
+                .tracker
+                .spawn(crate::engine::sys::broker_tree(engine.clone()));
+        }
         if let (Some(listener), Some(addr)) = (http, http_addr) {
             tracing::info!("http listening on {addr}");
             crate::http::spawn(engine.clone(), listener);
