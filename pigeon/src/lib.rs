@@ -13,6 +13,7 @@ pub(crate) mod connection;
 pub mod emitter;
 pub(crate) mod engine;
 pub mod hooks;
+mod http;
 pub mod model;
 pub mod persistence;
 pub mod prelude;

@@ -37,6 +37,15 @@ pub enum StartError {
     /// address could not be bound (the error names the listener's URL).
     #[error(transparent)]
     Listen(#[from] crate::transport::TransportError),
+    /// The HTTP listener (`http`) could not be bound.
+    #[error("invalid value for --http / http: cannot listen on {addr}: {source}")]
+    Http {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why binding failed.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<ConfigError> for StartError {

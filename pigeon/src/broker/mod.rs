@@ -19,7 +19,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 use pigeon_codec::Publish;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub use crate::engine::{DropReason, Drops, Stats};
+pub use crate::engine::{ClientInfo, DropReason, Drops, Gauges, Stats};
 pub use crate::model::{Delivery, Message, QueueLimits};
 pub use error::{PublishError, StartError};
 pub use reload::ReloadError;
@@ -112,6 +112,15 @@ impl Broker {
         let authenticator = Authenticator::new(config.anonymous_allowed(), passwords);
         let acl = files.acl;
         let bound = crate::transport::bind(&config).await?;
+        let http = match config.http {
+            Some(addr) => Some(
+                crate::http::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Http { addr, source })?,
+            ),
+            None => None,
+        };
+        let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
         let listeners: Arc<[BoundListener]> = bound.iter().map(|b| b.describe()).collect();
         let endpoints = bound.iter().map(|b| b.endpoint.clone()).collect();
         let engine = Arc::new(Engine::new(
@@ -133,10 +142,15 @@ impl Broker {
         engine
             .tracker
             .spawn(crate::engine::sys::heartbeat(engine.clone()));
+        if let (Some(listener), Some(addr)) = (http, http_addr) {
+            tracing::info!("http listening on {addr}");
+            crate::http::spawn(engine.clone(), listener);
+        }
         Ok(BrokerHandle {
             engine,
             listeners,
             endpoints,
+            http_addr,
         })
     }
 }
@@ -148,6 +162,8 @@ pub struct BrokerHandle {
     listeners: Arc<[BoundListener]>,
     /// What `reload` re-reads the TLS files of.
     endpoints: Arc<[Arc<crate::transport::Endpoint>]>,
+    /// The HTTP listener's address, when `http` is set.
+    http_addr: Option<SocketAddr>,
 }
 
 impl BrokerHandle {
@@ -159,6 +175,12 @@ impl BrokerHandle {
     /// Every listener, in the order configured, with its bound address.
     pub fn listeners(&self) -> &[BoundListener] {
         &self.listeners
+    }
+
+    /// The address of the HTTP listener (metrics, health, admin API,
+    /// dashboard), when [`Config::http`] is set; useful with port 0.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// The bound address of the first listener of `kind`.
@@ -257,6 +279,36 @@ impl BrokerHandle {
             .filter(|s| s.is_online())
             .map(|s| s.client_id.to_string())
             .collect()
+    }
+
+    /// What is known of `client_id`'s session: connection details while
+    /// connected, subscriptions, queue length, messages in flight.
+    ///
+    /// ```no_run
+    /// # async fn run(broker: pigeon::BrokerHandle) {
+    /// if let Some(info) = broker.client_info("dev-1") {
+    ///     println!("{} connected={} queued={}", info.client_id, info.connected, info.queue_length);
+    /// }
+    /// # }
+    /// ```
+    pub fn client_info(&self, client_id: &str) -> Option<ClientInfo> {
+        self.engine.client_info(client_id)
+    }
+
+    /// Every session's [`ClientInfo`], sorted by client id.
+    pub fn client_infos(&self) -> Vec<ClientInfo> {
+        self.engine.client_infos()
+    }
+
+    /// Disconnects a connected client (MQTT 5.0 clients get DISCONNECT 0x98,
+    /// Administrative action; its will is published). False when not connected.
+    pub fn disconnect_client(&self, client_id: &str) -> bool {
+        self.engine.kick_out(client_id)
+    }
+
+    /// Sessions, subscriptions and queue depths, summed now.
+    pub fn gauges(&self) -> Gauges {
+        self.engine.gauges()
     }
 
     /// `(client id, filter, qos)` of every subscription.

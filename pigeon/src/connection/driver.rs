@@ -16,6 +16,8 @@ use std::{
 use tokio::io::AsyncWrite;
 
 use super::{inbound, too_slow, Connection, Exit, Step};
+use pigeon_codec::ReasonCode;
+
 use crate::{engine::Ctrl, model::BoxFuture};
 
 /// Drives an established connection until it ends.
@@ -71,7 +73,10 @@ impl Connection {
     /// One step; the connection back unless it ended.
     async fn work(mut self: Box<Self>, step: Step) -> Option<Box<Self>> {
         match self.take_step(step).await {
-            Ok(()) => Some(self),
+            Ok(()) => {
+                self.session.note_inflight(self.mqtt.window.len());
+                Some(self)
+            }
             Err(exit) => {
                 // Boxed: ending is rare, and inline it would make every step's
                 // allocation larger.
@@ -114,6 +119,7 @@ impl Connection {
         }
         if self.can_read() {
             if let Poll::Ready(packet) = self.reader.poll_packet(cx) {
+                (self.engine.stats.bytes_received).add(self.reader.take_count());
                 return Poll::Ready(match packet {
                     None => Step::Exit(Exit::Closed),
                     Some(Err(e)) => Step::Exit(Exit::read_failed(e)),
@@ -154,6 +160,10 @@ impl Connection {
                 self.engine.config.drain_timeout,
             )),
             Ctrl::TakenOver => Some(Exit::TakenOver),
+            Ctrl::Kicked => Some(Exit::Violation(
+                ReasonCode::AdministrativeAction,
+                "disconnected by an administrator".into(),
+            )),
         }
     }
 
@@ -179,6 +189,7 @@ impl Connection {
                 &mut self.out
             ))?;
             self.unflushed = true;
+            self.engine.stats.bytes_sent.add(n as u64);
             if n == 0 || !self.out.is_empty() {
                 return Poll::Ready(Ok(n));
             }

@@ -1,7 +1,7 @@
 //! After CONNECT is accepted: session takeover and restore, will, keep alive,
 //! CONNACK, and the resend of what a resumed session had in flight.
 
-use std::{collections::VecDeque, sync::atomic::Ordering::Relaxed, sync::Arc};
+use std::{collections::VecDeque, sync::Arc};
 
 use bytes::BytesMut;
 use pigeon_codec::Will;
@@ -99,7 +99,15 @@ async fn take_over(
     }
     let conn_id = engine.next_conn_id();
     // Online before unparking: deliveries from now on go to the live queue.
-    session.attach(Link { conn_id }, session_expiry > 0);
+    let link = Link {
+        conn_id,
+        client: Some(client.clone()),
+        keep_alive: keep_alive(engine, client.protocol(), connect.keep_alive).0,
+        connected_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    session.attach(link, session_expiry > 0);
     let parked = if connect.clean_start {
         Parked::default()
     } else {
@@ -282,7 +290,7 @@ impl Connection {
     /// The client counts as connected from now on: stats, event, `$SYS`.
     async fn announce(&mut self) {
         let engine = &self.engine;
-        engine.stats.clients_connected.fetch_add(1, Relaxed);
+        engine.stats.connected(self.client.peer().listener());
         engine.event(EventKind::Client, || Event::Client(self.client.clone()));
         crate::engine::sys::new_client(engine, &self.session.client_id).await;
     }

@@ -1,7 +1,7 @@
 //! The end of a connection: last words to the client, will, session parking
 //! or removal, events and `$SYS` notice.
 
-use std::{collections::VecDeque, sync::atomic::Ordering::Relaxed, time::Duration};
+use std::{collections::VecDeque, time::Duration};
 
 use pigeon_codec::{Disconnect, Packet, ReasonCode, Will};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -82,7 +82,7 @@ impl Connection {
         self.redistribute_inflight().await;
         self.hand_back_session(queued, epoch).await;
         let engine = &self.engine;
-        engine.stats.clients_connected.fetch_sub(1, Relaxed);
+        engine.stats.disconnected(self.client.peer().listener());
         engine.event(EventKind::ClientDisconnect, || {
             Event::ClientDisconnect(self.client.clone())
         });

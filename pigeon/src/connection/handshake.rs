@@ -90,7 +90,9 @@ async fn negotiate(
     hs.pre_connect(&mut connect).await.ok()?;
     let client = hs.client(&connect);
     tracing::Span::current().record("client_id", client.id());
-    let buffered = hs.authenticate(reader, &client, &mut connect).await.ok()?;
+    let authenticated = hs.authenticate(reader, &client, &mut connect).await;
+    (hs.engine.stats.authentication).count(authenticated.is_ok());
+    let buffered = authenticated.ok()?;
     hs.check_limits(&client, &connect).await.ok()?;
     Some((connect, client, assigned, buffered, hs.writer))
 }

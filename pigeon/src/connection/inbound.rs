@@ -141,7 +141,7 @@ impl Connection {
             return self.refuse_deep_topic(&publish);
         }
         self.check_publish(&publish)?;
-        self.engine.stats.messages_received.add(1);
+        self.engine.stats.publish_received.add(publish.qos);
         let (qos, packet_id) = (publish.qos, publish.packet_id);
         if self.mqtt.incoming.is_resend(qos, packet_id) {
             // A resend of a message already accepted: acknowledge, do not deliver again.
@@ -189,13 +189,18 @@ impl Connection {
             return Ok(Some(refusal));
         }
         if let Some(refusal) = self.check_acl(publish) {
+            self.engine.stats.authorization.count(false);
             return Ok(Some(refusal));
         }
         if self.engine.hooks.allows_publish_outright(&publish.topic) {
+            self.engine.stats.authorization.count(true);
             return Ok(None);
         }
         // Boxed: without handlers (the common case) no PUBLISH carries its state.
-        Box::pin(self.authorize_publish(publish)).await
+        let decision = Box::pin(self.authorize_publish(publish)).await;
+        let allowed = matches!(decision, Ok(None));
+        self.engine.stats.authorization.count(allowed);
+        decision
     }
 
     /// MQTT-3.3.2-4 lets the receiver answer a payload that is not the UTF-8

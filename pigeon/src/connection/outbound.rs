@@ -92,7 +92,7 @@ impl Connection {
             self.engine.stats.dropped(DropReason::TooLarge, 1);
             return;
         }
-        self.engine.stats.messages_sent.add(1);
+        self.engine.stats.publish_sent.add(delivery.qos);
         if delivery.qos != QoS::AtMostOnce {
             self.record_sent(Inflight {
                 packet_id,

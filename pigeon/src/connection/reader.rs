@@ -31,6 +31,8 @@ pub(crate) struct Reader {
     codec: MqttCodec,
     buf: BytesMut,
     eof: bool,
+    /// Bytes read since the owner last took the count ([`Reader::take_count`]).
+    count: u32,
 }
 
 impl Reader {
@@ -41,12 +43,19 @@ impl Reader {
             codec,
             buf: BytesMut::new(),
             eof: false,
+            count: 0,
         }
     }
 
     /// The stream, e.g. for a lingering close.
     pub(crate) fn get_mut(&mut self) -> &mut ReadHalf {
         &mut self.io
+    }
+
+    /// Bytes read since the last call (for the broker's byte counters: the
+    /// reader holds no handle on them, which would cost every connection a word).
+    pub(crate) fn take_count(&mut self) -> u64 {
+        u64::from(std::mem::take(&mut self.count))
     }
 
     /// The next packet, `None` at the end of the stream.
@@ -63,7 +72,7 @@ impl Reader {
             }
             match self.poll_fill(cx) {
                 Poll::Ready(Ok(0)) => self.eof = true,
-                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Ok(n)) => self.count = self.count.saturating_add(n as u32),
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
                 Poll::Pending => {
                     if self.buf.is_empty() && self.buf.capacity() > 0 {

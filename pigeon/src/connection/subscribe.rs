@@ -85,8 +85,16 @@ impl Connection {
         entry: SubscribeFilter,
         identifier: Option<u32>,
     ) -> Result<(Subscription, bool), ReasonCode> {
-        self.check_filter(&entry.filter)?;
-        let sub = self.authorize_filter(entry).await?;
+        let stats = &self.engine.stats;
+        if let Err(code) = self.check_filter(&entry.filter) {
+            if code == ReasonCode::NotAuthorized {
+                stats.authorization.count(false);
+            }
+            return Err(code);
+        }
+        let authorized = self.authorize_filter(entry).await;
+        self.engine.stats.authorization.count(authorized.is_ok());
+        let sub = authorized?;
         if self.over_subscription_quota(&sub.topic) {
             return Err(ReasonCode::QuotaExceeded);
         }

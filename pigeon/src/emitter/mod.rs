@@ -47,4 +47,9 @@ pub trait Emitter: Send + Sync + 'static {
     fn bind(&self, local: Arc<dyn Deliver>);
     /// Distributes `message`; resolves once it is handed to every local subscriber.
     fn emit(&self, message: Arc<Message>) -> Completion;
+    /// `Err(why)` while messages cannot reach the other nodes: `/readyz`
+    /// answers 503 with it. A local emitter is always healthy.
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
 }

@@ -13,6 +13,7 @@
 mod admission;
 mod budget;
 mod expiry;
+mod inspect;
 mod router;
 mod session;
 mod state;
@@ -22,6 +23,7 @@ mod topic_tree;
 
 pub(crate) use admission::ConnectionCount;
 pub(crate) use expiry::NEVER;
+pub use inspect::{ClientInfo, Gauges};
 pub(crate) use session::{Ctrl, Link, Offer, Session};
 pub(crate) use state::Engine;
 pub use stats::DropReason;

@@ -25,6 +25,8 @@ pub(crate) struct Router {
     /// each take the shard of their own thread (writers take them all).
     tree: ShardedLock<TopicTree>,
     sink: Arc<Sink>,
+    /// Watchers of the messages going by (the admin API's monitor).
+    pub(crate) taps: Arc<super::inspect::Taps>,
 }
 
 /// What offering a copy needs, shared with the futures that wait for room.
@@ -84,6 +86,7 @@ impl Router {
                 stats,
                 policy,
             }),
+            taps: Arc::default(),
         }
     }
 
@@ -220,6 +223,7 @@ impl Sink {
 
 impl Deliver for Router {
     fn deliver(&self, message: Arc<Message>) -> Completion {
+        self.taps.offer(&message);
         let mut targets = Vec::new();
         self.tree().matches(
             &message.publish.topic,
@@ -228,6 +232,10 @@ impl Deliver for Router {
             &mut targets,
         );
         if targets.is_empty() {
+            // The broker's own `$SYS` notices are not counted as lost.
+            if !message.publish.topic.starts_with('$') {
+                self.sink.stats.no_subscribers.add(1);
+            }
             return Completion::Done;
         }
         message.mark_matched();

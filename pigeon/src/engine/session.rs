@@ -22,12 +22,33 @@ pub(crate) enum Ctrl {
     TakenOver,
     /// The client took nothing from its full queue for `drain_timeout`.
     TooSlow,
+    /// An operator disconnected it (the admin API).
+    Kicked,
 }
 
 /// The owning connection.
 pub(crate) struct Link {
     /// The owning connection's id (unique per broker).
     pub conn_id: u64,
+    /// The client as the hooks see it (for the admin API's client details).
+    pub client: Option<crate::hooks::Client>,
+    /// The keep alive granted, in seconds.
+    pub keep_alive: u16,
+    /// When it connected, in seconds since the Unix epoch.
+    pub connected_at: u64,
+}
+
+impl Link {
+    /// A link with nothing known but the connection id (tests).
+    #[cfg(test)]
+    pub(crate) fn bare(conn_id: u64) -> Self {
+        Self {
+            conn_id,
+            client: None,
+            keep_alive: 0,
+            connected_at: 0,
+        }
+    }
 }
 
 /// What happened to a delivery offered to a session.
@@ -63,6 +84,9 @@ pub(crate) struct Session {
     waker: AtomicWaker,
     /// Set once the connection was told to go ([`Session::told`]).
     telling: AtomicBool,
+    /// Messages the owning connection has in flight (written, not yet
+    /// acknowledged), as it last said: for the admin API.
+    inflight: std::sync::atomic::AtomicU32,
     /// Wakes publishers waiting for room in the queue.
     room: Notify,
     /// Wakes the timers armed at detach (session expiry, will delay) when a
@@ -114,6 +138,7 @@ impl Session {
             woken: AtomicBool::new(false),
             waker: AtomicWaker::new(),
             telling: AtomicBool::new(false),
+            inflight: std::sync::atomic::AtomicU32::new(0),
             room: Notify::new(),
             attached: Notify::new(),
             owner: Arc::new(tokio::sync::Mutex::new(())),
@@ -442,6 +467,61 @@ impl Session {
         queue
     }
 
+    /// Records how many messages the owning connection has in flight (a plain
+    /// load when unchanged, so a connection's every step costs no write).
+    pub(crate) fn note_inflight(&self, n: usize) {
+        let n = n as u32;
+        if self.inflight.load(Ordering::Relaxed) != n {
+            self.inflight.store(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Asks the owning connection to end (the admin API). False when offline.
+    pub(crate) fn kick_out(&self) -> bool {
+        let mut inner = self.lock();
+        if inner.link.is_none() {
+            return false;
+        }
+        self.tell(&mut inner, Ctrl::Kicked);
+        true
+    }
+
+    /// What the admin API shows of this session.
+    pub(crate) fn info(&self) -> super::inspect::ClientInfo {
+        let inner = self.lock();
+        let link = inner.link.as_ref();
+        let client = link.and_then(|l| l.client.as_ref());
+        let mut subscriptions: Vec<_> = inner
+            .subscriptions
+            .iter()
+            .map(|(filter, (options, _))| (filter.clone(), options.qos))
+            .collect();
+        subscriptions.sort();
+        super::inspect::ClientInfo {
+            client_id: self.client_id.to_string(),
+            username: client.and_then(|c| c.username().map(str::to_owned)),
+            connected: link.is_some(),
+            protocol: client.map(|c| c.protocol()),
+            address: client.map(|c| c.addr()),
+            listener: client.map(|c| c.peer().listener().to_owned()),
+            keep_alive: link.map(|l| l.keep_alive),
+            connected_at: link.map(|l| l.connected_at),
+            persistent: inner.persistent,
+            subscriptions,
+            queue_length: inner.queue.len(),
+            inflight: if link.is_some() {
+                self.inflight.load(Ordering::Relaxed) as usize
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Deliveries waiting in the queue.
+    pub(crate) fn queue_len(&self) -> usize {
+        self.lock().queue.len()
+    }
+
     /// Asks the owning connection (if any) to end because of a takeover.
     pub(crate) fn kick(&self) {
         let mut inner = self.lock();
@@ -567,7 +647,7 @@ mod tests {
         };
         let policy = Arc::new(QueuePolicy::new(limits, budget));
         let session = Arc::new(Session::new(Arc::from("s"), policy));
-        session.attach(Link { conn_id: 1 }, false);
+        session.attach(Link::bare(1), false);
         session
     }
 
@@ -677,7 +757,7 @@ mod tests {
         session.kick();
         assert!(session.poll_woken(&mut cx).is_ready());
         assert_eq!(session.told(1), Some(Ctrl::TakenOver));
-        session.attach(Link { conn_id: 2 }, false);
+        session.attach(Link::bare(2), false);
         assert_eq!(session.told(2), None, "the new owner starts untold");
     }
 

@@ -121,6 +121,11 @@ impl Engine {
         }
     }
 
+    /// The session of `client_id`, if there is one.
+    pub(crate) fn session(&self, client_id: &str) -> Option<Arc<Session>> {
+        self.registry().get(client_id).cloned()
+    }
+
     /// Every session in the registry.
     pub(crate) fn sessions(&self) -> Vec<Arc<Session>> {
         self.registry().values().cloned().collect()

@@ -23,8 +23,28 @@ pub enum DropReason {
 const REASONS: usize = 5;
 
 impl DropReason {
+    /// Every reason, in the order of [`Drops`]' fields.
+    pub const ALL: [DropReason; REASONS] = [
+        DropReason::SlowSubscriber,
+        DropReason::QueueFull,
+        DropReason::MemoryBudget,
+        DropReason::Expired,
+        DropReason::TooLarge,
+    ];
+
     fn index(self) -> usize {
         self as usize
+    }
+
+    /// The reason as a metric label (`slow_subscriber`, `queue_full`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            DropReason::SlowSubscriber => "slow_subscriber",
+            DropReason::QueueFull => "queue_full",
+            DropReason::MemoryBudget => "memory_budget",
+            DropReason::Expired => "expired",
+            DropReason::TooLarge => "too_large",
+        }
     }
 
     fn name(self) -> &'static str {
@@ -79,16 +99,71 @@ fn shard() -> usize {
     SHARD.with(|s| *s)
 }
 
+/// A counter per QoS level (0, 1, 2).
+#[derive(Default)]
+pub(crate) struct ByQos([PerCore; 3]);
+
+impl ByQos {
+    /// Counts one packet of `qos`.
+    pub(crate) fn add(&self, qos: pigeon_codec::QoS) {
+        self.0[qos as usize].add(1);
+    }
+
+    /// The count of each level.
+    pub(crate) fn each(&self) -> [u64; 3] {
+        std::array::from_fn(|i| self.0[i].sum())
+    }
+
+    /// All levels together.
+    pub(crate) fn sum(&self) -> u64 {
+        self.each().iter().sum()
+    }
+}
+
+/// Allowed and denied decisions of one check.
+#[derive(Default)]
+pub(crate) struct Verdicts {
+    pub allow: PerCore,
+    pub deny: AtomicU64,
+}
+
+impl Verdicts {
+    /// Counts one decision.
+    pub(crate) fn count(&self, allowed: bool) {
+        if allowed {
+            self.allow.add(1);
+        } else {
+            self.deny.fetch_add(1, Relaxed);
+        }
+    }
+}
+
 /// Drops are logged at most once per this interval and reason, with the count.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// The broker's live counters (relaxed atomics: they are statistics).
 pub(crate) struct Counters {
     pub clients_connected: AtomicI64,
-    pub messages_received: PerCore,
-    pub messages_sent: PerCore,
+    /// The most clients connected at once since start.
+    pub clients_maximum: AtomicI64,
+    /// Connections established since start (CONNACK accepted).
+    pub connections_total: AtomicU64,
+    /// PUBLISH packets received from clients, by QoS.
+    pub publish_received: ByQos,
+    /// PUBLISH packets written to clients, by QoS.
+    pub publish_sent: ByQos,
+    pub bytes_received: PerCore,
+    pub bytes_sent: PerCore,
+    /// Messages that matched no subscription.
+    pub no_subscribers: PerCore,
     pub messages_dropped: AtomicU64,
     pub retained: AtomicI64,
+    /// CONNECTs accepted / refused by authentication.
+    pub authentication: Verdicts,
+    /// PUBLISH and SUBSCRIBE checks (ACL and handlers) allowed / denied.
+    pub authorization: Verdicts,
+    /// Connections by listener name (a lock per connect, never per message).
+    listeners: std::sync::Mutex<std::collections::BTreeMap<String, i64>>,
     drops: [AtomicU64; REASONS],
     /// Milliseconds since `epoch` of the last log line, per reason.
     logged: [AtomicU64; REASONS],
@@ -99,10 +174,18 @@ impl Default for Counters {
     fn default() -> Self {
         Self {
             clients_connected: AtomicI64::new(0),
-            messages_received: PerCore::default(),
-            messages_sent: PerCore::default(),
+            clients_maximum: AtomicI64::new(0),
+            connections_total: AtomicU64::new(0),
+            publish_received: ByQos::default(),
+            publish_sent: ByQos::default(),
+            bytes_received: PerCore::default(),
+            bytes_sent: PerCore::default(),
+            no_subscribers: PerCore::default(),
             messages_dropped: AtomicU64::new(0),
             retained: AtomicI64::new(0),
+            authentication: Verdicts::default(),
+            authorization: Verdicts::default(),
+            listeners: Default::default(),
             drops: Default::default(),
             logged: Default::default(),
             epoch: Instant::now(),
@@ -111,6 +194,38 @@ impl Default for Counters {
 }
 
 impl Counters {
+    /// A client is connected through `listener`.
+    pub(crate) fn connected(&self, listener: &str) {
+        let now = self.clients_connected.fetch_add(1, Relaxed) + 1;
+        self.clients_maximum.fetch_max(now, Relaxed);
+        self.connections_total.fetch_add(1, Relaxed);
+        let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        *listeners.entry(listener.to_owned()).or_default() += 1;
+    }
+
+    /// A client connected through `listener` is gone.
+    pub(crate) fn disconnected(&self, listener: &str) {
+        self.clients_connected.fetch_sub(1, Relaxed);
+        let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = listeners.get_mut(listener) {
+            *n -= 1;
+        }
+    }
+
+    /// Connected clients by listener name.
+    pub(crate) fn by_listener(&self) -> Vec<(String, u64)> {
+        let listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        listeners
+            .iter()
+            .map(|(name, n)| (name.clone(), (*n).max(0) as u64))
+            .collect()
+    }
+
+    /// Copies not delivered for `reason` so far.
+    pub(crate) fn drops_of(&self, reason: DropReason) -> u64 {
+        self.drops[reason.index()].load(Relaxed)
+    }
+
     /// Counts `n` dropped copies and logs the reason, rate-limited.
     pub(crate) fn dropped(&self, reason: DropReason, n: u64) {
         if n == 0 {
@@ -134,8 +249,8 @@ impl Counters {
         let drop = |r: DropReason| self.drops[r.index()].load(Relaxed);
         Stats {
             clients_connected: self.clients_connected.load(Relaxed).max(0) as u64,
-            messages_received: self.messages_received.sum(),
-            messages_sent: self.messages_sent.sum(),
+            messages_received: self.publish_received.sum(),
+            messages_sent: self.publish_sent.sum(),
             messages_dropped: self.messages_dropped.load(Relaxed),
             drops: Drops {
                 slow_subscriber: drop(DropReason::SlowSubscriber),

@@ -28,6 +28,7 @@ mod pattern;
 mod peer;
 mod registry;
 pub mod returns;
+pub mod timing;
 
 use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
@@ -64,6 +65,8 @@ pub struct Hooks {
     events: Option<dispatch::EventQueue>,
     /// [`EventKind::bit`] set when a listener exists.
     wanted: event::KindSet,
+    /// How long each hook's handlers take (only hooks with handlers are timed).
+    timings: timing::HookTimings,
 }
 
 /// Why one handler of a chain did not produce an outcome.
@@ -120,6 +123,19 @@ impl Hooks {
         HooksBuilder::new()
     }
 
+    /// How long each hook's handlers took so far.
+    pub fn timings(&self) -> &timing::HookTimings {
+        &self.timings
+    }
+
+    /// Runs one handler of `hook`, timing it.
+    async fn timed<T>(&self, hook: timing::Hook, run: impl std::future::Future<Output = T>) -> T {
+        let start = std::time::Instant::now();
+        let out = run.await;
+        self.timings.of(hook).observe(start.elapsed());
+        out
+    }
+
     /// Events dropped because the event queue was full.
     pub fn dropped_events(&self) -> u64 {
         self.events.as_ref().map_or(0, |q| q.dropped())
@@ -171,7 +187,10 @@ impl Hooks {
         };
         let mut result = Ok(());
         for entry in &self.chains.pre_connect {
-            match run(entry, &mut cx).await {
+            match self
+                .timed(timing::Hook::PreConnect, run(entry, &mut cx))
+                .await
+            {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     result = Err(e);
@@ -226,7 +245,10 @@ impl Hooks {
         };
         let mut outcome = AuthStep::Pass;
         for entry in &self.chains.authenticate {
-            match run(entry, &mut cx).await {
+            match self
+                .timed(timing::Hook::Authenticate, run(entry, &mut cx))
+                .await
+            {
                 Ok(Ok(AuthStep::Pass)) => {}
                 Ok(Ok(AuthStep::Success(data))) => outcome = AuthStep::Success(data),
                 Ok(Ok(step @ AuthStep::Continue(_))) => return Ok(step),
@@ -274,7 +296,10 @@ impl Hooks {
                 continue;
             };
             cx.params = params;
-            match run(entry, &mut cx).await {
+            match self
+                .timed(timing::Hook::AuthorizePublish, run(entry, &mut cx))
+                .await
+            {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     result = Err(e);
@@ -317,7 +342,10 @@ impl Hooks {
             subscription: sub,
         };
         for entry in &self.chains.authorize_subscribe {
-            match run(entry, &mut cx).await {
+            match self
+                .timed(timing::Hook::AuthorizeSubscribe, run(entry, &mut cx))
+                .await
+            {
                 Ok(Ok(SubscribeDecision::Keep)) => {}
                 Ok(Ok(SubscribeDecision::Replace(s))) => cx.subscription = s,
                 Ok(Ok(SubscribeDecision::Negate)) => return Ok(None),
@@ -347,7 +375,10 @@ impl Hooks {
                 continue;
             };
             cx.params = params;
-            match run(entry, &mut cx).await {
+            match self
+                .timed(timing::Hook::AuthorizeForward, run(entry, &mut cx))
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => return None,
                 Err(f) => {
@@ -395,7 +426,10 @@ impl Hooks {
                 continue;
             };
             cx.params = params;
-            match run(entry, &mut cx).await {
+            match self
+                .timed(timing::Hook::Published, run(entry, &mut cx))
+                .await
+            {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(e),
                 Err(f) => {

@@ -202,6 +202,7 @@ impl HooksBuilder {
             chains: self.chains,
             events,
             wanted,
+            timings: Default::default(),
         })
     }
 }

@@ -107,6 +107,11 @@ pub trait Persistence: Send + Sync + 'static {
     fn durable(&self) -> bool {
         false
     }
+    /// `Err(why)` while the store cannot take changes (a failing disk, an
+    /// unreachable server): `/readyz` answers 503 with it.
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
     /// Records a persistent session's expiry state (on connect, and when its
     /// connection ends).
     fn save_session(&self, _client_id: &str, _state: SessionState) {}

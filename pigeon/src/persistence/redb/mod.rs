@@ -295,6 +295,13 @@ impl Persistence for RedbPersistence {
         true
     }
 
+    fn health(&self) -> Result<(), String> {
+        if self.is_failing() {
+            return Err(format!("the last commit to {} failed", self.path.display()));
+        }
+        Ok(())
+    }
+
     fn save_session(&self, client_id: &str, state: SessionState) {
         self.writer
             .send(Op::Session(client(client_id), records::session(&state)));
