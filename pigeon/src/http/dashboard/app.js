@@ -168,10 +168,13 @@
   let samples = [];
   let previous = null; // {at, received, sent}: the last overview's counters
   let needHistory = true;
+  let historyAt = 0; // when the samples were last replaced by the broker's own
+  const RESEED_MS = 30000; // how often: client-side deltas jitter with request latency
 
   async function loadHistory() {
     const history = await api("/history");
     const list = (history && history.samples) || [];
+    historyAt = Date.now();
     if (!list.length) return;
     // Line the server's clock up with ours: its last sample is "now".
     const shift = Date.now() - list[list.length - 1].at;
@@ -188,7 +191,7 @@
     $("version").textContent = o.version;
     $("uptime").textContent = duration(o.uptime_secs);
     $("connections").textContent = count(o.connections);
-    $("connections-max").textContent = o.connections_max ? `max ${count(o.connections_max)}` : "";
+    $("connections-max").textContent = o.connections_max ? `peak ${count(o.connections_max)}` : "";
     $("sessions").textContent = count(o.sessions);
     $("subscription-count").textContent = count(o.subscriptions);
     $("retained").textContent = count(o.retained);
@@ -212,8 +215,8 @@
     $("drops-total").textContent = total ? `${count(total)} in total` : "none";
   }
 
-  function record(o) {
-    const now = Date.now();
+  // Appends the rate since the previous overview; `now` is when `o` was read.
+  function record(o, now) {
     const current = { at: now, received: o.messages_received, sent: o.messages_sent };
     if (previous && current.received >= previous.received && current.sent >= previous.sent) {
       const secs = Math.max((now - previous.at) / 1000, 0.001);
@@ -236,14 +239,15 @@
     if (ticking || authBlocked) return;
     ticking = true;
     try {
-      if (needHistory) {
+      if (needHistory || Date.now() - historyAt > RESEED_MS) {
         await loadHistory();
         needHistory = false;
         previous = null;
       }
+      const asked = Date.now();
       const o = await api("/overview");
       showOverview(o);
-      record(o);
+      record(o, (asked + Date.now()) / 2);
       drawCharts();
       setStatus("ok", "connected");
     } catch (err) {
