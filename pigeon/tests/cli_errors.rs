@@ -148,7 +148,10 @@ fn config_value_of_the_wrong_type_names_the_key() {
         &["--config", file.to_str().unwrap()],
         "--maximum-qos / maximum_qos in ",
     );
-    assert!(stderr.contains("pigeon.toml: 7 (expected 0, 1 or 2)"), "{stderr}");
+    assert!(
+        stderr.contains("pigeon.toml: 7 (expected 0, 1 or 2)"),
+        "{stderr}"
+    );
 }
 
 #[test]

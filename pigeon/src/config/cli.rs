@@ -26,8 +26,9 @@ use crate::auth::HashKind;
                   PIGEON_LISTENERS__0__PORT=8080. Precedence: defaults < config file < environment < flags.\n\n\
                   pigeon check-config FILE validates FILE and the environment as startup does and\n\
                   prints the effective configuration as TOML.\n\n\
-                  SIGTERM/SIGINT: stop accepting, send MQTT 5 clients DISCONNECT 0x8B, commit the store,\n\
-                  exit 0, all within --shutdown-timeout. SIGHUP reloads the ACL, password and TLS files.\n\
+                  SIGTERM/SIGINT: stop accepting, send MQTT 5 clients DISCONNECT 0x8B (connections get at\n\
+                  most --shutdown-timeout), commit the store, exit 0. SIGHUP reloads the ACL, password and\n\
+                  TLS files.\n\
                   Logs go to stderr; filter them with RUST_LOG (default: info)."
 )]
 pub struct Cli {

@@ -109,9 +109,11 @@ pub struct Config {
     pub max_clients_id_length: usize,
     /// How long to wait for CONNECT.
     pub connect_timeout: Duration,
-    /// How long [`BrokerHandle::close`](crate::BrokerHandle::close) waits for
-    /// the connections to end (MQTT 5.0 clients get DISCONNECT 0x8B Server
-    /// shutting down) and for the store to commit; past it, closing goes on.
+    /// How long [`BrokerHandle::close`](crate::BrokerHandle::close) (the
+    /// binary: SIGTERM, SIGINT) waits for the connections to end (MQTT 5.0
+    /// clients get DISCONNECT 0x8B Server shutting down) and the store to
+    /// commit; past it, busy connections are given up on (the store still
+    /// gets up to a second).
     pub shutdown_timeout: Duration,
     /// Interval of `$SYS/<id>/heartbeat`.
     pub heartbeat_interval: Duration,

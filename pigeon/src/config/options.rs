@@ -87,7 +87,7 @@ pub struct Options {
     #[cfg_attr(feature = "cli", arg(long, value_name = "MS"))]
     pub connect_timeout: Option<u64>,
 
-    /// Milliseconds to wait at SIGTERM/SIGINT for connections to say goodbye (MQTT 5: DISCONNECT 0x8B) and the store to commit [default: 5000]
+    /// Milliseconds SIGTERM/SIGINT waits for connections to say goodbye (MQTT 5: DISCONNECT 0x8B) and the store to commit; busy ones are then given up on [default: 5000]
     #[cfg_attr(feature = "cli", arg(long, value_name = "MS"))]
     pub shutdown_timeout: Option<u64>,
 
@@ -273,11 +273,7 @@ impl Options {
         let listeners = self.parsed_listeners()?;
         let persistence = parse_option("persistence", self.persistence.as_deref())?;
         let durability = parse_option("durability", self.durability.as_deref())?;
-        let http = self
-            .http
-            .as_deref()
-            .map(|addr| parse_http(addr))
-            .transpose()?;
+        let http = self.http.as_deref().map(parse_http).transpose()?;
         macro_rules! set {
             ($($field:ident),* $(,)?) => {
                 $(if let Some(v) = self.$field { config.$field = v; })*
@@ -457,7 +453,7 @@ fn parse_http(addr: &str) -> Result<std::net::SocketAddr, ConfigError> {
         return Err(invalid());
     }
     let port: u16 = port.parse().map_err(|_| invalid())?;
-    (("127.0.0.1", port))
+    ("127.0.0.1", port)
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())

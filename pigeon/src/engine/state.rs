@@ -127,9 +127,10 @@ impl Engine {
 
     /// The rest of the shutdown, once begun and the tracker closed: waits for
     /// the connections (each says goodbye, MQTT 5.0: DISCONNECT 0x8B, and
-    /// hands its session back) and the other tasks to end, then for the store
-    /// to commit everything it was told; both within `shutdown_timeout`
-    /// together. Past it, what is left is logged and closing goes on.
+    /// hands its session back) and the other tasks to end, at most
+    /// `shutdown_timeout` (past it, what is left is logged and closing goes
+    /// on); then for the store to commit everything it was told, in what is
+    /// left of the timeout but at least [`STORE_GRACE`] (or the timeout, if shorter).
     pub(crate) async fn drain(&self) {
         let timeout = self.config.shutdown_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
