@@ -260,9 +260,13 @@ impl EnvOptions {
 /// A `PIGEON_*` variable that names no option; `first` is its first level.
 fn unknown(name: &str, first: &str) -> UnknownVar {
     let rest = &name[ENV_PREFIX.len() + first.len()..];
+    let suggestion = match first {
+        "" => None, // `PIGEON_` alone, or `PIGEON___...`: nothing to be close to
+        _ => closest_key(&first.to_ascii_lowercase()).map(|key| env_var(key) + rest),
+    };
     UnknownVar {
         name: name.to_owned(),
-        suggestion: closest_key(&first.to_ascii_lowercase()).map(|key| env_var(key) + rest),
+        suggestion,
     }
 }
 

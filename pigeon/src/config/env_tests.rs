@@ -207,6 +207,7 @@ fn unknown_variables_are_reported_and_the_scripts_own_ignored() {
 }
 
 #[test]
+#[cfg(unix)]
 fn a_value_that_is_not_unicode_is_refused_and_a_name_ignored() {
     use std::{ffi::OsString, os::unix::ffi::OsStringExt};
     let bad = OsString::from_vec(vec![b'a', 0xff]);
