@@ -1,10 +1,13 @@
-//! The standalone broker: `pigeon --host H --port P [--id ID] [--config FILE]`;
-//! `pigeon passwd FILE USER` edits a password file instead.
+//! The standalone broker: `pigeon --host H --port P [--id ID] [--config FILE]`
+//! (every option also a `PIGEON_*` environment variable); `pigeon passwd FILE
+//! USER` edits a password file instead, and `pigeon check-config FILE` checks a
+//! config file and prints the effective configuration.
 //!
-//! Exit codes: 0 after a clean shutdown on SIGINT/SIGTERM, 2 for a bad option
-//! or config file (reported before any socket is bound), 1 when the broker
-//! cannot start (e.g. the port is taken). SIGHUP reloads the ACL, password and TLS
-//! files (a file that fails to parse is logged and the old one kept).
+//! Exit codes: 0 after a clean shutdown on SIGINT/SIGTERM (connections told,
+//! within `--shutdown-timeout`, and the store committed), 2 for a bad option,
+//! variable or config file (reported before any socket is bound), 1 when the
+//! broker cannot start (e.g. the port is taken). SIGHUP reloads the ACL,
+//! password and TLS files (a file that fails to parse is logged and the old one kept).
 
 mod passwd_command;
 
@@ -14,7 +17,7 @@ use anyhow::Context;
 use clap::Parser;
 use pigeon::{
     broker::StartError,
-    config::{Cli, Command, ConfigError},
+    config::{CheckConfigArgs, Cli, Command, ConfigError},
     hooks::Hooks,
     Broker, Config,
 };
@@ -25,9 +28,13 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    if let Some(Command::Passwd(args)) = &cli.command {
-        return passwd_command::run(args);
+    match &cli.command {
+        Some(Command::Passwd(args)) => return passwd_command::run(args),
+        Some(Command::CheckConfig(args)) => return check_config(args),
+        None => {}
     }
+    // Before the configuration, so that unknown PIGEON_* variables are logged.
+    init_tracing();
     let config = match cli.into_config() {
         Ok(config) => config,
         // Usage errors, --help and --version: clap prints them and picks the code.
@@ -37,7 +44,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing();
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -51,6 +57,22 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::FAILURE
             }
+        }
+    }
+}
+
+/// `pigeon check-config FILE`: the effective configuration of FILE and the
+/// environment on stdout (exit 0), or the error on stderr (exit 2).
+fn check_config(args: &CheckConfigArgs) -> ExitCode {
+    init_tracing();
+    match Config::from_file_and_env(&args.file, std::env::vars_os()) {
+        Ok(config) => {
+            print!("{}", config.to_toml());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
 }

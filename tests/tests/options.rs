@@ -1,6 +1,13 @@
 //! Options the engine cannot run with stop `Broker::start` with a message
-//! naming them; the seed's `concurrency` bounds deliveries without losing any.
+//! naming them; the seed's `concurrency` bounds deliveries without losing any;
+//! `shutdown_timeout` bounds how long closing waits for a connection.
 
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+
+use pigeon::prelude::*;
 use pigeon_tests::{config, start_with, Mqtt};
 use rumqttc::QoS;
 
@@ -71,4 +78,55 @@ async fn publish_from_four_clients(addr: std::net::SocketAddr) -> Vec<Mqtt> {
         publishers.push(p);
     }
     publishers
+}
+
+/// Set once a PUBLISH to `hang` is inside the handler that never returns.
+static HANGING: AtomicBool = AtomicBool::new(false);
+
+#[injectable]
+struct Hang;
+
+#[handlers]
+impl Hang {
+    #[on_authorize_publish]
+    async fn hang(&self, packet: &mut Publish) -> Result<(), Denied> {
+        if packet.topic == "hang" {
+            HANGING.store(true, Ordering::SeqCst);
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+#[module(shutdown_timeout = 300, providers = [Hang])]
+struct HangModule;
+
+#[tokio::test]
+async fn close_waits_for_a_stuck_connection_at_most_shutdown_timeout() {
+    let app = pigeon::testing::start::<HangModule>()
+        .await
+        .expect("starts");
+    let stuck = Mqtt::connect(app.local_addr(), "stuck").await;
+    stuck.publish("hang", QoS::AtLeastOnce, false, "x").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !HANGING.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the handler never ran");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Its connection's task is inside the handler and never ends by itself.
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), app.close())
+        .await
+        .expect("close returns despite the stuck connection");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "closing took {took:?}"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(app.local_addr())
+            .await
+            .is_err(),
+        "no longer accepting"
+    );
 }

@@ -250,7 +250,9 @@ impl BrokerHandle {
         Ok(())
     }
 
-    /// Disconnects every client, stops listening and emits `closed`.
+    /// Stops listening, disconnects every client (MQTT 5.0: DISCONNECT 0x8B
+    /// Server shutting down), commits the store and emits `closed`; waits at
+    /// most [`Config::shutdown_timeout`] for the connections and the store.
     pub async fn close(&self) {
         if self.engine.shutdown.is_cancelled() {
             self.closed().await;
@@ -258,7 +260,7 @@ impl BrokerHandle {
         }
         self.engine.begin_shutdown();
         self.engine.tracker.close();
-        self.engine.tracker.wait().await;
+        self.engine.drain().await; // connections, then the store, within shutdown_timeout
         self.engine.event(EventKind::Closed, || Event::Closed);
         tracing::info!("pigeon closed");
         self.engine.closed.cancel();

@@ -1,10 +1,11 @@
-//! The binary's command line: every option as a flag, plus `--config FILE`.
+//! The binary's command line: every option as a flag, plus `--config FILE`;
+//! the subcommands `passwd` and `check-config`.
 
 use std::{ffi::OsString, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use super::{Config, ConfigError, Options};
+use super::{Config, ConfigError, EnvOptions, Options};
 use crate::auth::HashKind;
 
 /// `pigeon --host H --port P [--id ID] [--config FILE] [OPTIONS]`
@@ -17,9 +18,17 @@ use crate::auth::HashKind;
     // `pigeon passwd …` takes none of the broker's options.
     args_conflicts_with_subcommands = true,
     about = "An MQTT 3.1 / 3.1.1 / 5.0 broker",
-    override_usage = "pigeon [--host HOST] [--port PORT] [--id ID] [--config FILE] [OPTIONS]\n       pigeon passwd [-H argon2id|sha512-pbkdf2] [-D] FILE USER",
-    after_help = "Every option is also a snake_case key of the --config TOML file \
-                  (e.g. queue_limit = 42). Flags override the file, which overrides the defaults. \
+    override_usage = "pigeon [--host HOST] [--port PORT] [--id ID] [--config FILE] [OPTIONS]\n       pigeon passwd [-H argon2id|sha512-pbkdf2] [-D] FILE USER\n       pigeon check-config FILE",
+    after_help = "Every option is also a snake_case key of the --config TOML file (queue_limit = 42)\n\
+                  and an environment variable PIGEON_ + its upper snake case (PIGEON_QUEUE_LIMIT=42).\n\
+                  Lists are comma-separated: PIGEON_LISTEN=mqtt://0.0.0.0:1883,ws://0.0.0.0:8080/mqtt;\n\
+                  [[listeners]] tables are PIGEON_LISTENERS__<N>__<FIELD>: PIGEON_LISTENERS__0__KIND=ws,\n\
+                  PIGEON_LISTENERS__0__PORT=8080. Precedence: defaults < config file < environment < flags.\n\n\
+                  pigeon check-config FILE validates FILE and the environment as startup does and\n\
+                  prints the effective configuration as TOML.\n\n\
+                  SIGTERM/SIGINT: stop accepting, send MQTT 5 clients DISCONNECT 0x8B (connections get at\n\
+                  most --shutdown-timeout), commit the store, exit 0. SIGHUP reloads the ACL, password and\n\
+                  TLS files.\n\
                   Logs go to stderr; filter them with RUST_LOG (default: info)."
 )]
 pub struct Cli {
@@ -47,6 +56,26 @@ pub enum Command {
                       its other lines are kept."
     )]
     Passwd(PasswdArgs),
+
+    /// Validate a config file (and the PIGEON_* environment) as startup does, and print the effective configuration
+    #[command(
+        name = "check-config",
+        override_usage = "pigeon check-config FILE",
+        after_help = "Reads FILE and the PIGEON_* variables, checks every option and reads the \
+                      ACL, password and TLS files they name, exactly as startup does, without \
+                      binding a socket or opening the store. Prints the effective configuration \
+                      as TOML (every key, defaults included; admin_token as \"***\") and exits 0; \
+                      otherwise prints the error naming the file, key or variable and exits 2."
+    )]
+    CheckConfig(CheckConfigArgs),
+}
+
+/// `pigeon check-config FILE`
+#[derive(Debug, Clone, Args)]
+pub struct CheckConfigArgs {
+    /// TOML config file to check
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 /// `pigeon passwd [-H KIND] [-D] FILE USER`
@@ -71,21 +100,46 @@ pub struct PasswdArgs {
 
 impl Cli {
     /// The broker's configuration: defaults, then the `--config` file if
-    /// given, then the flags; then [`Config::validate`]. (A subcommand, if
-    /// any, is the caller's to run instead.)
+    /// given, then the process's `PIGEON_*` environment variables, then the
+    /// flags; then [`Config::validate`]. Unknown `PIGEON_*` variables are
+    /// logged as warnings. (A subcommand, if any, is the caller's to run instead.)
     pub fn into_config(self) -> Result<Config, ConfigError> {
-        let file = self
-            .config
-            .as_deref()
-            .map(Options::from_toml_file)
-            .transpose()?;
-        Config::from_layers(file.into_iter().chain([self.options]))
+        self.into_config_with_env(std::env::vars_os())
+    }
+
+    /// As [`Cli::into_config`], with the environment given as `(name, value)`
+    /// pairs (see [`EnvOptions::from_vars`]).
+    ///
+    /// ```
+    /// use clap::Parser;
+    /// let cli = pigeon::config::Cli::parse_from(["pigeon", "--port", "0"]);
+    /// let config = cli.into_config_with_env([("PIGEON_PORT", "1885"), ("PIGEON_QUEUE_LIMIT", "7")]).unwrap();
+    /// assert_eq!((config.port, config.queue_limit), (0, 7)); // the flag wins over the variable
+    /// ```
+    pub fn into_config_with_env<I, K, V>(self, vars: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        let file = match self.config {
+            Some(path) => {
+                let options = Options::from_toml_file(&path)?;
+                Some((path, options))
+            }
+            None => None,
+        };
+        let env = EnvOptions::from_vars(vars)?;
+        env.warn_unknown();
+        Config::from_sources(file, env, self.options)
     }
 }
 
 impl Config {
     /// Builds the configuration of the binary: defaults, then the `--config`
-    /// file if given, then the flags; then [`Config::validate`].
+    /// file if given, then the process's `PIGEON_*` environment variables,
+    /// then the flags; then [`Config::validate`]. [`Config::from_args_and_env`]
+    /// takes the environment as an argument instead.
     ///
     /// `args` includes the program name, as `std::env::args_os()` does.
     ///
@@ -101,5 +155,26 @@ impl Config {
         T: Into<OsString> + Clone,
     {
         Cli::try_parse_from(args)?.into_config()
+    }
+
+    /// As [`Config::from_args_and_file`], with the environment given as
+    /// `(name, value)` pairs rather than read from the process.
+    ///
+    /// ```
+    /// let env = [("PIGEON_QUEUE_LIMIT", "7"), ("PIGEON_ALLOW_ANONYMOUS", "false")];
+    /// let config = pigeon::Config::from_args_and_env(["pigeon", "--port", "0"], env).unwrap();
+    /// assert_eq!((config.port, config.queue_limit, config.anonymous_allowed()), (0, 7, false));
+    /// let err = pigeon::Config::from_args_and_env(["pigeon"], [("PIGEON_QUEUE_LIMIT", "0")]).unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid value for PIGEON_QUEUE_LIMIT: 0 (must be at least 1)");
+    /// ```
+    pub fn from_args_and_env<A, T, I, K, V>(args: A, vars: I) -> Result<Config, ConfigError>
+    where
+        A: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        Cli::try_parse_from(args)?.into_config_with_env(vars)
     }
 }

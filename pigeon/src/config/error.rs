@@ -54,6 +54,29 @@ pub enum ConfigError {
         message: String,
     },
 
+    /// A `PIGEON_*` environment variable's value is not one its option takes
+    /// (a type or a range that does not fit).
+    #[error("invalid value for {var}: {value} ({message})")]
+    Env {
+        /// The variable, e.g. `PIGEON_QUEUE_LIMIT`.
+        var: String,
+        /// Its value as given.
+        value: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// A `PIGEON_*` variable that names an option but cannot be read as one
+    /// (a nested key that is not `PIGEON_LISTENERS__<N>__<FIELD>`, a
+    /// listener left incomplete).
+    #[error("invalid environment variable {var}: {message}")]
+    EnvName {
+        /// The variable (for an incomplete listener, `PIGEON_LISTENERS__<N>`).
+        var: String,
+        /// What is wrong.
+        message: String,
+    },
+
     /// An option's value is out of its range (wherever it came from).
     #[error("invalid value for {} / {key}: {value} ({expected})", flag(.key))]
     Invalid {

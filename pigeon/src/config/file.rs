@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{options::KEYS, Config, ConfigError, Options};
+use super::{options::KEYS, Config, ConfigError, EnvOptions, Options};
 
 impl Options {
     /// Reads a TOML config file. Relative file names in it (`acl_file`,
@@ -91,7 +91,7 @@ impl Options {
 }
 
 /// The known key closest to a misspelt one, if it is close enough to be a typo.
-fn closest_key(key: &str) -> Option<&'static str> {
+pub(super) fn closest_key(key: &str) -> Option<&'static str> {
     KEYS.iter()
         .map(|k| (edit_distance(key, k), *k))
         .filter(|(d, k)| *d <= 3.max(k.len() / 4))
@@ -123,12 +123,22 @@ impl Config {
     /// assert_eq!(config.max_keepalive, 60);
     /// ```
     pub fn from_toml_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        Config::from_layers([Options::from_toml_str(text, path)?])
+        let file = Options::from_toml_str(text, path)?;
+        Config::from_sources(
+            Some((path.to_owned(), file)),
+            EnvOptions::default(),
+            Options::default(),
+        )
     }
 
     /// Like [`Config::from_toml_str`], reading the file (a relative `acl_file`
     /// is taken relative to its folder).
     pub fn from_toml_file(path: &Path) -> Result<Config, ConfigError> {
-        Config::from_layers([Options::from_toml_file(path)?])
+        let file = Options::from_toml_file(path)?;
+        Config::from_sources(
+            Some((path.to_owned(), file)),
+            EnvOptions::default(),
+            Options::default(),
+        )
     }
 }

@@ -27,7 +27,7 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Config, ConfigError};
 use crate::{hooks::ListenerKind, tls::TlsFiles};
@@ -45,7 +45,7 @@ pub(crate) const URL_FORMS: &str =
 /// assert_eq!((ws.kind, ws.port, ws.path()), (ListenerKind::Ws, 8080, "/mqtt"));
 /// assert_eq!(ws.url(), "ws://127.0.0.1:8080/mqtt");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     /// Transport: `tcp`, `tls`, `ws` or `wss`.

@@ -1,8 +1,12 @@
 //! Broker options: where to listen, the broker id, and its limits and MQTT 5.0 features.
-//! Each is a `--kebab-case` flag of the binary and a `snake_case` TOML key.
+//! Each is a `--kebab-case` flag of the binary, a `snake_case` TOML key and a
+//! `PIGEON_UPPER_SNAKE_CASE` environment variable.
 //!
-//! - [`Options`]: the options as written (flags and TOML keys), every one optional;
-//! - [`Config::from_args_and_file`]: defaults < `--config` file < flags, validated;
+//! - [`Options`]: the options as written (flags, TOML keys, `PIGEON_*` variables), every one optional;
+//! - [`EnvOptions`]: the options of the `PIGEON_*` environment variables
+//!   (`PIGEON_QUEUE_LIMIT=7`; see [`EnvOptions`] for lists and `[[listeners]]`);
+//! - [`Config::from_args_and_file`]: defaults < `--config` file < environment < flags, validated;
+//! - [`Config::to_toml`]: the effective configuration as a config file (`pigeon check-config`);
 //! - [`Config::from_toml_str`] / [`Config::from_toml_file`]: defaults < file, validated;
 //! - [`Config::validate`]: range checks whose errors name the flag and the key.
 //!
@@ -36,6 +40,10 @@
 
 #[cfg(feature = "cli")]
 mod cli;
+#[cfg(feature = "toml")]
+mod env;
+#[cfg(all(test, feature = "cli"))]
+mod env_tests;
 mod error;
 #[cfg(feature = "toml")]
 mod file;
@@ -43,6 +51,8 @@ mod listener;
 mod options;
 #[cfg(all(test, feature = "cli"))]
 mod password_tests;
+#[cfg(feature = "toml")]
+mod show;
 #[cfg(all(test, feature = "cli"))]
 mod tests;
 mod validate;
@@ -52,7 +62,9 @@ use std::{path::PathBuf, time::Duration};
 pub use crate::persistence::Durability;
 
 #[cfg(feature = "cli")]
-pub use cli::{Cli, Command, PasswdArgs};
+pub use cli::{CheckConfigArgs, Cli, Command, PasswdArgs};
+#[cfg(feature = "toml")]
+pub use env::{env_var, EnvOptions, UnknownVar, ENV_PREFIX, NOT_OPTIONS};
 pub use error::ConfigError;
 pub use listener::Listener;
 pub use options::{Options, KEYS};
@@ -97,6 +109,12 @@ pub struct Config {
     pub max_clients_id_length: usize,
     /// How long to wait for CONNECT.
     pub connect_timeout: Duration,
+    /// How long [`BrokerHandle::close`](crate::BrokerHandle::close) (the
+    /// binary: SIGTERM, SIGINT) waits for the connections to end (MQTT 5.0
+    /// clients get DISCONNECT 0x8B Server shutting down) and the store to
+    /// commit; past it, busy connections are given up on (the store still
+    /// gets up to a second).
+    pub shutdown_timeout: Duration,
     /// Interval of `$SYS/<id>/heartbeat`.
     pub heartbeat_interval: Duration,
     /// Mosquitto-format ACL file; `None` allows every topic.
@@ -224,6 +242,7 @@ impl Default for Config {
             queue_limit: 42,
             max_clients_id_length: 23,
             connect_timeout: Duration::from_millis(30_000),
+            shutdown_timeout: Duration::from_millis(5_000),
             heartbeat_interval: Duration::from_millis(60_000),
             acl_file: None,
             password_file: None,

@@ -1,12 +1,13 @@
 //! The options as they are written: one struct that is both the binary's flags
-//! (clap, with the `cli` feature) and the config file's keys (serde), every field
-//! optional so that layers can be stacked: defaults < config file < flags.
+//! (clap, with the `cli` feature), the config file's keys and the `PIGEON_*`
+//! environment variables (serde), every field optional so that layers can be
+//! stacked: defaults < config file < environment < flags.
 
 use std::{path::PathBuf, time::Duration};
 
 #[cfg(feature = "cli")]
 use clap::ArgAction;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use pigeon_codec::QoS;
 
@@ -22,7 +23,7 @@ use super::{listener::URL_FORMS, Config, ConfigError, Listener};
 /// assert_eq!(config.port, 0);
 /// assert_eq!(config.queue_limit, 42);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct Options {
@@ -85,6 +86,10 @@ pub struct Options {
     /// Milliseconds to wait for CONNECT after a client connects [default: 30000]
     #[cfg_attr(feature = "cli", arg(long, value_name = "MS"))]
     pub connect_timeout: Option<u64>,
+
+    /// Milliseconds SIGTERM/SIGINT waits for connections to say goodbye (MQTT 5: DISCONNECT 0x8B) and the store to commit; busy ones are then given up on [default: 5000]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "MS"))]
+    pub shutdown_timeout: Option<u64>,
 
     /// Milliseconds between $SYS/ID/heartbeat messages [default: 60000]
     #[cfg_attr(feature = "cli", arg(long, value_name = "MS"))]
@@ -220,6 +225,7 @@ pub const KEYS: &[&str] = &[
     "queue_limit",
     "max_clients_id_length",
     "connect_timeout",
+    "shutdown_timeout",
     "heartbeat_interval",
     "acl_file",
     "password_file",
@@ -267,11 +273,7 @@ impl Options {
         let listeners = self.parsed_listeners()?;
         let persistence = parse_option("persistence", self.persistence.as_deref())?;
         let durability = parse_option("durability", self.durability.as_deref())?;
-        let http = self
-            .http
-            .as_deref()
-            .map(|addr| parse_http(addr))
-            .transpose()?;
+        let http = self.http.as_deref().map(parse_http).transpose()?;
         macro_rules! set {
             ($($field:ident),* $(,)?) => {
                 $(if let Some(v) = self.$field { config.$field = v; })*
@@ -331,6 +333,9 @@ impl Options {
         }
         if let Some(ms) = self.drain_timeout {
             config.drain_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.shutdown_timeout {
+            config.shutdown_timeout = Duration::from_millis(ms);
         }
         if let Some(ms) = self.heartbeat_interval {
             config.heartbeat_interval = Duration::from_millis(ms);
@@ -448,7 +453,7 @@ fn parse_http(addr: &str) -> Result<std::net::SocketAddr, ConfigError> {
         return Err(invalid());
     }
     let port: u16 = port.parse().map_err(|_| invalid())?;
-    (("127.0.0.1", port))
+    ("127.0.0.1", port)
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())

@@ -15,7 +15,11 @@ fn temp_file(test: &str, name: &str, text: &str) -> PathBuf {
 }
 
 fn args(extra: &[&str]) -> Result<Config, super::ConfigError> {
-    Config::from_args_and_file(std::iter::once("pigeon").chain(extra.iter().copied()))
+    let no_env = std::iter::empty::<(String, String)>();
+    Config::from_args_and_env(
+        std::iter::once("pigeon").chain(extra.iter().copied()),
+        no_env,
+    )
 }
 
 #[test]

@@ -5,8 +5,13 @@ use pigeon_codec::QoS;
 
 use super::{Cli, Config, ConfigError, Options, KEYS};
 
+/// The flags' configuration, with no `PIGEON_*` variable (whatever the process has).
 fn args(extra: &[&str]) -> Result<Config, ConfigError> {
-    Config::from_args_and_file(std::iter::once("pigeon").chain(extra.iter().copied()))
+    let no_env = std::iter::empty::<(String, String)>();
+    Config::from_args_and_env(
+        std::iter::once("pigeon").chain(extra.iter().copied()),
+        no_env,
+    )
 }
 
 fn error(extra: &[&str]) -> String {
@@ -64,6 +69,8 @@ fn every_flag_sets_its_field() {
         "64",
         "--connect-timeout",
         "1500",
+        "--shutdown-timeout",
+        "750",
         "--heartbeat-interval",
         "250",
         "--acl-file",
@@ -104,6 +111,7 @@ fn every_flag_sets_its_field() {
     assert_eq!(config.queue_limit, 6);
     assert_eq!(config.max_clients_id_length, 64);
     assert_eq!(config.connect_timeout, Duration::from_millis(1500));
+    assert_eq!(config.shutdown_timeout, Duration::from_millis(750));
     assert_eq!(config.heartbeat_interval, Duration::from_millis(250));
     assert_eq!(config.acl_file.as_deref(), Some(acl.as_path()));
     assert_eq!(config.max_packet_size, 2048);
@@ -135,6 +143,7 @@ fn every_key_of_the_toml_file_sets_its_field() {
         queue_limit = 8
         max_clients_id_length = 30
         connect_timeout = 100
+        shutdown_timeout = 200
         heartbeat_interval = 200
         max_packet_size = 4096
         max_queued_messages = 11
@@ -165,6 +174,7 @@ fn every_key_of_the_toml_file_sets_its_field() {
         (7, 3, 8, 30)
     );
     assert_eq!(config.connect_timeout, Duration::from_millis(100));
+    assert_eq!(config.shutdown_timeout, Duration::from_millis(200));
     assert_eq!(config.heartbeat_interval, Duration::from_millis(200));
     assert_eq!(
         (config.max_packet_size, config.max_queued_messages),
@@ -237,7 +247,7 @@ fn qos_above_two_names_the_option_from_flag_and_file() {
     );
     assert_eq!(
         toml_error("maximum_qos = 3"),
-        "invalid value for --maximum-qos / maximum_qos: 3 (expected 0, 1 or 2)"
+        "invalid value for --maximum-qos / maximum_qos in config.toml: 3 (expected 0, 1 or 2)"
     );
 }
 
@@ -308,6 +318,7 @@ fn zero_and_out_of_range_values_name_the_option() {
         (&["--receive-maximum", "0"], "invalid value for --receive-maximum / receive_maximum: 0 (must be at least 1)"),
         (&["--connect-timeout", "0"], "invalid value for --connect-timeout / connect_timeout: 0 (milliseconds, must be at least 1)"),
         (&["--heartbeat-interval", "0"], "invalid value for --heartbeat-interval / heartbeat_interval: 0 (milliseconds, must be at least 1)"),
+        (&["--shutdown-timeout", "0"], "invalid value for --shutdown-timeout / shutdown_timeout: 0 (milliseconds, must be at least 1)"),
         (&["--max-packet-size", "0"], "invalid value for --max-packet-size / max_packet_size: 0 (expected 16..=268435455 bytes)"),
         (&["--max-packet-size", "15"], "invalid value for --max-packet-size / max_packet_size: 15 (expected 16..=268435455 bytes)"),
         (&["--max-packet-size", "268435456"], "invalid value for --max-packet-size / max_packet_size: 268435456 (expected 16..=268435455 bytes)"),
@@ -321,7 +332,7 @@ fn zero_and_out_of_range_values_name_the_option() {
     }
     assert_eq!(
         toml_error("concurrency = 0"),
-        "invalid value for --concurrency / concurrency: 0 (must be at least 1)"
+        "invalid value for --concurrency / concurrency in config.toml: 0 (must be at least 1)"
     );
     assert!(args(&["--max-packet-size", "268435455"]).is_ok());
 }

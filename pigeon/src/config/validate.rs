@@ -102,6 +102,13 @@ impl Config {
                 "milliseconds, must be at least 1",
             ));
         }
+        if self.shutdown_timeout.is_zero() {
+            return Err(invalid(
+                "shutdown_timeout",
+                0,
+                "milliseconds, must be at least 1",
+            ));
+        }
         if self.heartbeat_interval.is_zero() {
             return Err(invalid(
                 "heartbeat_interval",

@@ -94,19 +94,29 @@ impl Connection {
     /// MQTT 5.0 clients the broker sends away are told why; then what is
     /// buffered is flushed (unless the socket is gone) and the stream closed.
     async fn say_goodbye(&mut self, exit: &Exit) {
+        // A reason string with every code (DISCONNECT may always carry one,
+        // MQTT-3.14.2-...): a bare reason code, without a property length, is
+        // valid, but some clients (rumqttc 0.25) cannot read it and see the
+        // connection aborted instead of the code.
         let reason = match exit {
-            Exit::TakenOver => Some(ReasonCode::SessionTakenOver),
-            Exit::Shutdown => Some(ReasonCode::ServerShuttingDown),
-            Exit::KeepAlive => Some(ReasonCode::KeepAliveTimeout),
-            Exit::Violation(code, _) => Some(*code),
+            Exit::TakenOver => Some((
+                ReasonCode::SessionTakenOver,
+                "another connection took the session over",
+            )),
+            Exit::Shutdown => Some((
+                ReasonCode::ServerShuttingDown,
+                "the server is shutting down",
+            )),
+            Exit::KeepAlive => Some((
+                ReasonCode::KeepAliveTimeout,
+                "no packet within the keep alive",
+            )),
+            Exit::Violation(code, message) => Some((*code, message.as_str())),
             _ => None,
         };
-        if let (true, Some(code)) = (self.mqtt.v5(), reason) {
+        if let (true, Some((code, why))) = (self.mqtt.v5(), reason) {
             let mut disconnect = Disconnect::new(code);
-            if let Exit::Violation(_, message) = exit {
-                // DISCONNECT may always carry a reason string (MQTT-3.14.2-...).
-                disconnect.properties.reason_string = Some(message.clone());
-            }
+            disconnect.properties.reason_string = Some(why.to_owned());
             if !self.write(&Packet::Disconnect(disconnect)) {
                 self.write(&Packet::Disconnect(Disconnect::new(code)));
             }

@@ -28,6 +28,10 @@ use crate::{
     Config,
 };
 
+/// What the store gets at shutdown at least, even when the connections took
+/// all of `shutdown_timeout` (at most that timeout).
+const STORE_GRACE: Duration = Duration::from_secs(1);
+
 pub(crate) struct Engine {
     pub config: Config,
     pub hooks: Arc<Hooks>,
@@ -124,6 +128,35 @@ impl Engine {
     /// The session of `client_id`, if there is one.
     pub(crate) fn session(&self, client_id: &str) -> Option<Arc<Session>> {
         self.registry().get(client_id).cloned()
+    }
+
+    /// The rest of the shutdown, once begun and the tracker closed: waits for
+    /// the connections (each says goodbye, MQTT 5.0: DISCONNECT 0x8B, and
+    /// hands its session back) and the other tasks to end, at most
+    /// `shutdown_timeout` (past it, what is left is logged and closing goes
+    /// on); then for the store to commit everything it was told, in what is
+    /// left of the timeout but at least [`STORE_GRACE`] (or the timeout, if shorter).
+    pub(crate) async fn drain(&self) {
+        let timeout = self.config.shutdown_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        if tokio::time::timeout_at(deadline, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                tasks = self.tracker.len(),
+                "connections still closing after shutdown_timeout ({timeout:?}); closing anyway"
+            );
+        }
+        // At least a moment for the store even when the connections took it all.
+        let store_deadline = deadline.max(tokio::time::Instant::now() + timeout.min(STORE_GRACE));
+        match tokio::time::timeout_at(store_deadline, self.persistence.flush()).await {
+            Ok(true) => {}
+            Ok(false) => tracing::error!("the store could not commit its last changes at shutdown"),
+            Err(_) => tracing::warn!(
+                "the store was still committing after shutdown_timeout ({timeout:?})"
+            ),
+        }
     }
 
     /// Every session in the registry.

@@ -6,7 +6,7 @@ use std::{fmt, net::SocketAddr, sync::Arc};
 
 /// The kind of listener a connection came in on (in TOML: `kind = "tcp"`,
 /// `"tls"`, `"ws"` or `"wss"`; `"mqtt"` and `"mqtts"` are accepted too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum ListenerKind {

@@ -138,4 +138,9 @@ pub trait Persistence: Send + Sync + 'static {
     fn commit(&self) -> BoxFuture<'static, bool> {
         Box::pin(ready(true))
     }
+    /// Resolves once every change reported so far is on disk, whatever the
+    /// durability setting (a commit window is cut short): called at shutdown.
+    fn flush(&self) -> BoxFuture<'static, bool> {
+        self.commit()
+    }
 }

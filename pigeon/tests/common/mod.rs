@@ -34,8 +34,14 @@ pub(crate) struct Finished {
 
 /// Runs the binary to its end (killing it after [`PATIENCE`]).
 pub(crate) fn run_to_end(args: &[&str]) -> Finished {
+    run_to_end_with_env(args, &[])
+}
+
+/// As [`run_to_end`], with environment variables `env` added.
+pub(crate) fn run_to_end_with_env(args: &[&str], env: &[(&str, &str)]) -> Finished {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pigeon"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -72,9 +78,15 @@ pub(crate) struct Running {
 impl Running {
     /// Starts the binary and waits for its `listening on ADDR` log line.
     pub(crate) fn start(args: &[&str]) -> Running {
+        Self::start_with_env(args, &[])
+    }
+
+    /// As [`Running::start`], with environment variables `env` added.
+    pub(crate) fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Running {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pigeon"))
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

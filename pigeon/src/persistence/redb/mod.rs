@@ -352,4 +352,9 @@ impl Persistence for RedbPersistence {
         let barrier = self.writer.barrier();
         Box::pin(async move { barrier.await.unwrap_or(false) })
     }
+
+    fn flush(&self) -> BoxFuture<'static, bool> {
+        let flushed = self.writer.flush();
+        Box::pin(async move { flushed.await.unwrap_or(false) })
+    }
 }

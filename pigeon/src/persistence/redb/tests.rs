@@ -172,6 +172,29 @@ async fn park_replaces_the_copies_and_remove_session_forgets_them() {
     assert!(store.unpark("gone").await.queued.is_empty());
 }
 
+/// Shutdown's flush: inside a commit window far longer than the test, a
+/// flush resolves only once the window's changes are committed, at once.
+#[tokio::test]
+async fn flush_commits_at_once_inside_a_long_commit_window() {
+    let path = dir("flush").join("store.redb");
+    {
+        let store =
+            RedbPersistence::open(&path, Durability::Window(Duration::from_secs(600))).unwrap();
+        let mut retained = Publish::new("r/1", QoS::AtLeastOnce, "kept");
+        retained.retain = true;
+        store.store_retained(Message::new(retained, None)).await;
+        assert!(store.commit().await, "acknowledged without waiting");
+        let started = std::time::Instant::now();
+        let flushed = tokio::time::timeout(Duration::from_secs(20), store.flush())
+            .await
+            .expect("the flush does not wait for the window");
+        assert!(flushed);
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+    let store = RedbPersistence::open(&path, Durability::Sync).unwrap();
+    assert_eq!(store.retained("r/1").await.len(), 1);
+}
+
 #[test]
 fn a_missing_directory_is_named() {
     let path = dir("missing").join("no/such/dir/store.redb");

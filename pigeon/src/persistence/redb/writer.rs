@@ -40,6 +40,15 @@ pub(super) enum Op {
     Replace(Arc<str>, Vec<(u64, Vec<u8>)>, Vec<u16>),
     RemoveSession(Arc<str>),
     Barrier(oneshot::Sender<bool>),
+    /// A barrier that also ends a commit window's gathering: commit now.
+    Flush(oneshot::Sender<bool>),
+}
+
+impl Op {
+    /// A barrier or a flush: resolved once its batch is committed.
+    fn is_barrier(&self) -> bool {
+        matches!(self, Op::Barrier(_) | Op::Flush(_))
+    }
 }
 
 /// Changes kept for the next try after a failed commit, at most: past it the
@@ -130,6 +139,13 @@ impl Writer {
         self.send(Op::Barrier(done));
         wait
     }
+
+    /// As [`Writer::barrier`], and a commit window in progress closes at once.
+    pub(super) fn flush(&self) -> oneshot::Receiver<bool> {
+        let (done, wait) = oneshot::channel();
+        self.send(Op::Flush(done));
+        wait
+    }
 }
 
 impl Drop for Writer {
@@ -202,9 +218,8 @@ fn run(
             }
         }
         let closed_at = progress.now_ms();
-        let (changes, barriers): (Vec<Op>, Vec<Op>) = batch
-            .into_iter()
-            .partition(|op| !matches!(op, Op::Barrier(_)));
+        let (changes, barriers): (Vec<Op>, Vec<Op>) =
+            batch.into_iter().partition(|op| !op.is_barrier());
         let ok = match store.commit(&changes) {
             Ok(()) => {
                 progress.durable_at.store(closed_at, Relaxed);
@@ -232,7 +247,7 @@ fn run(
             }
         };
         for barrier in barriers {
-            if let Op::Barrier(done) = barrier {
+            if let Op::Barrier(done) | Op::Flush(done) = barrier {
                 let _ = done.send(ok);
             }
         }
@@ -263,12 +278,22 @@ fn next(
     }
 }
 
-/// Windowed durability: keep gathering until `window` has passed.
+/// Windowed durability: keep gathering until `window` has passed, or a flush
+/// comes (already in the batch, or now).
 fn gather_for(rx: &mut mpsc::UnboundedReceiver<Op>, batch: &mut Vec<Op>, window: Duration) {
     let until = Instant::now() + window;
+    if batch.iter().any(|op| matches!(op, Op::Flush(_))) {
+        return;
+    }
     while batch.len() < BATCH_LIMIT {
         match rx.try_recv() {
-            Ok(op) => batch.push(op),
+            Ok(op) => {
+                let flush = matches!(op, Op::Flush(_));
+                batch.push(op);
+                if flush {
+                    return;
+                }
+            }
             Err(mpsc::error::TryRecvError::Empty) => {
                 let left = until.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -386,7 +411,7 @@ impl Tables<'_> {
                     self.subscriptions.remove((&**client, filter.as_str()))?;
                 }
             }
-            Op::Barrier(_) => {}
+            Op::Barrier(_) | Op::Flush(_) => {}
         }
         Ok(())
     }
