@@ -93,7 +93,12 @@ impl Broker {
                 })??;
                 Arc::new(store)
             }
+            // Until the Redis back-ends land (issue #13): refused, naming the option.
+            Store::Redis(url) => return Err(not_yet("persistence", url)),
         };
+        if let crate::config::EmitterKind::Redis(url) = &config.emitter {
+            return Err(not_yet("emitter", url));
+        }
         let backends = Backends {
             persistence,
             ..Backends::default()
@@ -158,6 +163,14 @@ impl Broker {
             http_addr,
         })
     }
+}
+
+fn not_yet(key: &'static str, url: &str) -> StartError {
+    StartError::InvalidOption(crate::config::ConfigError::Invalid {
+        key,
+        value: url.to_owned(),
+        expected: "the Redis back-end is not in this build yet",
+    })
 }
 
 /// A cheap, clonable handle on a running broker.

@@ -190,6 +190,10 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Interval of the Mosquitto-style `$SYS/broker/...` statistics; zero = off.
     pub sys_interval: Duration,
+    /// How messages reach the other nodes of a cluster (local: there are none).
+    pub emitter: EmitterKind,
+    /// This node's id in a cluster (defaults to the broker `id`).
+    pub node_id: Option<String>,
 }
 
 /// The store behind a broker ([`Config::persistence`]).
@@ -207,22 +211,71 @@ pub enum Store {
     Memory,
     /// A `redb` file: survives restarts and kill -9 (`redb:PATH`).
     Redb(PathBuf),
+    /// A Redis server shared by the nodes of a cluster (`redis://HOST:PORT[/DB]`,
+    /// kept as written).
+    Redis(String),
 }
 
 impl std::str::FromStr for Store {
     type Err = &'static str;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const EXPECTED: &str = "expected `memory` or `redb:PATH`";
+        const EXPECTED: &str = "expected `memory`, `redb:PATH` or `redis://HOST:PORT[/DB]`";
         match s.split_once(':') {
             _ if s == "memory" => Ok(Store::Memory),
             Some(("redb", path)) if !path.is_empty() => Ok(Store::Redb(path.into())),
-            Some(("redis", _)) => {
-                Err("the Redis store is not in this build yet; expected `memory` or `redb:PATH`")
-            }
+            Some(("redis", _)) if redis_url(s) => Ok(Store::Redis(s.to_owned())),
             _ => Err(EXPECTED),
         }
     }
+}
+
+/// How messages reach the other nodes ([`Config::emitter`]).
+///
+/// ```
+/// use pigeon::config::EmitterKind;
+/// assert_eq!("local".parse::<EmitterKind>(), Ok(EmitterKind::Local));
+/// assert_eq!("redis://127.0.0.1:6379/0".parse::<EmitterKind>(), Ok(EmitterKind::Redis("redis://127.0.0.1:6379/0".into())));
+/// assert!("redis://".parse::<EmitterKind>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum EmitterKind {
+    /// A single node: messages stay in this process.
+    #[default]
+    Local,
+    /// Nodes sharing a Redis server (`redis://HOST:PORT[/DB]`).
+    Redis(String),
+}
+
+impl std::str::FromStr for EmitterKind {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "local" => Ok(EmitterKind::Local),
+            _ if redis_url(s) => Ok(EmitterKind::Redis(s.to_owned())),
+            _ => Err("expected `local` or `redis://HOST:PORT[/DB]`"),
+        }
+    }
+}
+
+/// `redis://HOST[:PORT][/DB]` with a host (and a numeric port and db if given).
+fn redis_url(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("redis://") else {
+        return false;
+    };
+    let (authority, db) = match rest.split_once('/') {
+        Some((a, db)) => (a, Some(db)),
+        None => (rest, None),
+    };
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match host.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (host, None),
+    };
+    !host.is_empty()
+        && port.is_none_or(|p| p.parse::<u16>().is_ok())
+        && db.is_none_or(|d| d.is_empty() || d.parse::<u32>().is_ok())
 }
 
 impl Default for Config {
@@ -276,6 +329,8 @@ impl Default for Config {
             http: None,
             admin_token: None,
             sys_interval: Duration::ZERO,
+            emitter: EmitterKind::Local,
+            node_id: None,
         }
     }
 }

@@ -187,7 +187,7 @@ pub struct Options {
     #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub max_publish_rate: Option<u32>,
 
-    /// Where state is kept: memory, or redb:PATH for a durable file that survives restarts and kill -9 [default: memory]
+    /// Where state is kept: memory, redb:PATH for a durable file that survives restarts and kill -9, or redis://HOST:PORT[/DB] shared by a cluster [default: memory]
     #[cfg_attr(feature = "cli", arg(long, value_name = "STORE"))]
     pub persistence: Option<String>,
 
@@ -202,6 +202,14 @@ pub struct Options {
     /// Bearer token (or basic-auth password) the admin API and dashboard require; without it they refuse every request
     #[cfg_attr(feature = "cli", arg(long, value_name = "TOKEN"))]
     pub admin_token: Option<String>,
+
+    /// How messages reach the other nodes: local (one node) or redis://HOST:PORT[/DB] (a cluster) [default: local]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "EMITTER"))]
+    pub emitter: Option<String>,
+
+    /// This node's id in a cluster; unique per node [default: the broker id]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "ID"))]
+    pub node_id: Option<String>,
 
     /// Seconds between Mosquitto-style $SYS/broker/... statistics; 0 = off [default: 0]
     #[cfg_attr(feature = "cli", arg(long, value_name = "SECONDS"))]
@@ -255,6 +263,8 @@ pub const KEYS: &[&str] = &[
     "http",
     "admin_token",
     "sys_interval",
+    "emitter",
+    "node_id",
 ];
 
 impl Options {
@@ -273,6 +283,7 @@ impl Options {
         let listeners = self.parsed_listeners()?;
         let persistence = parse_option("persistence", self.persistence.as_deref())?;
         let durability = parse_option("durability", self.durability.as_deref())?;
+        let emitter = parse_option("emitter", self.emitter.as_deref())?;
         let http = self.http.as_deref().map(parse_http).transpose()?;
         macro_rules! set {
             ($($field:ident),* $(,)?) => {
@@ -312,6 +323,12 @@ impl Options {
         }
         if let Some(token) = self.admin_token {
             config.admin_token = Some(token);
+        }
+        if let Some(emitter) = emitter {
+            config.emitter = emitter;
+        }
+        if let Some(node) = self.node_id {
+            config.node_id = Some(node);
         }
         if let Some(secs) = self.sys_interval {
             config.sys_interval = Duration::from_secs(secs);

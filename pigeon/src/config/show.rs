@@ -141,6 +141,7 @@ fn effective_options(config: &Config) -> Options {
         persistence: Some(match &config.persistence {
             Store::Memory => "memory".to_owned(),
             Store::Redb(path) => format!("redb:{}", path.to_string_lossy()),
+            Store::Redis(url) => url.clone(),
         }),
         durability: Some(match config.durability {
             Durability::Sync => "sync".to_owned(),
@@ -149,6 +150,11 @@ fn effective_options(config: &Config) -> Options {
         http: config.http.map(|addr| addr.to_string()),
         admin_token: config.admin_token.clone(),
         sys_interval: Some(config.sys_interval.as_secs()),
+        emitter: Some(match &config.emitter {
+            super::EmitterKind::Local => "local".to_owned(),
+            super::EmitterKind::Redis(url) => url.clone(),
+        }),
+        node_id: config.node_id.clone(),
     }
 }
 
