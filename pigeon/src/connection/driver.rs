@@ -119,7 +119,10 @@ impl Connection {
         }
         if self.can_read() {
             if let Poll::Ready(packet) = self.reader.poll_packet(cx) {
-                (self.engine.stats.bytes_received).add(self.reader.take_count());
+                let read = self.reader.take_count();
+                if read > 0 {
+                    self.engine.stats.bytes_received.add(read);
+                }
                 return Poll::Ready(match packet {
                     None => Step::Exit(Exit::Closed),
                     Some(Err(e)) => Step::Exit(Exit::read_failed(e)),

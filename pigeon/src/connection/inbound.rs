@@ -278,12 +278,17 @@ impl Connection {
         let origin = self.session.client_id.clone();
         let mut routed: BoxFuture<'static, Arc<Message>> = Box::pin(async move {
             let message = engine.route(Some(origin), Some(&client), publish).await;
-            if let Err(panic) | Ok(Err(crate::hooks::HookError(panic))) =
-                guard(engine.hooks.published(Some(&client), &message.publish)).await
-            {
-                engine.event(EventKind::ClientError, || {
-                    Event::ClientError(client.clone(), panic.clone())
-                });
+            if engine.hooks.has_published() {
+                // In its own box: every PUBLISH allocates this future, and
+                // past 1 KiB an allocation leaves the allocator's fast path.
+                let published = guard(engine.hooks.published(Some(&client), &message.publish));
+                if let Err(panic) | Ok(Err(crate::hooks::HookError(panic))) =
+                    Box::pin(published).await
+                {
+                    engine.event(EventKind::ClientError, || {
+                        Event::ClientError(client.clone(), panic.clone())
+                    });
+                }
             }
             message
         });

@@ -79,6 +79,7 @@ impl Default for PerCore {
 
 impl PerCore {
     /// Adds `n` (one relaxed atomic add, on this thread's shard).
+    #[inline]
     pub(crate) fn add(&self, n: u64) {
         self.0[shard()].0.fetch_add(n, Relaxed);
     }
@@ -90,13 +91,23 @@ impl PerCore {
 }
 
 /// This thread's shard, given out round robin as threads first count.
+/// A `const` thread-local (no lazy-init check or destructor registration on
+/// each access), filled on a thread's first count.
+#[inline]
 fn shard() -> usize {
-    use std::sync::atomic::AtomicUsize;
+    use std::{cell::Cell, sync::atomic::AtomicUsize};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Relaxed) % SHARDS;
+        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
     }
-    SHARD.with(|s| *s)
+    SHARD.with(|s| match s.get() {
+        usize::MAX => {
+            let mine = NEXT.fetch_add(1, Relaxed) % SHARDS;
+            s.set(mine);
+            mine
+        }
+        mine => mine,
+    })
 }
 
 /// A counter per QoS level (0, 1, 2).
@@ -105,6 +116,7 @@ pub(crate) struct ByQos([PerCore; 3]);
 
 impl ByQos {
     /// Counts one packet of `qos`.
+    #[inline]
     pub(crate) fn add(&self, qos: pigeon_codec::QoS) {
         self.0[qos as usize].add(1);
     }
@@ -129,6 +141,7 @@ pub(crate) struct Verdicts {
 
 impl Verdicts {
     /// Counts one decision.
+    #[inline]
     pub(crate) fn count(&self, allowed: bool) {
         if allowed {
             self.allow.add(1);

@@ -401,6 +401,11 @@ impl Hooks {
         !self.allow_sys_publish && topic.starts_with("$SYS/")
     }
 
+    /// True when a `published` handler exists (the engine skips the call otherwise).
+    pub fn has_published(&self) -> bool {
+        !self.chains.published.is_empty()
+    }
+
     /// True when an `authorize_forward` handler exists (the engine skips the call otherwise).
     pub fn has_authorize_forward(&self) -> bool {
         !self.chains.authorize_forward.is_empty()
