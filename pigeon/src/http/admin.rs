@@ -51,15 +51,15 @@ struct Page {
 }
 
 impl Page {
-    /// The items of this page, and the envelope around them.
-    fn of<T: Serialize>(&self, all: Vec<T>) -> Result<Json<Value>, Response> {
+    /// The items of this page in their envelope, or why the page is wrong.
+    fn of<T: Serialize>(&self, all: Vec<T>) -> Response {
         let page = self.page.unwrap_or(1);
         let limit = self.limit.unwrap_or(50);
         if page == 0 {
-            return Err(error(StatusCode::BAD_REQUEST, "page starts at 1"));
+            return error(StatusCode::BAD_REQUEST, "page starts at 1");
         }
         if !(1..=1000).contains(&limit) {
-            return Err(error(StatusCode::BAD_REQUEST, "limit must be 1..=1000"));
+            return error(StatusCode::BAD_REQUEST, "limit must be 1..=1000");
         }
         let count = all.len();
         let data: Vec<T> = all
@@ -67,10 +67,11 @@ impl Page {
             .skip((page - 1).saturating_mul(limit))
             .take(limit)
             .collect();
-        Ok(Json(json!({
+        Json(json!({
             "data": data,
             "meta": { "page": page, "limit": limit, "count": count },
-        })))
+        }))
+        .into_response()
     }
 }
 
