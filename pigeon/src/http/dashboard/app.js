@@ -270,7 +270,8 @@
     return 10 * p;
   }
 
-  // Draws series (keys of the samples) on canvas over the last WINDOW_MS.
+  // Draws series (keys of the samples) on canvas over the last WINDOW_MS
+  // (or since the first sample, when that is more recent).
   function drawChart(canvas, keys, integerAxis) {
     const dpr = window.devicePixelRatio || 1;
     const width = canvas.clientWidth;
@@ -288,12 +289,17 @@
     const w = width - pad.left - pad.right;
     const h = height - pad.top - pad.bottom;
     const end = Date.now();
-    const start = end - WINDOW_MS;
+    // The last ten minutes, or since the first sample when the broker is
+    // younger (whole minutes, at least one), so a new broker's lines are not
+    // a sliver at the right edge.
+    const first = samples.length ? samples[0].at : end;
+    const span = Math.min(WINDOW_MS, Math.max(60000, Math.ceil((end - first) / 60000) * 60000));
+    const start = end - span;
     let top = 0;
     for (const s of samples) for (const k of keys) top = Math.max(top, s[k] || 0);
     const stepY = integerAxis ? Math.max(1, Math.ceil(niceStep(top / 4))) : niceStep(top / 4);
     top = 4 * stepY;
-    const x = (at) => pad.left + ((at - start) / WINDOW_MS) * w;
+    const x = (at) => pad.left + ((at - start) / span) * w;
     const y = (v) => pad.top + h - (v / top) * h;
 
     // Grid and labels.
@@ -314,9 +320,11 @@
     }
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
-    for (let m = 10; m >= 0; m -= 2) {
-      const xx = x(end - m * 60000);
-      ctx.fillText(m ? `-${m}m` : "now", Math.min(Math.max(xx, pad.left + 10), pad.left + w - 12), pad.top + h + 5);
+    for (let i = 5; i >= 0; i--) {
+      const ago = (span / 5) * i;
+      const label = i === 0 ? "now" : ago % 60000 === 0 ? `-${ago / 60000}m` : `-${Math.round(ago / 1000)}s`;
+      const xx = x(end - ago);
+      ctx.fillText(label, Math.min(Math.max(xx, pad.left + 10), pad.left + w - 12), pad.top + h + 5);
     }
 
     // One line per series; a gap of more than 3 s between samples breaks it.
