@@ -230,7 +230,7 @@ fn a_bad_store_stops_startup_naming_the_file() {
     );
     refused(
         &["--persistence", "sqlite:x"],
-        "expected `memory` or `redb:PATH`",
+        "expected `memory`, `redb:PATH` or `redis://HOST:PORT[/DB]`",
     );
     refused(&["--durability", "sometimes"], "--durability / durability");
 }
