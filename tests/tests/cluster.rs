@@ -324,6 +324,7 @@ async fn a_restarted_node_reads_what_was_added_to_its_stream_meanwhile() {
     wait_interest(&redis, "n2", "k/t", true).await;
     keeper.disconnect().await;
     n2.close().await;
+    drop(n2); // releases the store file
 
     // n2 is down; its persistent session's interest stays.
     let mut publisher = Mqtt::connect(n1.local_addr(), "pub").await;
