@@ -76,6 +76,21 @@ async fn take(sub: &mut Mqtt, n: usize, wait: Duration) -> Vec<String> {
     got
 }
 
+/// Polls `/readyz` until it answers `want` (at most 10 s); the last answer.
+async fn ready(url: &str, want: u16) -> (u16, String) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = match reqwest::get(url).await {
+            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+            Err(e) => (0, e.to_string()),
+        };
+        if answer.0 == want || tokio::time::Instant::now() >= deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn every_publish_on_any_node_reaches_each_matching_subscriber() {
     let redis = RedisServer::start();
@@ -269,7 +284,14 @@ async fn a_shared_subscription_across_nodes_gets_each_message_once() {
 #[tokio::test]
 async fn a_redis_restart_holds_qos1_publishers_and_loses_no_acknowledged_message() {
     let mut redis = RedisServer::start();
-    let n1 = node(&redis, "n1").await;
+    let with_http = Config {
+        http: Some(([127, 0, 0, 1], 0).into()),
+        ..node_config(&redis, "n1")
+    };
+    let n1 = pigeon::Broker::start(with_http, pigeon::hooks::Hooks::none())
+        .await
+        .expect("n1 starts");
+    let readyz = format!("http://{}/readyz", n1.http_addr().expect("http"));
     let n2 = node(&redis, "n2").await;
     let mut sub = Mqtt::connect(n2.local_addr(), "sub").await;
     sub.subscribe("r/t", QoS::AtLeastOnce).await;
@@ -286,6 +308,9 @@ async fn a_redis_restart_holds_qos1_publishers_and_loses_no_acknowledged_message
         !acked(&mut publisher, Duration::from_millis(1500)).await,
         "not acknowledged while Redis is away"
     );
+    let (status, body) = ready(&readyz, 503).await;
+    assert_eq!(status, 503, "/readyz while Redis is away: {body}");
+    assert!(body.contains("redis unreachable"), "{body}");
     redis.restart();
     assert!(
         acked(&mut publisher, Duration::from_secs(15)).await,
@@ -298,6 +323,8 @@ async fn a_redis_restart_holds_qos1_publishers_and_loses_no_acknowledged_message
     assert_eq!(got, ["during", "after"], "every acknowledged message delivered");
     // The nodes wrote their interest again into the new Redis.
     wait_interest(&redis, "n2", "r/t", true).await;
+    let (status, body) = ready(&readyz, 200).await;
+    assert_eq!(status, 200, "/readyz once Redis is back: {body}");
     n1.close().await;
     n2.close().await;
 }
