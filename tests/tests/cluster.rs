@@ -166,8 +166,14 @@ async fn a_publish_without_remote_interest_causes_no_traffic_to_other_nodes() {
     // Listens on both inbox channels, as a node would.
     let client = redis::Client::open(redis.url()).expect("url");
     let mut monitor = client.get_async_pubsub().await.expect("pubsub");
-    monitor.subscribe("pigeon:inbox:n1").await.expect("subscribe");
-    monitor.subscribe("pigeon:inbox:n2").await.expect("subscribe");
+    monitor
+        .subscribe("pigeon:inbox:n1")
+        .await
+        .expect("subscribe");
+    monitor
+        .subscribe("pigeon:inbox:n2")
+        .await
+        .expect("subscribe");
     let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         use futures_util::StreamExt;
@@ -191,15 +197,22 @@ async fn a_publish_without_remote_interest_causes_no_traffic_to_other_nodes() {
     assert!(seen.try_recv().is_err(), "no message on any inbox channel");
 
     // The control: a topic n2 wants goes to its stream (QoS 1) and channel (QoS 0), once.
-    publisher.publish("there", QoS::AtLeastOnce, false, "1").await;
+    publisher
+        .publish("there", QoS::AtLeastOnce, false, "1")
+        .await;
     assert!(acked(&mut publisher, Duration::from_secs(5)).await);
     assert_eq!(xlen(&redis, "n2").await, 1, "one entry for n2");
-    publisher.publish("there", QoS::AtMostOnce, false, "0").await;
+    publisher
+        .publish("there", QoS::AtMostOnce, false, "0")
+        .await;
     let channel = tokio::time::timeout(Duration::from_secs(5), seen.recv())
         .await
         .expect("a QoS 0 message on n2's channel");
     assert_eq!(channel.as_deref(), Some("pigeon:inbox:n2"));
-    assert_eq!(take(&mut remote, 2, Duration::from_secs(5)).await, ["1", "0"]);
+    assert_eq!(
+        take(&mut remote, 2, Duration::from_secs(5)).await,
+        ["1", "0"]
+    );
     assert_eq!(xlen(&redis, "n1").await, 0);
     n1.close().await;
     n2.close().await;
@@ -214,7 +227,9 @@ async fn after_an_unsubscribe_nothing_more_goes_to_that_node() {
     sub.subscribe("u/t", QoS::AtLeastOnce).await;
     wait_interest(&redis, "n2", "u/t", true).await;
     let mut publisher = Mqtt::connect(n1.local_addr(), "pub").await;
-    publisher.publish("u/t", QoS::AtLeastOnce, false, "first").await;
+    publisher
+        .publish("u/t", QoS::AtLeastOnce, false, "first")
+        .await;
     assert!(acked(&mut publisher, Duration::from_secs(5)).await);
     assert_eq!(take(&mut sub, 1, Duration::from_secs(5)).await, ["first"]);
     assert_eq!(xlen(&redis, "n2").await, 1);
@@ -226,7 +241,9 @@ async fn after_an_unsubscribe_nothing_more_goes_to_that_node() {
         }
     }
     wait_interest(&redis, "n2", "u/t", false).await;
-    publisher.publish("u/t", QoS::AtLeastOnce, false, "second").await;
+    publisher
+        .publish("u/t", QoS::AtLeastOnce, false, "second")
+        .await;
     assert!(acked(&mut publisher, Duration::from_secs(5)).await);
     sub.assert_silent(300).await;
     assert_eq!(xlen(&redis, "n2").await, 1, "no new entry in n2's stream");
@@ -255,9 +272,13 @@ async fn a_shared_subscription_across_nodes_gets_each_message_once() {
     let mut from1 = Mqtt::connect(n1.local_addr(), "p1").await;
     const N: usize = 20;
     for i in 0..N {
-        from3.publish("s/t", QoS::AtLeastOnce, false, format!("3:{i}")).await;
+        from3
+            .publish("s/t", QoS::AtLeastOnce, false, format!("3:{i}"))
+            .await;
         assert!(acked(&mut from3, Duration::from_secs(5)).await);
-        from1.publish("s/t", QoS::AtLeastOnce, false, format!("1:{i}")).await;
+        from1
+            .publish("s/t", QoS::AtLeastOnce, false, format!("1:{i}"))
+            .await;
         assert!(acked(&mut from1, Duration::from_secs(5)).await);
     }
     let mut got = Vec::new();
@@ -275,7 +296,10 @@ async fn a_shared_subscription_across_nodes_gets_each_message_once() {
     got.dedup();
     assert_eq!(got.len(), 2 * N, "each message once across the group");
     assert!(at1 > 0 && at2 > 0, "both members served: {at1} / {at2}");
-    assert_eq!(take(&mut plain, 2 * N, Duration::from_secs(5)).await.len(), 2 * N);
+    assert_eq!(
+        take(&mut plain, 2 * N, Duration::from_secs(5)).await.len(),
+        2 * N
+    );
     for n in [n1, n2, n3] {
         n.close().await;
     }
@@ -297,13 +321,17 @@ async fn a_redis_restart_holds_qos1_publishers_and_loses_no_acknowledged_message
     sub.subscribe("r/t", QoS::AtLeastOnce).await;
     wait_interest(&redis, "n2", "r/t", true).await;
     let mut publisher = Mqtt::connect(n1.local_addr(), "pub").await;
-    publisher.publish("r/t", QoS::AtLeastOnce, false, "before").await;
+    publisher
+        .publish("r/t", QoS::AtLeastOnce, false, "before")
+        .await;
     assert!(acked(&mut publisher, Duration::from_secs(5)).await);
     assert_eq!(take(&mut sub, 1, Duration::from_secs(5)).await, ["before"]);
 
     redis.kill();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    publisher.publish("r/t", QoS::AtLeastOnce, false, "during").await;
+    publisher
+        .publish("r/t", QoS::AtLeastOnce, false, "during")
+        .await;
     assert!(
         !acked(&mut publisher, Duration::from_millis(1500)).await,
         "not acknowledged while Redis is away"
@@ -316,11 +344,17 @@ async fn a_redis_restart_holds_qos1_publishers_and_loses_no_acknowledged_message
         acked(&mut publisher, Duration::from_secs(15)).await,
         "acknowledged once Redis is back"
     );
-    publisher.publish("r/t", QoS::AtLeastOnce, false, "after").await;
+    publisher
+        .publish("r/t", QoS::AtLeastOnce, false, "after")
+        .await;
     assert!(acked(&mut publisher, Duration::from_secs(10)).await);
     let mut got = take(&mut sub, 2, Duration::from_secs(15)).await;
     got.dedup();
-    assert_eq!(got, ["during", "after"], "every acknowledged message delivered");
+    assert_eq!(
+        got,
+        ["during", "after"],
+        "every acknowledged message delivered"
+    );
     // The nodes wrote their interest again into the new Redis.
     wait_interest(&redis, "n2", "r/t", true).await;
     let (status, body) = ready(&readyz, 200).await;
@@ -356,7 +390,9 @@ async fn a_restarted_node_reads_what_was_added_to_its_stream_meanwhile() {
     // n2 is down; its persistent session's interest stays.
     let mut publisher = Mqtt::connect(n1.local_addr(), "pub").await;
     for i in 0..5 {
-        publisher.publish("k/t", QoS::AtLeastOnce, false, format!("m{i}")).await;
+        publisher
+            .publish("k/t", QoS::AtLeastOnce, false, format!("m{i}"))
+            .await;
         assert!(acked(&mut publisher, Duration::from_secs(5)).await);
     }
     assert_eq!(xlen(&redis, "n2").await, 5, "waiting in n2's stream");
@@ -376,7 +412,10 @@ async fn a_restarted_node_reads_what_was_added_to_its_stream_meanwhile() {
         if group.pending == 0 && group.last_delivered_id != "0-0" && group.lag == Some(0) {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "n2 never consumed its stream");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "n2 never consumed its stream"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut opts = options(n2.local_addr(), "keeper");
@@ -393,7 +432,8 @@ async fn a_restarted_node_reads_what_was_added_to_its_stream_meanwhile() {
 async fn a_second_node_with_the_same_id_is_refused_naming_node_id() {
     let redis = RedisServer::start();
     let n1 = node(&redis, "twin").await;
-    let second = pigeon::Broker::start(node_config(&redis, "twin"), pigeon::hooks::Hooks::none()).await;
+    let second =
+        pigeon::Broker::start(node_config(&redis, "twin"), pigeon::hooks::Hooks::none()).await;
     let Err(e) = second else {
         panic!("the second node started");
     };
@@ -413,5 +453,8 @@ async fn an_unreachable_redis_at_start_is_an_error_naming_emitter() {
         panic!("started without Redis");
     };
     assert!(e.to_string().contains("--emitter"), "{e}");
-    assert!(started.elapsed() >= Duration::from_secs(3), "retried a few seconds");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "retried a few seconds"
+    );
 }

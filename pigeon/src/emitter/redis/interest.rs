@@ -312,7 +312,7 @@ mod tests {
             assert!(plan.shared);
             // b always gets the message (its plain filter), the group once.
             let b_shares = plan.remote.get("b").map(Vec::len);
-            assert_eq!(b_shares.is_some(), true);
+            assert!(b_shares.is_some());
             let served = plan.local_shares.len() + b_shares.unwrap_or(0);
             assert_eq!(served, 1, "{plan:?}");
             local += plan.local_shares.len();

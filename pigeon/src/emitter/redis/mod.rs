@@ -141,13 +141,16 @@ struct Inner {
     own_changed: Notify,
     health: conn::Health,
     /// QoS 0 frames for other nodes' channels, published by one task.
-    qos0: mpsc::Sender<(String, Vec<u8>)>,
-    qos0_rx: Mutex<Option<mpsc::Receiver<(String, Vec<u8>)>>>,
+    qos0: mpsc::Sender<Qos0Frame>,
+    qos0_rx: Mutex<Option<mpsc::Receiver<Qos0Frame>>>,
     /// QoS 0 copies for other nodes dropped (Redis away, or the channel full).
     dropped_qos0: AtomicU64,
     stop: CancellationToken,
     tasks: TaskTracker,
 }
+
+/// A QoS 0 frame for another node: its inbox channel and the frame.
+type Qos0Frame = (String, Vec<u8>);
 
 /// How many QoS 0 frames may wait for the publishing task.
 const QOS0_BACKLOG: usize = 8192;

@@ -78,7 +78,7 @@ async fn xadd(inner: &Inner, entries: Vec<(String, Vec<u8>)>) {
 }
 
 /// Publishes the QoS 0 frames, a batch per round trip.
-pub(super) async fn qos0(inner: Arc<Inner>, mut rx: mpsc::Receiver<(String, Vec<u8>)>) {
+pub(super) async fn qos0(inner: Arc<Inner>, mut rx: mpsc::Receiver<super::Qos0Frame>) {
     let mut batch = Vec::with_capacity(64);
     loop {
         batch.clear();

@@ -163,7 +163,7 @@ mod tests {
         let mut f = frame(&message, &[], &bytes);
         assert!(decode(&f).is_ok());
         f[0] = FORMAT + 1;
-        assert!(decode(&f).unwrap_err().contains("format"));
+        assert!(decode(&f).err().is_some_and(|e| e.contains("format")));
         assert!(decode(&[FORMAT]).is_err());
         assert!(decode(&[FORMAT, 1, 0, 9]).is_err());
     }
