@@ -2,7 +2,11 @@
 //! node's QoS 0 channel, and its QoS 1/2 stream read with a consumer group
 //! (pending entries first, acknowledged only after local delivery).
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
 
 use ::redis::{aio::ConnectionManager, AsyncCommands, RedisError, RedisResult, Value};
 use futures_util::StreamExt;
@@ -16,6 +20,44 @@ const RELOAD: Duration = Duration::from_secs(30);
 
 /// Entries read from the stream per round trip.
 const BATCH: usize = 100;
+
+/// Message ids remembered per sending instance, and instances remembered.
+const WINDOW: usize = 8192;
+const INSTANCES: usize = 256;
+
+/// The ids of the entries taken lately, per sending instance: an entry a
+/// sender added twice (its `XADD` round trip was cut and retried) is
+/// delivered once. Bounded: the oldest ids and instances are forgotten.
+#[derive(Default)]
+struct Seen {
+    by: HashMap<u64, (HashSet<u64>, VecDeque<u64>)>,
+    instances: VecDeque<u64>,
+}
+
+impl Seen {
+    /// True the first time `(instance, seq)` is seen.
+    fn first(&mut self, (instance, seq): (u64, u64)) -> bool {
+        if !self.by.contains_key(&instance) {
+            if self.instances.len() >= INSTANCES {
+                if let Some(old) = self.instances.pop_front() {
+                    self.by.remove(&old);
+                }
+            }
+            self.instances.push_back(instance);
+        }
+        let (ids, order) = self.by.entry(instance).or_default();
+        if !ids.insert(seq) {
+            return false;
+        }
+        order.push_back(seq);
+        if order.len() > WINDOW {
+            if let Some(old) = order.pop_front() {
+                ids.remove(&old);
+            }
+        }
+        true
+    }
+}
 
 /// Loads every other node's interest set into the index (its own entries
 /// come from the engine, never from Redis), dropping nodes that are gone.
@@ -170,6 +212,7 @@ async fn take_qos0(inner: &Inner, frame: &[u8]) {
 pub(super) async fn stream(inner: Arc<Inner>) {
     let mut failures = 0u32;
     let mut reader: Option<ConnectionManager> = None;
+    let mut seen = Seen::default();
     loop {
         if inner.stop.is_cancelled() {
             return;
@@ -190,7 +233,7 @@ pub(super) async fn stream(inner: Arc<Inner>) {
             },
         };
         let result = tokio::select! {
-            r = consume(&inner, &mut conn, &mut failures) => r,
+            r = consume(&inner, &mut conn, &mut seen, &mut failures) => r,
             _ = inner.stop.cancelled() => return,
         };
         if let Err(e) = result {
@@ -217,6 +260,7 @@ async fn create_group(conn: &mut ConnectionManager, key: &str) -> RedisResult<()
 async fn consume(
     inner: &Inner,
     conn: &mut ConnectionManager,
+    seen: &mut Seen,
     failures: &mut u32,
 ) -> RedisResult<()> {
     let key = keys::stream(&inner.node);
@@ -265,6 +309,9 @@ async fn consume(
         let mut ids = Vec::with_capacity(entries.len());
         for (id, frame) in entries {
             match frame.as_deref().map(wire::decode) {
+                Some(Ok(incoming)) if !seen.first(incoming.id) => {
+                    tracing::debug!(id, "an entry added twice by its sender; delivered once");
+                }
                 Some(Ok(incoming)) => {
                     // One at a time: a copy waiting for room keeps the order.
                     sink.deliver_shares(incoming.message, Shares::Only(&incoming.shares))
@@ -354,6 +401,22 @@ mod tests {
 
     fn bulk(s: &[u8]) -> Value {
         Value::BulkString(s.to_vec())
+    }
+
+    #[test]
+    fn an_id_seen_is_dropped_and_the_window_is_bounded() {
+        let mut seen = Seen::default();
+        assert!(seen.first((1, 1)));
+        assert!(!seen.first((1, 1)));
+        assert!(seen.first((2, 1)), "another instance");
+        for seq in 2..(WINDOW as u64 + 10) {
+            assert!(seen.first((1, seq)));
+        }
+        assert!(seen.first((1, 1)), "forgotten past the window");
+        for instance in 10..(10 + INSTANCES as u64) {
+            seen.first((instance, 0));
+        }
+        assert!(seen.by.len() <= INSTANCES);
     }
 
     #[test]

@@ -132,6 +132,9 @@ struct Inner {
     node: Arc<str>,
     /// This instance's value of the liveness key.
     nonce: String,
+    /// This instance's id in the frames it sends, and their sequence.
+    instance: u64,
+    seq: AtomicU64,
     client: Client,
     /// Commands (multiplexed; reconnects by itself).
     conn: ConnectionManager,
@@ -172,13 +175,17 @@ impl RedisEmitter {
         })?;
         let mut conn = conn::connect(&client, &opts, Duration::from_secs(5)).await?;
         conn::check_format(&mut conn, &opts).await?;
-        let nonce = uuid::Uuid::new_v4().to_string();
+        let uuid = uuid::Uuid::new_v4();
+        let nonce = uuid.to_string();
+        let instance = uuid.as_u64_pair().0;
         conn::claim(&mut conn, &opts, &nonce).await?;
         let (qos0, qos0_rx) = mpsc::channel(QOS0_BACKLOG);
         let inner = Arc::new(Inner {
             node: Arc::from(opts.node_id.as_str()),
             opts,
             nonce,
+            instance,
+            seq: AtomicU64::new(0),
             client,
             conn,
             sink: OnceLock::new(),

@@ -22,9 +22,10 @@ pub(super) fn send(
     let Some(publish) = wire::encode_publish(message) else {
         return Completion::Done;
     };
+    let id = (inner.instance, inner.seq.fetch_add(1, Relaxed));
     if message.publish.qos == QoS::AtMostOnce {
         for (node, shares) in remote {
-            let frame = wire::frame(message, &shares, &publish);
+            let frame = wire::frame(message, id, &shares, &publish);
             if !inner.health.is_up() || inner.qos0.try_send((keys::inbox(&node), frame)).is_err() {
                 inner.dropped_qos0.fetch_add(1, Relaxed);
             }
@@ -33,7 +34,10 @@ pub(super) fn send(
     }
     let entries: Vec<(String, Vec<u8>)> = remote
         .into_iter()
-        .map(|(node, shares)| (keys::stream(&node), wire::frame(message, &shares, &publish)))
+        .map(|(node, shares)| {
+            let frame = wire::frame(message, id, &shares, &publish);
+            (keys::stream(&node), frame)
+        })
         .collect();
     let inner = inner.clone();
     Completion::Pending(Box::pin(async move { xadd(&inner, entries).await }))
@@ -44,7 +48,8 @@ pub(super) fn send(
 /// stops (the broker is closing).
 ///
 /// A pipeline cut by a lost connection may have been applied in part: its
-/// retry then adds some entries twice (QoS 1 allows it; see the README).
+/// retry then adds some entries twice, which the receivers drop by the
+/// frame's id (`inbox::Seen`).
 async fn xadd(inner: &Inner, entries: Vec<(String, Vec<u8>)>) {
     let maxlen = ::redis::streams::StreamMaxlen::Approx(inner.opts.stream_maxlen);
     let mut pipe = ::redis::pipe();

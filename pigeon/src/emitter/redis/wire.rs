@@ -4,6 +4,9 @@
 //! ```text
 //! u8   format version (FORMAT)
 //! u8   flags: bit 0 = an origin client id follows
+//! u64  the sending emitter instance (random per start), u64 its message
+//!      sequence number: a receiver drops an entry it already took (an
+//!      `XADD` retried after a lost connection)
 //! [u16 length + origin client id]           (for no_local on the receiving node)
 //! u16  count of shared groups this node serves, then each as u16 length + key
 //! ...  the PUBLISH, encoded by pigeon_codec as MQTT 5 (every property kept;
@@ -26,6 +29,8 @@ const HAS_ORIGIN: u8 = 1;
 /// A message decoded from another node.
 pub(super) struct Incoming {
     pub message: Arc<Message>,
+    /// (sending instance, sequence number): unique per message and node.
+    pub id: (u64, u64),
     /// The shared groups this node is to serve for it.
     pub shares: Vec<Arc<str>>,
 }
@@ -48,15 +53,23 @@ pub(super) fn encode_publish(message: &Message) -> Option<Bytes> {
 }
 
 /// One node's frame: the header (origin, the groups it serves) and the PUBLISH.
-pub(super) fn frame(message: &Message, shares: &[Arc<str>], publish: &Bytes) -> Vec<u8> {
+pub(super) fn frame(
+    message: &Message,
+    id: (u64, u64),
+    shares: &[Arc<str>],
+    publish: &Bytes,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(publish.len() + 64);
     out.put_u8(FORMAT);
-    match message.origin.as_deref() {
-        Some(origin) => {
-            out.put_u8(HAS_ORIGIN);
-            put_str(&mut out, origin);
-        }
-        None => out.put_u8(0),
+    out.put_u8(if message.origin.is_some() {
+        HAS_ORIGIN
+    } else {
+        0
+    });
+    out.put_u64(id.0);
+    out.put_u64(id.1);
+    if let Some(origin) = message.origin.as_deref() {
+        put_str(&mut out, origin);
     }
     out.put_u16(u16::try_from(shares.len()).unwrap_or(u16::MAX));
     for key in shares.iter().take(usize::from(u16::MAX)) {
@@ -98,6 +111,10 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Incoming, String> {
         ));
     }
     let flags = buf.get_u8();
+    if buf.remaining() < 16 {
+        return Err("truncated frame".into());
+    }
+    let id = (buf.get_u64(), buf.get_u64());
     let origin = if flags & HAS_ORIGIN != 0 {
         Some(Arc::from(get_str(&mut buf)?))
     } else {
@@ -115,6 +132,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Incoming, String> {
     match pigeon_codec::decode(&mut packet, Protocol::V5, usize::MAX) {
         Ok(Some(Packet::Publish(publish))) => Ok(Incoming {
             message: Message::new(publish, origin),
+            id,
             shares,
         }),
         Ok(Some(other)) => Err(format!(
@@ -139,7 +157,8 @@ mod tests {
         let message = Message::new(publish, Some(Arc::from("c1")));
         let bytes = encode_publish(&message).expect("encodes");
         let shares: Vec<Arc<str>> = vec![Arc::from("$share/g/a/+")];
-        let got = decode(&frame(&message, &shares, &bytes)).expect("decodes");
+        let got = decode(&frame(&message, (7, 9), &shares, &bytes)).expect("decodes");
+        assert_eq!(got.id, (7, 9));
         assert_eq!(got.message.origin.as_deref(), Some("c1"));
         assert_eq!(&*got.message.publish.topic, "a/b");
         assert_eq!(&got.message.publish.payload[..], b"hi");
@@ -160,7 +179,7 @@ mod tests {
     fn another_version_or_garbage_is_refused() {
         let message = Message::new(Publish::new("t", QoS::AtMostOnce, Bytes::new()), None);
         let bytes = encode_publish(&message).expect("encodes");
-        let mut f = frame(&message, &[], &bytes);
+        let mut f = frame(&message, (1, 1), &[], &bytes);
         assert!(decode(&f).is_ok());
         f[0] = FORMAT + 1;
         assert!(decode(&f).err().is_some_and(|e| e.contains("format")));
