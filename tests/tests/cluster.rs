@@ -423,9 +423,62 @@ async fn a_restarted_node_reads_what_was_added_to_its_stream_meanwhile() {
     let mut keeper = Mqtt::connect_with(opts).await;
     let got = take(&mut keeper, 5, Duration::from_secs(5)).await;
     assert_eq!(got, ["m0", "m1", "m2", "m3", "m4"]);
+    // The restored session's interest was written again at the restart.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_interest(&redis, "n2", "k/t", true).await;
+    publisher
+        .publish("k/t", QoS::AtLeastOnce, false, "m5")
+        .await;
+    assert!(acked(&mut publisher, Duration::from_secs(5)).await);
+    assert_eq!(take(&mut keeper, 1, Duration::from_secs(5)).await, ["m5"]);
     n1.close().await;
     n2.close().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_node_restarted_without_its_sessions_withdraws_their_interest() {
+    let redis = RedisServer::start();
+    let n1 = node(&redis, "n1").await;
+    let n2 = node(&redis, "n2").await;
+    let mut opts = options(n2.local_addr(), "gone");
+    opts.set_clean_session(false);
+    let mut sub = Mqtt::connect_with(opts).await;
+    sub.subscribe("g/t", QoS::AtLeastOnce).await;
+    wait_interest(&redis, "n2", "g/t", true).await;
+    sub.disconnect().await;
+    n2.close().await;
+    drop(n2);
+    // The memory store lost the session: the new instance holds no interest...
+    let n2 = node(&redis, "n2").await;
+    wait_interest(&redis, "n2", "g/t", false).await;
+    // ...and n1 sends it nothing more.
+    let before = xlen(&redis, "n2").await;
+    let mut publisher = Mqtt::connect(n1.local_addr(), "pub").await;
+    publisher.publish("g/t", QoS::AtLeastOnce, false, "x").await;
+    assert!(acked(&mut publisher, Duration::from_secs(5)).await);
+    assert_eq!(xlen(&redis, "n2").await, before);
+    n1.close().await;
+    n2.close().await;
+}
+
+#[tokio::test]
+async fn a_cluster_of_another_format_version_is_refused() {
+    let redis = RedisServer::start();
+    let mut conn = redis.conn().await;
+    conn.set::<_, _, ()>("pigeon:format", "99")
+        .await
+        .expect("SET");
+    let Err(e) =
+        pigeon::Broker::start(node_config(&redis, "n1"), pigeon::hooks::Hooks::none()).await
+    else {
+        panic!("joined a cluster of another format");
+    };
+    let text = e.to_string();
+    assert!(
+        text.contains("--emitter") && text.contains("\"99\""),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -347,7 +347,21 @@ impl Emitter for RedisEmitter {
 
 impl Drop for RedisEmitter {
     fn drop(&mut self) {
+        let inner = &self.inner;
+        if inner.stop.is_cancelled() {
+            return; // closed: the node id is released already
+        }
         // The tasks hold the shared state: without this they would run on.
-        self.inner.stop.cancel();
+        inner.stop.cancel();
+        // Not closed (a broker that failed to start after joining, or dropped
+        // without `close`): release the node id now rather than after its TTL.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let mut conn = inner.conn.clone();
+            let key = keys::alive(&inner.node);
+            let nonce = inner.nonce.clone();
+            runtime.spawn(async move {
+                let _ = conn::release(&mut conn, &key, &nonce).await;
+            });
+        }
     }
 }
