@@ -18,6 +18,9 @@ use crate::emitter::Shares;
 /// (pub/sub is at most once).
 const RELOAD: Duration = Duration::from_secs(30);
 
+/// How often the routes channel's connection is checked.
+const PING: Duration = Duration::from_secs(5);
+
 /// Entries read from the stream per round trip.
 const BATCH: usize = 100;
 
@@ -137,10 +140,20 @@ async fn follow(inner: &Arc<Inner>, failures: &mut u32) -> RedisResult<()> {
     inner.own_changed.notify_one();
     load_index(inner).await?;
     *failures = 0;
-    let mut messages = pubsub.into_on_message();
-    let mut reload = tokio::time::interval_at(tokio::time::Instant::now() + RELOAD, RELOAD);
+    let (mut control, mut messages) = pubsub.split();
+    let now = tokio::time::Instant::now();
+    let mut reload = tokio::time::interval_at(now + RELOAD, RELOAD);
+    let mut ping = tokio::time::interval_at(now + PING, PING);
     loop {
         tokio::select! {
+            // A connection that went silent (no RST) is found out by its ping.
+            _ = ping.tick() => {
+                match tokio::time::timeout(PING, control.ping::<Value>()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => return Err(lost("the routes channel stopped answering")),
+                }
+            }
             msg = messages.next() => {
                 let Some(msg) = msg else {
                     return Err(lost("routes channel closed"));
