@@ -35,12 +35,11 @@ pub(super) async fn run(inner: Arc<Inner>) {
             Err(e) => {
                 inner.health.failed("announcing interest", &e);
                 {
+                    // Whatever Redis kept, the whole set is written next time:
+                    // nothing accumulates while Redis is away.
                     let mut own = inner.own();
-                    own.resync |= resync;
-                    for (filter, held) in changes {
-                        // A newer change of the same filter wins.
-                        own.pending.entry(filter).or_insert(held);
-                    }
+                    own.resync = true;
+                    own.pending.clear();
                 }
                 failures += 1;
                 tokio::select! {

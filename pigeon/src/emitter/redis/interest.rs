@@ -233,8 +233,9 @@ fn walk<'a>(
 pub(super) struct Own {
     /// Every filter this node's topic tree holds.
     pub filters: HashSet<String>,
-    /// Changes not written yet: filter -> now held. Bounded by the filters
-    /// the node had or has (a change of a filter replaces its earlier one).
+    /// Changes not written yet: filter -> now held (a change of a filter
+    /// replaces its earlier one). None are kept while `resync` is due, which
+    /// writes the whole set anyway: so it stays small while Redis is away.
     pub pending: HashMap<String, bool>,
     /// Write the whole set (after a (re)connect: Redis may have lost it).
     pub resync: bool,
@@ -248,7 +249,7 @@ impl Own {
         } else {
             self.filters.remove(filter)
         };
-        if changed {
+        if changed && !self.resync {
             self.pending.insert(filter.to_owned(), held);
         }
         changed
@@ -335,5 +336,9 @@ mod tests {
         assert!(own.change("t", false));
         assert_eq!(own.pending.len(), 1);
         assert_eq!(own.pending.get("t"), Some(&false));
+        own.resync = true;
+        assert!(own.change("u", true));
+        assert_eq!(own.pending.len(), 1, "the whole set is due: no change kept");
+        assert!(own.filters.contains("u"));
     }
 }
