@@ -511,3 +511,41 @@ async fn an_unreachable_redis_at_start_is_an_error_naming_emitter() {
         "retried a few seconds"
     );
 }
+
+/// A rough number, not a benchmark: `cargo test -p pigeon-tests --test
+/// cluster --release -- --ignored --nocapture cross_node`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn cross_node_throughput() {
+    let redis = RedisServer::start();
+    let n1 = node(&redis, "n1").await;
+    let n2 = node(&redis, "n2").await;
+    let mut sub = Mqtt::connect(n2.local_addr(), "sub").await;
+    sub.subscribe("b/t", QoS::AtLeastOnce).await;
+    wait_interest(&redis, "n2", "b/t", true).await;
+    let publisher = Mqtt::connect(n1.local_addr(), "pub").await;
+    const N: usize = 5000;
+    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
+        let started = std::time::Instant::now();
+        let client = publisher.client.clone();
+        tokio::spawn(async move {
+            for i in 0..N {
+                let _ = client.publish("b/t", qos, false, vec![i as u8; 64]).await;
+            }
+        });
+        let mut got = 0;
+        while got < N {
+            match sub.recv_within(Duration::from_secs(5)).await {
+                Some(_) => got += 1,
+                None => break,
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "{qos:?}: {got} of {N} cross-node messages in {secs:.2} s: {:.0}/s",
+            got as f64 / secs
+        );
+    }
+    n1.close().await;
+    n2.close().await;
+}
