@@ -7,6 +7,8 @@
 
 pub mod pki;
 pub mod raw5;
+/// A real `redis-server` per test (the cluster tests).
+pub mod redis;
 
 use std::{
     net::SocketAddr,
@@ -152,6 +154,22 @@ impl Mqtt {
             .await
             .expect("a message in time")
             .expect("connection open")
+    }
+
+    /// The next PUBLISH received within `wait`, if any.
+    pub async fn recv_within(&mut self, wait: Duration) -> Option<rumqttc::Publish> {
+        tokio::time::timeout(wait, self.publishes.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The next non-PUBLISH packet received within `wait`, if any.
+    pub async fn other_within(&mut self, wait: Duration) -> Option<rumqttc::Packet> {
+        tokio::time::timeout(wait, self.others.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Asserts that no PUBLISH arrives within `ms` milliseconds.

@@ -50,7 +50,11 @@ impl Parse for ModuleArgs {
                     args.options
                         .push((name, quote!(::std::string::String::from(#store))));
                 }
-                "emitter" => only(input, "local", "emitter")?,
+                "emitter" => {
+                    let emitter = parse_emitter(input)?;
+                    args.options
+                        .push((name, quote!(::std::string::String::from(#emitter))));
+                }
                 "allow_sys_publish" => args.allow_sys_publish = Some(input.parse()?),
                 "event_queue" => {
                     let lit: LitInt = input.parse()?;
@@ -128,16 +132,29 @@ fn parse_store(input: ParseStream) -> syn::Result<LitStr> {
     }
 }
 
-/// `emitter = local`: the only emitter this build has.
-fn only(input: ParseStream, expected: &str, what: &str) -> syn::Result<()> {
-    let value: Ident = input.parse()?;
-    if value != expected {
-        return Err(syn::Error::new(
-            value.span(),
-            format!("unknown {what} `{value}`; this build offers `{what} = {expected}`"),
-        ));
+/// `emitter = local` or `emitter = redis("redis://HOST:PORT[/DB]")`: as the
+/// `emitter` option writes it (`local`, the URL; the runtime checks the rest).
+fn parse_emitter(input: ParseStream) -> syn::Result<LitStr> {
+    let kind: Ident = input.parse()?;
+    match kind.to_string().as_str() {
+        "local" => Ok(LitStr::new("local", kind.span())),
+        "redis" => {
+            let content;
+            syn::parenthesized!(content in input);
+            let url: LitStr = content.parse()?;
+            if !url.value().starts_with("redis://") {
+                return Err(syn::Error::new(
+                    url.span(),
+                    "a Redis emitter URL is redis://HOST:PORT[/DB]",
+                ));
+            }
+            Ok(url)
+        }
+        other => Err(syn::Error::new(
+            kind.span(),
+            format!("unknown emitter `{other}`; this build offers `emitter = local` and `emitter = redis(\"redis://HOST:PORT\")`"),
+        )),
     }
-    Ok(())
 }
 
 pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<TokenStream> {

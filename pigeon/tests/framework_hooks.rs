@@ -551,3 +551,15 @@ fn a_module_may_keep_its_state_in_a_redb_store() {
         pigeon::config::Durability::Window(Duration::from_millis(10))
     );
 }
+
+#[test]
+fn a_module_may_join_a_cluster_on_redis() {
+    #[module(emitter = redis("redis://10.0.0.5:6379/0"), node_id = "node-a", providers = [])]
+    struct Clustered;
+    let c = <Clustered as pigeon::app::Module>::config().unwrap();
+    assert_eq!(
+        c.emitter,
+        pigeon::config::EmitterKind::Redis("redis://10.0.0.5:6379/0".into())
+    );
+    assert_eq!(c.node_id.as_deref(), Some("node-a"));
+}

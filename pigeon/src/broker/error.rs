@@ -37,6 +37,10 @@ pub enum StartError {
     /// address could not be bound (the error names the listener's URL).
     #[error(transparent)]
     Listen(#[from] crate::transport::TransportError),
+    /// The clustered emitter (`emitter`, `node_id`) could not join: Redis is
+    /// unreachable, the node id is taken, or the cluster runs another format.
+    #[error(transparent)]
+    Emitter(#[from] crate::emitter::EmitterError),
     /// The HTTP listener (`http`) could not be bound.
     #[error("invalid value for --http / http: cannot listen on {addr}: {source}")]
     Http {

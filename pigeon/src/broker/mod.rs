@@ -96,12 +96,20 @@ impl Broker {
             // Until the Redis back-ends land (issue #13): refused, naming the option.
             Store::Redis(url) => return Err(not_yet("persistence", url)),
         };
-        if let crate::config::EmitterKind::Redis(url) = &config.emitter {
-            return Err(not_yet("emitter", url));
-        }
+        let emitter: Arc<dyn Emitter> = match &config.emitter {
+            crate::config::EmitterKind::Local => Arc::new(LocalEmitter::new()),
+            crate::config::EmitterKind::Redis(url) => {
+                // Checked before connecting: a bad option is not worth the wait.
+                config.validate()?;
+                // The node id defaults to the broker id (`--node-id`, `--id`).
+                let node = config.node_id.clone().unwrap_or_else(|| config.id.clone());
+                let opts = crate::emitter::RedisEmitterOptions::new(url.clone(), node);
+                Arc::new(crate::emitter::RedisEmitter::connect(opts).await?)
+            }
+        };
         let backends = Backends {
             persistence,
-            ..Backends::default()
+            emitter,
         };
         Self::start_with(config, hooks, backends).await
     }
@@ -137,6 +145,9 @@ impl Broker {
             backends.emitter,
         ));
         engine.restore_sessions().await;
+        // A clustered emitter reads what waited for this node only now that
+        // its persistent sessions are back.
+        engine.emitter.start();
         for b in bound {
             let listener = b.describe();
             tracing::info!(addr = %listener.addr, listener = %listener.name, id = %engine.config.id, "pigeon listening");
@@ -274,6 +285,9 @@ impl BrokerHandle {
         self.engine.begin_shutdown();
         self.engine.tracker.close();
         self.engine.drain().await; // connections, then the store, within shutdown_timeout
+                                   // Leaves the cluster (its last interest changes, its node id) after the
+                                   // connections, whose clean sessions' subscriptions end with them.
+        self.engine.emitter.close().await;
         self.engine.event(EventKind::Closed, || Event::Closed);
         tracing::info!("pigeon closed");
         self.engine.closed.cancel();

@@ -14,7 +14,7 @@ use super::{
     Offer, Session,
 };
 use crate::{
-    emitter::{Completion, Deliver},
+    emitter::{Completion, Deliver, Shares},
     model::{BoxFuture, Delivery, Message},
     persistence::Persistence,
 };
@@ -223,12 +223,19 @@ impl Sink {
 
 impl Deliver for Router {
     fn deliver(&self, message: Arc<Message>) -> Completion {
+        self.deliver_shares(message, Shares::All)
+    }
+
+    /// Local delivery, serving only the shared groups `shares` names (a
+    /// clustered emitter's choice: each group's message goes to one node).
+    fn deliver_shares(&self, message: Arc<Message>, shares: Shares<'_>) -> Completion {
         self.taps.offer(&message);
         let mut targets = Vec::new();
-        self.tree().matches(
+        self.tree().matches_serving(
             &message.publish.topic,
             message.origin.as_deref(),
             Session::has_room,
+            |key| shares.serves(key),
             &mut targets,
         );
         if targets.is_empty() {

@@ -17,7 +17,13 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use arc_swap::ArcSwapOption;
 
-use super::{budget::QueuePolicy, router::Router, stats::Counters, topic_tree::Entry, Session};
+use super::{
+    budget::QueuePolicy,
+    router::Router,
+    stats::Counters,
+    topic_tree::{Entry, TopicTree},
+    Session,
+};
 use crate::{
     acl::Acl,
     auth::Authenticator,
@@ -208,7 +214,9 @@ impl Engine {
                         options: sub.options,
                         identifier: sub.identifier,
                     };
-                    tree.insert(&sub.filter, entry);
+                    if tree.insert(&sub.filter, entry) {
+                        self.note_added(&tree, &sub.filter);
+                    }
                     session.add_subscription(&sub.filter, sub.options, sub.identifier);
                 }
             }
@@ -216,6 +224,23 @@ impl Engine {
             if let Some((state, will_at)) = timers {
                 self.rearm(session, state, will_at).await;
             }
+        }
+    }
+
+    /// Interest-based routing (issue #13): tells the emitter when this node's
+    /// tree gains its first holder of `filter` (just inserted). Called with the
+    /// tree's write lock held, so that the emitter sees a filter's gains and
+    /// losses in the order they happened; the emitter only records them.
+    fn note_added(&self, tree: &TopicTree, filter: &str) {
+        if tree.holders(filter) == 1 {
+            self.emitter.interest_added(filter);
+        }
+    }
+
+    /// As [`Engine::note_added`], when the last holder of `filter` is gone.
+    fn note_removed(&self, tree: &TopicTree, filter: &str) {
+        if tree.holders(filter) == 0 {
+            self.emitter.interest_removed(filter);
         }
     }
 
@@ -235,7 +260,14 @@ impl Engine {
             options,
             identifier,
         };
-        let new = self.router.tree_mut().insert(filter, entry);
+        let new = {
+            let mut tree = self.router.tree_mut();
+            let new = tree.insert(filter, entry);
+            if new {
+                self.note_added(&tree, filter);
+            }
+            new
+        };
         session.add_subscription(filter, options, identifier);
         if persistent {
             let sub = StoredSubscription {
@@ -257,7 +289,14 @@ impl Engine {
         filter: &str,
         persistent: bool,
     ) -> bool {
-        let existed = self.router.tree_mut().remove(filter, &session.client_id);
+        let existed = {
+            let mut tree = self.router.tree_mut();
+            let existed = tree.remove(filter, &session.client_id);
+            if existed {
+                self.note_removed(&tree, filter);
+            }
+            existed
+        };
         session.remove_subscription(filter);
         if persistent {
             self.persistence
@@ -273,7 +312,9 @@ impl Engine {
         if !subs.is_empty() {
             let mut tree = self.router.tree_mut();
             for (filter, _) in &subs {
-                tree.remove(filter, &session.client_id);
+                if tree.remove(filter, &session.client_id) {
+                    self.note_removed(&tree, filter);
+                }
             }
         }
         self.persistence.remove_session(&session.client_id).await;

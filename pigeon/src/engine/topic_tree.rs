@@ -160,6 +160,28 @@ impl TopicTree {
         removed
     }
 
+    /// How many sessions hold `filter` itself: plain subscribers of the filter,
+    /// or the members of the `$share/<group>/<filter>` group. The engine tells
+    /// the emitter when this goes from 0 to 1 and back (interest-based routing
+    /// in a cluster: other nodes send this node only what it has interest in).
+    pub(crate) fn holders(&self, filter: &str) -> usize {
+        let (group, inner) = match parse_shared(filter) {
+            Some((group, inner)) => (Some(group), inner),
+            None => (None, filter),
+        };
+        let mut node = &self.root;
+        for level in inner.split('/') {
+            match node.children.get(level) {
+                Some(child) => node = child,
+                None => return 0,
+            }
+        }
+        match group {
+            None => node.subs.len(),
+            Some(group) => node.groups.get(group).map_or(0, |g| g.members.len()),
+        }
+    }
+
     /// Number of subscriptions.
     pub(crate) fn len(&self) -> usize {
         self.count
@@ -175,11 +197,28 @@ impl TopicTree {
     /// plain subscriptions (highest QoS, every identifier; `no_local` ones skip
     /// the `origin` client), plus one copy per matching shared group, to a
     /// member picked round-robin among those `ready` accepts.
+    #[cfg(test)]
     pub(crate) fn matches(
         &self,
         topic: &str,
         origin: Option<&str>,
         ready: impl Fn(&Session) -> bool,
+        out: &mut Vec<Target>,
+    ) {
+        self.matches_serving(topic, origin, ready, |_| true, out)
+    }
+
+    /// As [`TopicTree::matches`], serving only the shared groups whose
+    /// `$share/<group>/<filter>` key `serve` accepts. In a cluster, the
+    /// publishing node picks the one node that serves each shared group for a
+    /// message; every other node skips that group (and still serves its plain
+    /// subscriptions).
+    pub(crate) fn matches_serving(
+        &self,
+        topic: &str,
+        origin: Option<&str>,
+        ready: impl Fn(&Session) -> bool,
+        serve: impl Fn(&str) -> bool,
         out: &mut Vec<Target>,
     ) {
         let mut found = Found::default();
@@ -201,6 +240,9 @@ impl TopicTree {
             merge_per_session(out, plain_start);
         }
         for group in found.groups {
+            if !serve(&group.key) {
+                continue;
+            }
             if let Some(entry) = group.pick(None, &ready) {
                 out.push(Target::from_entry(entry, Some(group.key.clone())));
             }
@@ -470,6 +512,25 @@ mod tests {
         assert!(tree.remove("$share/g/t/+", "b") && tree.remove("$share/h/t/#", "c"));
         assert!(tree.remove("t/x", "a"));
         assert!(tree.is_empty() && tree.root.children.is_empty());
+    }
+
+    #[test]
+    fn holders_count_plain_subscribers_and_group_members_per_filter() {
+        let (a, b) = (session("a"), session("b"));
+        let mut tree = TopicTree::default();
+        assert_eq!(tree.holders("t/+"), 0);
+        tree.insert("t/+", entry(&a, QoS::AtMostOnce, None));
+        tree.insert("t/+", entry(&b, QoS::AtMostOnce, None));
+        tree.insert("$share/g/t/+", entry(&a, QoS::AtMostOnce, None));
+        assert_eq!(tree.holders("t/+"), 2);
+        assert_eq!(tree.holders("$share/g/t/+"), 1);
+        assert_eq!(tree.holders("$share/h/t/+"), 0);
+        assert_eq!(tree.holders("t"), 0);
+        let mut out = Vec::new();
+        tree.matches_serving("t/x", None, |_| true, |_| false, &mut out);
+        assert_eq!(out.len(), 2, "the group is skipped, the plain ones served");
+        tree.remove("t/+", "a");
+        assert_eq!(tree.holders("t/+"), 1);
     }
 
     #[test]
