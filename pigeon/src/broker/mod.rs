@@ -31,7 +31,7 @@ use crate::{
     engine::Engine,
     hooks::{Event, EventKind, Hooks},
     hooks::{ListenerKind, Peer},
-    persistence::{MemoryPersistence, Persistence, RedbPersistence, StoreError},
+    persistence::{MemoryPersistence, Persistence, RedbPersistence, RedisPersistence, StoreError},
     transport::BoundListener,
     Config,
 };
@@ -93,8 +93,13 @@ impl Broker {
                 })??;
                 Arc::new(store)
             }
-            // Until the Redis back-ends land (issue #13): refused, naming the option.
-            Store::Redis(url) => return Err(not_yet("persistence", url)),
+            // A store shared by the nodes of a cluster; this node's id names
+            // its sessions and its lease holdings in Redis.
+            Store::Redis(url) => {
+                config.validate()?;
+                let node = config.node_id.as_deref().unwrap_or(&config.id);
+                Arc::new(RedisPersistence::connect(url, node).await?)
+            }
         };
         if let crate::config::EmitterKind::Redis(url) = &config.emitter {
             return Err(not_yet("emitter", url));
@@ -137,6 +142,7 @@ impl Broker {
             backends.emitter,
         ));
         engine.restore_sessions().await;
+        engine.serve_handovers();
         for b in bound {
             let listener = b.describe();
             tracing::info!(addr = %listener.addr, listener = %listener.name, id = %engine.config.id, "pigeon listening");
