@@ -7,6 +7,7 @@
 
 pub mod pki;
 pub mod raw5;
+pub mod redis_server;
 
 use std::{
     net::SocketAddr,
