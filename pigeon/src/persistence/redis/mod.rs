@@ -40,10 +40,10 @@ use super::{
     redb::records, BoxFuture, Handover, Inflight, Parked, Persistence, SessionState, StoredSession,
     StoredSubscription,
 };
-use crate::{
-    engine::NEVER,
-    model::{Delivery, Message, QueueLimits},
-};
+use crate::model::{Delivery, Message, QueueLimits};
+
+/// MQTT 5.0's "never expires" Session Expiry Interval.
+const NEVER: u32 = u32::MAX;
 
 /// How long a node taking a session over waits for the node that held it.
 pub const HANDOVER_WAIT: Duration = Duration::from_secs(5);
@@ -65,8 +65,8 @@ const LOAD_CHUNK: usize = 256;
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let err = pigeon::persistence::RedisPersistence::connect("redis://", "n1").await.err().unwrap();
-/// assert!(err.to_string().contains("redis://"), "{err}");
+/// let err = pigeon::persistence::RedisPersistence::connect("http://127.0.0.1:6379", "n1").await.err().unwrap();
+/// assert!(err.to_string().contains("http://127.0.0.1:6379"), "{err}");
 /// # }
 /// ```
 #[derive(Debug, thiserror::Error)]
@@ -411,7 +411,7 @@ async fn refresh(writer: Writer, node: Arc<str>, online: Arc<Mutex<HashSet<Strin
         tokio::time::sleep(ALIVE_REFRESH).await;
         round = round.wrapping_add(1);
         let mut cmds = vec![alive_cmd(&node)];
-        if round % lease_every == 0 {
+        if round.is_multiple_of(lease_every) {
             let clients: Vec<String> = lock(&online).iter().cloned().collect();
             let ms = LEASE.as_millis() as i64;
             cmds.extend(clients.iter().map(|c| lease_cmd(&node, c, ms)));
@@ -906,6 +906,19 @@ impl Persistence for RedisPersistence {
     fn commit(&self) -> BoxFuture<'static, bool> {
         let rx = self.writer.barrier();
         Box::pin(async move { matches!(rx.await, Ok(Ok(_))) })
+    }
+
+    fn flush(&self) -> BoxFuture<'static, bool> {
+        // Called at shutdown: this node stops counting as alive, so that a
+        // node its clients move to takes their sessions without waiting for
+        // it (it still answers takeovers until it is gone).
+        if let Some(refresher) = self.tasks.first() {
+            refresher.abort();
+        }
+        let mut c = cmd("DEL");
+        c.arg(keys::alive(&self.node));
+        self.writer.send(vec![c]);
+        self.commit()
     }
 
     fn load_session<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Option<StoredSession>> {
