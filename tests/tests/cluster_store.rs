@@ -358,3 +358,60 @@ async fn an_unreachable_redis_at_startup_is_an_error_naming_the_option() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_qos1_publisher_is_held_while_redis_is_away_and_acknowledged_once_it_is_back() {
+    let mut redis = RedisServer::start().await;
+    let broker = start_with(node(&redis.url(), "a")).await;
+    let mut c = connect("waiting");
+    c.clean_start = false;
+    c.properties.session_expiry_interval = Some(300);
+    let (mut sub, _) = connected(broker.local_addr(), c.clone()).await;
+    subscribe(&mut sub, "w/#", QoS::AtLeastOnce).await;
+    sub.send(Packet::Disconnect(pigeon::codec::Disconnect::new(
+        ReasonCode::Success,
+    )))
+    .await;
+    let (mut publisher, _) = connected(broker.local_addr(), connect("pub")).await;
+    eventually("the subscriber is offline", async || {
+        broker.client_info("waiting").is_some_and(|i| !i.connected)
+    })
+    .await;
+
+    redis.kill();
+    publisher
+        .send(Packet::Publish(message("w/1", QoS::AtLeastOnce, "held")))
+        .await;
+    let early = tokio::time::timeout(Duration::from_millis(700), async {
+        loop {
+            match publisher.recv().await {
+                Some(Packet::PubAck(ack)) => return ack,
+                Some(_) => continue,
+                None => std::future::pending().await,
+            }
+        }
+    })
+    .await;
+    assert!(
+        early.is_err(),
+        "acknowledged while Redis was away: {early:?}"
+    );
+
+    redis.restart().await;
+    let ack = tokio::time::timeout(2 * WAIT, async {
+        loop {
+            match publisher.recv().await {
+                Some(Packet::PubAck(ack)) => return ack,
+                Some(_) => continue,
+                None => panic!("publisher closed"),
+            }
+        }
+    })
+    .await
+    .expect("PUBACK once Redis is back");
+    assert_eq!(ack.reason_code, ReasonCode::Success);
+    // The copy reached the (restarted, empty) Redis: the subscriber gets it.
+    let (mut sub, _) = connected(broker.local_addr(), c).await;
+    assert_eq!(payload(&next_publish(&mut sub).await), "held");
+    broker.close().await;
+}

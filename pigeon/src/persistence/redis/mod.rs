@@ -46,6 +46,10 @@ use crate::model::{Delivery, Message, QueueLimits};
 const NEVER: u32 = u32::MAX;
 
 /// How long a node taking a session over waits for the node that held it.
+///
+/// ```
+/// assert_eq!(pigeon::persistence::HANDOVER_WAIT.as_secs(), 5);
+/// ```
 pub const HANDOVER_WAIT: Duration = Duration::from_secs(5);
 /// The ownership lease of a connected client (refreshed a third of it).
 const LEASE: Duration = Duration::from_secs(30);
@@ -55,6 +59,12 @@ const ALIVE: Duration = Duration::from_secs(6);
 const ALIVE_REFRESH: Duration = Duration::from_secs(2);
 /// An offline session's keys outlive its expiry interval by this much, so
 /// that the node that holds it expires it first (and publishes its will).
+///
+/// ```
+/// // A session with a Session Expiry Interval of 120 s, offline: its keys' TTL.
+/// let ttl = std::time::Duration::from_secs(120) + pigeon::persistence::TTL_MARGIN;
+/// assert_eq!(ttl.as_secs(), 180);
+/// ```
 pub const TTL_MARGIN: Duration = Duration::from_secs(60);
 /// How long [`RedisPersistence::connect`] tries to reach Redis.
 const CONNECT_FOR: Duration = Duration::from_secs(5);
@@ -260,13 +270,23 @@ impl RedisPersistence {
         let refresher = tokio::spawn(refresh(writer.clone(), node.clone(), online.clone()));
         // Alive before anyone may ask this node for a session.
         let _ = replies(writer.ask(vec![alive_cmd(&node)])).await;
+        let (subscribed, listening) = oneshot::channel();
         let listener = tokio::spawn(listen(
             client,
             writer.clone(),
             node.clone(),
             waiting.clone(),
             tx,
+            subscribed,
         ));
+        // Listening before the first takeover this node may ask for (or be
+        // asked): an answer sent earlier would be missed, and waited for.
+        if tokio::time::timeout(CONNECT_FOR, listening).await.is_err() {
+            tracing::warn!(
+                url,
+                "redis store: pub/sub not subscribed yet; takeovers may wait"
+            );
+        }
         tracing::info!(url, %node, "redis store connected");
         Ok(Self {
             url: url.to_owned(),
@@ -427,7 +447,9 @@ async fn listen(
     node: Arc<str>,
     waiting: Arc<Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>>,
     handovers: mpsc::UnboundedSender<Handover>,
+    subscribed: oneshot::Sender<()>,
 ) {
+    let mut subscribed = Some(subscribed);
     let kick = keys::kick(&node);
     let released = keys::released(&node);
     loop {
@@ -443,6 +465,9 @@ async fn listen(
             tracing::debug!(error = %e, "redis store: subscribe failed; retrying");
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
+        }
+        if let Some(subscribed) = subscribed.take() {
+            let _ = subscribed.send(());
         }
         let mut messages = pubsub.on_message();
         while let Some(msg) = messages.next().await {
