@@ -341,6 +341,88 @@ async fn the_store_reports_redis_going_away_and_coming_back() {
 }
 
 #[tokio::test]
+async fn readyz_answers_503_while_redis_is_down() {
+    let mut redis = RedisServer::start().await;
+    let broker = start_with(Config {
+        http: Some("127.0.0.1:0".parse().unwrap()),
+        ..node(&redis.url(), "r")
+    })
+    .await;
+    let url = format!("http://{}/readyz", broker.http_addr().expect("http is on"));
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    let status = async |http: &reqwest::Client| {
+        let response = http.get(&url).send().await.expect("answered");
+        let code = response.status().as_u16();
+        (code, response.text().await.unwrap_or_default())
+    };
+    assert_eq!(status(&http).await.0, 200);
+    redis.kill();
+    let deadline = tokio::time::Instant::now() + 2 * WAIT;
+    let body = loop {
+        let (code, body) = status(&http).await;
+        if code == 503 {
+            break body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still {code}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        body.contains("persistence") && body.contains("redis"),
+        "{body}"
+    );
+    redis.restart().await;
+    let deadline = tokio::time::Instant::now() + 2 * WAIT;
+    while status(&http).await.0 != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "not ready again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    broker.close().await;
+}
+
+#[tokio::test]
+async fn a_bad_record_in_redis_is_skipped_not_fatal() {
+    let redis = RedisServer::start().await;
+    redis
+        .query(&["HSET", "pigeon:retained", "bad/topic", "garbage"])
+        .await;
+    redis
+        .query(&["HSET", "pigeon:session:{broken}:subs", "x/#", "garbage"])
+        .await;
+    redis
+        .query(&[
+            "HSET",
+            "pigeon:session:{broken}:msgs",
+            "12",
+            "garbage",
+            "nokey",
+            "x",
+        ])
+        .await;
+    redis
+        .query(&["SADD", "pigeon:node:{a}:sessions", "broken"])
+        .await;
+    let broker = start_with(node(&redis.url(), "a")).await;
+    let (mut publisher, _) = connected(broker.local_addr(), connect("pub")).await;
+    let mut good = message("good/topic", QoS::AtLeastOnce, "fine");
+    good.retain = true;
+    publish_acked(&mut publisher, good).await;
+    let (mut sub, _) = connected(broker.local_addr(), connect("sub")).await;
+    subscribe(&mut sub, "+/topic", QoS::AtMostOnce).await;
+    assert_eq!(payload(&next_publish(&mut sub).await), "fine");
+    assert_no_publish(&mut sub, 200).await;
+    // The session with bad records resumes, without them.
+    let mut c = connect("broken");
+    c.clean_start = false;
+    c.properties.session_expiry_interval = Some(60);
+    let (mut broken, _) = connected(broker.local_addr(), c).await;
+    assert_no_publish(&mut broken, 200).await;
+    broker.close().await;
+}
+
+#[tokio::test]
 async fn an_unreachable_redis_at_startup_is_an_error_naming_the_option() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
