@@ -497,3 +497,40 @@ async fn a_qos1_publisher_is_held_while_redis_is_away_and_acknowledged_once_it_i
     assert_eq!(payload(&next_publish(&mut sub).await), "held");
     broker.close().await;
 }
+
+#[tokio::test]
+async fn the_offline_sessions_of_a_killed_node_are_adopted_and_keep_receiving() {
+    let redis = RedisServer::start().await;
+    let mut a = Doomed::start(node(&redis.url(), "a"));
+    let mut c = connect("orphan");
+    c.clean_start = false;
+    c.properties.session_expiry_interval = Some(300);
+    let (mut sub, _) = connected(a.addr, c.clone()).await;
+    subscribe(&mut sub, "o/#", QoS::AtLeastOnce).await;
+    sub.send(Packet::Disconnect(pigeon::codec::Disconnect::new(
+        ReasonCode::Success,
+    )))
+    .await;
+    let (mut publisher, _) = connected(a.addr, connect("pub-a")).await;
+    publish_acked(&mut publisher, message("o/1", QoS::AtLeastOnce, "before")).await;
+    a.kill();
+
+    // Node b finds node a gone and takes its sessions: the subscription is
+    // live on b before the client comes back.
+    let b = start_with(node(&redis.url(), "b")).await;
+    eventually("node b adopts the session", async || {
+        b.stats().subscriptions == 1
+    })
+    .await;
+    let (mut publisher, _) = connected(b.local_addr(), connect("pub-b")).await;
+    publish_acked(&mut publisher, message("o/2", QoS::AtLeastOnce, "after")).await;
+    let (mut sub, ack) = connected(b.local_addr(), c).await;
+    assert!(ack.session_present);
+    assert_eq!(payload(&next_publish(&mut sub).await), "before");
+    assert_eq!(payload(&next_publish(&mut sub).await), "after");
+    assert_eq!(
+        redis.query(&["GET", "pigeon:session:{orphan}:node"]).await,
+        "b"
+    );
+    b.close().await;
+}

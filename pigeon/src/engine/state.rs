@@ -276,9 +276,30 @@ impl Engine {
         tracing::debug!(client_id, "session handed over to another node");
     }
 
-    /// Serves the store's handover requests (a store shared by a cluster),
-    /// until shutdown.
+    /// Serves the store's handover requests and adoptions (a store shared
+    /// by a cluster), until shutdown.
     pub(crate) fn serve_handovers(self: &Arc<Self>) {
+        if let Some(mut adoptions) = self.persistence.adoptions() {
+            let engine = self.clone();
+            self.tracker.spawn(async move {
+                loop {
+                    let stored = tokio::select! {
+                        s = adoptions.recv() => s,
+                        _ = engine.shutdown.cancelled() => None,
+                    };
+                    let Some(stored) = stored else { return };
+                    if engine.session(&stored.client_id).is_some() {
+                        continue;
+                    }
+                    // As at a restart: timers re-armed, a due will published.
+                    let timers = stored.state.clone().map(|state| (state, stored.will_at));
+                    let session = engine.install(stored);
+                    if let Some((state, will_at)) = timers {
+                        engine.rearm(session, state, will_at).await;
+                    }
+                }
+            });
+        }
         let Some(mut requests) = self.persistence.handovers() else {
             return;
         };

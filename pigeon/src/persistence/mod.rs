@@ -182,6 +182,12 @@ pub trait Persistence: Send + Sync + 'static {
     fn handovers(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Handover>> {
         None
     }
+    /// A store shared by several nodes: sessions this node took from a node
+    /// that is gone (killed), for the engine to restore as at a restart;
+    /// taken once by the engine at start (`None`: the default).
+    fn adoptions(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<StoredSession>> {
+        None
+    }
     /// Resolves once every change reported so far is on disk, whatever the
     /// durability setting (a commit window is cut short): called at shutdown.
     fn flush(&self) -> BoxFuture<'static, bool> {

@@ -16,11 +16,22 @@
 //! | `pigeon:owner:{c}` | STRING | ownership lease: the node serving the client |
 //! | `pigeon:node:{n}:sessions` | SET | persistent sessions node `n` held (read at its start) |
 //! | `pigeon:store:alive:{n}` | STRING | node `n`'s store is running (short TTL, refreshed) |
+//! | `pigeon:store:nodes` | SET | the nodes that ran a store (looked at for dead ones) |
+//! | `pigeon:store:adopting:{n}` | STRING | the node adopting dead node `n`'s sessions (30 s) |
 //!
 //! Channels: `pigeon:kick:{n}` (take a session from node `n`: "from\nclient"),
 //! `pigeon:released:{n}` (the session "client" was let go for node `n`).
 
 pub(super) const RETAINED: &str = "pigeon:retained";
+
+/// Every node that ran a Redis store (removed once a dead node's sessions
+/// were adopted).
+pub(super) const NODES: &str = "pigeon:store:nodes";
+
+/// The lock of the node adopting node `n`'s sessions.
+pub(super) fn adopting(node: &str) -> String {
+    format!("pigeon:store:adopting:{{{node}}}")
+}
 
 /// The suffixes of a session's keys (all expire together).
 pub(super) const SESSION_PARTS: [&str; 7] =

@@ -17,6 +17,7 @@
 //! 0x8E, its state parked in Redis) and this node waits for its answer (at
 //! most [`HANDOVER_WAIT`]) before reading the session.
 
+mod adopt;
 mod keys;
 mod scripts;
 mod writer;
@@ -124,6 +125,8 @@ pub struct RedisPersistence {
     /// Takeovers waiting for another node's answer, by client id.
     waiting: Arc<Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>>,
     handovers: Mutex<Option<mpsc::UnboundedReceiver<Handover>>>,
+    /// Sessions adopted from nodes that are gone, for the engine.
+    adoptions: Mutex<Option<mpsc::UnboundedReceiver<StoredSession>>>,
     tasks: Vec<tokio::task::AbortHandle>,
 }
 
@@ -267,9 +270,18 @@ impl RedisPersistence {
         let online = Arc::new(Mutex::new(HashSet::new()));
         let waiting = Arc::new(Mutex::new(HashMap::new()));
         let (tx, rx) = mpsc::unbounded_channel();
-        let refresher = tokio::spawn(refresh(writer.clone(), node.clone(), online.clone()));
-        // Alive before anyone may ask this node for a session.
-        let _ = replies(writer.ask(vec![alive_cmd(&node)])).await;
+        let (adopted, adoptions) = mpsc::unbounded_channel();
+        let refresher = tokio::spawn(refresh(
+            writer.clone(),
+            node.clone(),
+            online.clone(),
+            adopted,
+        ));
+        // Alive (and known to the others) before anyone may ask this node
+        // for a session.
+        let mut known = cmd("SADD");
+        known.arg(keys::NODES).arg(&*node);
+        let _ = replies(writer.ask(vec![alive_cmd(&node), known])).await;
         let (subscribed, listening) = oneshot::channel();
         let listener = tokio::spawn(listen(
             client,
@@ -296,6 +308,7 @@ impl RedisPersistence {
             online,
             waiting,
             handovers: Mutex::new(Some(rx)),
+            adoptions: Mutex::new(Some(adoptions)),
             tasks: vec![refresher.abort_handle(), listener.abort_handle()],
         })
     }
@@ -333,76 +346,76 @@ impl RedisPersistence {
         c.arg(keys::session(client, "msgs")).arg(key).arg(record);
         c
     }
+}
 
-    /// Reads sessions: subscriptions, state, will and holder of each.
-    async fn read_sessions(
-        &self,
-        clients: &[String],
-    ) -> Vec<(String, Option<StoredSession>, Option<String>)> {
-        let mut cmds = Vec::with_capacity(clients.len() * 4);
-        for client in clients {
-            let mut c = cmd("HGETALL");
-            c.arg(keys::session(client, "subs"));
+/// Reads sessions (`None`: nothing stored): subscriptions, state, will and holder of each.
+async fn read_sessions(
+    writer: &Writer,
+    clients: &[String],
+) -> Vec<(String, Option<StoredSession>, Option<String>)> {
+    let mut cmds = Vec::with_capacity(clients.len() * 4);
+    for client in clients {
+        let mut c = cmd("HGETALL");
+        c.arg(keys::session(client, "subs"));
+        cmds.push(c);
+        for part in ["state", "will", "node"] {
+            let mut c = cmd("GET");
+            c.arg(keys::session(client, part));
             cmds.push(c);
-            for part in ["state", "will", "node"] {
-                let mut c = cmd("GET");
-                c.arg(keys::session(client, part));
-                cmds.push(c);
-            }
         }
-        let Some(values) = replies(self.writer.ask(cmds)).await else {
-            return Vec::new();
-        };
-        let mut values = values.into_iter();
-        let mut out = Vec::with_capacity(clients.len());
-        for client in clients {
-            let (Some(subs), Some(state), Some(will), Some(node)) =
-                (values.next(), values.next(), values.next(), values.next())
-            else {
-                break;
-            };
-            let node = bytes(&node).map(|b| String::from_utf8_lossy(b).into_owned());
-            let subs = pairs(subs);
-            if subs.is_empty() && bytes(&state).is_none() && bytes(&will).is_none() {
-                out.push((client.clone(), None, node));
-                continue;
-            }
-            let mut subscriptions = Vec::with_capacity(subs.len());
-            for (filter, record) in subs {
-                match records::decode_subscription(&record) {
-                    Ok(sub) => subscriptions.push(sub),
-                    Err(e) => tracing::warn!(
-                        key = %keys::session(client, "subs"),
-                        field = %String::from_utf8_lossy(&filter),
-                        error = %e,
-                        "bad subscription record skipped"
-                    ),
-                }
-            }
-            let state = bytes(&state).and_then(|b| match records::decode_session(b) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    tracing::warn!(key = %keys::session(client, "state"), error = %e, "bad session record skipped");
-                    None
-                }
-            });
-            let will_at = bytes(&will).and_then(|b| match records::decode_will(b) {
-                Ok((_, due)) => due,
-                Err(e) => {
-                    tracing::warn!(key = %keys::session(client, "will"), error = %e, "bad will record");
-                    None
-                }
-            });
-            let stored = StoredSession {
-                client_id: client.clone(),
-                subscriptions,
-                state,
-                will_at,
-            };
-            out.push((client.clone(), Some(stored), node));
-        }
-        out
     }
+    let Some(values) = replies(writer.ask(cmds)).await else {
+        return Vec::new();
+    };
+    let mut values = values.into_iter();
+    let mut out = Vec::with_capacity(clients.len());
+    for client in clients {
+        let (Some(subs), Some(state), Some(will), Some(node)) =
+            (values.next(), values.next(), values.next(), values.next())
+        else {
+            break;
+        };
+        let node = bytes(&node).map(|b| String::from_utf8_lossy(b).into_owned());
+        let subs = pairs(subs);
+        if subs.is_empty() && bytes(&state).is_none() && bytes(&will).is_none() {
+            out.push((client.clone(), None, node));
+            continue;
+        }
+        let mut subscriptions = Vec::with_capacity(subs.len());
+        for (filter, record) in subs {
+            match records::decode_subscription(&record) {
+                Ok(sub) => subscriptions.push(sub),
+                Err(e) => tracing::warn!(
+                    key = %keys::session(client, "subs"),
+                    field = %String::from_utf8_lossy(&filter),
+                    error = %e,
+                    "bad subscription record skipped"
+                ),
+            }
+        }
+        let state = bytes(&state).and_then(|b| match records::decode_session(b) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(key = %keys::session(client, "state"), error = %e, "bad session record skipped");
+                None
+            }
+        });
+        let will_at = bytes(&will).and_then(|b| match records::decode_will(b) {
+            Ok((_, due)) => due,
+            Err(e) => {
+                tracing::warn!(key = %keys::session(client, "will"), error = %e, "bad will record");
+                None
+            }
+        });
+        let stored = StoredSession {
+            client_id: client.clone(),
+            subscriptions,
+            state,
+            will_at,
+        };
+        out.push((client.clone(), Some(stored), node));
+    }
+    out
 }
 
 fn alive_cmd(node: &str) -> Cmd {
@@ -424,7 +437,12 @@ fn lease_cmd(node: &str, client: &str, ms: i64) -> Cmd {
 /// Keeps this node's alive key and its connected clients' leases fresh.
 /// Each round waits for the previous one: while Redis is away, one ping
 /// waits (and the writer's retries set `failing`, what `health` reports).
-async fn refresh(writer: Writer, node: Arc<str>, online: Arc<Mutex<HashSet<String>>>) {
+async fn refresh(
+    writer: Writer,
+    node: Arc<str>,
+    online: Arc<Mutex<HashSet<String>>>,
+    adopted: mpsc::UnboundedSender<StoredSession>,
+) {
     let lease_every = (LEASE.as_millis() / 3 / ALIVE_REFRESH.as_millis()).max(1) as u32;
     let mut round: u32 = 0;
     loop {
@@ -437,6 +455,7 @@ async fn refresh(writer: Writer, node: Arc<str>, online: Arc<Mutex<HashSet<Strin
             cmds.extend(clients.iter().map(|c| lease_cmd(&node, c, ms)));
         }
         let _ = writer.ask(cmds).await;
+        adopt::round(&writer, &node, &adopted).await;
     }
 }
 
@@ -803,7 +822,7 @@ impl Persistence for RedisPersistence {
             let mut all = Vec::new();
             let mut gone = Vec::new();
             for chunk in clients.chunks(LOAD_CHUNK) {
-                for (client, stored, holder) in self.read_sessions(chunk).await {
+                for (client, stored, holder) in read_sessions(&self.writer, chunk).await {
                     match stored {
                         // Another node took it since: it is that node's.
                         Some(s) if holder.as_deref().is_none_or(|h| h == &*self.node) => {
@@ -949,7 +968,7 @@ impl Persistence for RedisPersistence {
     fn load_session<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Option<StoredSession>> {
         Box::pin(async move {
             let clients = [client_id.to_owned()];
-            self.read_sessions(&clients)
+            read_sessions(&self.writer, &clients)
                 .await
                 .into_iter()
                 .next()
@@ -1010,6 +1029,10 @@ impl Persistence for RedisPersistence {
 
     fn handovers(&self) -> Option<mpsc::UnboundedReceiver<Handover>> {
         lock(&self.handovers).take()
+    }
+
+    fn adoptions(&self) -> Option<mpsc::UnboundedReceiver<StoredSession>> {
+        lock(&self.adoptions).take()
     }
 }
 

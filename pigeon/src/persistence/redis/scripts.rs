@@ -79,3 +79,25 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 ";
+
+/// Takes one session of a node that is gone, unless another node has
+/// claimed it since. KEYS: owner, the session's node key, the dead node's
+/// set, this node's set, the session's state. ARGV: dead node, this node,
+/// client. Returns 1 when taken.
+pub(super) const ADOPT: &str = r"
+local o = redis.call('GET', KEYS[1])
+local n = redis.call('GET', KEYS[2])
+if (o and o ~= ARGV[1] and o ~= ARGV[2]) or (n and n ~= ARGV[1]) then
+  redis.call('SREM', KEYS[3], ARGV[3])
+  return 0
+end
+local ttl = redis.call('PTTL', KEYS[5])
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[2])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+redis.call('SMOVE', KEYS[3], KEYS[4], ARGV[3])
+return 1
+";
