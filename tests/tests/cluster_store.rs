@@ -534,3 +534,36 @@ async fn the_offline_sessions_of_a_killed_node_are_adopted_and_keep_receiving() 
     );
     b.close().await;
 }
+
+#[tokio::test]
+async fn after_a_redis_restart_the_nodes_reconnect_and_still_hand_sessions_over() {
+    let mut redis = RedisServer::start().await;
+    let a = start_with(node(&redis.url(), "a")).await;
+    let b = start_with(node(&redis.url(), "b")).await;
+    redis.kill();
+    redis.restart().await;
+    // Both nodes are back (their alive keys rewritten) before the client moves.
+    eventually("both nodes alive again", async || {
+        redis.query(&["EXISTS", "pigeon:store:alive:{a}"]).await == "1"
+            && redis.query(&["EXISTS", "pigeon:store:alive:{b}"]).await == "1"
+    })
+    .await;
+    let mut c = connect("roamer");
+    c.clean_start = false;
+    c.properties.session_expiry_interval = Some(300);
+    let (mut first, _) = connected(a.local_addr(), c.clone()).await;
+    subscribe(&mut first, "z/#", QoS::AtLeastOnce).await;
+    let started = tokio::time::Instant::now();
+    let (mut second, ack) = connected(b.local_addr(), c).await;
+    assert!(ack.session_present);
+    assert_eq!(disconnected(&mut first).await, ReasonCode::SessionTakenOver);
+    assert!(
+        started.elapsed() < pigeon::persistence::HANDOVER_WAIT,
+        "node a answered the takeover (its pub/sub reconnected)"
+    );
+    let (mut publisher, _) = connected(b.local_addr(), connect("pub")).await;
+    publish_acked(&mut publisher, message("z/1", QoS::AtLeastOnce, "here")).await;
+    assert_eq!(payload(&next_publish(&mut second).await), "here");
+    a.close().await;
+    b.close().await;
+}
