@@ -27,9 +27,10 @@ fn node(url: &str, node: &str) -> Config {
     }
 }
 
-/// Polls `check` until it holds (panics after `WAIT` twice).
+/// Polls `check` until it holds (panics after three `WAIT`s: a dead node
+/// counts as gone after 6 s).
 async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + 2 * WAIT;
+    let deadline = tokio::time::Instant::now() + 3 * WAIT;
     while !check().await {
         assert!(tokio::time::Instant::now() < deadline, "never: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
