@@ -88,6 +88,20 @@ impl RedisServer {
             .expect("redis answers")
     }
 
+    /// Runs one command and gives its reply as text: a string or integer as
+    /// written, an array's elements joined with '\n', nil as "(nil)", an
+    /// error as its message.
+    pub async fn query(&self, args: &[&str]) -> String {
+        let Some((name, rest)) = args.split_first() else {
+            return String::new();
+        };
+        let mut conn = self.conn().await;
+        match redis::cmd(name).arg(rest).query_async::<redis::Value>(&mut conn).await {
+            Ok(value) => text(&value),
+            Err(e) => e.to_string(),
+        }
+    }
+
     /// Kills it (SIGKILL: everything it held is gone, as nothing is saved).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -107,5 +121,20 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A reply as [`RedisServer::query`] gives it.
+fn text(value: &redis::Value) -> String {
+    match value {
+        redis::Value::Nil => "(nil)".into(),
+        redis::Value::Int(n) => n.to_string(),
+        redis::Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        redis::Value::SimpleString(s) => s.clone(),
+        redis::Value::Okay => "OK".into(),
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            items.iter().map(text).collect::<Vec<_>>().join("\n")
+        }
+        other => format!("{other:?}"),
     }
 }

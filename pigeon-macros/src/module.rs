@@ -110,8 +110,9 @@ fn parse_urls(input: ParseStream) -> syn::Result<Vec<LitStr>> {
     Ok(urls.into_iter().collect())
 }
 
-/// `persistence = memory` or `persistence = redb("PATH")`: the store, as the
-/// `persistence` option writes it (`memory`, `redb:PATH`).
+/// `persistence = memory`, `persistence = redb("PATH")` or
+/// `persistence = redis("redis://HOST:PORT[/DB]")`: the store, as the
+/// `persistence` option writes it (`memory`, `redb:PATH`, `redis://...`).
 fn parse_store(input: ParseStream) -> syn::Result<LitStr> {
     let kind: Ident = input.parse()?;
     match kind.to_string().as_str() {
@@ -125,9 +126,29 @@ fn parse_store(input: ParseStream) -> syn::Result<LitStr> {
             }
             Ok(LitStr::new(&format!("redb:{}", path.value()), path.span()))
         }
+        // A Redis server shared by the nodes of a cluster: the URL is
+        // checked at startup, as the `persistence` option's value.
+        "redis" => {
+            if !input.peek(syn::token::Paren) {
+                return Err(syn::Error::new(
+                    kind.span(),
+                    "the Redis store names its server: `persistence = redis(\"redis://HOST:PORT[/DB]\")`",
+                ));
+            }
+            let content;
+            syn::parenthesized!(content in input);
+            let url: LitStr = content.parse()?;
+            if !url.value().starts_with("redis://") {
+                return Err(syn::Error::new(
+                    url.span(),
+                    "the Redis store's URL is redis://HOST:PORT[/DB]",
+                ));
+            }
+            Ok(url)
+        }
         other => Err(syn::Error::new(
             kind.span(),
-            format!("unknown persistence `{other}`; this build offers `persistence = memory` and `persistence = redb(\"PATH\")`"),
+            format!("unknown persistence `{other}`; this build offers `persistence = memory`, `persistence = redb(\"PATH\")` and `persistence = redis(\"redis://HOST:PORT[/DB]\")`"),
         )),
     }
 }

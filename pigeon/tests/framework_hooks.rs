@@ -538,6 +538,17 @@ fn providers_are_singletons_whatever_the_module_order() {
 }
 
 #[test]
+fn a_module_may_keep_its_state_in_a_shared_redis_store() {
+    #[module(persistence = redis("redis://127.0.0.1:6379/2"), providers = [])]
+    struct Clustered;
+    let c = <Clustered as pigeon::app::Module>::config().unwrap();
+    assert_eq!(
+        c.persistence,
+        pigeon::config::Store::Redis("redis://127.0.0.1:6379/2".into())
+    );
+}
+
+#[test]
 fn a_module_may_keep_its_state_in_a_redb_store() {
     #[module(persistence = redb("/var/lib/app/pigeon.redb"), durability = "10ms", providers = [])]
     struct Durable;

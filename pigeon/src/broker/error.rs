@@ -33,6 +33,10 @@ pub enum StartError {
     /// The store (`persistence`) could not be opened: the error names the file.
     #[error("invalid value for --persistence / persistence: {0}")]
     Store(#[from] crate::persistence::StoreError),
+    /// The Redis store (`persistence = redis://...`) could not be reached:
+    /// the error names the URL.
+    #[error("invalid value for --persistence / persistence: {0}")]
+    RedisStore(#[from] crate::persistence::RedisStoreError),
     /// A listener could not be set up: a TLS file it names is unusable, or its
     /// address could not be bound (the error names the listener's URL).
     #[error(transparent)]

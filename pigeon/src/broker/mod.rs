@@ -31,7 +31,7 @@ use crate::{
     engine::Engine,
     hooks::{Event, EventKind, Hooks},
     hooks::{ListenerKind, Peer},
-    persistence::{MemoryPersistence, Persistence, RedbPersistence, StoreError},
+    persistence::{MemoryPersistence, Persistence, RedbPersistence, RedisPersistence, StoreError},
     transport::BoundListener,
     Config,
 };
@@ -93,8 +93,13 @@ impl Broker {
                 })??;
                 Arc::new(store)
             }
-            // Until the Redis back-ends land (issue #13): refused, naming the option.
-            Store::Redis(url) => return Err(not_yet("persistence", url)),
+            // A store shared by the nodes of a cluster; this node's id names
+            // its sessions and its lease holdings in Redis.
+            Store::Redis(url) => {
+                config.validate()?;
+                let node = config.node_id.as_deref().unwrap_or(&config.id);
+                Arc::new(RedisPersistence::connect(url, node).await?)
+            }
         };
         let emitter: Arc<dyn Emitter> = match &config.emitter {
             crate::config::EmitterKind::Local => Arc::new(LocalEmitter::new()),
@@ -145,6 +150,7 @@ impl Broker {
             backends.emitter,
         ));
         engine.restore_sessions().await;
+        engine.serve_handovers();
         // A clustered emitter reads what waited for this node only now that
         // its persistent sessions are back.
         engine.emitter.start();
@@ -174,14 +180,6 @@ impl Broker {
             http_addr,
         })
     }
-}
-
-fn not_yet(key: &'static str, url: &str) -> StartError {
-    StartError::InvalidOption(crate::config::ConfigError::Invalid {
-        key,
-        value: url.to_owned(),
-        expected: "the Redis back-end is not in this build yet",
-    })
 }
 
 /// A cheap, clonable handle on a running broker.

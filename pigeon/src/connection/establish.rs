@@ -88,6 +88,12 @@ async fn take_over(
     session_expiry: u32,
 ) -> Option<(Seat, Parked)> {
     let client_id: Arc<str> = Arc::from(client.id());
+    // A cluster's store: the session may be held by another node, or left
+    // in the store by one (a no-op for the memory and redb stores).
+    tokio::select! {
+        _ = engine.claim_session(&client_id, connect.clean_start) => {}
+        _ = engine.shutdown.cancelled() => return None,
+    }
     let (session, owner) = tokio::select! {
         acquired = engine.acquire_session(&client_id) => acquired,
         _ = engine.shutdown.cancelled() => return None,

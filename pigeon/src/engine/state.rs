@@ -202,25 +202,7 @@ impl Engine {
     pub(crate) async fn restore_sessions(self: &Arc<Self>) {
         for stored in self.persistence.sessions().await {
             let timers = stored.state.clone().map(|state| (state, stored.will_at));
-            let subs = stored.subscriptions;
-            let client_id: Arc<str> = Arc::from(stored.client_id);
-            let session = Arc::new(Session::new(client_id.clone(), self.policy.clone()));
-            session.mark_persistent();
-            {
-                let mut tree = self.router.tree_mut();
-                for sub in subs {
-                    let entry = Entry {
-                        session: session.clone(),
-                        options: sub.options,
-                        identifier: sub.identifier,
-                    };
-                    if tree.insert(&sub.filter, entry) {
-                        self.note_added(&tree, &sub.filter);
-                    }
-                    session.add_subscription(&sub.filter, sub.options, sub.identifier);
-                }
-            }
-            self.registry().insert(client_id, session.clone());
+            let session = self.install(stored);
             if let Some((state, will_at)) = timers {
                 self.rearm(session, state, will_at).await;
             }
@@ -242,6 +224,127 @@ impl Engine {
         if tree.holders(filter) == 0 {
             self.emitter.interest_removed(filter);
         }
+    }
+
+    /// Puts a stored session in the registry, offline, with its subscriptions.
+    fn install(&self, stored: crate::persistence::StoredSession) -> Arc<Session> {
+        let client_id: Arc<str> = Arc::from(stored.client_id);
+        let session = Arc::new(Session::new(client_id.clone(), self.policy.clone()));
+        session.mark_persistent();
+        {
+            let mut tree = self.router.tree_mut();
+            for sub in stored.subscriptions {
+                let entry = Entry {
+                    session: session.clone(),
+                    options: sub.options,
+                    identifier: sub.identifier,
+                };
+                if tree.insert(&sub.filter, entry) {
+                    self.note_added(&tree, &sub.filter);
+                }
+                session.add_subscription(&sub.filter, sub.options, sub.identifier);
+            }
+        }
+        self.registry().insert(client_id, session.clone());
+        session
+    }
+
+    /// A store shared by a cluster: before a CONNECT of `client_id` is
+    /// served, claims its session (the node that held it lets it go), and,
+    /// unless `clean_start`, brings in the session another node left in the
+    /// store when this node has none. Nothing happens with a store of one
+    /// node (the trait's defaults).
+    pub(crate) async fn claim_session(&self, client_id: &str, clean_start: bool) {
+        self.persistence.claim_session(client_id).await;
+        if clean_start || self.session(client_id).is_some() {
+            return;
+        }
+        if let Some(stored) = self.persistence.load_session(client_id).await {
+            if self.session(client_id).is_none() {
+                tracing::debug!(client_id, "session resumed from the shared store");
+                self.install(stored);
+            }
+        }
+    }
+
+    /// Another node takes `client_id`'s session: its connection here, if
+    /// any, is closed (MQTT 5.0: 0x8E) and parks its state; then the session
+    /// is forgotten here, its stored state left for the other node.
+    pub(crate) async fn let_go(&self, client_id: &str) {
+        let Some(session) = self.session(client_id) else {
+            return;
+        };
+        let _owner = loop {
+            session.kick();
+            tokio::select! {
+                g = session.owner.clone().lock_owned() => break g,
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        };
+        let subs = session.take_subscriptions();
+        if !subs.is_empty() {
+            let mut tree = self.router.tree_mut();
+            for (filter, _) in &subs {
+                if tree.remove(filter, &session.client_id) {
+                    self.note_removed(&tree, filter);
+                }
+            }
+        }
+        {
+            let mut registry = self.registry();
+            if registry
+                .get(&session.client_id)
+                .is_some_and(|s| Arc::ptr_eq(s, &session))
+            {
+                registry.remove(&session.client_id);
+            }
+        }
+        session.mark_removed();
+        tracing::debug!(client_id, "session handed over to another node");
+    }
+
+    /// Serves the store's handover requests and adoptions (a store shared
+    /// by a cluster), until shutdown.
+    pub(crate) fn serve_handovers(self: &Arc<Self>) {
+        if let Some(mut adoptions) = self.persistence.adoptions() {
+            let engine = self.clone();
+            self.tracker.spawn(async move {
+                loop {
+                    let stored = tokio::select! {
+                        s = adoptions.recv() => s,
+                        _ = engine.shutdown.cancelled() => None,
+                    };
+                    let Some(stored) = stored else { return };
+                    if engine.session(&stored.client_id).is_some() {
+                        continue;
+                    }
+                    // As at a restart: timers re-armed, a due will published.
+                    let timers = stored.state.clone().map(|state| (state, stored.will_at));
+                    let session = engine.install(stored);
+                    if let Some((state, will_at)) = timers {
+                        engine.rearm(session, state, will_at).await;
+                    }
+                }
+            });
+        }
+        let Some(mut requests) = self.persistence.handovers() else {
+            return;
+        };
+        let engine = self.clone();
+        self.tracker.spawn(async move {
+            loop {
+                let request = tokio::select! {
+                    r = requests.recv() => r,
+                    _ = engine.shutdown.cancelled() => None,
+                };
+                let Some(request) = request else { return };
+                let engine = engine.clone();
+                tokio::spawn(async move {
+                    engine.let_go(&request.client_id).await;
+                    drop(request.done);
+                });
+            }
+        });
     }
 
     /// Subscribes `session` to `filter` (plain or `$share/<group>/<filter>`)
@@ -323,6 +426,8 @@ impl Engine {
     /// Ends a non-persistent session for good.
     pub(crate) async fn remove_session(&self, session: &Arc<Session>) {
         self.discard_session(session).await;
+        // A cluster's store: the ownership lease is given back.
+        self.persistence.release_session(&session.client_id);
         {
             let mut registry = self.registry();
             if registry

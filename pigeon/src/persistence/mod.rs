@@ -16,11 +16,13 @@
 
 mod memory;
 mod redb;
+mod redis;
 mod retained;
 
 use std::{future::ready, sync::Arc, time::SystemTime};
 
 pub use self::redb::{Durability, RedbPersistence, StoreError};
+pub use self::redis::{RedisPersistence, RedisStoreError, HANDOVER_WAIT, TTL_MARGIN};
 pub use memory::MemoryPersistence;
 use pigeon_codec::{Protocol, Will};
 
@@ -54,6 +56,25 @@ pub struct StoredSession {
     /// When its stored will is due (wall clock): `None` if it has no will, or
     /// its connection was still open when the broker stopped.
     pub will_at: Option<SystemTime>,
+}
+
+/// A request from another node of a cluster for a session this node holds
+/// ([`Persistence::handovers`]): the engine closes its connection, if any
+/// (MQTT 5.0: DISCONNECT 0x8E, Session taken over), lets the session state be
+/// parked in the store, forgets the session (without removing it from the
+/// store) and then drops `done`.
+///
+/// ```
+/// let (done, _waiting) = tokio::sync::oneshot::channel();
+/// let handover = pigeon::persistence::Handover { client_id: "dev-1".into(), done };
+/// assert_eq!(handover.client_id, "dev-1");
+/// ```
+#[derive(Debug)]
+pub struct Handover {
+    /// The client id whose session another node takes.
+    pub client_id: String,
+    /// Dropped (or sent) once the session is let go.
+    pub done: tokio::sync::oneshot::Sender<()>,
 }
 
 /// The persistence seam.
@@ -137,6 +158,35 @@ pub trait Persistence: Send + Sync + 'static {
     /// store could not write it (the publisher is then refused).
     fn commit(&self) -> BoxFuture<'static, bool> {
         Box::pin(ready(true))
+    }
+    /// A store shared by several nodes: the session of `client_id` as another
+    /// node left it, read when a client resumes a session this node does not
+    /// hold (`None`: no such session; the default, for a store of one node).
+    fn load_session<'a>(&'a self, _client_id: &'a str) -> BoxFuture<'a, Option<StoredSession>> {
+        Box::pin(ready(None))
+    }
+    /// A store shared by several nodes: this node takes the session of
+    /// `client_id` (an ownership lease); resolves once the node that held it,
+    /// if any, has let it go (bounded). Called on every CONNECT before the
+    /// session is looked up. The default does nothing.
+    fn claim_session<'a>(&'a self, _client_id: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(ready(()))
+    }
+    /// A session claimed with [`Persistence::claim_session`] ended on this
+    /// node (a non-persistent session's connection closed, or the session
+    /// expired): the lease is given back.
+    fn release_session(&self, _client_id: &str) {}
+    /// A store shared by several nodes: the requests of other nodes to take
+    /// sessions this node holds, taken once by the engine at start (`None`:
+    /// the default, nothing is ever asked).
+    fn handovers(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Handover>> {
+        None
+    }
+    /// A store shared by several nodes: sessions this node took from a node
+    /// that is gone (killed), for the engine to restore as at a restart;
+    /// taken once by the engine at start (`None`: the default).
+    fn adoptions(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<StoredSession>> {
+        None
     }
     /// Resolves once every change reported so far is on disk, whatever the
     /// durability setting (a commit window is cut short): called at shutdown.

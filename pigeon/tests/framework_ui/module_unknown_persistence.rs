@@ -1,6 +1,6 @@
 use pigeon::prelude::*;
 
-#[module(persistence = redis)]
+#[module(persistence = mongo)]
 pub struct AppModule;
 
 fn main() {}

@@ -10,7 +10,7 @@
 mod error;
 mod format;
 mod load;
-mod records;
+pub(super) mod records;
 #[cfg(test)]
 mod tests;
 mod writer;

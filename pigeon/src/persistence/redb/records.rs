@@ -20,12 +20,12 @@ use crate::{
 const NONE: u16 = u16::MAX;
 
 /// Milliseconds since the Unix epoch (0 for a time before it).
-pub(super) fn unix_ms(t: SystemTime) -> u64 {
+pub(in crate::persistence) fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-pub(super) fn from_unix_ms(ms: u64) -> SystemTime {
+pub(in crate::persistence) fn from_unix_ms(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
 
@@ -128,25 +128,25 @@ fn get_message(buf: &mut Bytes) -> Result<Arc<Message>, String> {
 }
 
 /// A retained message.
-pub(super) fn retained(message: &Message) -> Vec<u8> {
+pub(in crate::persistence) fn retained(message: &Message) -> Vec<u8> {
     let mut out = BytesMut::new();
     put_message(message, &mut out);
     out.to_vec()
 }
 
-pub(super) fn decode_retained(bytes: &[u8]) -> Result<Arc<Message>, String> {
+pub(in crate::persistence) fn decode_retained(bytes: &[u8]) -> Result<Arc<Message>, String> {
     get_message(&mut Bytes::copy_from_slice(bytes))
 }
 
 /// Offsets of the fields `sent`/`released` patch in place.
-pub(super) const DELIVERY_FLAGS: usize = 1;
-pub(super) const DELIVERY_PACKET_ID: usize = 2;
+pub(in crate::persistence) const DELIVERY_FLAGS: usize = 1;
+pub(in crate::persistence) const DELIVERY_PACKET_ID: usize = 2;
 const RETAIN: u8 = 1;
-pub(super) const RELEASED: u8 = 2;
+pub(in crate::persistence) const RELEASED: u8 = 2;
 
 /// One copy for a session: `[qos][flags][packet id: u16][identifiers][share]`
 /// then the message. Packet id 0: not sent yet.
-pub(super) fn delivery(d: &Delivery, packet_id: u16, released: bool) -> Vec<u8> {
+pub(in crate::persistence) fn delivery(d: &Delivery, packet_id: u16, released: bool) -> Vec<u8> {
     let mut out = BytesMut::new();
     out.put_u8(d.qos as u8);
     out.put_u8((u8::from(d.retain) * RETAIN) | (u8::from(released) * RELEASED));
@@ -163,13 +163,16 @@ pub(super) fn delivery(d: &Delivery, packet_id: u16, released: bool) -> Vec<u8> 
 
 /// A stored copy: the delivery (with its key), its packet id (0: not sent)
 /// and whether PUBREL was sent.
-pub(super) struct StoredDelivery {
-    pub(super) delivery: Delivery,
-    pub(super) packet_id: u16,
-    pub(super) released: bool,
+pub(in crate::persistence) struct StoredDelivery {
+    pub(in crate::persistence) delivery: Delivery,
+    pub(in crate::persistence) packet_id: u16,
+    pub(in crate::persistence) released: bool,
 }
 
-pub(super) fn decode_delivery(key: u64, bytes: &[u8]) -> Result<StoredDelivery, String> {
+pub(in crate::persistence) fn decode_delivery(
+    key: u64,
+    bytes: &[u8],
+) -> Result<StoredDelivery, String> {
     let mut buf = Bytes::copy_from_slice(bytes);
     if buf.remaining() < 2 {
         return Err("truncated delivery".into());
@@ -198,7 +201,7 @@ pub(super) fn decode_delivery(key: u64, bytes: &[u8]) -> Result<StoredDelivery, 
 }
 
 /// A subscription, as the SUBSCRIBE that would make it.
-pub(super) fn subscription(sub: &StoredSubscription) -> Vec<u8> {
+pub(in crate::persistence) fn subscription(sub: &StoredSubscription) -> Vec<u8> {
     let mut subscribe = Subscribe::new(
         1,
         vec![SubscribeFilter {
@@ -212,7 +215,9 @@ pub(super) fn subscription(sub: &StoredSubscription) -> Vec<u8> {
     out.to_vec()
 }
 
-pub(super) fn decode_subscription(bytes: &[u8]) -> Result<StoredSubscription, String> {
+pub(in crate::persistence) fn decode_subscription(
+    bytes: &[u8],
+) -> Result<StoredSubscription, String> {
     match decode_packet(Bytes::copy_from_slice(bytes))? {
         Packet::Subscribe(s) => {
             let identifier = s.properties.subscription_identifier;
@@ -231,7 +236,7 @@ pub(super) fn decode_subscription(bytes: &[u8]) -> Result<StoredSubscription, St
 }
 
 /// A will: `[due: unix ms, 0 = not due yet]` then a CONNECT carrying it.
-pub(super) fn will(will: &Will) -> Vec<u8> {
+pub(in crate::persistence) fn will(will: &Will) -> Vec<u8> {
     let mut out = BytesMut::new();
     out.put_u64(0);
     let mut connect = Connect::new(Protocol::V5, "");
@@ -240,7 +245,9 @@ pub(super) fn will(will: &Will) -> Vec<u8> {
     out.to_vec()
 }
 
-pub(super) fn decode_will(bytes: &[u8]) -> Result<(Will, Option<SystemTime>), String> {
+pub(in crate::persistence) fn decode_will(
+    bytes: &[u8],
+) -> Result<(Will, Option<SystemTime>), String> {
     let mut buf = Bytes::copy_from_slice(bytes);
     let due = get_u64(&mut buf)?;
     match decode_packet(buf)? {
@@ -257,7 +264,7 @@ pub(super) fn decode_will(bytes: &[u8]) -> Result<(Will, Option<SystemTime>), St
 
 /// A session's expiry state: `[interval: u32][offline since: unix ms, 0 =
 /// connected][protocol level][user name]`.
-pub(super) fn session(state: &SessionState) -> Vec<u8> {
+pub(in crate::persistence) fn session(state: &SessionState) -> Vec<u8> {
     let mut out = BytesMut::new();
     out.put_u32(state.expiry_interval);
     out.put_u64(state.offline_since.map_or(0, unix_ms));
@@ -266,7 +273,7 @@ pub(super) fn session(state: &SessionState) -> Vec<u8> {
     out.to_vec()
 }
 
-pub(super) fn decode_session(bytes: &[u8]) -> Result<SessionState, String> {
+pub(in crate::persistence) fn decode_session(bytes: &[u8]) -> Result<SessionState, String> {
     let mut buf = Bytes::copy_from_slice(bytes);
     let expiry_interval = get_u32(&mut buf)?;
     let since = get_u64(&mut buf)?;

@@ -1,0 +1,570 @@
+//! The Redis store (`--persistence redis://`, issue #13's state half): nodes
+//! on one Redis server share retained messages and sessions, a session moves
+//! from a node to another (and is taken from a node that still serves it),
+//! survives a restart and a node killed without closing, its keys expire
+//! with it, and the store reports Redis going away. Each test runs its own
+//! `redis-server` (`pigeon_tests::redis`).
+
+mod v5_common;
+
+use std::time::Duration;
+
+use pigeon::{
+    codec::{Packet, QoS, ReasonCode},
+    config::Store,
+    persistence::{Persistence, RedisPersistence},
+    BrokerHandle, Config,
+};
+use pigeon_tests::{config, redis::RedisServer, start_with, Mqtt, WAIT};
+use v5_common::*;
+
+/// A node `node` on the Redis server at `url`.
+fn node(url: &str, node: &str) -> Config {
+    Config {
+        persistence: Store::Redis(url.to_owned()),
+        node_id: Some(node.to_owned()),
+        ..config()
+    }
+}
+
+/// Polls `check` until it holds (panics after three `WAIT`s: a dead node
+/// counts as gone after 6 s).
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + 3 * WAIT;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The next PUBLISH, not acknowledged (it stays in flight).
+async fn unacked_publish(raw: &mut pigeon_tests::Raw) -> pigeon::codec::Publish {
+    loop {
+        match tokio::time::timeout(WAIT, raw.recv()).await {
+            Ok(Some(Packet::Publish(p))) => return p,
+            Ok(Some(_)) => continue,
+            other => panic!("no PUBLISH: {other:?}"),
+        }
+    }
+}
+
+fn payload(p: &pigeon::codec::Publish) -> String {
+    String::from_utf8_lossy(&p.payload).into_owned()
+}
+
+#[tokio::test]
+async fn a_retained_message_published_on_one_node_reaches_a_subscriber_on_another() {
+    let redis = RedisServer::start();
+    let a = start_with(node(&redis.url(), "a")).await;
+    let b = start_with(node(&redis.url(), "b")).await;
+    let (mut publisher, _) = connected(a.local_addr(), connect("pub")).await;
+    let mut retained = message("status/door", QoS::AtLeastOnce, "open");
+    retained.retain = true;
+    publish_acked(&mut publisher, retained).await;
+
+    let (mut sub, _) = connected(b.local_addr(), connect("sub")).await;
+    subscribe(&mut sub, "status/+", QoS::AtLeastOnce).await;
+    let got = next_publish(&mut sub).await;
+    assert_eq!(
+        (&*got.topic, payload(&got).as_str(), got.retain),
+        ("status/door", "open", true)
+    );
+    // An exact filter too, and a cleared topic is gone for every node.
+    let (mut exact, _) = connected(b.local_addr(), connect("exact")).await;
+    subscribe(&mut exact, "status/door", QoS::AtMostOnce).await;
+    assert_eq!(payload(&next_publish(&mut exact).await), "open");
+    let mut clear = message("status/door", QoS::AtLeastOnce, "");
+    clear.retain = true;
+    publish_acked(&mut publisher, clear).await;
+    let (mut late, _) = connected(b.local_addr(), connect("late")).await;
+    subscribe(&mut late, "status/#", QoS::AtMostOnce).await;
+    assert_no_publish(&mut late, 300).await;
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_persistent_session_queued_on_one_node_is_resumed_on_another_in_order() {
+    let redis = RedisServer::start();
+    let a = start_with(node(&redis.url(), "a")).await;
+    let b = start_with(node(&redis.url(), "b")).await;
+
+    let mut opts = pigeon_tests::options(a.local_addr(), "mover");
+    opts.set_clean_session(false);
+    let mut sub = Mqtt::connect_with(opts).await;
+    sub.subscribe("q/#", rumqttc::QoS::AtLeastOnce).await;
+    sub.disconnect().await;
+
+    let (mut publisher, _) = connected(a.local_addr(), connect("pub-a")).await;
+    for i in 0..20 {
+        let text: &'static str = Box::leak(format!("m{i}").into_boxed_str());
+        publish_acked(&mut publisher, message("q/x", QoS::AtLeastOnce, text)).await;
+    }
+
+    let mut opts = pigeon_tests::options(b.local_addr(), "mover");
+    opts.set_clean_session(false);
+    let mut sub = Mqtt::connect_with(opts).await;
+    assert!(sub.connack.session_present, "the session came from node a");
+    for i in 0..20 {
+        let got = sub.recv().await;
+        assert_eq!(String::from_utf8_lossy(&got.payload), format!("m{i}"));
+    }
+    // Its subscription works on node b, and node a let the session go.
+    let (mut publisher_b, _) = connected(b.local_addr(), connect("pub-b")).await;
+    publish_acked(
+        &mut publisher_b,
+        message("q/live", QoS::AtLeastOnce, "live"),
+    )
+    .await;
+    assert_eq!(String::from_utf8_lossy(&sub.recv().await.payload), "live");
+    eventually("node a forgets the session", async || {
+        a.client_info("mover").is_none() && a.stats().subscriptions == 0
+    })
+    .await;
+    assert_eq!(b.stats().subscriptions, 1);
+    sub.disconnect().await;
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_client_connecting_to_another_node_takes_its_session_over() {
+    let redis = RedisServer::start();
+    let a = start_with(node(&redis.url(), "a")).await;
+    let b = start_with(node(&redis.url(), "b")).await;
+    let mut c = connect("taken");
+    c.clean_start = false;
+    c.properties.session_expiry_interval = Some(300);
+    let (mut first, _) = connected(a.local_addr(), c.clone()).await;
+    subscribe(&mut first, "t/#", QoS::AtLeastOnce).await;
+    let (mut publisher, _) = connected(a.local_addr(), connect("pub")).await;
+    publish_acked(
+        &mut publisher,
+        message("t/1", QoS::AtLeastOnce, "in flight"),
+    )
+    .await;
+    // Received, not acknowledged: in flight when the session moves.
+    assert_eq!(payload(&unacked_publish(&mut first).await), "in flight");
+
+    let (mut second, ack) = connected(b.local_addr(), c).await;
+    assert!(ack.session_present);
+    assert_eq!(disconnected(&mut first).await, ReasonCode::SessionTakenOver);
+    let again = next_publish(&mut second).await;
+    assert_eq!((payload(&again).as_str(), again.dup), ("in flight", true));
+    assert_no_publish(&mut second, 200).await;
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_node_restarted_on_the_same_redis_keeps_sessions_and_retained_messages() {
+    let redis = RedisServer::start();
+    let broker = start_with(node(&redis.url(), "n1")).await;
+    let mut c = connect("keeper");
+    c.clean_start = false;
+    c.properties.session_expiry_interval = Some(3600);
+    let (mut sub, _) = connected(broker.local_addr(), c.clone()).await;
+    subscribe(&mut sub, "s/+", QoS::AtLeastOnce).await;
+    drop(sub);
+    let (mut publisher, _) = connected(broker.local_addr(), connect("p1")).await;
+    eventually("the subscriber is offline", async || {
+        broker.client_info("keeper").is_some_and(|i| !i.connected)
+    })
+    .await;
+    publish_acked(
+        &mut publisher,
+        message("s/a", QoS::AtLeastOnce, "while away"),
+    )
+    .await;
+    let mut retained = message("r/t", QoS::AtLeastOnce, "kept");
+    retained.retain = true;
+    publish_acked(&mut publisher, retained).await;
+    broker.close().await;
+
+    let broker: BrokerHandle = start_with(node(&redis.url(), "n1")).await;
+    assert_eq!(broker.stats().subscriptions, 1, "the subscription is back");
+    let (mut sub, ack) = connected(broker.local_addr(), c).await;
+    assert!(ack.session_present);
+    assert_eq!(payload(&next_publish(&mut sub).await), "while away");
+    subscribe(&mut sub, "r/#", QoS::AtMostOnce).await;
+    assert_eq!(payload(&next_publish(&mut sub).await), "kept");
+    broker.close().await;
+}
+
+/// A node on a runtime of its own, so that it can die as a killed process
+/// does: every task stopped at once, nothing closed or flushed.
+struct Doomed {
+    addr: std::net::SocketAddr,
+    kill: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Doomed {
+    fn start(config: Config) -> Self {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (kill, killed) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let broker = runtime.block_on(start_with(config));
+            addr_tx.send(broker.local_addr()).expect("addr");
+            let _ = killed.recv();
+            // Like SIGKILL: the tasks are dropped wherever they are.
+            std::mem::forget(broker);
+            runtime.shutdown_background();
+        });
+        let addr = addr_rx.recv().expect("the node started");
+        Self {
+            addr,
+            kill: Some(kill),
+            thread: Some(thread),
+        }
+    }
+
+    fn kill(&mut self) {
+        drop(self.kill.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Doomed {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[tokio::test]
+async fn a_killed_node_s_session_is_served_by_another_with_no_acknowledged_message_lost() {
+    let redis = RedisServer::start();
+    let mut a = Doomed::start(node(&redis.url(), "a"));
+    let mut c = connect("survivor");
+    c.clean_start = false;
+    c.properties.session_expiry_interval = Some(300);
+    let (mut sub, _) = connected(a.addr, c.clone()).await;
+    subscribe(&mut sub, "k/#", QoS::AtLeastOnce).await;
+    let (mut publisher, _) = connected(a.addr, connect("pub")).await;
+    let total = 30;
+    for i in 0..total {
+        let text: &'static str = Box::leak(format!("k{i}").into_boxed_str());
+        publish_acked(&mut publisher, message("k/x", QoS::AtLeastOnce, text)).await;
+    }
+    // Delivered, never acknowledged: in flight or queued when the node dies.
+    let first = unacked_publish(&mut sub).await;
+    assert_eq!(payload(&first), "k0");
+    a.kill();
+
+    let b = start_with(node(&redis.url(), "b")).await;
+    // A client reconnecting at once waits for node a at most HANDOVER_WAIT
+    // (it may only be slow); once its alive key has expired, not at all.
+    eventually("node a counts as gone", async || {
+        redis.query(&["EXISTS", "pigeon:store:alive:{a}"]).await == "0"
+    })
+    .await;
+    let (mut sub, ack) = connected(b.local_addr(), c).await;
+    assert!(ack.session_present, "node b found the session in Redis");
+    let mut got = Vec::new();
+    while got.len() < total {
+        got.push(payload(&next_publish(&mut sub).await));
+    }
+    let expected: Vec<String> = (0..total).map(|i| format!("k{i}")).collect();
+    assert_eq!(got, expected, "every acknowledged message, in order");
+    assert_no_publish(&mut sub, 300).await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_session_s_keys_expire_with_its_session_expiry() {
+    let redis = RedisServer::start();
+    let broker = start_with(node(&redis.url(), "a")).await;
+    let mut c = connect("ttl");
+    c.clean_start = false;
+    c.properties.session_expiry_interval = Some(120);
+    let (mut sub, _) = connected(broker.local_addr(), c).await;
+    subscribe(&mut sub, "e/#", QoS::AtLeastOnce).await;
+    let subs = "pigeon:session:{ttl}:subs";
+    let state = "pigeon:session:{ttl}:state";
+    eventually("the subscription is stored", async || {
+        redis.query(&["EXISTS", subs]).await == "1"
+    })
+    .await;
+    assert_eq!(
+        redis.query(&["PTTL", subs]).await,
+        "-1",
+        "no TTL while connected"
+    );
+    sub.send(Packet::Disconnect(pigeon::codec::Disconnect::new(
+        ReasonCode::Success,
+    )))
+    .await;
+    let (mut publisher, _) = connected(broker.local_addr(), connect("p")).await;
+    eventually("the keys get a TTL", async || {
+        redis
+            .query(&["PTTL", state])
+            .await
+            .parse::<i64>()
+            .unwrap_or(-1)
+            > 0
+    })
+    .await;
+    // A copy queued while offline expires with the session too.
+    publish_acked(&mut publisher, message("e/1", QoS::AtLeastOnce, "q")).await;
+    let max = (120 + pigeon::persistence::TTL_MARGIN.as_secs() as i64) * 1000;
+    for key in [subs, state, "pigeon:session:{ttl}:msgs"] {
+        let ttl: i64 = redis.query(&["PTTL", key]).await.parse().unwrap_or(-3);
+        assert!(ttl > 100_000 && ttl <= max, "{key}: PTTL {ttl}");
+    }
+    broker.close().await;
+}
+
+#[tokio::test]
+async fn the_store_reports_redis_going_away_and_coming_back() {
+    let mut redis = RedisServer::start();
+    let store = RedisPersistence::connect(&redis.url(), "h")
+        .await
+        .expect("connects");
+    assert!(store.health().is_ok());
+    assert!(store.commit().await);
+    redis.kill();
+    eventually("health is Err while Redis is down", async || {
+        store.health().is_err()
+    })
+    .await;
+    let why = store.health().unwrap_err();
+    assert!(why.contains("redis"), "{why}");
+    redis.restart();
+    eventually("health is Ok again", async || store.health().is_ok()).await;
+    assert!(store.commit().await);
+}
+
+#[tokio::test]
+async fn readyz_answers_503_while_redis_is_down() {
+    let mut redis = RedisServer::start();
+    let broker = start_with(Config {
+        http: Some("127.0.0.1:0".parse().unwrap()),
+        ..node(&redis.url(), "r")
+    })
+    .await;
+    let url = format!("http://{}/readyz", broker.http_addr().expect("http is on"));
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    let status = async |http: &reqwest::Client| {
+        let response = http.get(&url).send().await.expect("answered");
+        let code = response.status().as_u16();
+        (code, response.text().await.unwrap_or_default())
+    };
+    assert_eq!(status(&http).await.0, 200);
+    redis.kill();
+    let deadline = tokio::time::Instant::now() + 2 * WAIT;
+    let body = loop {
+        let (code, body) = status(&http).await;
+        if code == 503 {
+            break body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still {code}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        body.contains("persistence") && body.contains("redis"),
+        "{body}"
+    );
+    redis.restart();
+    let deadline = tokio::time::Instant::now() + 2 * WAIT;
+    while status(&http).await.0 != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "not ready again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    broker.close().await;
+}
+
+#[tokio::test]
+async fn a_bad_record_in_redis_is_skipped_not_fatal() {
+    let redis = RedisServer::start();
+    redis
+        .query(&["HSET", "pigeon:retained", "bad/topic", "garbage"])
+        .await;
+    redis
+        .query(&["HSET", "pigeon:session:{broken}:subs", "x/#", "garbage"])
+        .await;
+    redis
+        .query(&[
+            "HSET",
+            "pigeon:session:{broken}:msgs",
+            "12",
+            "garbage",
+            "nokey",
+            "x",
+        ])
+        .await;
+    redis
+        .query(&["SADD", "pigeon:node:{a}:sessions", "broken"])
+        .await;
+    let broker = start_with(node(&redis.url(), "a")).await;
+    let (mut publisher, _) = connected(broker.local_addr(), connect("pub")).await;
+    let mut good = message("good/topic", QoS::AtLeastOnce, "fine");
+    good.retain = true;
+    publish_acked(&mut publisher, good).await;
+    let (mut sub, _) = connected(broker.local_addr(), connect("sub")).await;
+    subscribe(&mut sub, "+/topic", QoS::AtMostOnce).await;
+    assert_eq!(payload(&next_publish(&mut sub).await), "fine");
+    assert_no_publish(&mut sub, 200).await;
+    // The session with bad records resumes, without them.
+    let mut c = connect("broken");
+    c.clean_start = false;
+    c.properties.session_expiry_interval = Some(60);
+    let (mut broken, _) = connected(broker.local_addr(), c).await;
+    assert_no_publish(&mut broken, 200).await;
+    broker.close().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_at_startup_is_an_error_naming_the_option() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let err = pigeon::Broker::start(node(&url, "x"), pigeon::hooks::Hooks::none())
+        .await
+        .err()
+        .expect("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("--persistence") && text.contains(&url),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_qos1_publisher_is_held_while_redis_is_away_and_acknowledged_once_it_is_back() {
+    let mut redis = RedisServer::start();
+    let broker = start_with(node(&redis.url(), "a")).await;
+    let mut c = connect("waiting");
+    c.clean_start = false;
+    c.properties.session_expiry_interval = Some(300);
+    let (mut sub, _) = connected(broker.local_addr(), c.clone()).await;
+    subscribe(&mut sub, "w/#", QoS::AtLeastOnce).await;
+    sub.send(Packet::Disconnect(pigeon::codec::Disconnect::new(
+        ReasonCode::Success,
+    )))
+    .await;
+    let (mut publisher, _) = connected(broker.local_addr(), connect("pub")).await;
+    eventually("the subscriber is offline", async || {
+        broker.client_info("waiting").is_some_and(|i| !i.connected)
+    })
+    .await;
+
+    redis.kill();
+    publisher
+        .send(Packet::Publish(message("w/1", QoS::AtLeastOnce, "held")))
+        .await;
+    let early = tokio::time::timeout(Duration::from_millis(700), async {
+        loop {
+            match publisher.recv().await {
+                Some(Packet::PubAck(ack)) => return ack,
+                Some(_) => continue,
+                None => std::future::pending().await,
+            }
+        }
+    })
+    .await;
+    assert!(
+        early.is_err(),
+        "acknowledged while Redis was away: {early:?}"
+    );
+
+    redis.restart();
+    let ack = tokio::time::timeout(2 * WAIT, async {
+        loop {
+            match publisher.recv().await {
+                Some(Packet::PubAck(ack)) => return ack,
+                Some(_) => continue,
+                None => panic!("publisher closed"),
+            }
+        }
+    })
+    .await
+    .expect("PUBACK once Redis is back");
+    assert_eq!(ack.reason_code, ReasonCode::Success);
+    // The copy reached the (restarted, empty) Redis: the subscriber gets it.
+    let (mut sub, _) = connected(broker.local_addr(), c).await;
+    assert_eq!(payload(&next_publish(&mut sub).await), "held");
+    broker.close().await;
+}
+
+#[tokio::test]
+async fn the_offline_sessions_of_a_killed_node_are_adopted_and_keep_receiving() {
+    let redis = RedisServer::start();
+    let mut a = Doomed::start(node(&redis.url(), "a"));
+    let mut c = connect("orphan");
+    c.clean_start = false;
+    c.properties.session_expiry_interval = Some(300);
+    let (mut sub, _) = connected(a.addr, c.clone()).await;
+    subscribe(&mut sub, "o/#", QoS::AtLeastOnce).await;
+    sub.send(Packet::Disconnect(pigeon::codec::Disconnect::new(
+        ReasonCode::Success,
+    )))
+    .await;
+    let (mut publisher, _) = connected(a.addr, connect("pub-a")).await;
+    publish_acked(&mut publisher, message("o/1", QoS::AtLeastOnce, "before")).await;
+    a.kill();
+
+    // Node b finds node a gone and takes its sessions: the subscription is
+    // live on b before the client comes back.
+    let b = start_with(node(&redis.url(), "b")).await;
+    eventually("node b adopts the session", async || {
+        b.stats().subscriptions == 1
+    })
+    .await;
+    let (mut publisher, _) = connected(b.local_addr(), connect("pub-b")).await;
+    publish_acked(&mut publisher, message("o/2", QoS::AtLeastOnce, "after")).await;
+    let (mut sub, ack) = connected(b.local_addr(), c).await;
+    assert!(ack.session_present);
+    assert_eq!(payload(&next_publish(&mut sub).await), "before");
+    assert_eq!(payload(&next_publish(&mut sub).await), "after");
+    assert_eq!(
+        redis.query(&["GET", "pigeon:session:{orphan}:node"]).await,
+        "b"
+    );
+    b.close().await;
+}
+
+#[tokio::test]
+async fn after_a_redis_restart_the_nodes_reconnect_and_still_hand_sessions_over() {
+    let mut redis = RedisServer::start();
+    let a = start_with(node(&redis.url(), "a")).await;
+    let b = start_with(node(&redis.url(), "b")).await;
+    redis.kill();
+    redis.restart();
+    // Both nodes are back (their alive keys rewritten) before the client moves.
+    eventually("both nodes alive again", async || {
+        redis.query(&["EXISTS", "pigeon:store:alive:{a}"]).await == "1"
+            && redis.query(&["EXISTS", "pigeon:store:alive:{b}"]).await == "1"
+    })
+    .await;
+    let mut c = connect("roamer");
+    c.clean_start = false;
+    c.properties.session_expiry_interval = Some(300);
+    let (mut first, _) = connected(a.local_addr(), c.clone()).await;
+    subscribe(&mut first, "z/#", QoS::AtLeastOnce).await;
+    let started = tokio::time::Instant::now();
+    let (mut second, ack) = connected(b.local_addr(), c).await;
+    assert!(ack.session_present);
+    assert_eq!(disconnected(&mut first).await, ReasonCode::SessionTakenOver);
+    assert!(
+        started.elapsed() < pigeon::persistence::HANDOVER_WAIT,
+        "node a answered the takeover (its pub/sub reconnected)"
+    );
+    let (mut publisher, _) = connected(b.local_addr(), connect("pub")).await;
+    publish_acked(&mut publisher, message("z/1", QoS::AtLeastOnce, "here")).await;
+    assert_eq!(payload(&next_publish(&mut second).await), "here");
+    a.close().await;
+    b.close().await;
+}
