@@ -96,7 +96,11 @@ impl RedisServer {
             return String::new();
         };
         let mut conn = self.conn().await;
-        match redis::cmd(name).arg(rest).query_async::<redis::Value>(&mut conn).await {
+        match redis::cmd(name)
+            .arg(rest)
+            .query_async::<redis::Value>(&mut conn)
+            .await
+        {
             Ok(value) => text(&value),
             Err(e) => e.to_string(),
         }

@@ -9,6 +9,7 @@ mod v5_common;
 
 use std::time::Duration;
 
+use pigeon::config::EmitterKind;
 use pigeon::{
     codec::{Packet, QoS, ReasonCode},
     config::Store,
@@ -18,10 +19,13 @@ use pigeon::{
 use pigeon_tests::{config, redis::RedisServer, start_with, Mqtt, WAIT};
 use v5_common::*;
 
-/// A node `node` on the Redis server at `url`.
+/// A node `node` on the Redis server at `url`: its store and its emitter
+/// (nodes that share a store must share messages; a local emitter beside
+/// another node is refused).
 fn node(url: &str, node: &str) -> Config {
     Config {
         persistence: Store::Redis(url.to_owned()),
+        emitter: EmitterKind::Redis(url.to_owned()),
         node_id: Some(node.to_owned()),
         ..config()
     }
@@ -567,4 +571,28 @@ async fn after_a_redis_restart_the_nodes_reconnect_and_still_hand_sessions_over(
     assert_eq!(payload(&next_publish(&mut second).await), "here");
     a.close().await;
     b.close().await;
+}
+
+#[tokio::test]
+async fn a_local_emitter_beside_other_nodes_on_the_same_redis_is_refused() {
+    let redis = RedisServer::start();
+    let a = start_with(node(&redis.url(), "a")).await;
+    let lonely = Config {
+        emitter: EmitterKind::Local,
+        ..node(&redis.url(), "b")
+    };
+    let Err(e) = pigeon::Broker::start(lonely.clone(), pigeon::hooks::Hooks::none()).await else {
+        panic!("a node with a local emitter joined a shared store");
+    };
+    let message = e.to_string();
+    assert!(
+        message.starts_with("invalid value for --emitter / emitter: local, while nodes a share"),
+        "{message}"
+    );
+    assert!(message.contains("--emitter redis://"), "{message}");
+    a.close().await;
+    // Alone on its Redis, a local emitter is fine (one node, state in Redis).
+    let alone = pigeon::Broker::start(lonely, pigeon::hooks::Hooks::none()).await;
+    let alone = alone.expect("a single node may keep its state in Redis");
+    alone.close().await;
 }

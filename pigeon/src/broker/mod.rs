@@ -98,7 +98,9 @@ impl Broker {
             Store::Redis(url) => {
                 config.validate()?;
                 let node = config.node_id.as_deref().unwrap_or(&config.id);
-                Arc::new(RedisPersistence::connect(url, node).await?)
+                let store = RedisPersistence::connect(url, node).await?;
+                refuse_local_emitter_beside(&config, &store).await?;
+                Arc::new(store)
             }
         };
         let emitter: Arc<dyn Emitter> = match &config.emitter {
@@ -180,6 +182,28 @@ impl Broker {
             http_addr,
         })
     }
+}
+
+/// Nodes sharing a Redis store must share messages too: with a local
+/// emitter a publish on one would never reach the sessions the others hold
+/// (the silent loss Aedes users meet with shared persistence and a local
+/// mqemitter). Refused at startup, naming the option to set.
+async fn refuse_local_emitter_beside(
+    config: &Config,
+    store: &RedisPersistence,
+) -> Result<(), StartError> {
+    if config.emitter != crate::config::EmitterKind::Local {
+        return Ok(());
+    }
+    let others = store.other_live_nodes().await;
+    if others.is_empty() {
+        return Ok(());
+    }
+    Err(StartError::InvalidOption(crate::config::ConfigError::Invalid {
+        key: "emitter",
+        value: format!("local, while nodes {} share the Redis of --persistence", others.join(", ")),
+        expected: "nodes that share a Redis store need --emitter redis://... to reach each other's clients",
+    }))
 }
 
 /// A cheap, clonable handle on a running broker.

@@ -313,6 +313,52 @@ impl RedisPersistence {
         })
     }
 
+    /// The other nodes whose store is running on this Redis now (their
+    /// alive key is fresh), sorted.
+    ///
+    /// ```no_run
+    /// # async fn run(store: pigeon::persistence::RedisPersistence) {
+    /// for node in store.other_live_nodes().await {
+    ///     println!("sharing Redis with {node}");
+    /// }
+    /// # }
+    /// ```
+    pub async fn other_live_nodes(&self) -> Vec<String> {
+        let mut c = cmd("SMEMBERS");
+        c.arg(keys::NODES);
+        let Some(known) = replies(self.writer.ask(vec![c])).await else {
+            return Vec::new();
+        };
+        let others: Vec<String> = known
+            .into_iter()
+            .next()
+            .map(members)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| String::from_utf8_lossy(&n).into_owned())
+            .filter(|n| **n != *self.node)
+            .collect();
+        let checks = others
+            .iter()
+            .map(|n| {
+                let mut c = cmd("EXISTS");
+                c.arg(keys::alive(n));
+                c
+            })
+            .collect();
+        let Some(alive) = replies(self.writer.ask(checks)).await else {
+            return Vec::new();
+        };
+        let mut live: Vec<String> = others
+            .into_iter()
+            .zip(alive)
+            .filter(|(_, v)| matches!(v, Value::Int(1)))
+            .map(|(n, _)| n)
+            .collect();
+        live.sort();
+        live
+    }
+
     /// This node's id.
     pub fn node(&self) -> &str {
         &self.node
