@@ -596,3 +596,83 @@ async fn a_local_emitter_beside_other_nodes_on_the_same_redis_is_refused() {
     let alone = alone.expect("a single node may keep its state in Redis");
     alone.close().await;
 }
+
+/// A v5 CONNECT for `id` with a QoS 1 will on `topic` (no delay).
+fn with_will(id: &str, topic: &str, session_expiry: u32) -> pigeon::codec::Connect {
+    let mut c = connect(id);
+    c.properties.session_expiry_interval = Some(session_expiry);
+    c.will = Some(pigeon::codec::Will {
+        topic: topic.into(),
+        payload: bytes::Bytes::from_static(b"gone"),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        properties: Default::default(),
+    });
+    c
+}
+
+/// Watchers of `will/#`, one on each of `nodes`.
+async fn watchers(nodes: &[std::net::SocketAddr]) -> Vec<pigeon_tests::Raw> {
+    let mut all = Vec::new();
+    for (i, addr) in nodes.iter().enumerate() {
+        let (mut w, _) = connected(*addr, connect(&format!("watcher-{i}"))).await;
+        subscribe(&mut w, "will/#", QoS::AtLeastOnce).await;
+        all.push(w);
+    }
+    all
+}
+
+/// Each watcher gets the will exactly once.
+async fn each_gets_one_will(watchers: &mut [pigeon_tests::Raw], topic: &str) {
+    for w in watchers.iter_mut() {
+        let will = next_publish(w).await;
+        assert_eq!((&*will.topic, &will.payload[..]), (topic, &b"gone"[..]));
+    }
+    for w in watchers.iter_mut() {
+        assert_no_publish(w, 700).await;
+    }
+}
+
+#[tokio::test]
+async fn a_will_fires_exactly_once_in_the_cluster_when_its_client_drops() {
+    let redis = RedisServer::start();
+    let a = start_with(node(&redis.url(), "a")).await;
+    let b = start_with(node(&redis.url(), "b")).await;
+    let c = start_with(node(&redis.url(), "c")).await;
+    let mut watching = watchers(&[b.local_addr(), c.local_addr(), a.local_addr()]).await;
+    // The watchers' interest reaches node a before the client drops.
+    eventually("node a routes will/# to b and c", async || {
+        redis.query(&["SMEMBERS", "pigeon:node:b:filters"]).await == "will/#"
+            && redis.query(&["SMEMBERS", "pigeon:node:c:filters"]).await == "will/#"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (dying, _) = connected(a.local_addr(), with_will("dying", "will/dying", 0)).await;
+    drop(dying); // the socket closes without DISCONNECT
+    each_gets_one_will(&mut watching, "will/dying").await;
+    for n in [a, b, c] {
+        n.close().await;
+    }
+}
+
+#[tokio::test]
+async fn the_will_of_a_killed_node_s_client_fires_once_from_the_node_that_adopts_it() {
+    let redis = RedisServer::start();
+    let mut a = Doomed::start(node(&redis.url(), "a"));
+    let b = start_with(node(&redis.url(), "b")).await;
+    let c = start_with(node(&redis.url(), "c")).await;
+    let mut watching = watchers(&[b.local_addr(), c.local_addr()]).await;
+    // A persistent session with a will, connected to the node that dies:
+    // nobody is left on that node to publish it.
+    let (_client, _) = connected(a.addr, with_will("stranded", "will/stranded", 300)).await;
+    a.kill();
+    // Node a counts as dead once its alive key expires; then one node adopts
+    // its sessions and, as at a restart, publishes the will that is due.
+    eventually("node a counts as gone", async || {
+        redis.query(&["EXISTS", "pigeon:store:alive:{a}"]).await == "0"
+    })
+    .await;
+    each_gets_one_will(&mut watching, "will/stranded").await;
+    b.close().await;
+    c.close().await;
+}
