@@ -27,12 +27,7 @@ struct Param {
 }
 
 pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<TokenStream> {
-    if !attr.is_empty() {
-        return Err(syn::Error::new(
-            attr.span(),
-            "#[handlers] takes no arguments",
-        ));
-    }
+    let optional = parse_optional(attr)?;
     let mut item: ItemImpl = syn::parse2(input)?;
     if !item.generics.params.is_empty() {
         return Err(syn::Error::new(
@@ -66,6 +61,7 @@ pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<Token
         return Ok(item.into_token_stream());
     };
     let register = format_ident!("__pigeon_register_{}", first.method);
+    let type_name = self_ty.to_token_stream().to_string().replace(' ', "");
     let wrappers = handlers.iter().enumerate().map(|(i, h)| wrapper(h, i));
     let registrations = handlers
         .iter()
@@ -90,10 +86,32 @@ pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<Token
         ::pigeon::__private::inventory::submit! {
             ::pigeon::__private::HandlerSet {
                 provider: ::pigeon::__private::type_id_of::<#self_ty>,
+                name: #type_name,
+                optional: #optional,
                 register: <#self_ty>::#register,
             }
         }
     })
+}
+
+/// `#[handlers]` or `#[handlers(optional)]`.
+fn parse_optional(attr: TokenStream) -> syn::Result<bool> {
+    if attr.is_empty() {
+        return Ok(false);
+    }
+    let ident: syn::Ident = syn::parse2(attr.clone()).map_err(|_| {
+        syn::Error::new(
+            attr.span(),
+            "#[handlers] takes no arguments but `optional` (a library's handlers an application may leave out of its providers)",
+        )
+    })?;
+    if ident != "optional" {
+        return Err(syn::Error::new(
+            ident.span(),
+            format!("unknown #[handlers] argument `{ident}`: the only one is `optional`"),
+        ));
+    }
+    Ok(true)
 }
 
 /// Takes the `#[on_*]` attributes off a method; one handler per attribute.

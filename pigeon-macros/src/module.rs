@@ -198,8 +198,20 @@ pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<Token
         .map(|p| quote_spanned!(p.span()=> ::pigeon::__private::ProviderDef::of::<#p>()));
     let allow_sys = args.allow_sys_publish.map_or(quote!(false), |b| quote!(#b));
     let event_queue = args.event_queue.map_or(quote!(0), |n| quote!(#n));
+    let name = ident.to_string();
     Ok(quote! {
         #item
+        ::pigeon::__private::inventory::submit! {
+            ::pigeon::__private::ModuleEntry {
+                name: #name,
+                providers: || {
+                    <#ident as ::pigeon::__private::Module>::providers()
+                        .iter()
+                        .map(|d| d.type_id)
+                        .collect()
+                },
+            }
+        }
         impl ::pigeon::__private::Module for #ident {
             fn options() -> ::pigeon::__private::Options {
                 #[allow(unused_mut)]

@@ -31,7 +31,9 @@ pub use service::PigeonService;
 /// Used by the code the macros generate; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::app::{Container, HooksOptions, Inject, Injectable, Module, ProviderDef};
+    pub use crate::app::{
+        Container, HooksOptions, Inject, Injectable, Module, ModuleEntry, ProviderDef,
+    };
     pub use crate::hooks::context::{
         kind, AuthenticateCx, AuthorizeForwardCx, AuthorizePublishCx, AuthorizeSubscribeCx,
         Context, EventCx, PreConnectCx, PublishedCx,

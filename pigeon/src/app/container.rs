@@ -34,6 +34,15 @@ pub enum BootstrapError {
     /// Providers that depend on each other in a cycle.
     #[error("dependency cycle between providers: {0}")]
     Cycle(String),
+    /// `#[handlers]` of types that no module lists in `providers = [...]`:
+    /// their handlers would never run (a deny-all `#[on_authenticate]` left
+    /// out would let everyone in).
+    #[error(
+        "#[handlers] of {0} would never run: no module lists it in `providers = [...]` \
+         (add it to the module's providers, or write `#[handlers(optional)]` on a library's \
+         handlers that applications may leave out)"
+    )]
+    UnprovidedHandlers(String),
     /// A provider's handlers could not be registered (e.g. an invalid topic pattern).
     #[error("handlers: {0}")]
     Hooks(#[source] crate::hooks::HooksError),

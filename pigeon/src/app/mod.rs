@@ -8,7 +8,7 @@ pub mod testing;
 use std::{any::Any, any::TypeId, net::SocketAddr, sync::Arc, time::Duration};
 
 pub use container::{BootstrapError, Container, Inject, Injectable, ProviderDef};
-pub use module::{HooksOptions, Module};
+pub use module::{HooksOptions, Module, ModuleEntry};
 
 use crate::{hooks::Hooks, Broker, BrokerHandle, Config, PigeonService};
 
@@ -54,6 +54,11 @@ impl Pigeon {
     /// (must run inside a tokio runtime when the module has event handlers).
     pub fn build<M: Module>(config: &Config) -> Result<Built, BootstrapError> {
         let service = PigeonService::detached();
+        let mine: Vec<TypeId> = M::providers().iter().map(|d| d.type_id).collect();
+        let missing = module::unprovided_handlers(&mine);
+        if !missing.is_empty() {
+            return Err(BootstrapError::UnprovidedHandlers(missing.join(", ")));
+        }
         let container = Container::new(config.clone(), service.clone(), M::providers());
         let instances = container.instantiate_all()?;
         let options = M::hooks_options();

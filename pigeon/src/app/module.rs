@@ -35,6 +35,37 @@ pub trait Module {
     }
 }
 
+/// A `#[module]` as the bootstrap sees every module of the program (through
+/// `inventory`): which providers it lists. Submitted by the attribute.
+pub struct ModuleEntry {
+    /// The module's type name.
+    pub name: &'static str,
+    /// The type ids of its providers.
+    pub providers: fn() -> Vec<std::any::TypeId>,
+}
+
+inventory::collect!(ModuleEntry);
+
+/// The `#[handlers]` types that no module of the program lists in its
+/// `providers = [...]` (and are not `#[handlers(optional)]`): their handlers
+/// would never run, which for a deny-all `#[on_authenticate]` lets everyone in.
+/// `also` is the module being started (listed whether or not it was
+/// submitted). Sorted, each once.
+pub(crate) fn unprovided_handlers(also: &[std::any::TypeId]) -> Vec<&'static str> {
+    let mut provided: std::collections::HashSet<std::any::TypeId> = also.iter().copied().collect();
+    for module in inventory::iter::<ModuleEntry> {
+        provided.extend((module.providers)());
+    }
+    let mut missing: Vec<&'static str> = inventory::iter::<crate::hooks::HandlerSet>
+        .into_iter()
+        .filter(|set| !set.optional && !provided.contains(&(set.provider)()))
+        .map(|set| set.name)
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    missing
+}
+
 /// Options of a module's hooks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HooksOptions {

@@ -211,6 +211,11 @@ impl HooksBuilder {
 pub struct HandlerSet {
     /// The provider type the block belongs to.
     pub provider: fn() -> TypeId,
+    /// Its name, for the error when no module provides it.
+    pub name: &'static str,
+    /// `#[handlers(optional)]`: a library's handlers that an application may
+    /// leave out of its modules without an error.
+    pub optional: bool,
     /// Adds the block's methods for one instance.
     pub register: fn(&Arc<dyn Any + Send + Sync>, &mut HooksBuilder),
 }
