@@ -35,6 +35,7 @@ impl Pigeon {
     pub async fn bootstrap_with<M: Module>(
         configure: impl FnOnce(&mut Config),
     ) -> Result<App, BootstrapError> {
+        install_logging();
         let mut config = M::config().map_err(BootstrapError::Options)?;
         configure(&mut config);
         let built = Self::build::<M>(&config)?;
@@ -74,6 +75,22 @@ impl Pigeon {
             service,
             providers: instances.into_iter().map(|(d, i)| (d.type_id, i)).collect(),
         })
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), unless the
+/// application installed a `tracing` subscriber of its own (then nothing
+/// changes), or the `log` feature is off.
+fn install_logging() {
+    #[cfg(feature = "log")]
+    if !tracing::dispatcher::has_been_set() {
+        use tracing_subscriber::EnvFilter;
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        // Err only when another subscriber won the race: that one stays.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
     }
 }
 

@@ -375,7 +375,7 @@ pub(super) async fn refuse(
     engine.event(EventKind::ConnectionError, || {
         Event::ConnectionError(client.clone(), message.to_owned())
     });
-    tracing::debug!(?code, message, "connection refused");
+    tracing::info!(client_id = client.id(), addr = %client.addr(), ?code, message, "connection refused");
 }
 
 /// Writes CONNACK before the connection is established, then closes.

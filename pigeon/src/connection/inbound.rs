@@ -237,7 +237,7 @@ impl Connection {
         ) {
             return None;
         }
-        tracing::debug!(topic = %publish.topic, "publish refused by the ACL");
+        tracing::info!(client_id = %self.session.client_id, topic = %publish.topic, "publish refused by the ACL");
         let text = self.mqtt.reason_string(|| "refused by the ACL".into());
         Some((ReasonCode::NotAuthorized, text))
     }
@@ -248,9 +248,13 @@ impl Connection {
         let hooks = &self.engine.hooks;
         match guard(hooks.authorize_publish(Some(&self.client), publish)).await {
             Ok(Ok(())) => Ok(None),
-            // Closing reports the error once, as `finish` does for every refusal.
-            Ok(Err(denied)) if !self.mqtt.v5() => Err(Exit::Refused(denied.message)),
+            Ok(Err(denied)) if !self.mqtt.v5() => {
+                tracing::info!(client_id = %self.session.client_id, topic = %publish.topic, %denied, "publish refused; closing (MQTT 3.x has no negative ack)");
+                // Closing reports the error once, as `finish` does for every refusal.
+                Err(Exit::Refused(denied.message))
+            }
             Ok(Err(denied)) => {
+                tracing::info!(client_id = %self.session.client_id, topic = %publish.topic, %denied, "publish refused");
                 self.engine.event(EventKind::ClientError, || {
                     Event::ClientError(self.client.clone(), denied.message.clone())
                 });
