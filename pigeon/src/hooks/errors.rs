@@ -18,6 +18,38 @@ impl Denied {
             reason: ReasonCode::NotAuthorized,
         }
     }
+
+    /// A refusal with `reason` (e.g. 0x97 Quota exceeded, 0x90 Topic name invalid).
+    ///
+    /// ```
+    /// use pigeon::{codec::ReasonCode, hooks::Denied};
+    /// let d = Denied::with_reason("too many", ReasonCode::QuotaExceeded);
+    /// assert_eq!(d.reason, ReasonCode::QuotaExceeded);
+    /// ```
+    pub fn with_reason(message: impl Into<String>, reason: ReasonCode) -> Self {
+        Self {
+            message: message.into(),
+            reason,
+        }
+    }
+}
+
+/// A handler's own failure (a file, a database) refuses what it guarded with
+/// 0x80 Unspecified error, so that `?` works in a handler returning
+/// `Result<_, Denied>`.
+///
+/// ```
+/// use pigeon::hooks::Denied;
+/// fn check() -> Result<(), Denied> {
+///     std::fs::read("/nonexistent/acl")?;
+///     Ok(())
+/// }
+/// assert_eq!(check().unwrap_err().reason, pigeon::codec::ReasonCode::UnspecifiedError);
+/// ```
+impl From<std::io::Error> for Denied {
+    fn from(e: std::io::Error) -> Self {
+        Self::with_reason(e.to_string(), ReasonCode::UnspecifiedError)
+    }
 }
 
 /// An authentication failure: `reason` is the MQTT 5.0 reason code of the CONNACK;
@@ -41,6 +73,40 @@ impl AuthError {
         }
     }
 
+    /// Bad user name or password (3.x return code 4, 5.0 reason 0x86).
+    ///
+    /// ```
+    /// use pigeon::{codec::ReasonCode, hooks::AuthError};
+    /// assert_eq!(AuthError::bad_credentials("who are you?").reason, ReasonCode::BadUserNameOrPassword);
+    /// ```
+    pub fn bad_credentials(message: impl Into<String>) -> Self {
+        Self::with_reason(message, ReasonCode::BadUserNameOrPassword)
+    }
+
+    /// Not authorized (3.x return code 5, 5.0 reason 0x87): the same as [`AuthError::new`].
+    pub fn not_authorized(message: impl Into<String>) -> Self {
+        Self::new(message)
+    }
+
+    /// The client identifier is refused (3.x return code 2, 5.0 reason 0x85).
+    pub fn client_id_not_valid(message: impl Into<String>) -> Self {
+        Self::with_reason(message, ReasonCode::ClientIdentifierNotValid)
+    }
+
+    /// The server cannot check now (3.x return code 3, 5.0 reason 0x88), e.g.
+    /// the user database is down: the client should retry later.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::with_reason(message, ReasonCode::ServerUnavailable)
+    }
+
+    /// With an MQTT 5.0 reason code; 3.x clients get the nearest return code.
+    pub fn with_reason(message: impl Into<String>, reason: ReasonCode) -> Self {
+        Self {
+            message: message.into(),
+            reason,
+        }
+    }
+
     /// With a 3.x CONNACK return code 2..=5 (others become 5).
     pub fn with_return_code(message: impl Into<String>, code: u8) -> Self {
         let reason = match code {
@@ -53,6 +119,23 @@ impl AuthError {
             message: message.into(),
             reason,
         }
+    }
+}
+
+/// A handler's own failure (the user database unreachable) refuses the
+/// login as "server unavailable", so that `?` works in an `#[on_authenticate]`.
+///
+/// ```
+/// use pigeon::hooks::AuthError;
+/// fn lookup() -> Result<(), AuthError> {
+///     std::fs::read("/nonexistent/users")?;
+///     Ok(())
+/// }
+/// assert_eq!(lookup().unwrap_err().reason, pigeon::codec::ReasonCode::ServerUnavailable);
+/// ```
+impl From<std::io::Error> for AuthError {
+    fn from(e: std::io::Error) -> Self {
+        Self::unavailable(e.to_string())
     }
 }
 

@@ -124,6 +124,24 @@ impl fmt::Display for Error {
     }
 }
 
+/// ```
+/// let topic = pigeon::hooks::Topic("a/b".into());
+/// assert_eq!(format!("on {topic}"), "on a/b");
+/// ```
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `packet.topic` for `Packet<Publish>`, without `.0`.
+impl<T> Deref for Packet<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 impl Deref for Topic {
     type Target = str;
     fn deref(&self) -> &str {
