@@ -24,13 +24,35 @@ pub(super) fn send(
     };
     let id = (inner.instance, inner.seq.fetch_add(1, Relaxed));
     if message.publish.qos == QoS::AtMostOnce {
+        // While Redis is away QoS 0 for other nodes is dropped (at most
+        // once); while it is up, a full backlog slows the publisher, as a
+        // full local queue does, instead of dropping a burst.
+        let mut waiting = Vec::new();
         for (node, shares) in remote {
-            let frame = wire::frame(message, id, &shares, &publish);
-            if !inner.health.is_up() || inner.qos0.try_send((keys::inbox(&node), frame)).is_err() {
+            let frame = (keys::inbox(&node), wire::frame(message, id, &shares, &publish));
+            if !inner.health.is_up() {
                 inner.dropped_qos0.fetch_add(1, Relaxed);
+                continue;
+            }
+            match inner.qos0.try_send(frame) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(frame)) => waiting.push(frame),
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    inner.dropped_qos0.fetch_add(1, Relaxed);
+                }
             }
         }
-        return Completion::Done;
+        if waiting.is_empty() {
+            return Completion::Done;
+        }
+        let sender = inner.qos0.clone();
+        return Completion::Pending(Box::pin(async move {
+            for frame in waiting {
+                if sender.send(frame).await.is_err() {
+                    return; // the emitter is closing
+                }
+            }
+        }));
     }
     let entries: Vec<(String, Vec<u8>)> = remote
         .into_iter()
@@ -82,13 +104,16 @@ async fn xadd(inner: &Inner, entries: Vec<(String, Vec<u8>)>) {
     }
 }
 
+/// QoS 0 frames per round trip to Redis, at most.
+const QOS0_BATCH: usize = 256;
+
 /// Publishes the QoS 0 frames, a batch per round trip.
 pub(super) async fn qos0(inner: Arc<Inner>, mut rx: mpsc::Receiver<super::Qos0Frame>) {
-    let mut batch = Vec::with_capacity(64);
+    let mut batch = Vec::with_capacity(QOS0_BATCH);
     loop {
         batch.clear();
         tokio::select! {
-            n = rx.recv_many(&mut batch, 64) => if n == 0 { return },
+            n = rx.recv_many(&mut batch, QOS0_BATCH) => if n == 0 { return },
             _ = inner.stop.cancelled() => return,
         }
         let mut pipe = ::redis::pipe();
