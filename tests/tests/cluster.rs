@@ -511,3 +511,57 @@ async fn an_unreachable_redis_at_start_is_an_error_naming_emitter() {
         "retried a few seconds"
     );
 }
+
+/// A burst of QoS 0 messages to another node, far faster than one Redis
+/// round trip each: the publisher is slowed (the emitter's backlog to Redis
+/// is bounded) and nothing is dropped, as with a local subscriber.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qos0_burst_to_another_node_is_slowed_not_dropped() {
+    use pigeon::codec::{Packet as Raw5, Protocol, Publish, QoS as Q, Subscribe, SubscribeFilter};
+    let redis = RedisServer::start();
+    let a = node(&redis, "burst-a").await;
+    let b = node(&redis, "burst-b").await;
+    let (mut sub, _) = pigeon_tests::Raw::connect(
+        b.local_addr(),
+        pigeon::codec::Connect::new(Protocol::V3_1_1, "burst-sub"),
+    )
+    .await;
+    sub.send(Raw5::Subscribe(Subscribe::new(
+        1,
+        vec![SubscribeFilter::new("burst/#", Q::AtMostOnce)],
+    )))
+    .await;
+    assert!(matches!(sub.recv().await, Some(Raw5::SubAck(_))));
+    wait_interest(&redis, "burst-b", "burst/#", true).await;
+    let (mut publisher, _) = pigeon_tests::Raw::connect(
+        a.local_addr(),
+        pigeon::codec::Connect::new(Protocol::V3_1_1, "burst-pub"),
+    )
+    .await;
+    const TOTAL: usize = 30_000;
+    let send = tokio::spawn(async move {
+        for i in 0..TOTAL {
+            let p = Publish::new("burst/x", Q::AtMostOnce, format!("{i}"));
+            publisher.send(Raw5::Publish(p)).await;
+        }
+        publisher
+    });
+    let mut got = 0;
+    while got < TOTAL {
+        match tokio::time::timeout(Duration::from_secs(10), sub.recv()).await {
+            Ok(Some(Raw5::Publish(p))) => {
+                assert_eq!(
+                    &p.payload[..],
+                    got.to_string().as_bytes(),
+                    "in order, none missing"
+                );
+                got += 1;
+            }
+            Ok(Some(_)) => {}
+            other => panic!("after {got} of {TOTAL}: {other:?}"),
+        }
+    }
+    let _publisher = send.await.expect("publisher");
+    a.close().await;
+    b.close().await;
+}

@@ -29,7 +29,10 @@ pub(super) fn send(
         // full local queue does, instead of dropping a burst.
         let mut waiting = Vec::new();
         for (node, shares) in remote {
-            let frame = (keys::inbox(&node), wire::frame(message, id, &shares, &publish));
+            let frame = (
+                keys::inbox(&node),
+                wire::frame(message, id, &shares, &publish),
+            );
             if !inner.health.is_up() {
                 inner.dropped_qos0.fetch_add(1, Relaxed);
                 continue;
