@@ -182,15 +182,7 @@ impl Engine {
                 .entry(client_id.clone())
                 .or_insert_with(|| Arc::new(Session::new(client_id.clone(), self.policy.clone())))
                 .clone();
-            let guard = loop {
-                session.kick();
-                // Re-kick periodically: another newcomer may have taken the
-                // session between our kick and our turn at the lock.
-                tokio::select! {
-                    g = session.owner.clone().lock_owned() => break g,
-                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                }
-            };
+            let guard = own(&session).await;
             if !session.is_removed() {
                 return (session, guard);
             }
@@ -201,11 +193,17 @@ impl Engine {
     /// persistence (a broker started on an existing store).
     pub(crate) async fn restore_sessions(self: &Arc<Self>) {
         for stored in self.persistence.sessions().await {
-            let timers = stored.state.clone().map(|state| (state, stored.will_at));
-            let session = self.install(stored);
-            if let Some((state, will_at)) = timers {
-                self.rearm(session, state, will_at).await;
-            }
+            self.restore(stored).await;
+        }
+    }
+
+    /// One stored session back in the registry, as at a restart: its timers
+    /// re-armed, a will that is due published.
+    async fn restore(self: &Arc<Self>, stored: crate::persistence::StoredSession) {
+        let timers = stored.state.clone().map(|state| (state, stored.will_at));
+        let session = self.install(stored);
+        if let Some((state, will_at)) = timers {
+            self.rearm(session, state, will_at).await;
         }
     }
 
@@ -274,32 +272,9 @@ impl Engine {
         let Some(session) = self.session(client_id) else {
             return;
         };
-        let _owner = loop {
-            session.kick();
-            tokio::select! {
-                g = session.owner.clone().lock_owned() => break g,
-                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            }
-        };
-        let subs = session.take_subscriptions();
-        if !subs.is_empty() {
-            let mut tree = self.router.tree_mut();
-            for (filter, _) in &subs {
-                if tree.remove(filter, &session.client_id) {
-                    self.note_removed(&tree, filter);
-                }
-            }
-        }
-        {
-            let mut registry = self.registry();
-            if registry
-                .get(&session.client_id)
-                .is_some_and(|s| Arc::ptr_eq(s, &session))
-            {
-                registry.remove(&session.client_id);
-            }
-        }
-        session.mark_removed();
+        let _owner = own(&session).await;
+        self.drop_subscriptions(&session);
+        self.unregister(&session);
         tracing::debug!(client_id, "session handed over to another node");
     }
 
@@ -315,14 +290,8 @@ impl Engine {
                         _ = engine.shutdown.cancelled() => None,
                     };
                     let Some(stored) = stored else { return };
-                    if engine.session(&stored.client_id).is_some() {
-                        continue;
-                    }
-                    // As at a restart: timers re-armed, a due will published.
-                    let timers = stored.state.clone().map(|state| (state, stored.will_at));
-                    let session = engine.install(stored);
-                    if let Some((state, will_at)) = timers {
-                        engine.rearm(session, state, will_at).await;
+                    if engine.session(&stored.client_id).is_none() {
+                        engine.restore(stored).await;
                     }
                 }
             });
@@ -411,23 +380,27 @@ impl Engine {
 
     /// Clears a session's subscriptions and stored state (clean start).
     pub(crate) async fn discard_session(&self, session: &Arc<Session>) {
-        let subs = session.take_subscriptions();
-        if !subs.is_empty() {
-            let mut tree = self.router.tree_mut();
-            for (filter, _) in &subs {
-                if tree.remove(filter, &session.client_id) {
-                    self.note_removed(&tree, filter);
-                }
-            }
-        }
+        self.drop_subscriptions(session);
         self.persistence.remove_session(&session.client_id).await;
     }
 
-    /// Ends a non-persistent session for good.
-    pub(crate) async fn remove_session(&self, session: &Arc<Session>) {
-        self.discard_session(session).await;
-        // A cluster's store: the ownership lease is given back.
-        self.persistence.release_session(&session.client_id);
+    /// Takes `session`'s subscriptions out of it and out of the topic tree.
+    fn drop_subscriptions(&self, session: &Session) {
+        let subs = session.take_subscriptions();
+        if subs.is_empty() {
+            return;
+        }
+        let mut tree = self.router.tree_mut();
+        for (filter, _) in &subs {
+            if tree.remove(filter, &session.client_id) {
+                self.note_removed(&tree, filter);
+            }
+        }
+    }
+
+    /// Takes `session` out of the registry (unless a newer one has its
+    /// client id by now) and marks it removed.
+    fn unregister(&self, session: &Arc<Session>) {
         {
             let mut registry = self.registry();
             if registry
@@ -438,6 +411,14 @@ impl Engine {
             }
         }
         session.mark_removed();
+    }
+
+    /// Ends a non-persistent session for good.
+    pub(crate) async fn remove_session(&self, session: &Arc<Session>) {
+        self.discard_session(session).await;
+        // A cluster's store: the ownership lease is given back.
+        self.persistence.release_session(&session.client_id);
+        self.unregister(session);
     }
 
     /// Routes a message: stores it if retained, emits the `publish` event, and
@@ -518,5 +499,18 @@ impl Engine {
         let topic = format!("$SYS/{}/{}", self.config.id, suffix);
         let publish = Publish::new(topic, pigeon_codec::QoS::AtMostOnce, payload.into());
         self.publish(None, None, publish).await;
+    }
+}
+
+/// Becomes `session`'s owner: tells the owning connection to go and waits
+/// until it has saved its state. Re-kicks periodically: another newcomer may
+/// have taken the session between the kick and this one's turn at the lock.
+async fn own(session: &Session) -> OwnedMutexGuard<()> {
+    loop {
+        session.kick();
+        tokio::select! {
+            g = session.owner.clone().lock_owned() => return g,
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
     }
 }
