@@ -31,6 +31,9 @@ pub enum BootstrapError {
         /// Why it could not be built.
         message: String,
     },
+    /// An override names a type the module does not provide.
+    #[error("override_provider::<{0}>: `{0}` is not a provider of the module (nothing to override)")]
+    NotAProvider(&'static str),
     /// Providers that depend on each other in a cycle.
     #[error("dependency cycle between providers: {0}")]
     Cycle(String),
@@ -105,14 +108,16 @@ impl<T: Injectable> Inject for Arc<T> {
 
 type Instance = Arc<dyn Any + Send + Sync>;
 
+type Create = Arc<dyn Fn(&Container) -> Result<Instance, BootstrapError> + Send + Sync>;
+
 /// How to build one provider listed in a module.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct ProviderDef {
     /// The provider's type.
     pub type_id: TypeId,
     /// The provider's type name, for errors.
     pub name: &'static str,
-    create: fn(&Container) -> Result<Instance, BootstrapError>,
+    create: Create,
 }
 
 impl ProviderDef {
@@ -121,7 +126,24 @@ impl ProviderDef {
         Self {
             type_id: TypeId::of::<T>(),
             name: type_name::<T>(),
-            create: |c| Ok(Arc::new(T::create(c)?) as Instance),
+            create: Arc::new(|c| Ok(Arc::new(T::create(c)?) as Instance)),
+        }
+    }
+
+    /// Provider `T` given as a ready instance (a test's fake in place of the
+    /// module's own `T`): every `Arc<T>` field receives this one.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// struct Clock(u64);
+    /// let def = pigeon::app::ProviderDef::value(Arc::new(Clock(7)));
+    /// assert!(def.name.ends_with("Clock"));
+    /// ```
+    pub fn value<T: Send + Sync + 'static>(value: Arc<T>) -> Self {
+        Self {
+            type_id: TypeId::of::<T>(),
+            name: type_name::<T>(),
+            create: Arc::new(move |_| Ok(value.clone() as Instance)),
         }
     }
 }
@@ -154,7 +176,7 @@ impl Container {
         field: &'static str,
     ) -> Result<Arc<T>, BootstrapError> {
         let id = TypeId::of::<T>();
-        let Some(def) = self.defs.iter().find(|d| d.type_id == id).copied() else {
+        let Some(def) = self.defs.iter().find(|d| d.type_id == id).cloned() else {
             return Err(BootstrapError::MissingProvider {
                 owner,
                 field,
@@ -190,7 +212,7 @@ impl Container {
     pub fn instantiate_all(&self) -> Result<Vec<(ProviderDef, Instance)>, BootstrapError> {
         self.defs
             .iter()
-            .map(|d| Ok((*d, self.instance(d)?)))
+            .map(|d| Ok((d.clone(), self.instance(d)?)))
             .collect()
     }
 }

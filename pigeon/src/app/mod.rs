@@ -38,7 +38,16 @@ impl Pigeon {
         install_logging();
         let mut config = M::config().map_err(BootstrapError::Options)?;
         configure(&mut config);
-        let built = Self::build::<M>(&config)?;
+        Self::launch::<M>(config, Vec::new()).await
+    }
+
+    /// Builds module `M` with `overrides` in place of the module's providers
+    /// of the same types, and starts its broker with `config` as it is.
+    pub(crate) async fn launch<M: Module>(
+        config: Config,
+        overrides: Vec<ProviderDef>,
+    ) -> Result<App, BootstrapError> {
+        let built = Self::build_with::<M>(&config, overrides)?;
         let handle = Broker::start(config, built.hooks.clone())
             .await
             .map_err(BootstrapError::Start)?;
@@ -54,13 +63,29 @@ impl Pigeon {
     /// Instantiates the providers and builds the hooks, without starting a broker
     /// (must run inside a tokio runtime when the module has event handlers).
     pub fn build<M: Module>(config: &Config) -> Result<Built, BootstrapError> {
+        Self::build_with::<M>(config, Vec::new())
+    }
+
+    /// As [`Pigeon::build`], each of `overrides` replacing the module's
+    /// provider of the same type (an override of a type the module does not
+    /// provide is an error naming it).
+    pub(crate) fn build_with<M: Module>(
+        config: &Config,
+        overrides: Vec<ProviderDef>,
+    ) -> Result<Built, BootstrapError> {
         let service = PigeonService::detached();
-        let mine: Vec<TypeId> = M::providers().iter().map(|d| d.type_id).collect();
+        let mut defs = M::providers();
+        for replacement in overrides {
+            let name = replacement.name;
+            let slot = defs.iter_mut().find(|d| d.type_id == replacement.type_id);
+            *slot.ok_or(BootstrapError::NotAProvider(name))? = replacement;
+        }
+        let mine: Vec<TypeId> = defs.iter().map(|d| d.type_id).collect();
         let missing = module::unprovided_handlers(&mine);
         if !missing.is_empty() {
             return Err(BootstrapError::UnprovidedHandlers(missing.join(", ")));
         }
-        let container = Container::new(config.clone(), service.clone(), M::providers());
+        let container = Container::new(config.clone(), service.clone(), defs);
         let instances = container.instantiate_all()?;
         let options = M::hooks_options();
         let mut builder = Hooks::builder();
