@@ -250,6 +250,14 @@ impl Raw {
             .expect("a packet or close in time")
     }
 
+    /// As [`Raw::recv`], waiting up to `wait` (e.g. a CONNACK held while a
+    /// cluster node waits for another to let a session go).
+    pub async fn recv_within(&mut self, wait: Duration) -> Option<Packet> {
+        tokio::time::timeout(wait, self.recv_forever())
+            .await
+            .expect("a packet or close in time")
+    }
+
     async fn recv_forever(&mut self) -> Option<Packet> {
         loop {
             match pigeon_codec::decode(&mut self.buf, self.protocol, usize::MAX) {

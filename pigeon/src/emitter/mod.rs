@@ -81,6 +81,39 @@ pub trait Deliver: Send + Sync + 'static {
         let _ = shares;
         self.deliver(message)
     }
+
+    /// As [`Deliver::deliver_shares`], to the sessions of `clients` only:
+    /// what a node that is gone was sent for sessions that are now here. The
+    /// default delivers nothing (a sink that does not know sessions).
+    fn deliver_to(
+        &self,
+        message: Arc<Message>,
+        shares: Shares<'_>,
+        clients: &[Arc<str>],
+    ) -> Completion {
+        let _ = (message, shares, clients);
+        Completion::Done
+    }
+}
+
+/// Sessions that came to this node from a node that is gone (killed), for
+/// [`Emitter::recover`].
+///
+/// ```
+/// use std::sync::Arc;
+/// let r = pigeon::emitter::Recovery { from: "a".into(), clients: vec![Arc::from("dev-1")], retire: false };
+/// assert_eq!(r.clients.len(), 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// The node that is gone.
+    pub from: String,
+    /// The sessions now here (restored before the call).
+    pub clients: Vec<Arc<str>>,
+    /// True when every session of `from` has been taken over (its sessions
+    /// were adopted): the node will not come back for them, so its routes
+    /// are retired and nothing is sent to it any more.
+    pub retire: bool,
 }
 
 /// Distributes messages to every broker node, this one included.
@@ -110,6 +143,13 @@ pub trait Emitter: Send + Sync + 'static {
     /// emitter starts consuming its inbox then (so that what waited for this
     /// node finds its persistent sessions).
     fn start(&self) {}
+    /// Sessions came here from a node that is gone: a clustered emitter hands
+    /// them (through [`Deliver::deliver_to`]) what other nodes had sent that
+    /// node for them and it never delivered. Returns at once; the work runs
+    /// in the background. The default does nothing (one node).
+    fn recover(&self, recovery: Recovery) {
+        let _ = recovery;
+    }
     /// Called at shutdown, after the connections closed: a clustered emitter
     /// publishes its last interest changes and leaves the cluster.
     fn close(&self) -> BoxFuture<'static, ()> {

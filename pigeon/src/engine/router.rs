@@ -238,6 +238,39 @@ impl Deliver for Router {
             |key| shares.serves(key),
             &mut targets,
         );
+        self.hand_out(message, targets)
+    }
+
+    /// Only to the sessions of `clients`: a shared group's message goes to
+    /// one of them when its pick is one (a group is served once, not by every
+    /// node a member moved to).
+    fn deliver_to(
+        &self,
+        message: Arc<Message>,
+        shares: Shares<'_>,
+        clients: &[Arc<str>],
+    ) -> Completion {
+        let mut targets = Vec::new();
+        let wanted = |s: &Session| clients.contains(&s.client_id);
+        self.tree().matches_serving(
+            &message.publish.topic,
+            message.origin.as_deref(),
+            |s| wanted(s) && s.has_room(),
+            |key| shares.serves(key),
+            &mut targets,
+        );
+        targets.retain(|t| wanted(&t.session));
+        if targets.is_empty() {
+            return Completion::Done; // for sessions elsewhere: not a loss
+        }
+        self.hand_out(message, targets)
+    }
+}
+
+impl Router {
+    /// Queues `message` for each of `targets`.
+    #[inline]
+    fn hand_out(&self, message: Arc<Message>, targets: Vec<Target>) -> Completion {
         if targets.is_empty() {
             // The broker's own `$SYS` notices are not counted as lost.
             if !message.publish.topic.starts_with('$') {

@@ -27,7 +27,7 @@ use super::{
 use crate::{
     acl::Acl,
     auth::Authenticator,
-    emitter::{Completion, Emitter},
+    emitter::{Completion, Emitter, Recovery},
     hooks::{Client, Event, EventKind, Hooks},
     model::{Message, QueueLimits, StoredSubscription},
     persistence::Persistence,
@@ -253,7 +253,7 @@ impl Engine {
     /// store when this node has none. Nothing happens with a store of one
     /// node (the trait's defaults).
     pub(crate) async fn claim_session(&self, client_id: &str, clean_start: bool) {
-        self.persistence.claim_session(client_id).await;
+        let taken_from_gone = self.persistence.claim_session(client_id).await;
         if clean_start || self.session(client_id).is_some() {
             return;
         }
@@ -261,6 +261,15 @@ impl Engine {
             if self.session(client_id).is_none() {
                 tracing::debug!(client_id, "session resumed from the shared store");
                 self.install(stored);
+                // A killed node's inbox holds what was sent it for this
+                // session after it died: the emitter brings that here.
+                if let Some(from) = taken_from_gone {
+                    self.emitter.recover(Recovery {
+                        from,
+                        clients: vec![Arc::from(client_id)],
+                        retire: false,
+                    });
+                }
             }
         }
     }
@@ -289,10 +298,19 @@ impl Engine {
                         s = adoptions.recv() => s,
                         _ = engine.shutdown.cancelled() => None,
                     };
-                    let Some(stored) = stored else { return };
-                    if engine.session(&stored.client_id).is_none() {
-                        engine.restore(stored).await;
+                    let Some(adoption) = stored else { return };
+                    let mut clients = Vec::with_capacity(adoption.sessions.len());
+                    for stored in adoption.sessions {
+                        if engine.session(&stored.client_id).is_none() {
+                            clients.push(Arc::from(stored.client_id.as_str()));
+                            engine.restore(stored).await;
+                        }
                     }
+                    engine.emitter.recover(Recovery {
+                        from: adoption.from,
+                        clients,
+                        retire: true,
+                    });
                 }
             });
         }

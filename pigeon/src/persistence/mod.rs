@@ -58,6 +58,23 @@ pub struct StoredSession {
     pub will_at: Option<SystemTime>,
 }
 
+/// What a node of a cluster took over from a node that is gone
+/// ([`Persistence::adoptions`]): every session the dead node still held.
+/// Once they are restored, the engine has the emitter deliver to them what
+/// waited in the dead node's inbox, and retire that node's routes.
+///
+/// ```
+/// let adoption = pigeon::persistence::Adoption { from: "node-a".into(), sessions: Vec::new() };
+/// assert!(adoption.sessions.is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Adoption {
+    /// The node that is gone.
+    pub from: String,
+    /// Its sessions, now this node's (possibly none).
+    pub sessions: Vec<StoredSession>,
+}
+
 /// A request from another node of a cluster for a session this node holds
 /// ([`Persistence::handovers`]): the engine closes its connection, if any
 /// (MQTT 5.0: DISCONNECT 0x8E, Session taken over), lets the session state be
@@ -168,9 +185,11 @@ pub trait Persistence: Send + Sync + 'static {
     /// A store shared by several nodes: this node takes the session of
     /// `client_id` (an ownership lease); resolves once the node that held it,
     /// if any, has let it go (bounded). Called on every CONNECT before the
-    /// session is looked up. The default does nothing.
-    fn claim_session<'a>(&'a self, _client_id: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(ready(()))
+    /// session is looked up. Resolves to the node it was taken from when that
+    /// node is gone (killed: what other nodes sent it for this session waits
+    /// in its inbox). The default does nothing.
+    fn claim_session<'a>(&'a self, _client_id: &'a str) -> BoxFuture<'a, Option<String>> {
+        Box::pin(ready(None))
     }
     /// A session claimed with [`Persistence::claim_session`] ended on this
     /// node (a non-persistent session's connection closed, or the session
@@ -183,9 +202,10 @@ pub trait Persistence: Send + Sync + 'static {
         None
     }
     /// A store shared by several nodes: sessions this node took from a node
-    /// that is gone (killed), for the engine to restore as at a restart;
-    /// taken once by the engine at start (`None`: the default).
-    fn adoptions(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<StoredSession>> {
+    /// that is gone (killed), for the engine to restore as at a restart, one
+    /// [`Adoption`] per node; taken once by the engine at start (`None`: the
+    /// default).
+    fn adoptions(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Adoption>> {
         None
     }
     /// Resolves once every change reported so far is on disk, whatever the

@@ -349,7 +349,7 @@ async fn consume(
 
 /// `(id, field m)` of each entry of an XREADGROUP reply (RESP2 arrays, or
 /// RESP3 maps); a trimmed pending entry has no fields.
-fn entries(reply: Value) -> Vec<(String, Option<Vec<u8>>)> {
+pub(super) fn entries(reply: Value) -> Vec<(String, Option<Vec<u8>>)> {
     let mut out = Vec::new();
     let streams = match reply {
         Value::Array(streams) => streams,

@@ -21,13 +21,15 @@
 //!
 //! Files: `conn` (connection, health, liveness), `interest` (the index),
 //! `announce` (writing this node's interest), `outbound` (to other nodes),
-//! `inbox` (the routes channel, the QoS 0 channel and the stream), `wire`.
+//! `inbox` (the routes channel, the QoS 0 channel and the stream), `recover`
+//! (what a killed node was sent, for the sessions taken from it), `wire`.
 
 mod announce;
 mod conn;
 mod inbox;
 mod interest;
 mod outbound;
+mod recover;
 mod wire;
 
 use std::{
@@ -39,7 +41,7 @@ use ::redis::{aio::ConnectionManager, Client};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::{BoxFuture, Completion, Deliver, Emitter, EmitterError, Shares};
+use super::{BoxFuture, Completion, Deliver, Emitter, EmitterError, Recovery, Shares};
 use crate::model::Message;
 
 /// The keys and channels, all under `pigeon:`.
@@ -325,6 +327,16 @@ impl Emitter for RedisEmitter {
 
     fn interest_removed(&self, filter: &str) {
         self.inner.interest(filter, false);
+    }
+
+    fn recover(&self, recovery: Recovery) {
+        let inner = self.inner.clone();
+        self.inner.tasks.spawn(async move {
+            tokio::select! {
+                () = recover::run(inner.clone(), recovery) => {}
+                () = inner.stop.cancelled() => {}
+            }
+        });
     }
 
     fn close(&self) -> BoxFuture<'static, ()> {

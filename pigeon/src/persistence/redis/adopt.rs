@@ -9,7 +9,7 @@
 use tokio::sync::mpsc;
 
 use super::{cmd, eval, int, keys, members, read_sessions, replies, scripts, writer::Writer};
-use crate::persistence::StoredSession;
+use crate::persistence::Adoption;
 
 /// How long one node keeps the right to adopt a dead node's sessions.
 const ADOPT_LOCK_MS: u64 = 30_000;
@@ -21,11 +21,7 @@ fn text(v: Vec<u8>) -> String {
 }
 
 /// One round: adopts what dead nodes left (their sessions go to `adopted`).
-pub(super) async fn round(
-    writer: &Writer,
-    me: &str,
-    adopted: &mpsc::UnboundedSender<StoredSession>,
-) {
+pub(super) async fn round(writer: &Writer, me: &str, adopted: &mpsc::UnboundedSender<Adoption>) {
     let mut c = cmd("SMEMBERS");
     c.arg(keys::NODES);
     let Some(nodes) = replies(writer.ask(vec![c])).await else {
@@ -66,12 +62,7 @@ pub(super) async fn round(
     }
 }
 
-async fn adopt(
-    writer: &Writer,
-    me: &str,
-    dead: &str,
-    adopted: &mpsc::UnboundedSender<StoredSession>,
-) {
+async fn adopt(writer: &Writer, me: &str, dead: &str, adopted: &mpsc::UnboundedSender<Adoption>) {
     let mut c = cmd("SMEMBERS");
     c.arg(keys::node_sessions(dead));
     let Some(left) = replies(writer.ask(vec![c])).await else {
@@ -86,7 +77,7 @@ async fn adopt(
         .map(text)
         .collect();
     let (dead_set, my_set) = (keys::node_sessions(dead), keys::node_sessions(me));
-    let mut taken_count = 0;
+    let mut sessions = Vec::new();
     for chunk in clients.chunks(CHUNK) {
         let cmds = chunk
             .iter()
@@ -111,10 +102,7 @@ async fn adopt(
             .map(|(c, _)| c.clone())
             .collect();
         for (_, stored, _) in read_sessions(writer, &taken).await {
-            if let Some(stored) = stored {
-                taken_count += 1;
-                let _ = adopted.send(stored);
-            }
+            sessions.extend(stored);
         }
     }
     // Nothing left of that node: it is forgotten (it registers again if it
@@ -124,11 +112,16 @@ async fn adopt(
     let mut unlock = cmd("DEL");
     unlock.arg(keys::adopting(dead));
     writer.send(vec![forget, unlock]);
-    if taken_count > 0 {
+    if !sessions.is_empty() {
         tracing::info!(
             node = dead,
-            sessions = taken_count,
+            sessions = sessions.len(),
             "adopted the sessions of a node that is gone"
         );
     }
+    // Sent even with no session: the engine has the node's routes retired.
+    let _ = adopted.send(Adoption {
+        from: dead.to_owned(),
+        sessions,
+    });
 }

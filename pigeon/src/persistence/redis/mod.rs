@@ -38,8 +38,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::writer::{Reply, Writer};
 use super::{
-    redb::records, BoxFuture, Handover, Inflight, Parked, Persistence, SessionState, StoredSession,
-    StoredSubscription,
+    redb::records, Adoption, BoxFuture, Handover, Inflight, Parked, Persistence, SessionState,
+    StoredSession, StoredSubscription,
 };
 use crate::model::{Delivery, Message, QueueLimits};
 
@@ -126,7 +126,7 @@ pub struct RedisPersistence {
     waiting: Arc<Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>>,
     handovers: Mutex<Option<mpsc::UnboundedReceiver<Handover>>>,
     /// Sessions adopted from nodes that are gone, for the engine.
-    adoptions: Mutex<Option<mpsc::UnboundedReceiver<StoredSession>>>,
+    adoptions: Mutex<Option<mpsc::UnboundedReceiver<Adoption>>>,
     tasks: Vec<tokio::task::AbortHandle>,
 }
 
@@ -487,7 +487,7 @@ async fn refresh(
     writer: Writer,
     node: Arc<str>,
     online: Arc<Mutex<HashSet<String>>>,
-    adopted: mpsc::UnboundedSender<StoredSession>,
+    adopted: mpsc::UnboundedSender<Adoption>,
 ) {
     let lease_every = (LEASE.as_millis() / 3 / ALIVE_REFRESH.as_millis()).max(1) as u32;
     let mut round: u32 = 0;
@@ -1022,7 +1022,7 @@ impl Persistence for RedisPersistence {
         })
     }
 
-    fn claim_session<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, ()> {
+    fn claim_session<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Option<String>> {
         let mut c = cmd("SET");
         c.arg(keys::owner(client_id))
             .arg(&*self.node)
@@ -1032,15 +1032,11 @@ impl Persistence for RedisPersistence {
         lock(&self.online).insert(client_id.to_owned());
         let rx = self.writer.ask(vec![c]);
         Box::pin(async move {
-            let Some(values) = replies(rx).await else {
-                return;
-            };
-            let Some(prev) = values.first().and_then(bytes) else {
-                return;
-            };
+            let values = replies(rx).await?;
+            let prev = values.first().and_then(bytes)?;
             let prev = String::from_utf8_lossy(prev).into_owned();
             if prev == *self.node {
-                return;
+                return None;
             }
             let mut alive = cmd("EXISTS");
             alive.arg(keys::alive(&prev));
@@ -1050,7 +1046,7 @@ impl Persistence for RedisPersistence {
                 == Some(1);
             if !alive {
                 tracing::debug!(client_id, node = %prev, "session taken from a node that is gone");
-                return;
+                return Some(prev);
             }
             let (tx, rx) = oneshot::channel();
             lock(&self.waiting)
@@ -1064,7 +1060,11 @@ impl Persistence for RedisPersistence {
             if tokio::time::timeout(HANDOVER_WAIT, rx).await.is_err() {
                 tracing::warn!(client_id, node = %prev, "the node holding the session did not let it go in time; taking it");
                 lock(&self.waiting).remove(client_id);
+                // Silent for HANDOVER_WAIT: killed (its alive key not yet
+                // expired), so what it was sent for this session waits there.
+                return Some(prev);
             }
+            None
         })
     }
 
@@ -1077,7 +1077,7 @@ impl Persistence for RedisPersistence {
         lock(&self.handovers).take()
     }
 
-    fn adoptions(&self) -> Option<mpsc::UnboundedReceiver<StoredSession>> {
+    fn adoptions(&self) -> Option<mpsc::UnboundedReceiver<Adoption>> {
         lock(&self.adoptions).take()
     }
 }
