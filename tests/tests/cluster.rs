@@ -339,6 +339,38 @@ async fn a_redis_restart_holds_qos1_publishers_and_loses_no_acknowledged_message
     let (status, body) = ready(&readyz, 503).await;
     assert_eq!(status, 503, "/readyz while Redis is away: {body}");
     assert!(body.contains("redis unreachable"), "{body}");
+    // QoS 0 for the other node is given up meanwhile, and counted (from
+    // another client: this publisher's next message waits behind "during").
+    let quick = Mqtt::connect(n1.local_addr(), "quick").await;
+    quick.publish("r/t", QoS::AtMostOnce, false, "lost").await;
+    let metrics = readyz.replace("/readyz", "/metrics");
+    let dropped = r#"pigeon_messages_dropped_total{reason="cluster_unreachable"}"#;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = reqwest::get(&metrics)
+            .await
+            .expect("/metrics")
+            .text()
+            .await
+            .unwrap_or_default();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(dropped))
+            .map(str::to_owned);
+        let n: u64 = line
+            .as_deref()
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if n >= 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never counted: {line:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     redis.restart();
     assert!(
         acked(&mut publisher, Duration::from_secs(15)).await,

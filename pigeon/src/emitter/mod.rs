@@ -143,6 +143,13 @@ pub trait Emitter: Send + Sync + 'static {
     /// emitter starts consuming its inbox then (so that what waited for this
     /// node finds its persistent sessions).
     fn start(&self) {}
+    /// Copies for other nodes given up so far (a clustered emitter's QoS 0
+    /// while Redis is away): `/metrics` reports them as
+    /// `pigeon_messages_dropped_total{reason="cluster_unreachable"}`. A local
+    /// emitter drops nothing.
+    fn dropped(&self) -> u64 {
+        0
+    }
     /// Sessions came here from a node that is gone: a clustered emitter hands
     /// them (through [`Deliver::deliver_to`]) what other nodes had sent that
     /// node for them and it never delivered. Returns at once; the work runs

@@ -213,6 +213,12 @@ fn messages(http: &Http, t: &mut Text) {
             stats.drops_of(reason),
         );
     }
+    // QoS 0 copies for other nodes of a cluster while Redis is away.
+    t.sample(
+        "messages_dropped_total",
+        &[("reason", "cluster_unreachable")],
+        http.engine.emitter.dropped(),
+    );
 }
 
 fn checks(http: &Http, t: &mut Text) {

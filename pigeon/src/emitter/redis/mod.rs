@@ -329,6 +329,10 @@ impl Emitter for RedisEmitter {
         self.inner.interest(filter, false);
     }
 
+    fn dropped(&self) -> u64 {
+        self.dropped_qos0()
+    }
+
     fn recover(&self, recovery: Recovery) {
         let inner = self.inner.clone();
         self.inner.tasks.spawn(async move {
