@@ -23,6 +23,8 @@ pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
     dir: PathBuf,
+    /// A TLS port as well: its number and the redis-server arguments for it.
+    tls: Option<(u16, Vec<std::ffi::OsString>)>,
 }
 
 /// A port nobody listens on now (bound, then closed: `--port 0` is not supported).
@@ -47,9 +49,53 @@ impl RedisServer {
             port,
             child: None,
             dir,
+            tls: None,
         };
         server.spawn();
         server
+    }
+
+    /// Starts one that also serves TLS (`rediss://`) on another free port,
+    /// with the server certificate `cert` / `key` signed by `ca` (client
+    /// certificates not asked for). The plain port stays, for the test's
+    /// own checks.
+    pub fn start_tls(
+        ca: &std::path::Path,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> RedisServer {
+        let port = free_port();
+        let tls_port = free_port();
+        let dir = std::env::temp_dir().join(format!("pigeon-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory for redis");
+        let args = [
+            "--tls-port".into(),
+            tls_port.to_string().into(),
+            "--tls-cert-file".into(),
+            cert.into(),
+            "--tls-key-file".into(),
+            key.into(),
+            "--tls-ca-cert-file".into(),
+            ca.into(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ]
+        .into_iter()
+        .collect();
+        let mut server = RedisServer {
+            port,
+            child: None,
+            dir,
+            tls: Some((tls_port, args)),
+        };
+        server.spawn();
+        server
+    }
+
+    /// `rediss://127.0.0.1:PORT` of a server started with [`RedisServer::start_tls`].
+    pub fn tls_url(&self) -> String {
+        let (port, _) = self.tls.as_ref().expect("started with start_tls");
+        format!("rediss://127.0.0.1:{port}")
     }
 
     fn spawn(&mut self) {
@@ -58,6 +104,7 @@ impl RedisServer {
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&self.dir)
+            .args(self.tls.iter().flat_map(|(_, args)| args))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

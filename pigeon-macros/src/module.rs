@@ -138,10 +138,10 @@ fn parse_store(input: ParseStream) -> syn::Result<LitStr> {
             let content;
             syn::parenthesized!(content in input);
             let url: LitStr = content.parse()?;
-            if !url.value().starts_with("redis://") {
+            if !is_redis_url(&url) {
                 return Err(syn::Error::new(
                     url.span(),
-                    "the Redis store's URL is redis://HOST:PORT[/DB]",
+                    "the Redis store's URL is redis://HOST:PORT[/DB] (or rediss:// for TLS)",
                 ));
             }
             Ok(url)
@@ -151,6 +151,12 @@ fn parse_store(input: ParseStream) -> syn::Result<LitStr> {
             format!("unknown persistence `{other}`; this build offers `persistence = memory`, `persistence = redb(\"PATH\")` and `persistence = redis(\"redis://HOST:PORT[/DB]\")`"),
         )),
     }
+}
+
+/// `redis://...` or `rediss://...` (TLS); the runtime checks the rest.
+fn is_redis_url(url: &LitStr) -> bool {
+    let url = url.value();
+    url.starts_with("redis://") || url.starts_with("rediss://")
 }
 
 /// `emitter = local` or `emitter = redis("redis://HOST:PORT[/DB]")`: as the
@@ -163,10 +169,10 @@ fn parse_emitter(input: ParseStream) -> syn::Result<LitStr> {
             let content;
             syn::parenthesized!(content in input);
             let url: LitStr = content.parse()?;
-            if !url.value().starts_with("redis://") {
+            if !is_redis_url(&url) {
                 return Err(syn::Error::new(
                     url.span(),
-                    "a Redis emitter URL is redis://HOST:PORT[/DB]",
+                    "a Redis emitter URL is redis://HOST:PORT[/DB] (or rediss:// for TLS)",
                 ));
             }
             Ok(url)

@@ -230,7 +230,7 @@ fn a_bad_store_stops_startup_naming_the_file() {
     );
     refused(
         &["--persistence", "sqlite:x"],
-        "expected `memory`, `redb:PATH` or `redis://HOST:PORT[/DB]`",
+        "expected `memory`, `redb:PATH`, `redis://HOST:PORT[/DB]` or `rediss://HOST:PORT[/DB]` (TLS)",
     );
     refused(&["--durability", "sometimes"], "--durability / durability");
 }

@@ -26,17 +26,17 @@ pub enum StartError {
     InvalidOption(ConfigError),
     /// The `acl_file` cannot be read or parsed (the error names the file and line).
     #[error("invalid value for --acl-file / acl_file: {0}")]
-    Acl(#[source] AclError),
+    Acl(AclError),
     /// The `password_file` cannot be read or parsed (the error names the file and line).
     #[error("invalid value for --password-file / password_file: {0}")]
-    PasswordFile(#[source] crate::auth::PasswordFileError),
+    PasswordFile(crate::auth::PasswordFileError),
     /// The store (`persistence`) could not be opened: the error names the file.
     #[error("invalid value for --persistence / persistence: {0}")]
-    Store(#[from] crate::persistence::StoreError),
+    Store(crate::persistence::StoreError),
     /// The Redis store (`persistence = redis://...`) could not be reached:
     /// the error names the URL.
     #[error("invalid value for --persistence / persistence: {0}")]
-    RedisStore(#[from] crate::persistence::RedisStoreError),
+    RedisStore(crate::persistence::RedisStoreError),
     /// A listener could not be set up: a TLS file it names is unusable, or its
     /// address could not be bound (the error names the listener's URL).
     #[error(transparent)]
@@ -46,14 +46,28 @@ pub enum StartError {
     #[error(transparent)]
     Emitter(#[from] crate::emitter::EmitterError),
     /// The HTTP listener (`http`) could not be bound.
-    #[error("invalid value for --http / http: cannot listen on {addr}: {source}")]
+    #[error("invalid value for --http / http: cannot listen on {addr}: {error}")]
     Http {
         /// The address asked for.
         addr: std::net::SocketAddr,
         /// Why binding failed.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
+}
+
+// The variants above carry their cause in their own message (which names the
+// option), not as a `source`: an error chain printed with `{:#}` (anyhow)
+// would say it twice.
+impl From<crate::persistence::StoreError> for StartError {
+    fn from(e: crate::persistence::StoreError) -> Self {
+        StartError::Store(e)
+    }
+}
+
+impl From<crate::persistence::RedisStoreError> for StartError {
+    fn from(e: crate::persistence::RedisStoreError) -> Self {
+        StartError::RedisStore(e)
+    }
 }
 
 impl From<ConfigError> for StartError {

@@ -136,7 +136,7 @@ impl Broker {
             Some(addr) => Some(
                 crate::http::bind(addr)
                     .await
-                    .map_err(|source| StartError::Http { addr, source })?,
+                    .map_err(|error| StartError::Http { addr, error })?,
             ),
             None => None,
         };

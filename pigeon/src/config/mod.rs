@@ -220,11 +220,12 @@ impl std::str::FromStr for Store {
     type Err = &'static str;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const EXPECTED: &str = "expected `memory`, `redb:PATH` or `redis://HOST:PORT[/DB]`";
+        const EXPECTED: &str =
+            "expected `memory`, `redb:PATH`, `redis://HOST:PORT[/DB]` or `rediss://HOST:PORT[/DB]` (TLS)";
         match s.split_once(':') {
             _ if s == "memory" => Ok(Store::Memory),
             Some(("redb", path)) if !path.is_empty() => Ok(Store::Redb(path.into())),
-            Some(("redis", _)) if redis_url(s) => Ok(Store::Redis(s.to_owned())),
+            Some(("redis" | "rediss", _)) if redis_url(s) => Ok(Store::Redis(s.to_owned())),
             _ => Err(EXPECTED),
         }
     }
@@ -237,6 +238,8 @@ impl std::str::FromStr for Store {
 /// assert_eq!("local".parse::<EmitterKind>(), Ok(EmitterKind::Local));
 /// assert_eq!("redis://127.0.0.1:6379/0".parse::<EmitterKind>(), Ok(EmitterKind::Redis("redis://127.0.0.1:6379/0".into())));
 /// assert!("redis://".parse::<EmitterKind>().is_err());
+/// // TLS: the server's certificate is checked against the system's roots.
+/// assert!("rediss://redis.example:6380/0".parse::<EmitterKind>().is_ok());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum EmitterKind {
@@ -254,14 +257,20 @@ impl std::str::FromStr for EmitterKind {
         match s {
             "local" => Ok(EmitterKind::Local),
             _ if redis_url(s) => Ok(EmitterKind::Redis(s.to_owned())),
-            _ => Err("expected `local` or `redis://HOST:PORT[/DB]`"),
+            _ => {
+                Err("expected `local`, `redis://HOST:PORT[/DB]` or `rediss://HOST:PORT[/DB]` (TLS)")
+            }
         }
     }
 }
 
-/// `redis://HOST[:PORT][/DB]` with a host (and a numeric port and db if given).
+/// `redis://HOST[:PORT][/DB]` (or `rediss://`, TLS) with a host (and a
+/// numeric port and db if given).
 fn redis_url(s: &str) -> bool {
-    let Some(rest) = s.strip_prefix("redis://") else {
+    let Some(rest) = s
+        .strip_prefix("redis://")
+        .or_else(|| s.strip_prefix("rediss://"))
+    else {
         return false;
     };
     let (authority, db) = match rest.split_once('/') {

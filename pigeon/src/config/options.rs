@@ -187,7 +187,7 @@ pub struct Options {
     #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub max_publish_rate: Option<u32>,
 
-    /// Where state is kept: memory, redb:PATH for a durable file that survives restarts and kill -9, or redis://HOST:PORT[/DB] shared by a cluster [default: memory]
+    /// Where state is kept: memory, redb:PATH for a durable file that survives restarts and kill -9, or redis://HOST:PORT[/DB] shared by a cluster (rediss:// for TLS) [default: memory]
     #[cfg_attr(feature = "cli", arg(long, value_name = "STORE"))]
     pub persistence: Option<String>,
 
@@ -203,7 +203,7 @@ pub struct Options {
     #[cfg_attr(feature = "cli", arg(long, value_name = "TOKEN"))]
     pub admin_token: Option<String>,
 
-    /// How messages reach the other nodes: local (one node) or redis://HOST:PORT[/DB] (a cluster) [default: local]
+    /// How messages reach the other nodes: local (one node) or redis://HOST:PORT[/DB] (a cluster; rediss:// for TLS) [default: local]
     #[cfg_attr(feature = "cli", arg(long, value_name = "EMITTER"))]
     pub emitter: Option<String>,
 
