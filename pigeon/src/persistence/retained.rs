@@ -39,6 +39,16 @@ impl RetainedSet {
 
     /// The retained messages whose topics match `filter`.
     pub(super) fn matching(&self, filter: &str) -> Vec<Arc<Message>> {
+        // A filter without wildcards names one topic: a lookup, not a scan
+        // of every retained message.
+        if !filter.contains(['+', '#']) {
+            return self
+                .kept
+                .get(filter)
+                .map(Kept::message)
+                .into_iter()
+                .collect();
+        }
         self.kept
             .iter()
             .filter(|k| topic::matches(filter, k.topic()))
@@ -150,6 +160,13 @@ mod tests {
                 ("a/c".into(), Bytes::from("3"))
             ]
         );
+        let exact: Vec<_> = set
+            .matching("a/c")
+            .iter()
+            .map(|m| m.publish.payload.clone())
+            .collect();
+        assert_eq!(exact, [Bytes::from("3")], "an exact filter finds its topic");
+        assert!(set.matching("a").is_empty() && set.matching("a/b/c").is_empty());
         assert_eq!(set.store(&msg("a/b", "")), -1, "cleared");
         assert_eq!(set.store(&msg("a/b", "")), 0, "nothing to clear");
         assert_eq!(set.matching("#").len(), 1);
