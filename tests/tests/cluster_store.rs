@@ -803,3 +803,43 @@ async fn a_client_back_on_another_node_at_once_gets_what_was_sent_to_the_killed_
     assert_no_publish(&mut sub, 2500).await;
     b.close().await;
 }
+
+#[tokio::test]
+async fn of_two_connects_racing_on_two_nodes_one_wins_and_the_other_gives_up() {
+    let redis = RedisServer::start();
+    // Node c holds the session and dies: a claim on node a then waits for
+    // it (HANDOVER_WAIT), which leaves a's CONNECT unregistered for seconds.
+    let mut c = Doomed::start(node(&redis.url(), "c"));
+    let a = start_with(node(&redis.url(), "a")).await;
+    let b = start_with(node(&redis.url(), "b")).await;
+    let (_on_c, _) = connected(c.addr, connect("twin")).await;
+    c.kill();
+
+    let mut on_a = pigeon_tests::Raw::tcp(a.local_addr()).await;
+    on_a.protocol = pigeon::codec::Protocol::V5;
+    on_a.send(Packet::Connect(Box::new(connect("twin")))).await;
+    eventually("node a claims the session", async || {
+        redis.query(&["GET", "pigeon:owner:{twin}"]).await == "a"
+    })
+    .await;
+    // The same client id on node b meanwhile: node a's CONNECT is the older.
+    let started = tokio::time::Instant::now();
+    let (mut on_b, _) = connected(b.local_addr(), connect("twin")).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "node a let the unregistered session go at once: {:?}",
+        started.elapsed()
+    );
+    // Node a's CONNECT gives up once its claim ends: no CONNACK, closed.
+    let answer = on_a.recv_within(3 * WAIT).await;
+    assert!(
+        answer.is_none(),
+        "node a served the session too: {answer:?}"
+    );
+    assert_eq!(redis.query(&["GET", "pigeon:owner:{twin}"]).await, "b");
+    on_b.send(Packet::PingReq).await;
+    assert!(matches!(on_b.recv().await, Some(Packet::PingResp)));
+    assert_eq!(a.stats().clients_connected, 0);
+    a.close().await;
+    b.close().await;
+}

@@ -89,15 +89,23 @@ async fn take_over(
 ) -> Option<(Seat, Parked)> {
     let client_id: Arc<str> = Arc::from(client.id());
     // A cluster's store: the session may be held by another node, or left
-    // in the store by one (a no-op for the memory and redb stores).
+    // in the store by one (a no-op for the memory and redb stores). Another
+    // node taking it over before it is registered here either makes this
+    // CONNECT give up or waits for the registration (`Engine::let_go`).
+    let claiming = engine.claiming(&client_id);
     tokio::select! {
-        _ = engine.claim_session(&client_id, connect.clean_start) => {}
+        claimed = engine.claim_session(&client_id, connect.clean_start) => {
+            if !claimed {
+                return None; // a newer CONNECT on another node has it
+            }
+        }
         _ = engine.shutdown.cancelled() => return None,
     }
     let (session, owner) = tokio::select! {
         acquired = engine.acquire_session(&client_id) => acquired,
         _ = engine.shutdown.cancelled() => return None,
     };
+    drop(claiming);
     let session_present = !connect.clean_start && session.is_persistent();
     settle_left_will(engine, client, connect.clean_start).await;
     if connect.clean_start {

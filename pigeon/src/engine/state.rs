@@ -12,7 +12,7 @@ use std::{
 
 use bytes::Bytes;
 use pigeon_codec::{Publish, PublishProperties, SubscriptionOptions, Will};
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::{Notify, OwnedMutexGuard};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use arc_swap::ArcSwapOption;
@@ -59,7 +59,48 @@ pub(crate) struct Engine {
     /// Messages being handed to the emitter at once (the seed's `concurrency`).
     delivery_slots: tokio::sync::Semaphore,
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
+    /// CONNECTs between claiming their session in a cluster's store and
+    /// registering it here, per client id (how many, and a wake-up for a
+    /// takeover request that arrives meanwhile).
+    claims: Mutex<HashMap<Arc<str>, Claim>>,
     next_conn: AtomicU64,
+}
+
+/// How long a takeover request waits for a CONNECT still claiming the
+/// session here (less than the other node's `HANDOVER_WAIT`).
+const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The CONNECTs of one client id claiming its session here.
+#[derive(Default)]
+struct Claim {
+    /// How many.
+    connects: usize,
+    /// Woken when one of them ends its claim.
+    ended: Arc<Notify>,
+    /// One is about to register the session: a takeover waits for it.
+    committed: bool,
+    /// Another node took the session before any registered it: they give up.
+    superseded: bool,
+}
+
+/// A CONNECT claiming its session ([`Engine::claiming`]), until dropped once
+/// the session is registered.
+pub(crate) struct Claiming<'a> {
+    engine: &'a Engine,
+    client_id: Arc<str>,
+}
+
+impl Drop for Claiming<'_> {
+    fn drop(&mut self) {
+        let mut claims = self.engine.claims();
+        if let Some(claim) = claims.get_mut(&self.client_id) {
+            claim.connects -= 1;
+            claim.ended.notify_waiters();
+            if claim.connects == 0 {
+                claims.remove(&self.client_id);
+            }
+        }
+    }
 }
 
 impl Engine {
@@ -102,6 +143,7 @@ impl Engine {
             connections,
             delivery_slots,
             sessions: Mutex::new(HashMap::new()),
+            claims: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
         }
     }
@@ -119,6 +161,71 @@ impl Engine {
 
     fn registry(&self) -> MutexGuard<'_, HashMap<Arc<str>, Arc<Session>>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn claims(&self) -> MutexGuard<'_, HashMap<Arc<str>, Claim>> {
+        self.claims.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks a CONNECT of `client_id` as claiming its session, until the
+    /// returned guard is dropped (once the session is registered). Another
+    /// node that takes the session over meanwhile has its request wait for
+    /// the registration, then the session is let go: without this, both
+    /// nodes would serve it. Only with a store shared by a cluster.
+    pub(crate) fn claiming(&self, client_id: &Arc<str>) -> Option<Claiming<'_>> {
+        if !matches!(self.config.persistence, crate::config::Store::Redis(_)) {
+            return None;
+        }
+        let mut claims = self.claims();
+        claims.entry(client_id.clone()).or_default().connects += 1;
+        Some(Claiming {
+            engine: self,
+            client_id: client_id.clone(),
+        })
+    }
+
+    /// A CONNECT claiming `client_id`'s session is about to register it:
+    /// false when another node took the session meanwhile (the CONNECT gives
+    /// up: serving it too would make two nodes own the session). Call with
+    /// nothing registered since the claim; true when no claim is tracked.
+    pub(crate) fn commit_claim(&self, client_id: &str) -> bool {
+        let mut claims = self.claims();
+        match claims.get_mut(client_id) {
+            Some(claim) if claim.superseded => false,
+            Some(claim) => {
+                claim.committed = true;
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// The session of `client_id` to let go. A CONNECT here still claiming
+    /// it is told to give up when it has not committed; once committed, the
+    /// takeover waits (at most [`CLAIM_WAIT`]) until it registered and owns
+    /// the session, so that letting it go closes that connection.
+    async fn session_or_claimed(&self, client_id: &str) -> Option<Arc<Session>> {
+        let ended = {
+            let mut claims = self.claims();
+            match claims.get_mut(client_id) {
+                Some(claim) if !claim.committed => {
+                    claim.superseded = true;
+                    None
+                }
+                Some(claim) => Some(claim.ended.clone()),
+                None => None,
+            }
+        };
+        if let Some(ended) = ended {
+            // Registered for `notify_waiters` when created; the guard's drop
+            // notifies under the lock after removing itself, so a claim that
+            // ended before this is seen by the check below.
+            let registered = ended.notified();
+            if self.claims().contains_key(client_id) {
+                let _ = tokio::time::timeout(CLAIM_WAIT, registered).await;
+            }
+        }
+        self.session(client_id)
     }
 
     /// Starts the shutdown. Connections learn of it when woken, which this
@@ -252,12 +359,19 @@ impl Engine {
     /// unless `clean_start`, brings in the session another node left in the
     /// store when this node has none. Nothing happens with a store of one
     /// node (the trait's defaults).
-    pub(crate) async fn claim_session(&self, client_id: &str, clean_start: bool) {
+    ///
+    /// False when another node took the session before this CONNECT could
+    /// register it: the CONNECT gives up (its lease is given back, unless
+    /// the other node holds it now).
+    pub(crate) async fn claim_session(&self, client_id: &str, clean_start: bool) -> bool {
         let taken_from_gone = self.persistence.claim_session(client_id).await;
         if clean_start || self.session(client_id).is_some() {
-            return;
+            return self.commit_or_give_up(client_id);
         }
         if let Some(stored) = self.persistence.load_session(client_id).await {
+            if !self.commit_or_give_up(client_id) {
+                return false;
+            }
             if self.session(client_id).is_none() {
                 tracing::debug!(client_id, "session resumed from the shared store");
                 self.install(stored);
@@ -271,14 +385,28 @@ impl Engine {
                     });
                 }
             }
+            return true;
         }
+        self.commit_or_give_up(client_id)
+    }
+
+    fn commit_or_give_up(&self, client_id: &str) -> bool {
+        let committed = self.commit_claim(client_id);
+        if !committed {
+            tracing::debug!(
+                client_id,
+                "another node took the session while this CONNECT claimed it; giving up"
+            );
+            self.persistence.release_session(client_id);
+        }
+        committed
     }
 
     /// Another node takes `client_id`'s session: its connection here, if
     /// any, is closed (MQTT 5.0: 0x8E) and parks its state; then the session
     /// is forgotten here, its stored state left for the other node.
     pub(crate) async fn let_go(&self, client_id: &str) {
-        let Some(session) = self.session(client_id) else {
+        let Some(session) = self.session_or_claimed(client_id).await else {
             return;
         };
         let _owner = own(&session).await;
