@@ -30,14 +30,16 @@ impl Parse for Args {
             let slot = match key.to_string().as_str() {
                 "factory" => &mut args.factory,
                 "destroy" => &mut args.destroy,
-                other => return Err(syn::Error::new(
-                    key.span(),
-                    format!(
+                other => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!(
                         "unknown `injectable` option `{other}`; expected `factory = Self::new_fn` \
                              (an async fn building the provider) or `destroy = Self::close_fn` \
                              (an async fn(&self) run when the app closes)"
                     ),
-                )),
+                    ))
+                }
             };
             if slot.is_some() {
                 return Err(syn::Error::new(key.span(), format!("duplicate `{key}`")));
