@@ -59,6 +59,33 @@ impl Shutdown {
 /// An async function that builds provider `P`, each argument injected:
 /// `async fn connect(config: Arc<DbConfig>, pigeon: PigeonService) -> Result<Self, E>`.
 /// Used by `#[injectable(factory = Self::connect)]`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use pigeon::prelude::*;
+///
+/// struct DbConfig { url: &'static str }
+///
+/// #[injectable(factory = Self::connect, destroy = Self::close)]
+/// struct Db { url: String }
+///
+/// impl Db {
+///     async fn connect(config: Arc<DbConfig>) -> Result<Self, String> {
+///         tokio::task::yield_now().await; // e.g. open a pool
+///         Ok(Db { url: config.url.to_owned() })
+///     }
+///     async fn close(&self) {}
+/// }
+///
+/// #[module(values = [DbConfig { url: "pg://db" }], providers = [Db])]
+/// struct AppModule;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let built = Pigeon::build::<AppModule>(&Config::default()).await.unwrap();
+/// assert_eq!(built.get::<Db>().unwrap().url, "pg://db");
+/// built.destroy().await;
+/// # }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "this is not a factory of `{P}`",
     label = "expected an `async fn(..) -> Result<{P}, E>`",
