@@ -13,7 +13,7 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use super::provider::{Destroy, Shutdown};
+use super::provider::{Destroy, DestroyHook, Shutdown};
 use crate::{hooks::BoxFuture, Config, PigeonService};
 
 /// A failure while building a module.
@@ -349,7 +349,7 @@ struct State {
     /// was asked for through (`None` for the module's own list).
     creating: Vec<(TypeId, Option<(&'static str, &'static str)>)>,
     /// What to destroy at close, in creation order.
-    created: Vec<(&'static str, Arc<dyn Any + Send + Sync>, Destroy)>,
+    created: Vec<DestroyHook>,
 }
 
 impl Container {

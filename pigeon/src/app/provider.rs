@@ -17,6 +17,9 @@ use crate::hooks::BoxFuture;
 /// Runs the destroy hook of one provider (given as `Any` of its type).
 pub(crate) type Destroy = fn(Arc<dyn Any + Send + Sync>) -> BoxFuture<'static, ()>;
 
+/// A created provider's destroy hook: its name (for logs), the instance, the hook.
+pub(crate) type DestroyHook = (&'static str, Arc<dyn Any + Send + Sync>, Destroy);
+
 pub(crate) fn destroy_of<T: Injectable>(
     instance: Arc<dyn Any + Send + Sync>,
 ) -> BoxFuture<'static, ()> {
@@ -29,11 +32,11 @@ pub(crate) fn destroy_of<T: Injectable>(
 
 /// The destroy hooks of a module's providers, run once, newest first.
 pub(crate) struct Shutdown {
-    hooks: Mutex<Vec<(&'static str, Arc<dyn Any + Send + Sync>, Destroy)>>,
+    hooks: Mutex<Vec<DestroyHook>>,
 }
 
 impl Shutdown {
-    pub(crate) fn new(hooks: Vec<(&'static str, Arc<dyn Any + Send + Sync>, Destroy)>) -> Self {
+    pub(crate) fn new(hooks: Vec<DestroyHook>) -> Self {
         Self {
             hooks: Mutex::new(hooks),
         }
