@@ -11,8 +11,8 @@ use syn::{
     ExprPath, Fields, Ident, ItemStruct, Token,
 };
 
-/// The most arguments a factory may take: keep in step with
-/// `pigeon::app::MAX_FACTORY_ARGS` (one name per argument is generated).
+/// The most arguments a factory may take: as many as `pigeon::app::Factory`
+/// has impls (one name per argument is generated).
 const MAX_FACTORY_ARGS: usize = 12;
 
 /// `#[injectable(factory = Self::connect, destroy = Self::close)]`, each at most once.

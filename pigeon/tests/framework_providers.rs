@@ -589,3 +589,30 @@ async fn a_failed_bootstrap_destroys_what_it_had_created() {
     assert_eq!(err.to_string(), "provider `Broken`: no");
     assert_eq!(journal.lines(), ["pool"]);
 }
+
+#[injectable(destroy = Self::close)]
+struct Fragile {
+    _pool: Arc<Pool>,
+}
+
+impl Fragile {
+    async fn close(&self) {
+        panic!("fragile would not close");
+    }
+}
+
+#[module(providers = [Fragile, Pool])]
+struct FragileModule;
+
+#[tokio::test]
+async fn a_destroy_hook_that_panics_does_not_keep_the_others_from_running() {
+    let app = Pigeon::builder::<FragileModule>()
+        .value(Journal::default())
+        .configure(local)
+        .bootstrap()
+        .await
+        .unwrap();
+    let journal = app.get::<Journal>().unwrap();
+    app.close().await;
+    assert_eq!(journal.lines(), ["pool"]);
+}

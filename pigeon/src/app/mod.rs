@@ -10,10 +10,15 @@ pub mod testing;
 use std::{any::Any, any::TypeId, net::SocketAddr, sync::Arc, time::Duration};
 
 pub use builder::PigeonBuilder;
-pub use container::{BootstrapError, Container, Inject, Injectable, InjectableEntry, ProviderDef};
+pub use container::{BootstrapError, Container, Inject, Injectable, ProviderDef};
+// What the macros' generated code calls (through `pigeon::__private`).
+#[doc(hidden)]
+pub use container::InjectableEntry;
 pub use module::{HooksOptions, Module, ModuleEntry};
 use provider::Shutdown;
-pub use provider::{factory, DestroyOutput, Factory, FactoryOutput, MAX_FACTORY_ARGS};
+#[doc(hidden)]
+pub use provider::{factory, DestroyOutput};
+pub use provider::{Factory, FactoryOutput};
 
 use crate::{hooks::Hooks, Broker, BrokerHandle, Config, PigeonService};
 

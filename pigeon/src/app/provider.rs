@@ -184,9 +184,6 @@ factory!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6, A7 7, A8 8, A9 9);
 factory!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6, A7 7, A8 8, A9 9, A10 10);
 factory!(A0 0, A1 1, A2 2, A3 3, A4 4, A5 5, A6 6, A7 7, A8 8, A9 9, A10 10, A11 11);
 
-/// The most arguments a factory may take (the names the macro generates).
-pub const MAX_FACTORY_ARGS: usize = 12;
-
 /// What a destroy hook may return: nothing, or `Result<(), E>` whose error is
 /// logged naming the provider (closing goes on).
 #[diagnostic::on_unimplemented(
