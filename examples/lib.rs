@@ -3,7 +3,7 @@
 //! This library holds what they share: the command line and the start-up.
 
 use clap::Parser;
-use pigeon::{app::Module, Pigeon};
+use pigeon::{app::Module, App, Config, Pigeon};
 
 /// Flags every example accepts.
 #[derive(Debug, Parser)]
@@ -14,6 +14,16 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0")]
     pub host: String,
+}
+
+impl Args {
+    /// Applies the flags to the module's configuration.
+    pub fn apply(&self, config: &mut Config) {
+        config.host = self.host.clone();
+        if let Some(port) = self.port {
+            config.port = port;
+        }
+    }
 }
 
 /// Logs to stderr (`RUST_LOG` filters; default `info`).
@@ -28,13 +38,11 @@ pub fn init_tracing() {
 
 /// Boots module `M` with `args` applied and serves until SIGINT/SIGTERM.
 pub async fn serve<M: Module>(args: &Args) -> anyhow::Result<()> {
-    let app = Pigeon::bootstrap_with::<M>(|config| {
-        config.host = args.host.clone();
-        if let Some(port) = args.port {
-            config.port = port;
-        }
-    })
-    .await?;
+    serve_app(Pigeon::bootstrap_with::<M>(|config| args.apply(config)).await?).await
+}
+
+/// Serves a started app until SIGINT/SIGTERM.
+pub async fn serve_app(app: App) -> anyhow::Result<()> {
     tracing::info!(addr = %app.local_addr(), "listening");
     app.listen().await?;
     Ok(())

@@ -10,15 +10,10 @@
 //! subscribe = ["alice/#", "chat/#"]
 //! ```
 
-use std::{collections::HashMap, path::PathBuf, sync::OnceLock};
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use clap::Parser;
-use pigeon::{
-    app::{Container, Injectable},
-    codec::topic,
-    prelude::*,
-    BootstrapError,
-};
+use pigeon::{codec::topic, prelude::*};
 
 #[derive(Debug, serde::Deserialize)]
 struct User {
@@ -34,35 +29,35 @@ struct UsersFile {
     users: HashMap<String, User>,
 }
 
-/// Where `main` tells the provider to read its users from.
-pub(crate) static USERS_FILE: OnceLock<PathBuf> = OnceLock::new();
+/// Where the users are: a value of the module (the bundled file), replaced
+/// by `--users` at startup.
+pub(crate) struct UsersPath(pub(crate) PathBuf);
 
-/// The user table, a provider with a hand-written `Injectable`: it reads its file
-/// at bootstrap, and a bad file stops the start-up with a message naming it.
+/// The user table, built by an async factory from the [`UsersPath`] value: it
+/// reads its file at bootstrap, and a bad file stops the start-up with a
+/// message naming the provider and the file.
+#[injectable(factory = Self::load)]
 pub(crate) struct UserStore {
     users: HashMap<String, User>,
 }
 
-impl Injectable for UserStore {
-    fn create(_: &Container) -> Result<Self, BootstrapError> {
-        let fail = |message: String| BootstrapError::Provider {
-            provider: "UserStore",
-            message,
-        };
-        let path = USERS_FILE
-            .get()
-            .ok_or_else(|| fail("no users file given".into()))?;
-        let text =
-            std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
-        let file: UsersFile =
-            toml::from_str(&text).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+impl UserStore {
+    async fn load(path: Arc<UsersPath>) -> Result<Self, String> {
+        // Off the runtime's threads: a slow disk does not stall other tasks.
+        let file = path.0.clone();
+        let text = tokio::task::spawn_blocking(move || std::fs::read_to_string(file))
+            .await
+            .map_err(|e| e.to_string())?;
+        let name = path.0.display();
+        let text = text.map_err(|e| format!("{name}: {e}"))?;
+        let file: UsersFile = toml::from_str(&text).map_err(|e| format!("{name}: {e}"))?;
         Ok(Self { users: file.users })
     }
 }
 
 #[injectable]
 pub(crate) struct AuthService {
-    store: std::sync::Arc<UserStore>,
+    store: Arc<UserStore>,
 }
 
 impl AuthService {
@@ -132,22 +127,31 @@ impl AuthService {
     }
 }
 
-#[module(port = 1884, id = "auth-example", providers = [UserStore, AuthService])]
+#[module(
+    port = 1884,
+    id = "auth-example",
+    values = [UsersPath(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/auth_users.toml").into())],
+    providers = [UserStore, AuthService]
+)]
 pub(crate) struct AppModule;
 
 #[derive(Parser)]
 struct Cli {
     #[command(flatten)]
     common: pigeon_examples::Args,
-    /// TOML file of users: `[users.NAME] password, publish = [filters], subscribe = [filters]`.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/auth_users.toml"))]
-    users: PathBuf,
+    /// TOML file of users: `[users.NAME] password, publish = [filters], subscribe = [filters]`
+    /// (default: the bundled `auth_users.toml`).
+    #[arg(long)]
+    users: Option<PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     pigeon_examples::init_tracing();
     let cli = Cli::parse();
-    let _ = USERS_FILE.set(cli.users);
-    pigeon_examples::serve::<AppModule>(&cli.common).await
+    let mut app = Pigeon::builder::<AppModule>().configure(|config| cli.common.apply(config));
+    if let Some(users) = cli.users {
+        app = app.value(UsersPath(users));
+    }
+    pigeon_examples::serve_app(app.bootstrap().await?).await
 }

@@ -134,8 +134,7 @@ async fn seed_handlers_behave_as_the_seed_snippets() {
 
 #[tokio::test]
 async fn auth_checks_passwords_and_per_user_topics() {
-    let users = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/auth_users.toml");
-    let _ = auth::USERS_FILE.set(users.into());
+    // The module's value points at the bundled users file.
     let app = pigeon::testing::start::<auth::AppModule>().await.unwrap();
     let addr = app.local_addr();
 
@@ -172,6 +171,24 @@ async fn auth_checks_passwords_and_per_user_topics() {
         .unwrap();
     closed(&mut arx).await;
     app.close().await;
+}
+
+#[tokio::test]
+async fn auth_refuses_to_start_on_a_missing_users_file_naming_it() {
+    let missing = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/no_such_users.toml");
+    let err = pigeon::Pigeon::builder::<auth::AppModule>()
+        .value(auth::UsersPath(missing.into()))
+        .configure(|c| {
+            c.host = "127.0.0.1".into();
+            c.port = 0;
+        })
+        .bootstrap()
+        .await
+        .err()
+        .expect("a missing users file must stop the start-up");
+    let msg = err.to_string();
+    assert!(msg.starts_with("provider `UserStore`: "), "{msg}");
+    assert!(msg.contains("no_such_users.toml"), "{msg}");
 }
 
 #[tokio::test]

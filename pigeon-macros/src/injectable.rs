@@ -1,17 +1,61 @@
 //! `#[injectable]`: implements `Injectable` by resolving every field from the
-//! container (`#[inject(default)]` fields start as `Default::default()`).
+//! container (`#[inject(default)]` fields start as `Default::default()`), or
+//! with `factory = Self::f` by calling the async function `f` with its
+//! arguments resolved; `destroy = Self::g` runs `g(&self)` when the app closes.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
-use syn::{spanned::Spanned, Fields, ItemStruct};
+use syn::{
+    parse::{Parse, ParseStream},
+    spanned::Spanned,
+    ExprPath, Fields, Ident, ItemStruct, Token,
+};
+
+/// The most arguments a factory may take: as many as `pigeon::app::Factory`
+/// has impls (one name per argument is generated).
+const MAX_FACTORY_ARGS: usize = 12;
+
+/// `#[injectable(factory = Self::connect, destroy = Self::close)]`, each at most once.
+#[derive(Default)]
+struct Args {
+    factory: Option<ExprPath>,
+    destroy: Option<ExprPath>,
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut args = Args::default();
+        while !input.is_empty() {
+            let key: Ident = input.parse()?;
+            let slot = match key.to_string().as_str() {
+                "factory" => &mut args.factory,
+                "destroy" => &mut args.destroy,
+                other => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!(
+                        "unknown `injectable` option `{other}`; expected `factory = Self::new_fn` \
+                             (an async fn building the provider) or `destroy = Self::close_fn` \
+                             (an async fn(&self) run when the app closes)"
+                    ),
+                    ))
+                }
+            };
+            if slot.is_some() {
+                return Err(syn::Error::new(key.span(), format!("duplicate `{key}`")));
+            }
+            input.parse::<Token![=]>()?;
+            *slot = Some(input.parse()?);
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        Ok(args)
+    }
+}
 
 pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<TokenStream> {
-    if !attr.is_empty() {
-        return Err(syn::Error::new(
-            attr.span(),
-            "#[injectable] takes no arguments",
-        ));
-    }
+    let args: Args = syn::parse2(attr)?;
     let mut item: ItemStruct = syn::parse2(input)?;
     if !item.generics.params.is_empty() {
         return Err(syn::Error::new(
@@ -19,8 +63,64 @@ pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<Token
             "an #[injectable] struct cannot be generic",
         ));
     }
-    let ident = &item.ident;
+    let ident = item.ident.clone();
     let owner = ident.to_string();
+    let create = match &args.factory {
+        Some(factory) => {
+            if let Some(attr) = item
+                .fields
+                .iter()
+                .flat_map(|f| &f.attrs)
+                .find(|a| a.path().is_ident("inject"))
+            {
+                return Err(syn::Error::new(
+                    attr.span(),
+                    "with `factory = ...` the factory builds every field: `#[inject]` does not apply",
+                ));
+            }
+            let name = factory
+                .path
+                .segments
+                .last()
+                .map_or_else(|| "factory".to_owned(), |s| s.ident.to_string());
+            let names = (1..=MAX_FACTORY_ARGS).map(|i| format!("{name}(#{i})"));
+            quote_spanned! {factory.span()=>
+                ::pigeon::__private::factory::<Self, _, _>(#factory, __c, #owner, &[#(#names),*]).await
+            }
+        }
+        None => {
+            let body = fields(&mut item, &owner)?;
+            quote!(::pigeon::__private::Ok(#body))
+        }
+    };
+    let destroy = args.destroy.as_ref().map(|destroy| {
+        quote_spanned! {destroy.span()=>
+            async fn destroy(&self) {
+                ::pigeon::__private::DestroyOutput::report(#destroy(self).await, #owner)
+            }
+        }
+    });
+    Ok(quote! {
+        #item
+        ::pigeon::__private::inventory::submit! {
+            ::pigeon::__private::InjectableEntry {
+                type_id: || ::pigeon::__private::TypeId::of::<#ident>(),
+            }
+        }
+        impl ::pigeon::__private::Injectable for #ident {
+            async fn create(
+                __c: &::pigeon::__private::Container,
+            ) -> ::core::result::Result<Self, ::pigeon::__private::BootstrapError> {
+                #create
+            }
+            #destroy
+        }
+    })
+}
+
+/// `Self { a: <A as Inject>::inject(..).await?, .. }`, with `#[inject]`
+/// attributes taken off the fields.
+fn fields(item: &mut ItemStruct, owner: &str) -> syn::Result<TokenStream> {
     let mut inits = Vec::new();
     for (i, field) in item.fields.iter_mut().enumerate() {
         let default = take_inject_attr(field)?;
@@ -32,7 +132,7 @@ pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<Token
         let value = if default {
             quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default())
         } else {
-            quote_spanned!(ty.span()=> <#ty as ::pigeon::__private::Inject>::inject(__c, #owner, #name)?)
+            quote_spanned!(ty.span()=> <#ty as ::pigeon::__private::Inject>::inject(__c, #owner, #name).await?)
         };
         inits.push(match &field.ident {
             Some(f) => quote!(#f: #value),
@@ -42,19 +142,9 @@ pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<Token
             }
         });
     }
-    let body = match &item.fields {
+    Ok(match &item.fields {
         Fields::Unit => quote!(Self),
         _ => quote!(Self { #(#inits),* }),
-    };
-    Ok(quote! {
-        #item
-        impl ::pigeon::__private::Injectable for #ident {
-            fn create(
-                __c: &::pigeon::__private::Container,
-            ) -> ::core::result::Result<Self, ::pigeon::__private::BootstrapError> {
-                ::pigeon::__private::Ok(#body)
-            }
-        }
     })
 }
 

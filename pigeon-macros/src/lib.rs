@@ -17,8 +17,14 @@ fn finish(r: syn::Result<proc_macro2::TokenStream>) -> TokenStream {
 }
 
 /// Makes a struct a provider: each field is resolved from the module's container
-/// (`PigeonService`, `Config`, `Arc<OtherProvider>`); `#[inject(default)]` fields
-/// start as `Default::default()`.
+/// (`PigeonService`, `Config`, `Arc<T>` for a provider, a value or a bound
+/// `dyn Trait`); `#[inject(default)]` fields start as `Default::default()`.
+///
+/// `#[injectable(factory = Self::connect)]`: the provider is built by
+/// `async fn connect(args...) -> Result<Self, E>` (or `-> Self`), each argument
+/// injected; an error stops the start-up naming the provider.
+/// `#[injectable(destroy = Self::close)]`: `async fn close(&self)` runs when the
+/// app closes, in reverse creation order. See `pigeon::app::Factory`.
 #[proc_macro_attribute]
 pub fn injectable(attr: TokenStream, item: TokenStream) -> TokenStream {
     finish(injectable::expand(attr.into(), item.into()))
@@ -30,7 +36,9 @@ pub fn handlers(attr: TokenStream, item: TokenStream) -> TokenStream {
     finish(handlers::expand(attr.into(), item.into()))
 }
 
-/// Declares a module: broker options and `providers = [...]`.
+/// Declares a module: broker options and `providers = [...]` (an entry
+/// `Impl as dyn Trait` binds the trait object to that provider);
+/// `values = [expr, ...]` are ready instances injected by their type.
 #[proc_macro_attribute]
 pub fn module(attr: TokenStream, item: TokenStream) -> TokenStream {
     finish(module::expand(attr.into(), item.into()))

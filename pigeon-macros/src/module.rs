@@ -7,7 +7,7 @@ use syn::{
     parse::{Parse, ParseStream},
     punctuated::Punctuated,
     spanned::Spanned,
-    Expr, ExprLit, Ident, ItemStruct, Lit, LitBool, LitInt, LitStr, Path, Token,
+    Expr, ExprLit, Ident, ItemStruct, Lit, LitBool, LitInt, LitStr, Path, Token, Type,
 };
 
 /// Parsed module arguments (each at most once).
@@ -19,6 +19,11 @@ struct ModuleArgs {
     /// at it).
     options: Vec<(Ident, TokenStream)>,
     providers: Vec<Path>,
+    /// `providers = [PgStore as dyn UserStore]`: the trait object and its
+    /// implementation (also in `providers`, so both share one singleton).
+    bindings: Vec<(Path, Type)>,
+    /// `values = [expr, ...]`: ready instances, each injected by its type.
+    values: Vec<Expr>,
     allow_sys_publish: Option<LitBool>,
     event_queue: Option<LitInt>,
 }
@@ -42,8 +47,19 @@ impl Parse for ModuleArgs {
                 "providers" => {
                     let content;
                     bracketed!(content in input);
-                    let list = Punctuated::<Path, Token![,]>::parse_terminated(&content)?;
-                    args.providers = list.into_iter().collect();
+                    let list = Punctuated::<Provider, Token![,]>::parse_terminated(&content)?;
+                    for Provider { path, bound } in list {
+                        if let Some(interface) = bound {
+                            args.bindings.push((path.clone(), interface));
+                        }
+                        args.providers.push(path);
+                    }
+                }
+                "values" => {
+                    let content;
+                    bracketed!(content in input);
+                    let list = Punctuated::<Expr, Token![,]>::parse_terminated(&content)?;
+                    args.values = list.into_iter().collect();
                 }
                 "persistence" => {
                     let store = parse_store(input)?;
@@ -76,6 +92,32 @@ impl Parse for ModuleArgs {
             }
         }
         Ok(args)
+    }
+}
+
+/// One entry of `providers = [...]`: `PgStore`, or `PgStore as dyn UserStore`.
+struct Provider {
+    path: Path,
+    bound: Option<Type>,
+}
+
+impl Parse for Provider {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let path: Path = input.parse()?;
+        let bound = if input.peek(Token![as]) {
+            input.parse::<Token![as]>()?;
+            let ty: Type = input.parse()?;
+            if !matches!(ty, Type::TraitObject(_)) {
+                return Err(syn::Error::new(
+                    ty.span(),
+                    "a provider is bound to a trait object: `providers = [Impl as dyn Trait]`",
+                ));
+            }
+            Some(ty)
+        } else {
+            None
+        };
+        Ok(Self { path, bound })
     }
 }
 
@@ -202,6 +244,16 @@ pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<Token
         .providers
         .iter()
         .map(|p| quote_spanned!(p.span()=> ::pigeon::__private::ProviderDef::of::<#p>()));
+    let bindings = args.bindings.iter().map(|(p, interface)| {
+        quote_spanned! {interface.span()=>
+            ::pigeon::__private::ProviderDef::bind::<#interface, #p>(
+                |__p: ::pigeon::__private::Arc<#p>| -> ::pigeon::__private::Arc<#interface> { __p },
+            )
+        }
+    });
+    let values = args.values.iter().map(|v| {
+        quote_spanned!(v.span()=> ::pigeon::__private::ProviderDef::value(::pigeon::__private::Arc::new(#v)))
+    });
     let allow_sys = args.allow_sys_publish.map_or(quote!(false), |b| quote!(#b));
     let event_queue = args.event_queue.map_or(quote!(0), |n| quote!(#n));
     let name = ident.to_string();
@@ -226,7 +278,10 @@ pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<Token
                 __options
             }
             fn providers() -> ::std::vec::Vec<::pigeon::__private::ProviderDef> {
-                ::std::vec![#(#providers),*]
+                ::std::vec![#(#providers,)* #(#bindings),*]
+            }
+            fn values() -> ::std::vec::Vec<::pigeon::__private::ProviderDef> {
+                ::std::vec![#(#values),*]
             }
             fn hooks_options() -> ::pigeon::__private::HooksOptions {
                 ::pigeon::__private::HooksOptions {

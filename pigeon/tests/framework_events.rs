@@ -108,9 +108,11 @@ impl Fast {
 #[module(event_queue = 2, providers = [Valve, Slow, Seen, Fast])]
 struct EventsModule;
 
-fn build() -> (Arc<Hooks>, Arc<Valve>, Arc<Seen>) {
+async fn build() -> (Arc<Hooks>, Arc<Valve>, Arc<Seen>) {
     let config = <EventsModule as pigeon::app::Module>::config().unwrap();
-    let built = Pigeon::build::<EventsModule>(&config).expect("module builds");
+    let built = Pigeon::build::<EventsModule>(&config)
+        .await
+        .expect("module builds");
     let valve = built.get::<Valve>().expect("valve");
     let seen = built.get::<Seen>().expect("seen");
     (built.hooks, valve, seen)
@@ -126,7 +128,7 @@ fn publish(c: &Client, topic: &str) -> Event {
 
 #[tokio::test]
 async fn a_blocked_listener_does_not_hold_back_other_providers_events() {
-    let (hooks, valve, seen) = build();
+    let (hooks, valve, seen) = build().await;
     let c = client("e");
     let entered = valve.entered.notified();
     hooks.emit(publish(&c, "t/1"));
@@ -149,7 +151,7 @@ async fn a_blocked_listener_does_not_hold_back_other_providers_events() {
 
 #[tokio::test]
 async fn a_full_queue_drops_for_its_provider_only_and_counts() {
-    let (hooks, valve, seen) = build();
+    let (hooks, valve, seen) = build().await;
     let c = client("d");
     let entered = valve.entered.notified();
     hooks.emit(publish(&c, "t/0"));

@@ -203,9 +203,11 @@ impl Second {
 #[module(id = "hooks-test", providers = [Log, First, Second])]
 struct AppModule;
 
-fn build() -> (Arc<Hooks>, Arc<Log>) {
+async fn build() -> (Arc<Hooks>, Arc<Log>) {
     let config = <AppModule as pigeon::app::Module>::config().unwrap();
-    let built = Pigeon::build::<AppModule>(&config).expect("module builds");
+    let built = Pigeon::build::<AppModule>(&config)
+        .await
+        .expect("module builds");
     let log = built.get::<Log>().expect("log provider");
     (built.hooks, log)
 }
@@ -219,7 +221,7 @@ fn cred(user: &str) -> Credential {
 
 #[tokio::test]
 async fn authenticate_chain_runs_in_order_and_stops_at_first_refusal() {
-    let (hooks, log) = build();
+    let (hooks, log) = build().await;
     assert!(hooks.authenticate(&client("c1"), &cred("ok")).await.is_ok());
     // order 0 handlers first (module order: First then Second), then order 10.
     assert_eq!(log.take(), ["first.early c1", "second c1", "first.late c1"]);
@@ -240,7 +242,7 @@ async fn authenticate_chain_runs_in_order_and_stops_at_first_refusal() {
 
 #[tokio::test]
 async fn panicking_authenticate_answers_server_unavailable_and_reports() {
-    let (hooks, log) = build();
+    let (hooks, log) = build().await;
     let err = hooks
         .authenticate(&client("panic"), &cred("ok"))
         .await
@@ -263,7 +265,7 @@ async fn panicking_authenticate_answers_server_unavailable_and_reports() {
 
 #[tokio::test]
 async fn pre_connect_rewrites_and_refuses() {
-    let (hooks, _) = build();
+    let (hooks, _) = build().await;
     let mut connect = Connect::new(Protocol::V3_1_1, "dev");
     hooks
         .pre_connect(&client("dev"), &mut connect)
@@ -281,7 +283,7 @@ async fn pre_connect_rewrites_and_refuses() {
 
 #[tokio::test]
 async fn authorize_publish_refuses_rewrites_and_keeps_sys_denied() {
-    let (hooks, log) = build();
+    let (hooks, log) = build().await;
     let c = client("p");
     let mut p = Publish::new("aaaa", QoS::AtMostOnce, "x");
     assert_eq!(
@@ -309,7 +311,7 @@ async fn authorize_publish_refuses_rewrites_and_keeps_sys_denied() {
 
 #[tokio::test]
 async fn topic_patterns_select_handlers_and_extract_params() {
-    let (hooks, _) = build();
+    let (hooks, _) = build().await;
     let c = client("p");
     let mut p = Publish::new("devices/7/cmd", QoS::AtMostOnce, "x");
     hooks.authorize_publish(Some(&c), &mut p).await.unwrap();
@@ -332,7 +334,7 @@ async fn topic_patterns_select_handlers_and_extract_params() {
 
 #[tokio::test]
 async fn authorize_subscribe_rewrites_refuses_and_negates() {
-    let (hooks, log) = build();
+    let (hooks, log) = build().await;
     let c = client("s");
     let r = hooks
         .authorize_subscribe(&c, sub("bbb", QoS::AtMostOnce))
@@ -363,7 +365,7 @@ async fn authorize_subscribe_rewrites_refuses_and_negates() {
 
 #[tokio::test]
 async fn events_reach_every_listener_in_order_and_json_failures_are_reported() {
-    let (hooks, log) = build();
+    let (hooks, log) = build().await;
     assert!(hooks.wants(EventKind::Publish));
     assert!(hooks.wants(EventKind::Closed));
     assert!(!hooks.wants(EventKind::Ping), "no on_ping handler");
@@ -410,7 +412,7 @@ async fn events_reach_every_listener_in_order_and_json_failures_are_reported() {
 
 #[tokio::test]
 async fn forward_and_published_chains() {
-    let (hooks, log) = build();
+    let (hooks, log) = build().await;
     assert!(hooks.has_authorize_forward());
     let mut p = Publish::new("t", QoS::AtMostOnce, "x");
     p.retain = true;
@@ -447,10 +449,11 @@ struct NeedsMissing {
 #[module(providers = [NeedsMissing])]
 struct BrokenModule;
 
-#[test]
-fn a_missing_provider_is_named_at_bootstrap() {
+#[tokio::test]
+async fn a_missing_provider_is_named_at_bootstrap() {
     let config = pigeon::Config::default();
     let err = Pigeon::build::<BrokenModule>(&config)
+        .await
         .err()
         .expect("must fail");
     assert!(matches!(err, BootstrapError::MissingProvider { .. }));
@@ -485,7 +488,9 @@ struct SysModule;
 
 #[tokio::test]
 async fn sys_publish_can_be_allowed_by_the_module() {
-    let built = Pigeon::build::<SysModule>(&pigeon::Config::default()).unwrap();
+    let built = Pigeon::build::<SysModule>(&pigeon::Config::default())
+        .await
+        .unwrap();
     let mut p = Publish::new("$SYS/x", QoS::AtMostOnce, "x");
     assert!(built.hooks.authorize_publish(None, &mut p).await.is_ok());
 }
@@ -503,9 +508,10 @@ struct Egg {
 #[module(providers = [Chicken, Egg])]
 struct CycleModule;
 
-#[test]
-fn a_dependency_cycle_is_named_at_bootstrap() {
+#[tokio::test]
+async fn a_dependency_cycle_is_named_at_bootstrap() {
     let err = Pigeon::build::<CycleModule>(&pigeon::Config::default())
+        .await
         .err()
         .expect("must fail");
     let msg = err.to_string();
@@ -527,9 +533,11 @@ struct UsesShared {
 #[module(providers = [UsesShared, Shared])]
 struct SingletonModule;
 
-#[test]
-fn providers_are_singletons_whatever_the_module_order() {
-    let built = Pigeon::build::<SingletonModule>(&pigeon::Config::default()).unwrap();
+#[tokio::test]
+async fn providers_are_singletons_whatever_the_module_order() {
+    let built = Pigeon::build::<SingletonModule>(&pigeon::Config::default())
+        .await
+        .unwrap();
     let direct = built.get::<Shared>().unwrap();
     let via = built.get::<UsesShared>().unwrap();
     *via.shared.hits.lock().unwrap() += 1;

@@ -1,29 +1,62 @@
 //! The dependency-injection container: providers are singletons created on
-//! first use, with their fields resolved from the container.
+//! first use, asynchronously, with their fields (or their factory's
+//! arguments) resolved from the container.
+//!
+//! Every instance is kept as an `Arc<T>` (erased), so that a trait object
+//! `Arc<dyn Trait>` is resolved like a concrete provider; concrete instances
+//! are also kept as `Arc<dyn Any>` of `T` itself, the form the handlers and
+//! `App::get` downcast.
 
 use std::{
     any::{type_name, Any, TypeId},
-    cell::RefCell,
-    collections::HashMap,
-    sync::Arc,
+    future::Future,
+    sync::{Arc, Mutex, PoisonError},
 };
 
-use crate::{Config, PigeonService};
+use super::provider::{Destroy, DestroyHook, Shutdown};
+use crate::{hooks::BoxFuture, Config, PigeonService};
 
 /// A failure while building a module.
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
-    /// A field asks for a provider the module does not list.
+    /// A field asks for a provider (an `#[injectable]` struct) the module does not list.
     #[error("{owner}.{field}: provider `{provider}` is not in the module's `providers = [...]`")]
     MissingProvider {
         /// The provider whose field asks for it.
         owner: &'static str,
-        /// The field.
+        /// The field (`load(#1)` for a factory's first argument).
         field: &'static str,
         /// The provider type asked for.
         provider: &'static str,
     },
-    /// A hand-written `Injectable::create` failed (e.g. a provider's own file is missing).
+    /// A field asks for a value (a type that is no provider) that nobody gave.
+    #[error(
+        "{owner}.{field}: no value of type `{value}`: give one in the module \
+         (`values = [...]`) or when it starts (`Pigeon::builder::<M>().value(...)`)"
+    )]
+    MissingValue {
+        /// The provider whose field asks for it.
+        owner: &'static str,
+        /// The field (`load(#1)` for a factory's first argument).
+        field: &'static str,
+        /// The value's type.
+        value: &'static str,
+    },
+    /// A field asks for a trait object that no implementation is bound to.
+    #[error(
+        "{owner}.{field}: no implementation is bound to `{interface}`: \
+         list one in the module as `providers = [Impl as {interface}]`"
+    )]
+    MissingBinding {
+        /// The provider whose field asks for it.
+        owner: &'static str,
+        /// The field.
+        field: &'static str,
+        /// The trait object type (`dyn UserStore`).
+        interface: &'static str,
+    },
+    /// A provider's factory (or a hand-written `Injectable::create`) failed:
+    /// a database that does not answer, a file that is missing.
     #[error("provider `{provider}`: {message}")]
     Provider {
         /// The provider type.
@@ -31,12 +64,28 @@ pub enum BootstrapError {
         /// Why it could not be built.
         message: String,
     },
+    /// A provider definition's instance is not of the type it was registered
+    /// under (a [`ProviderDef`] whose public `type_id` was changed by hand).
+    #[error(
+        "provider `{provider}` was asked for as `{expected}`, but its instance is another type"
+    )]
+    TypeMismatch {
+        /// The type the definition was built for.
+        provider: &'static str,
+        /// The type a field asked for.
+        expected: &'static str,
+    },
     /// An override names a type the module does not provide.
     #[error(
         "override_provider::<{0}>: `{0}` is not a provider of the module (nothing to override)"
     )]
     NotAProvider(&'static str),
-    /// Providers that depend on each other in a cycle.
+    /// The module gives two values of the same type: which one a field gets
+    /// would be a guess.
+    #[error("the module gives two values of type `{0}` (`values = [...]`): give one")]
+    DuplicateValue(&'static str),
+    /// Providers that depend on each other in a cycle, each step named
+    /// `Provider.field` (`Chicken.egg -> Egg.chicken -> Chicken`).
     #[error("dependency cycle between providers: {0}")]
     Cycle(String),
     /// `#[handlers]` of types that no module lists in `providers = [...]`:
@@ -61,79 +110,144 @@ pub enum BootstrapError {
 }
 
 /// A struct the container can build; implemented by `#[injectable]`.
+///
+/// By hand (rarely needed: `#[injectable(factory = ...)]` covers async
+/// set-up):
+///
+/// ```
+/// use pigeon::{app::{Container, Injectable}, BootstrapError};
+///
+/// struct Clock { started: std::time::Instant }
+///
+/// impl Injectable for Clock {
+///     async fn create(_: &Container) -> Result<Self, BootstrapError> {
+///         Ok(Clock { started: std::time::Instant::now() })
+///     }
+/// }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a provider",
     label = "not an #[injectable] struct",
     note = "mark the struct `#[injectable]` (or implement `pigeon::app::Injectable` by hand)"
 )]
 pub trait Injectable: Sized + Send + Sync + 'static {
-    /// Builds the provider, resolving its fields from `container`.
-    fn create(container: &Container) -> Result<Self, BootstrapError>;
+    /// Builds the provider, resolving its dependencies from `container`.
+    fn create(container: &Container) -> impl Future<Output = Result<Self, BootstrapError>> + Send;
+
+    /// Called once when the application closes, dependents before their
+    /// dependencies (the reverse of the creation order).
+    /// `#[injectable(destroy = Self::close)]` implements it.
+    fn destroy(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
-/// A field type of an `#[injectable]` struct.
+/// A field type of an `#[injectable]` struct, or an argument of its factory.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be injected",
     label = "not resolvable from the container",
-    note = "injectable fields are `PigeonService`, `Config`, `Arc<P>` for a provider `P` (an #[injectable] struct), or fields marked `#[inject(default)]`"
+    note = "a provider, a value or a bound trait is injected as `Arc<T>`: if `{Self}` is one, write `Arc<{Self}>`",
+    note = "injectable fields are `Arc<T>` (a provider, a value, or `Arc<dyn Trait>` bound in the module), `PigeonService`, `Config`, or fields marked `#[inject(default)]`"
 )]
-pub trait Inject: Sized {
+pub trait Inject: Sized + Send + 'static {
     /// Resolves the field `field` of provider `owner`.
     fn inject(
         container: &Container,
         owner: &'static str,
         field: &'static str,
-    ) -> Result<Self, BootstrapError>;
+    ) -> impl Future<Output = Result<Self, BootstrapError>> + Send;
 }
 
 impl Inject for PigeonService {
-    fn inject(c: &Container, _: &'static str, _: &'static str) -> Result<Self, BootstrapError> {
+    async fn inject(
+        c: &Container,
+        _: &'static str,
+        _: &'static str,
+    ) -> Result<Self, BootstrapError> {
         Ok(c.service.clone())
     }
 }
 
 impl Inject for Config {
-    fn inject(c: &Container, _: &'static str, _: &'static str) -> Result<Self, BootstrapError> {
+    async fn inject(
+        c: &Container,
+        _: &'static str,
+        _: &'static str,
+    ) -> Result<Self, BootstrapError> {
         Ok(c.config.clone())
     }
 }
 
-impl<T: Injectable> Inject for Arc<T> {
-    fn inject(
+/// `Arc<T>`: the singleton of provider `T`, the module's value of type `T`, or
+/// for `T = dyn Trait` the implementation bound to it.
+impl<T: ?Sized + Send + Sync + 'static> Inject for Arc<T> {
+    async fn inject(
         c: &Container,
         owner: &'static str,
         field: &'static str,
     ) -> Result<Self, BootstrapError> {
-        c.resolve::<T>(owner, field)
+        c.resolve::<T>(owner, field).await
     }
 }
 
-type Instance = Arc<dyn Any + Send + Sync>;
+/// What `#[injectable]` registers, so that a missing dependency can be told
+/// apart: a provider left out of the module, or a value nobody gave.
+pub struct InjectableEntry {
+    /// The provider's type.
+    pub type_id: fn() -> TypeId,
+}
 
-type Create = Arc<dyn Fn(&Container) -> Result<Instance, BootstrapError> + Send + Sync>;
+inventory::collect!(InjectableEntry);
+
+/// One created instance.
+#[derive(Clone)]
+pub(crate) struct Instance {
+    /// An `Arc<T>` boxed as `Any` (for every kind, trait objects included).
+    shared: Arc<dyn Any + Send + Sync>,
+    /// `T` itself as `Any`, for a concrete type (what handlers and
+    /// `App::get` downcast); `None` for a trait object.
+    pub(crate) concrete: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl Instance {
+    fn concrete<T: Send + Sync + 'static>(value: Arc<T>) -> Self {
+        Self {
+            shared: Arc::new(value.clone()),
+            concrete: Some(value),
+        }
+    }
+}
+
+type Create = Arc<
+    dyn for<'c> Fn(&'c Container) -> BoxFuture<'c, Result<Instance, BootstrapError>> + Send + Sync,
+>;
 
 /// How to build one provider listed in a module.
 #[derive(Clone)]
 pub struct ProviderDef {
-    /// The provider's type.
+    /// The provider's type (`dyn Trait` for a binding).
     pub type_id: TypeId,
     /// The provider's type name, for errors.
     pub name: &'static str,
     create: Create,
+    destroy: Option<Destroy>,
 }
 
 impl ProviderDef {
-    /// The definition of provider `T`.
+    /// The definition of provider `T`, built by its `Injectable::create`.
     pub fn of<T: Injectable>() -> Self {
         Self {
             type_id: TypeId::of::<T>(),
             name: type_name::<T>(),
-            create: Arc::new(|c| Ok(Arc::new(T::create(c)?) as Instance)),
+            create: Arc::new(|c| {
+                Box::pin(async move { Ok(Instance::concrete(Arc::new(T::create(c).await?))) })
+            }),
+            destroy: Some(super::provider::destroy_of::<T>),
         }
     }
 
-    /// Provider `T` given as a ready instance (a test's fake in place of the
-    /// module's own `T`): every `Arc<T>` field receives this one.
+    /// Provider `T` given as a ready instance (a module's value, a test's fake
+    /// in place of the module's own `T`): every `Arc<T>` field receives this one.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -145,76 +259,235 @@ impl ProviderDef {
         Self {
             type_id: TypeId::of::<T>(),
             name: type_name::<T>(),
-            create: Arc::new(move |_| Ok(value.clone() as Instance)),
+            create: Arc::new(move |_| {
+                let instance = Instance::concrete(value.clone());
+                Box::pin(async move { Ok(instance) })
+            }),
+            destroy: None,
+        }
+    }
+
+    /// A trait object given as a ready instance: every `Arc<dyn Trait>` field
+    /// receives this one (a test's fake in place of the module's binding).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// trait UserStore: Send + Sync { fn count(&self) -> usize; }
+    /// struct Fake;
+    /// impl UserStore for Fake { fn count(&self) -> usize { 0 } }
+    ///
+    /// let def = pigeon::app::ProviderDef::dyn_value::<dyn UserStore>(Arc::new(Fake));
+    /// assert!(def.name.contains("dyn"));
+    /// ```
+    pub fn dyn_value<D: ?Sized + Send + Sync + 'static>(value: Arc<D>) -> Self {
+        Self {
+            type_id: TypeId::of::<D>(),
+            name: type_name::<D>(),
+            create: Arc::new(move |_| {
+                let instance = Instance {
+                    shared: Arc::new(value.clone()),
+                    concrete: None,
+                };
+                Box::pin(async move { Ok(instance) })
+            }),
+            destroy: None,
+        }
+    }
+
+    /// Trait object `D` bound to provider `T`: an `Arc<D>` field receives the
+    /// singleton of `T` (the one `Arc<T>` fields receive), converted by `cast`.
+    /// What `providers = [T as D]` generates.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use pigeon::{app::ProviderDef, prelude::*};
+    ///
+    /// trait UserStore: Send + Sync {}
+    /// #[injectable]
+    /// struct PgStore;
+    /// impl UserStore for PgStore {}
+    ///
+    /// let def = ProviderDef::bind::<dyn UserStore, PgStore>(|pg| pg);
+    /// assert!(def.name.contains("UserStore"));
+    /// ```
+    pub fn bind<D: ?Sized + Send + Sync + 'static, T: Injectable>(
+        cast: fn(Arc<T>) -> Arc<D>,
+    ) -> Self {
+        Self {
+            type_id: TypeId::of::<D>(),
+            name: type_name::<D>(),
+            create: Arc::new(move |c| {
+                Box::pin(async move {
+                    let target = c.resolve::<T>(type_name::<D>(), "(binding)").await?;
+                    Ok(Instance {
+                        shared: Arc::new(cast(target)),
+                        concrete: None,
+                    })
+                })
+            }),
+            destroy: None,
         }
     }
 }
 
 /// The providers of one module, the configuration and the [`PigeonService`].
+///
+/// Resolution runs on the task that builds the module, one dependency at a
+/// time (a hand-written `Injectable::create` should not resolve two
+/// dependencies concurrently: each would be created once per request).
 pub struct Container {
     config: Config,
     service: PigeonService,
     defs: Vec<ProviderDef>,
-    instances: RefCell<HashMap<TypeId, Instance>>,
-    creating: RefCell<Vec<&'static str>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    instances: Vec<(TypeId, Instance)>,
+    /// The providers being created, innermost last, each with the field it
+    /// was asked for through (`None` for the module's own list).
+    creating: Vec<(TypeId, Option<(&'static str, &'static str)>)>,
+    /// What to destroy at close, in creation order.
+    created: Vec<DestroyHook>,
 }
 
 impl Container {
-    /// A container for the providers `defs`; none is built until asked for.
+    /// A container for the providers `defs` (the first of each type counts:
+    /// a provider listed twice is one singleton); none is built until asked for.
     pub fn new(config: Config, service: PigeonService, defs: Vec<ProviderDef>) -> Self {
+        let mut unique: Vec<ProviderDef> = Vec::with_capacity(defs.len());
+        for def in defs {
+            if !unique.iter().any(|d| d.type_id == def.type_id) {
+                unique.push(def);
+            }
+        }
         Self {
             config,
             service,
-            defs,
-            instances: RefCell::default(),
-            creating: RefCell::default(),
+            defs: unique,
+            state: Mutex::default(),
         }
     }
 
-    /// The singleton of provider `T`, created on first use.
-    pub fn resolve<T: Injectable>(
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // Nothing panics while holding it; a poisoned lock still has valid state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The singleton of `T` (a provider, a value, or the implementation bound
+    /// to `dyn Trait`), created on first use; `owner.field` is who asks, for
+    /// errors.
+    pub async fn resolve<T: ?Sized + Send + Sync + 'static>(
         &self,
         owner: &'static str,
         field: &'static str,
     ) -> Result<Arc<T>, BootstrapError> {
         let id = TypeId::of::<T>();
-        let Some(def) = self.defs.iter().find(|d| d.type_id == id).cloned() else {
-            return Err(BootstrapError::MissingProvider {
-                owner,
-                field,
-                provider: type_name::<T>(),
-            });
+        let Some(def) = self.defs.iter().find(|d| d.type_id == id) else {
+            return Err(missing::<T>(owner, field));
         };
-        let instance = self.instance(&def)?;
+        let instance = self.instance(def, Some((owner, field))).await?;
         instance
-            .downcast::<T>()
-            .map_err(|_| BootstrapError::Cycle(format!("{} has an unexpected type", def.name)))
+            .shared
+            .downcast_ref::<Arc<T>>()
+            .cloned()
+            .ok_or(BootstrapError::TypeMismatch {
+                provider: def.name,
+                expected: type_name::<T>(),
+            })
     }
 
-    fn instance(&self, def: &ProviderDef) -> Result<Instance, BootstrapError> {
-        if let Some(i) = self.instances.borrow().get(&def.type_id) {
-            return Ok(i.clone());
+    async fn instance(
+        &self,
+        def: &ProviderDef,
+        via: Option<(&'static str, &'static str)>,
+    ) -> Result<Instance, BootstrapError> {
+        {
+            let mut state = self.state();
+            if let Some((_, i)) = state.instances.iter().find(|(id, _)| *id == def.type_id) {
+                return Ok(i.clone());
+            }
+            if let Some(at) = state.creating.iter().position(|(id, _)| *id == def.type_id) {
+                return Err(BootstrapError::Cycle(cycle(
+                    &state.creating[at + 1..],
+                    via,
+                    def,
+                )));
+            }
+            state.creating.push((def.type_id, via));
         }
-        if self.creating.borrow().contains(&def.name) {
-            let mut chain = self.creating.borrow().clone();
-            chain.push(def.name);
-            return Err(BootstrapError::Cycle(chain.join(" -> ")));
-        }
-        self.creating.borrow_mut().push(def.name);
-        let created = (def.create)(self);
-        self.creating.borrow_mut().pop();
+        let created = (def.create)(self).await;
+        let mut state = self.state();
+        state.creating.pop();
         let created = created?;
-        self.instances
-            .borrow_mut()
-            .insert(def.type_id, created.clone());
+        if let (Some(destroy), Some(concrete)) = (def.destroy, &created.concrete) {
+            state.created.push((def.name, concrete.clone(), destroy));
+        }
+        state.instances.push((def.type_id, created.clone()));
         Ok(created)
     }
 
-    /// Creates every provider, in module order; returns them in that order.
-    pub fn instantiate_all(&self) -> Result<Vec<(ProviderDef, Instance)>, BootstrapError> {
-        self.defs
-            .iter()
-            .map(|d| Ok((d.clone(), self.instance(d)?)))
-            .collect()
+    /// Creates every provider, in module order; returns the concrete ones
+    /// (providers and values, not bindings) in that order.
+    pub async fn instantiate_all(
+        &self,
+    ) -> Result<Vec<(ProviderDef, Arc<dyn Any + Send + Sync>)>, BootstrapError> {
+        let mut all = Vec::with_capacity(self.defs.len());
+        for def in &self.defs {
+            let instance = self.instance(def, None).await?;
+            if let Some(concrete) = instance.concrete {
+                all.push((def.clone(), concrete));
+            }
+        }
+        Ok(all)
     }
+
+    /// The destroy hooks of the providers created so far, to run at close
+    /// (in reverse creation order).
+    pub(crate) fn shutdown(&self) -> Shutdown {
+        Shutdown::new(std::mem::take(&mut self.state().created))
+    }
+}
+
+/// The error for a `T` the module has nothing for: a provider it does not
+/// list, a trait nothing is bound to, or a value nobody gave.
+fn missing<T: ?Sized + 'static>(owner: &'static str, field: &'static str) -> BootstrapError {
+    let id = TypeId::of::<T>();
+    let name = type_name::<T>();
+    if inventory::iter::<InjectableEntry>
+        .into_iter()
+        .any(|e| (e.type_id)() == id)
+    {
+        BootstrapError::MissingProvider {
+            owner,
+            field,
+            provider: name,
+        }
+    } else if name.starts_with("dyn ") {
+        BootstrapError::MissingBinding {
+            owner,
+            field,
+            interface: name,
+        }
+    } else {
+        BootstrapError::MissingValue {
+            owner,
+            field,
+            value: name,
+        }
+    }
+}
+
+/// `A.x -> B.y -> A`: the steps from the provider asked for again back to it.
+fn cycle(
+    inner: &[(TypeId, Option<(&'static str, &'static str)>)],
+    via: Option<(&'static str, &'static str)>,
+    def: &ProviderDef,
+) -> String {
+    let steps: Vec<(&str, &str)> = inner.iter().filter_map(|(_, v)| *v).chain(via).collect();
+    let back = steps.first().map_or(def.name, |(owner, _)| owner);
+    let mut chain: Vec<String> = steps.iter().map(|(o, f)| format!("{o}.{f}")).collect();
+    chain.push(back.to_owned());
+    chain.join(" -> ")
 }

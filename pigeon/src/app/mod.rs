@@ -1,14 +1,24 @@
 //! Module bootstrap: build the container, register the providers' handlers,
 //! start the broker.
 
+mod builder;
 mod container;
 mod module;
+mod provider;
 pub mod testing;
 
 use std::{any::Any, any::TypeId, net::SocketAddr, sync::Arc, time::Duration};
 
+pub use builder::PigeonBuilder;
 pub use container::{BootstrapError, Container, Inject, Injectable, ProviderDef};
+// What the macros' generated code calls (through `pigeon::__private`).
+#[doc(hidden)]
+pub use container::InjectableEntry;
 pub use module::{HooksOptions, Module, ModuleEntry};
+use provider::Shutdown;
+#[doc(hidden)]
+pub use provider::{factory, DestroyOutput};
+pub use provider::{Factory, FactoryOutput};
 
 use crate::{hooks::Hooks, Broker, BrokerHandle, Config, PigeonService};
 
@@ -22,6 +32,7 @@ pub struct Built {
     /// The service the providers were given (attached once the broker starts).
     pub service: PigeonService,
     providers: Vec<(TypeId, Arc<dyn Any + Send + Sync>)>,
+    shutdown: Shutdown,
 }
 
 impl Pigeon {
@@ -35,50 +46,93 @@ impl Pigeon {
     pub async fn bootstrap_with<M: Module>(
         configure: impl FnOnce(&mut Config),
     ) -> Result<App, BootstrapError> {
+        Self::bootstrap_providing::<M>(configure, Vec::new()).await
+    }
+
+    /// As [`Pigeon::bootstrap_with`], with `extra` providers and values each
+    /// replacing the module's of the same type, or added (what
+    /// [`PigeonBuilder::bootstrap`] runs).
+    async fn bootstrap_providing<M: Module>(
+        configure: impl FnOnce(&mut Config),
+        extra: Vec<ProviderDef>,
+    ) -> Result<App, BootstrapError> {
         install_logging();
         let mut config = M::config().map_err(BootstrapError::Options)?;
         configure(&mut config);
-        Self::launch::<M>(config, Vec::new()).await
+        Self::start::<M>(config, Vec::new(), extra).await
     }
 
     /// Builds module `M` with `overrides` in place of the module's providers
     /// of the same types, and starts its broker with `config` as it is.
+    // The testing builder's entry point (its `override_provider`s).
+    #[allow(dead_code)]
     pub(crate) async fn launch<M: Module>(
         config: Config,
         overrides: Vec<ProviderDef>,
     ) -> Result<App, BootstrapError> {
-        let built = Self::build_with::<M>(&config, overrides)?;
-        let handle = Broker::start(config, built.hooks.clone())
-            .await
-            .map_err(BootstrapError::Start)?;
+        Self::start::<M>(config, overrides, Vec::new()).await
+    }
+
+    /// Builds module `M` (see [`Pigeon::build_with`]) and starts its broker;
+    /// a failure to start destroys the providers already created.
+    async fn start<M: Module>(
+        config: Config,
+        overrides: Vec<ProviderDef>,
+        extra: Vec<ProviderDef>,
+    ) -> Result<App, BootstrapError> {
+        let built = Self::build_with::<M>(&config, overrides, extra).await?;
+        let handle = match Broker::start(config, built.hooks.clone()).await {
+            Ok(handle) => handle,
+            Err(e) => {
+                built.shutdown.run().await;
+                return Err(BootstrapError::Start(e));
+            }
+        };
         built.service.attach(handle.clone());
         Ok(App {
             handle,
             hooks: built.hooks,
             service: built.service,
             providers: built.providers,
+            shutdown: built.shutdown,
         })
     }
 
     /// Instantiates the providers and builds the hooks, without starting a broker
     /// (must run inside a tokio runtime when the module has event handlers).
-    pub fn build<M: Module>(config: &Config) -> Result<Built, BootstrapError> {
-        Self::build_with::<M>(config, Vec::new())
+    pub async fn build<M: Module>(config: &Config) -> Result<Built, BootstrapError> {
+        Self::build_with::<M>(config, Vec::new(), Vec::new()).await
     }
 
     /// As [`Pigeon::build`], each of `overrides` replacing the module's
     /// provider of the same type (an override of a type the module does not
-    /// provide is an error naming it).
-    pub(crate) fn build_with<M: Module>(
+    /// provide is an error naming it), and each of `extra` replacing it or,
+    /// when the module has none of its type, added. A failure destroys the
+    /// providers already created.
+    pub(crate) async fn build_with<M: Module>(
         config: &Config,
         overrides: Vec<ProviderDef>,
+        extra: Vec<ProviderDef>,
     ) -> Result<Built, BootstrapError> {
         let service = PigeonService::detached();
         let mut defs = M::providers();
+        let values = M::values();
+        for (i, value) in values.iter().enumerate() {
+            if values[..i].iter().any(|v| v.type_id == value.type_id) {
+                return Err(BootstrapError::DuplicateValue(value.name));
+            }
+        }
+        defs.extend(values);
         for replacement in overrides {
             let name = replacement.name;
             let slot = defs.iter_mut().find(|d| d.type_id == replacement.type_id);
             *slot.ok_or(BootstrapError::NotAProvider(name))? = replacement;
+        }
+        for def in extra {
+            match defs.iter_mut().find(|d| d.type_id == def.type_id) {
+                Some(slot) => *slot = def,
+                None => defs.push(def),
+            }
         }
         let mine: Vec<TypeId> = defs.iter().map(|d| d.type_id).collect();
         let missing = module::unprovided_handlers(&mine);
@@ -86,7 +140,14 @@ impl Pigeon {
             return Err(BootstrapError::UnprovidedHandlers(missing.join(", ")));
         }
         let container = Container::new(config.clone(), service.clone(), defs);
-        let instances = container.instantiate_all()?;
+        let instances = match container.instantiate_all().await {
+            Ok(instances) => instances,
+            Err(e) => {
+                container.shutdown().run().await;
+                return Err(e);
+            }
+        };
+        let shutdown = container.shutdown();
         let options = M::hooks_options();
         let mut builder = Hooks::builder();
         builder.allow_sys_publish = options.allow_sys_publish;
@@ -94,11 +155,18 @@ impl Pigeon {
         for (index, (def, instance)) in instances.iter().enumerate() {
             builder.provider(index, def.type_id, instance);
         }
-        let hooks = builder.build().map_err(BootstrapError::Hooks)?;
+        let hooks = match builder.build() {
+            Ok(hooks) => hooks,
+            Err(e) => {
+                shutdown.run().await;
+                return Err(BootstrapError::Hooks(e));
+            }
+        };
         Ok(Built {
             hooks: Arc::new(hooks),
             service,
             providers: instances.into_iter().map(|(d, i)| (d.type_id, i)).collect(),
+            shutdown,
         })
     }
 }
@@ -120,13 +188,21 @@ fn install_logging() {
 }
 
 impl Built {
-    /// The singleton of provider `T`.
-    pub fn get<T: Injectable>(&self) -> Option<Arc<T>> {
+    /// The singleton of provider `T` (or the module's value of type `T`).
+    pub fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
         get(&self.providers)
+    }
+
+    /// Runs the providers' destroy hooks (newest first), once; what
+    /// [`App::close`] does after the broker has stopped.
+    pub async fn destroy(&self) {
+        self.shutdown.run().await;
     }
 }
 
-fn get<T: Injectable>(providers: &[(TypeId, Arc<dyn Any + Send + Sync>)]) -> Option<Arc<T>> {
+fn get<T: Send + Sync + 'static>(
+    providers: &[(TypeId, Arc<dyn Any + Send + Sync>)],
+) -> Option<Arc<T>> {
     let (_, i) = providers.iter().find(|(id, _)| *id == TypeId::of::<T>())?;
     i.clone().downcast::<T>().ok()
 }
@@ -137,6 +213,7 @@ pub struct App {
     hooks: Arc<Hooks>,
     service: PigeonService,
     providers: Vec<(TypeId, Arc<dyn Any + Send + Sync>)>,
+    shutdown: Shutdown,
 }
 
 impl App {
@@ -155,8 +232,9 @@ impl App {
         self.service.clone()
     }
 
-    /// The singleton of provider `T` (e.g. to inspect its state in a test).
-    pub fn get<T: Injectable>(&self) -> Option<Arc<T>> {
+    /// The singleton of provider `T`, or the module's value of type `T` (e.g.
+    /// to inspect its state in a test).
+    pub fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
         get(&self.providers)
     }
 
@@ -170,10 +248,14 @@ impl App {
         self.hooks.flush_events(Duration::from_secs(5)).await;
     }
 
-    /// Closes the broker (fires `closed`) and waits for the event listeners.
+    /// Closes the broker (fires `closed`), waits for the event listeners,
+    /// then runs the providers' destroy hooks (`#[injectable(destroy = ...)]`)
+    /// in reverse creation order: a provider is destroyed before the
+    /// providers it depends on. A second call does nothing more.
     pub async fn close(&self) {
         self.handle.close().await;
         self.flush_events().await;
+        self.shutdown.run().await;
     }
 
     /// Serves until SIGINT/SIGTERM or until the broker is closed (e.g. by

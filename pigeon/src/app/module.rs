@@ -22,6 +22,11 @@ pub trait Module {
     fn options() -> Options;
     /// The providers, in module order (the tie-break of handler chains after `order`).
     fn providers() -> Vec<ProviderDef>;
+    /// The module's plain values (`values = [...]`), each injected into the
+    /// `Arc<T>` fields of its type; evaluated when the module is built.
+    fn values() -> Vec<ProviderDef> {
+        Vec::new()
+    }
     /// Options of the hooks themselves.
     fn hooks_options() -> HooksOptions {
         HooksOptions::default()

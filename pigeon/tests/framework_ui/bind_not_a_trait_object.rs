@@ -1,0 +1,9 @@
+use pigeon::prelude::*;
+
+#[injectable]
+pub struct PgStore;
+
+#[module(providers = [PgStore as String])]
+pub struct AppModule;
+
+fn main() {}

@@ -1,0 +1,11 @@
+use pigeon::prelude::*;
+
+#[injectable]
+pub struct Registry;
+
+#[injectable]
+pub struct Devices {
+    registry: Registry,
+}
+
+fn main() {}

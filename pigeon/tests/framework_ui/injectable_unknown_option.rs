@@ -1,0 +1,6 @@
+use pigeon::prelude::*;
+
+#[injectable(factroy = Self::connect)]
+pub struct Db;
+
+fn main() {}
