@@ -3,6 +3,7 @@
 
 mod container;
 mod module;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::{any::Any, any::TypeId, net::SocketAddr, sync::Arc, time::Duration};
