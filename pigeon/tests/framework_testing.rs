@@ -23,7 +23,7 @@ const SOON: Duration = Duration::from_secs(2);
 
 /// The accounts an `#[on_authenticate]` checks; empty unless replaced.
 #[injectable]
-pub struct Accounts {
+struct Accounts {
     #[inject(default)]
     passwords: HashMap<String, String>,
     #[inject(default)]
@@ -40,7 +40,7 @@ impl Accounts {
 }
 
 #[injectable]
-pub struct Gate {
+struct Gate {
     accounts: Arc<Accounts>,
 }
 
@@ -63,7 +63,7 @@ struct GateModule;
 
 /// Refuses publishes to `forbidden/...`; everything else goes.
 #[injectable]
-pub struct Guard;
+struct Guard;
 
 #[handlers]
 impl Guard {
@@ -475,6 +475,23 @@ async fn start_still_gives_an_app() {
         .await
         .unwrap();
     client.ping().await.unwrap();
+    app.close().await;
+}
+
+#[tokio::test]
+async fn the_client_pings_within_its_keep_alive() {
+    let app = open().await;
+    let quiet = app
+        .client("quiet")
+        .keep_alive(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
+    // The broker ends a connection silent for 1.5 keep alives; the client's
+    // own PINGREQs (it sends nothing else) keep this one open.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(quiet.is_connected());
+    quiet.ping().await.unwrap();
     app.close().await;
 }
 

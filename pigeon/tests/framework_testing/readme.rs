@@ -9,13 +9,13 @@ struct Temp {
 
 /// The users who may connect (in production: loaded from a database).
 #[injectable]
-pub struct UserStore {
+struct UserStore {
     #[inject(default)]
     passwords: HashMap<String, String>,
 }
 
 #[injectable]
-pub struct Thermostat {
+struct Thermostat {
     pigeon: PigeonService,
     users: Arc<UserStore>,
 }
@@ -42,7 +42,7 @@ impl Thermostat {
 }
 
 #[module(providers = [UserStore, Thermostat])]
-pub struct AppModule;
+struct AppModule;
 
 #[tokio::test]
 async fn a_hot_sensor_raises_an_alert() {

@@ -2,8 +2,8 @@
 //! providers, connect MQTT clients over real sockets, assert what they
 //! receive. NestJS's `Test.createTestingModule(...)`, for Pigeon.
 //!
-//! ```no_run
-//! use std::{sync::Arc, time::Duration};
+//! ```
+//! use std::time::Duration;
 //! use pigeon::{prelude::*, testing::Test};
 //!
 //! #[injectable]
@@ -22,7 +22,9 @@
 //! #[module(providers = [Alerts])]
 //! struct AppModule;
 //!
-//! #[tokio::test]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() { a_hot_sensor_raises_an_alert().await }
+//! // #[tokio::test]
 //! async fn a_hot_sensor_raises_an_alert() {
 //!     let app = Test::module::<AppModule>().start().await.unwrap();
 //!     let watcher = app.client("watcher").connect().await.unwrap();
@@ -79,12 +81,15 @@ impl Test {
     }
 }
 
+/// A change of the configuration, applied when the test module starts.
+type Configure = Box<dyn FnOnce(&mut Config) + Send>;
+
 /// Module `M` set up for a test: providers replaced by fakes, configuration
 /// changed; [`start`](Self::start) runs it.
 #[must_use = "a test module does nothing until `.start().await`"]
 pub struct TestModule<M> {
     overrides: Vec<ProviderDef>,
-    configure: Vec<Box<dyn FnOnce(&mut Config)>>,
+    configure: Vec<Configure>,
     module: PhantomData<fn() -> M>,
 }
 
@@ -97,7 +102,7 @@ impl<M: Module> TestModule<M> {
     /// Starting fails with [`BootstrapError::NotAProvider`] when the module
     /// does not provide `T`. Overriding `T` twice keeps the last value.
     ///
-    /// ```no_run
+    /// ```
     /// # use std::sync::Arc;
     /// # use pigeon::{prelude::*, testing::Test};
     /// #[injectable]
@@ -107,7 +112,8 @@ impl<M: Module> TestModule<M> {
     /// #[module(providers = [UserStore])]
     /// struct AppModule;
     ///
-    /// # async fn test() {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// let fake = Arc::new(UserStore::with_users(&["alice"]));
     /// let app = Test::module::<AppModule>()
     ///     .override_provider::<UserStore>(fake.clone())
@@ -127,7 +133,7 @@ impl<M: Module> TestModule<M> {
     /// is then set to `127.0.0.1` and an ephemeral port whatever `configure`
     /// did, so tests run in parallel. Neither a config file nor `PIGEON_*`
     /// variables are read: what a test runs with is in the test.
-    pub fn configure(mut self, configure: impl FnOnce(&mut Config) + 'static) -> Self {
+    pub fn configure(mut self, configure: impl FnOnce(&mut Config) + Send + 'static) -> Self {
         self.configure.push(Box::new(configure));
         self
     }
