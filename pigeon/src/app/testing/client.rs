@@ -523,7 +523,8 @@ impl TestClient {
         }
     }
 
-    /// Waits `duration` and checks that no message came (nor is waiting).
+    /// Waits `duration` and checks that no message came (nor is waiting);
+    /// returns at once when the connection has ended with nothing left.
     ///
     /// # Panics
     ///
@@ -617,7 +618,12 @@ impl TestClient {
                 op: op.to_owned(),
                 closed: ended,
             }),
-            Ok(Err(_)) => Err(closed(self)),
+            Ok(Err(_)) => {
+                // Dropped by a task that is ending: wait for it to say how.
+                let mut ended = self.closed.clone();
+                let _ = ended.wait_for(Option::is_some).await;
+                Err(closed(self))
+            }
             Err(_) => Err(ClientError::Timeout {
                 op: op.to_owned(),
                 awaited,

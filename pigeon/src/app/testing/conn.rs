@@ -147,16 +147,10 @@ impl Driver {
         finish(&self.closed, &mut state, reason);
     }
 
-    /// After our DISCONNECT: reads until the broker closes the socket, keeping
-    /// what it still delivers if there is room.
+    /// After our DISCONNECT: reads until the broker closes the socket. What
+    /// it still sends has no reader: `disconnect` took the client handle.
     async fn drain(&mut self) {
-        while let Some(Ok(packet)) = self.framed.next().await {
-            if let Packet::Publish(p) = packet {
-                let _ = self
-                    .messages
-                    .try_send(Message::from_publish(p.topic.to_string(), p));
-            }
-        }
+        while let Some(Ok(_)) = self.framed.next().await {}
     }
 
     async fn serve(&mut self, state: &mut State) -> End {
@@ -248,7 +242,11 @@ impl Driver {
                 match publish.qos {
                     QoS::AtMostOnce => {
                         let sent = self.send(state, Packet::Publish(publish)).await;
-                        let _ = reply.send(Ok(None));
+                        // Not written: the reply is dropped, and the handle
+                        // reports how the connection ended.
+                        if sent.is_ok() {
+                            let _ = reply.send(Ok(None));
+                        }
                         return sent;
                     }
                     QoS::AtLeastOnce => {
