@@ -479,6 +479,30 @@ async fn start_still_gives_an_app() {
 }
 
 #[tokio::test]
+async fn a_full_client_buffer_slows_the_broker_and_loses_nothing() {
+    let app = open().await;
+    let slow = app.client("slow").capacity(1).connect().await.unwrap();
+    slow.subscribe("burst/#", QoS::AtLeastOnce).await.unwrap();
+    let publisher = app.client("fast").connect().await.unwrap();
+    for n in 0..20 {
+        let topic = format!("burst/{n}");
+        publisher
+            .publish_with(topic, n.to_string())
+            .qos(QoS::AtLeastOnce)
+            .await
+            .unwrap();
+    }
+    for n in 0..20 {
+        let message = slow.expect_message(SOON).await;
+        assert_eq!(
+            (message.topic.as_str(), message.text()),
+            (format!("burst/{n}").as_str(), n.to_string().as_str())
+        );
+    }
+    app.close().await;
+}
+
+#[tokio::test]
 async fn the_client_pings_within_its_keep_alive() {
     let app = open().await;
     let quiet = app
