@@ -21,7 +21,9 @@ pub mod service;
 pub mod tls;
 pub mod transport;
 
-pub use app::{testing, App, BootstrapError, Pigeon};
+#[cfg(feature = "testing")]
+pub use app::testing;
+pub use app::{App, BootstrapError, Pigeon};
 pub use broker::{Broker, BrokerHandle};
 pub use config::Config;
 pub use pigeon_codec as codec;

@@ -5,6 +5,7 @@ mod builder;
 mod container;
 mod module;
 mod provider;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::{any::Any, any::TypeId, net::SocketAddr, sync::Arc, time::Duration};
@@ -65,7 +66,7 @@ impl Pigeon {
     /// Builds module `M` with `overrides` in place of the module's providers
     /// of the same types, and starts its broker with `config` as it is.
     // The testing builder's entry point (its `override_provider`s).
-    #[allow(dead_code)]
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) async fn launch<M: Module>(
         config: Config,
         overrides: Vec<ProviderDef>,
