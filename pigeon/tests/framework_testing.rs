@@ -528,3 +528,66 @@ fn the_readme_shows_the_example_run_here() {
         "README.md's testing example differs from pigeon/tests/framework_testing/readme.rs"
     );
 }
+
+/// Who may publish where: the module binds the real policy to the trait.
+trait Policy: Send + Sync {
+    fn may_publish(&self, topic: &str) -> bool;
+}
+
+#[injectable]
+struct Strict;
+
+impl Policy for Strict {
+    fn may_publish(&self, _topic: &str) -> bool {
+        false
+    }
+}
+
+struct Lenient;
+
+impl Policy for Lenient {
+    fn may_publish(&self, _topic: &str) -> bool {
+        true
+    }
+}
+
+#[injectable]
+struct PolicyGate {
+    policy: Arc<dyn Policy>,
+}
+
+#[handlers]
+impl PolicyGate {
+    #[on_authorize_publish]
+    async fn check(&self, packet: &mut Publish) -> Result<(), Denied> {
+        if self.policy.may_publish(&packet.topic) {
+            Ok(())
+        } else {
+            Err(Denied::new("policy"))
+        }
+    }
+}
+
+#[module(providers = [Strict as dyn Policy, PolicyGate])]
+struct PolicyModule;
+
+#[tokio::test]
+async fn a_trait_binding_is_replaced_by_a_fake() {
+    let app = Test::module::<PolicyModule>().start().await.unwrap();
+    let c = app.client("p1").connect().await.unwrap();
+    let refused = c.publish_with("t", "x").qos(QoS::AtLeastOnce).await;
+    assert_eq!(refused.unwrap_err().code(), Some(ReasonCode::NotAuthorized));
+    app.close().await;
+
+    let app = Test::module::<PolicyModule>()
+        .override_binding::<dyn Policy>(Arc::new(Lenient))
+        .start()
+        .await
+        .unwrap();
+    let c = app.client("p2").connect().await.unwrap();
+    c.publish_with("t", "x")
+        .qos(QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    app.close().await;
+}

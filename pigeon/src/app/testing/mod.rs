@@ -128,6 +128,36 @@ impl<M: Module> TestModule<M> {
         self
     }
 
+    /// Replaces the implementation bound to a trait (`providers = [PgStore as
+    /// dyn UserStore]`) with `fake`: every `Arc<dyn UserStore>` gets it.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use pigeon::{prelude::*, testing::Test};
+    ///
+    /// pub trait Clock: Send + Sync { fn now(&self) -> u64; }
+    /// #[injectable]
+    /// pub struct SystemClock;
+    /// impl Clock for SystemClock { fn now(&self) -> u64 { 1 } }
+    /// struct Frozen;
+    /// impl Clock for Frozen { fn now(&self) -> u64 { 0 } }
+    ///
+    /// #[module(providers = [SystemClock as dyn Clock])]
+    /// struct AppModule;
+    ///
+    /// # async fn run() {
+    /// let app = Test::module::<AppModule>()
+    ///     .override_binding::<dyn Clock>(Arc::new(Frozen))
+    ///     .start()
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub fn override_binding<D: ?Sized + Send + Sync + 'static>(mut self, fake: Arc<D>) -> Self {
+        self.overrides.push(ProviderDef::dyn_value(fake));
+        self
+    }
+
     /// Changes the configuration the module's options give (a queue limit, a
     /// listener, ...); several calls apply in order. The plain TCP listener
     /// is then set to `127.0.0.1` and an ephemeral port whatever `configure`
