@@ -65,5 +65,6 @@ hook_attrs!(
     on_unsubscribe,
     on_connack_sent,
     on_closed,
-    on_ping
+    on_ping,
+    on_request
 );

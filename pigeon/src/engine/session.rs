@@ -517,6 +517,11 @@ impl Session {
         }
     }
 
+    /// The connected client, as the hooks see it.
+    pub(crate) fn client(&self) -> Option<crate::hooks::Client> {
+        self.lock().link.as_ref().and_then(|l| l.client.clone())
+    }
+
     /// Deliveries waiting in the queue.
     pub(crate) fn queue_len(&self) -> usize {
         self.lock().queue.len()
