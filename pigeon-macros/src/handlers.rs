@@ -220,7 +220,7 @@ fn check_args(hook: &Hook, args: &HookArgs, attr: &syn::Attribute) -> syn::Resul
     if hook.is_request() {
         if args.pattern.is_none() {
             return Err(syn::Error::new(
-                attr.span(),
+                attr.path().span(),
                 "`#[on_request]` needs the topic pattern of its requests, e.g. `#[on_request(\"rpc/:service/:method\")]`",
             ));
         }
