@@ -195,3 +195,23 @@ async fn the_stream_ends_when_the_broker_closes() {
     let end = timeout(WAIT, stream.next()).await.expect("ends within 5 s");
     assert!(end.is_none());
 }
+
+#[tokio::test]
+async fn a_stream_that_takes_nothing_for_drain_timeout_ends_and_publishers_move_on() {
+    let app = pigeon::testing::start_with::<Bare>(|c| {
+        c.max_queued_messages = 5;
+        c.drain_timeout = Duration::from_millis(200);
+    })
+    .await
+    .unwrap();
+    let mut stream = app.service().subscribe("stall").await.unwrap();
+    let publisher = Publisher::connect(&app, "stall-pub").await;
+    publisher.send("stall", 30).await;
+    // Held while the stream is full, then let go once it is judged too slow,
+    // as a client that slow would be disconnected.
+    publisher.wait_acks(30).await;
+    let end = timeout(WAIT, stream.next()).await.expect("ends within 5 s");
+    assert!(end.is_none(), "the stalled stream ended");
+    assert_eq!(app.broker().stats().subscriptions, 0);
+    app.close().await;
+}

@@ -28,6 +28,7 @@ pub(super) async fn serve(engine: &Arc<Engine>) {
             filter: &filter,
             qos: QoS::ExactlyOnce,
             retained: false,
+            end_when_slow: false,
         };
         let subscriber = engine.subscribe_local(sub).await;
         tracing::debug!(handler = handler.name(), %filter, "request handler subscribed");

@@ -68,6 +68,7 @@ impl BrokerHandle {
             filter,
             qos: QoS::AtLeastOnce,
             retained: true,
+            end_when_slow: true,
         };
         let subscriber = self.engine.subscribe_local(sub).await;
         Ok(Deliveries { subscriber })

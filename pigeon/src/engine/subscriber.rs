@@ -8,7 +8,8 @@
 //! 1/2 publisher wait (and so slows its PUBACKs) instead of dropping the copy,
 //! and QoS 0 is dropped only for a subscriber that took nothing for a while.
 //! A subscriber that takes nothing from its full queue for `drain_timeout` is
-//! told to go, as a client is; for the stream that ends it.
+//! told to go, as a client is: the session goes offline at once (publishers
+//! waiting for room move on) and the stream ends.
 //!
 //! It is not in the session registry: it is no client (the admin API, client
 //! lists and takeovers never see it) and its id, which holds a U+0000 no MQTT
@@ -41,6 +42,10 @@ pub(crate) struct LocalSubscription<'a> {
     pub qos: QoS,
     /// Whether the retained messages matching the filter are queued first.
     pub retained: bool,
+    /// Whether the subscriber ends when told it is too slow (as a client is
+    /// disconnected). A request server, which takes only when a call slot is
+    /// free, keeps going: its publishers wait until it takes again.
+    pub end_when_slow: bool,
 }
 
 /// A live in-process subscription; dropping it unsubscribes.
@@ -52,6 +57,7 @@ pub(crate) struct Subscriber {
     batch: Vec<Delivery>,
     pending: VecDeque<Delivery>,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    end_when_slow: bool,
     ended: bool,
 }
 
@@ -71,6 +77,9 @@ impl Engine {
             connected_at: 0,
         };
         session.attach(link, false);
+        if sub.end_when_slow {
+            session.mark_unattended();
+        }
         let options = SubscriptionOptions {
             qos: sub.qos,
             no_local: false,
@@ -93,6 +102,7 @@ impl Engine {
             batch: Vec::new(),
             pending: VecDeque::new(),
             shutdown: Box::pin(self.shutdown.clone().cancelled_owned()),
+            end_when_slow: sub.end_when_slow,
             ended: false,
         }
     }
@@ -110,14 +120,20 @@ impl Subscriber {
                 self.end();
                 continue;
             }
-            if let Some(ctrl) = self.session.told(self.conn_id) {
-                if ctrl == Ctrl::TooSlow {
+            // Nothing but slowness tells an in-process subscriber anything (it
+            // is in no registry, so no takeover or operator reaches it); one
+            // that ends when slow was already taken offline (`TakenOver`
+            // then, as its link is gone).
+            match self.session.told(self.conn_id) {
+                Some(Ctrl::TooSlow) if !self.end_when_slow => {}
+                Some(_) => {
                     tracing::warn!(
                         "an in-process subscriber took nothing from its full queue for drain_timeout: unsubscribed"
                     );
+                    self.end();
+                    continue;
                 }
-                self.end();
-                continue;
+                None => {}
             }
             while let Some(delivery) = self.pending.pop_front() {
                 if delivery.message.is_expired() {
