@@ -19,6 +19,22 @@
 //! A request with neither is not answered: a `client_error` event says why.
 //! So is a response topic that is not a valid topic name, a `$` topic, or
 //! one the ACL does not let the requester publish to.
+//!
+//! ```no_run
+//! use pigeon::prelude::*;
+//!
+//! #[injectable]
+//! pub struct Echo;
+//!
+//! #[handlers]
+//! impl Echo {
+//!     // `mosquitto_rr -V 5 -t rpc/echo -e replies/me -m hi` prints `hi`.
+//!     #[on_request("rpc/echo", timeout = 1000)]
+//!     async fn echo(&self, payload: Payload) -> Result<Vec<u8>, String> {
+//!         Ok(payload.0.to_vec())
+//!     }
+//! }
+//! ```
 
 use std::{fmt, time::Duration};
 
@@ -56,6 +72,13 @@ impl FromEvent<RequestCx> for Client {
 }
 
 /// `timeout = ms, concurrency = n` of `#[on_request]`.
+///
+/// ```
+/// use pigeon::hooks::RequestLimits;
+/// let limits = RequestLimits::new(Some(500), None);
+/// assert_eq!(limits.timeout, std::time::Duration::from_millis(500));
+/// assert_eq!(limits.concurrency, RequestLimits::DEFAULT.concurrency);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestLimits {
     /// How long one call may take before it is answered with a timeout error.
@@ -114,6 +137,12 @@ pub enum ReplyKind {
 
 /// A successful answer of a request handler: `Json<T>`, `String`, `&'static str`,
 /// `Bytes`, `Vec<u8>` or `()` (an empty payload).
+///
+/// ```
+/// use pigeon::hooks::{IntoReply, Json, Reply, ReplyKind};
+/// let reply = Json(serde_json::json!({"ok": true})).into_reply();
+/// assert_eq!(reply, Reply::Ok { body: r#"{"ok":true}"#.into(), kind: ReplyKind::Json });
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be the answer of an `#[on_request]` handler",
     label = "not an answer type",
