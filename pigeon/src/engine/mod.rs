@@ -49,7 +49,8 @@ pub struct Stats {
     pub queued_bytes: u64,
     /// Retained messages stored.
     pub retained: u64,
-    /// Subscriptions in the topic tree (offline persistent sessions included).
+    /// Subscriptions in the topic tree (offline persistent sessions included,
+    /// and the application's own: `PigeonService::subscribe`, `#[on_request]`).
     pub subscriptions: u64,
 }
 
