@@ -107,6 +107,11 @@ impl Rpc {
         payload.0
     }
 
+    #[on_request("rpc/whoami")]
+    async fn whoami(&self, client: Client) -> String {
+        client.id().to_owned()
+    }
+
     #[on_client_error]
     async fn client_error(&self, client: Client, error: Error) {
         let mut seen = self.errors.seen.lock().unwrap();
@@ -368,6 +373,115 @@ async fn a_request_without_response_topic_is_a_client_error_and_not_answered() {
         .unwrap();
     let after = next(&mut rx).await;
     assert_eq!(&after.topic[..], b"ping/after", "no answer came in between");
+    app.close().await;
+}
+
+/// Waits for the `n`th `client_error` event (1-based).
+async fn nth_error(errors: &Errors, n: usize) -> (String, String) {
+    timeout(WAIT, async {
+        loop {
+            let added = errors.added.notified();
+            if let Some(e) = errors.seen.lock().unwrap().get(n - 1).cloned() {
+                return e;
+            }
+            added.await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no client_error event #{n}"))
+}
+
+#[tokio::test]
+async fn an_answer_goes_nowhere_the_requester_could_not_publish() {
+    let dir = std::env::temp_dir().join(format!("pigeon-rpc-acl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let acl = dir.join("acl");
+    // Anonymous clients may call and read their replies, not write elsewhere.
+    std::fs::write(
+        &acl,
+        "topic readwrite rpc/#\ntopic readwrite replies/#\ntopic read other/#\n",
+    )
+    .unwrap();
+    let app = pigeon::testing::start_with::<RpcModule>(|c| c.acl_file = Some(acl))
+        .await
+        .expect("the module starts");
+    let errors = app.get::<Errors>().unwrap();
+    let (client, mut rx) = v5(&app, "v5-acl", "replies/ok").await;
+    let body = r#"{"a":1,"b":1}"#;
+    client
+        .publish_with_properties(
+            "rpc/calc/add",
+            Q5::AtLeastOnce,
+            false,
+            body,
+            request(Some("other/victim"), b"1"),
+        )
+        .await
+        .unwrap();
+    let (id, error) = nth_error(&errors, 1).await;
+    assert_eq!(id, "v5-acl");
+    assert!(
+        error.contains(
+            "the ACL does not let the requester publish to the response topic \"other/victim\""
+        ),
+        "{error}"
+    );
+    client
+        .publish_with_properties(
+            "rpc/calc/add",
+            Q5::AtLeastOnce,
+            false,
+            body,
+            request(Some("$SYS/x"), b"2"),
+        )
+        .await
+        .unwrap();
+    let (_, error) = nth_error(&errors, 2).await;
+    assert!(
+        error.contains("the response topic \"$SYS/x\" is not a topic the broker may publish to"),
+        "{error}"
+    );
+    // A topic the requester may write to is answered.
+    client
+        .publish_with_properties(
+            "rpc/calc/add",
+            Q5::AtLeastOnce,
+            false,
+            body,
+            request(Some("replies/ok"), b"3"),
+        )
+        .await
+        .unwrap();
+    let answer = next(&mut rx).await;
+    assert_eq!(props(&answer).correlation_data.as_deref(), Some(&b"3"[..]));
+    app.close().await;
+}
+
+#[tokio::test]
+async fn a_handler_taking_client_answers_a_broker_request_with_an_error() {
+    let app = start().await;
+    let (client, mut rx) = v5(&app, "v5-who", "replies/who").await;
+    client
+        .publish_with_properties(
+            "rpc/whoami",
+            Q5::AtLeastOnce,
+            false,
+            "",
+            request(Some("replies/who"), b"w"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(&next(&mut rx).await.payload[..], b"v5-who");
+    let mut request = Publish::new("rpc/whoami", QoS::AtLeastOnce, "");
+    request.properties.response_topic = Some("replies/who".into());
+    app.service().publish(request).await.unwrap();
+    let answer = next(&mut rx).await;
+    let (name, message) = &props(&answer).user_properties[0];
+    assert_eq!(name, "error");
+    assert!(
+        message.contains("published by the broker itself"),
+        "{message}"
+    );
     app.close().await;
 }
 
