@@ -32,9 +32,7 @@ pub enum BootstrapError {
         message: String,
     },
     /// An override names a type the module does not provide.
-    #[error(
-        "override_provider::<{0}>: `{0}` is not a provider of the module (nothing to override)"
-    )]
+    #[error("override_provider::<{0}>: `{0}` is not a provider of the module (nothing to override)")]
     NotAProvider(&'static str),
     /// Providers that depend on each other in a cycle.
     #[error("dependency cycle between providers: {0}")]
