@@ -1,4 +1,5 @@
-//! The arguments of `#[on_*(...)]`: an optional topic pattern and `order = N`.
+//! The arguments of `#[on_*(...)]`: an optional topic pattern, `order = N`
+//! and, for `#[on_request]`, `timeout = MS` and `concurrency = N`.
 
 use syn::{
     parse::{Parse, ParseStream},
@@ -10,6 +11,10 @@ use syn::{
 pub(crate) struct HookArgs {
     pub pattern: Option<LitStr>,
     pub order: Option<i32>,
+    /// `timeout = MS` (on_request only), with the name's span for errors.
+    pub timeout: Option<(u64, Ident)>,
+    /// `concurrency = N` (on_request only).
+    pub concurrency: Option<(usize, Ident)>,
 }
 
 impl Parse for HookArgs {
@@ -32,6 +37,23 @@ impl Parse for HookArgs {
                         }
                         args.order = Some(if negative { -value } else { value });
                     }
+                    "timeout" | "concurrency" => {
+                        let lit: LitInt = input.parse()?;
+                        let value: u64 = lit.base10_parse()?;
+                        if value == 0 {
+                            return Err(syn::Error::new(lit.span(), format!("`{name}` must be above 0")));
+                        }
+                        let taken = if name == "timeout" {
+                            args.timeout.replace((value, name.clone())).is_some()
+                        } else {
+                            let n = usize::try_from(value)
+                                .map_err(|_| syn::Error::new(lit.span(), "too large"))?;
+                            args.concurrency.replace((n, name.clone())).is_some()
+                        };
+                        if taken {
+                            return Err(syn::Error::new(name.span(), format!("duplicate `{name}`")));
+                        }
+                    }
                     "topic" => {
                         let lit: LitStr = input.parse()?;
                         set_pattern(&mut args, lit)?;
@@ -39,7 +61,7 @@ impl Parse for HookArgs {
                     other => {
                         return Err(syn::Error::new(
                             name.span(),
-                            format!("unknown argument `{other}`; expected `order = N`, `topic = \"...\"` or a topic pattern string"),
+                            format!("unknown argument `{other}`; expected `order = N`, `topic = \"...\"`, a topic pattern string, or (on_request) `timeout = MS`, `concurrency = N`"),
                         ))
                     }
                 }

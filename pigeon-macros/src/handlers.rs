@@ -199,9 +199,11 @@ fn parse_method(f: &mut ImplItemFn) -> syn::Result<Vec<Handler>> {
             if let (Some(p), false) = (&args.pattern, hook.topic) {
                 return Err(syn::Error::new(
                     p.span(),
-                    format!("`#[{}]` has no topic; topic patterns go on on_publish, on_ack, on_authorize_publish, on_authorize_forward and on_published", hook.attr),
+                    format!("`#[{}]` has no topic; topic patterns go on on_publish, on_ack, on_authorize_publish, on_authorize_forward, on_published and on_request", hook.attr),
                 ));
             }
+            check_args(&hook, &args, &attr)?;
+            check_params(&hook, &args, &params)?;
             Ok(Handler {
                 hook,
                 args,
@@ -211,6 +213,81 @@ fn parse_method(f: &mut ImplItemFn) -> syn::Result<Vec<Handler>> {
             })
         })
         .collect()
+}
+
+/// `timeout`/`concurrency` only on `#[on_request]`, which needs a pattern.
+fn check_args(hook: &Hook, args: &HookArgs, attr: &syn::Attribute) -> syn::Result<()> {
+    if hook.is_request() {
+        if args.pattern.is_none() {
+            return Err(syn::Error::new(
+                attr.path().span(),
+                "`#[on_request]` needs the topic pattern of its requests, e.g. `#[on_request(\"rpc/:service/:method\")]`",
+            ));
+        }
+        return Ok(());
+    }
+    let limit = args.timeout.as_ref().map(|t| &t.1);
+    if let Some(name) = limit.or(args.concurrency.as_ref().map(|c| &c.1)) {
+        return Err(syn::Error::new(
+            name.span(),
+            format!(
+                "`{name}` applies only to `#[on_request]`, not to `#[{}]`",
+                hook.attr
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The last segment of a plain type path (`Client`, `pigeon::hooks::Param<T>`).
+fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => p.path.segments.last(),
+        _ => None,
+    }
+}
+
+/// Mistakes the types would report only vaguely (or at run time), caught
+/// here on the parameter: `Param` without named segments to fill it, and
+/// `Client` where the hook may have none.
+fn check_params(hook: &Hook, args: &HookArgs, params: &[Param]) -> syn::Result<()> {
+    let named = args
+        .pattern
+        .as_ref()
+        .is_some_and(|p| p.value().split('/').any(|s| s.starts_with(':')));
+    for p in params {
+        let Some(seg) = last_segment(&p.ty) else {
+            continue;
+        };
+        let ident = seg.ident.to_string();
+        if hook.topic && !named && (ident == "Param" || ident == "Params") {
+            let msg = match &args.pattern {
+                None => format!(
+                    "`{ident}` takes the `:name` segments of the handler's topic pattern, and `#[{}]` has none: add one, e.g. `#[{}(\"devices/:id\")]`",
+                    hook.attr, hook.attr
+                ),
+                Some(pat) => format!(
+                    "`{ident}` takes the `:name` segments of the topic pattern, and {:?} has none (`+` is not captured: write `:name`)",
+                    pat.value()
+                ),
+            };
+            return Err(syn::Error::new(p.ty.span(), msg));
+        }
+        if hook.client_may_be_absent()
+            && ident == "Client"
+            && seg.arguments.is_empty()
+            && !p.mutable
+        {
+            return Err(syn::Error::new(
+                p.ty.span(),
+                format!(
+                    "`#[{}]` may run without a client (a will whose client is gone, or a message the broker itself publishes): take `Option<Client>`",
+                    hook.attr
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn wrapper_name(h: &Handler, i: usize) -> syn::Ident {
@@ -280,9 +357,26 @@ fn registration(h: &Handler, i: usize, self_ty: &Type) -> TokenStream {
         Some(p) => quote!(::core::option::Option::Some(#p)),
         None => quote!(::core::option::Option::None),
     };
+    let meta = quote!(::pigeon::__private::Meta { name: #label, order: #order, pattern: #pattern });
+    if h.hook.is_request() {
+        let opt = |v: Option<TokenStream>| match v {
+            Some(v) => quote!(::core::option::Option::Some(#v)),
+            None => quote!(::core::option::Option::None),
+        };
+        let timeout = opt(h.args.timeout.as_ref().map(|(ms, _)| quote!(#ms)));
+        let concurrency = opt(h.args.concurrency.as_ref().map(|(n, _)| quote!(#n)));
+        return quote! {
+            __b.request::<Self>(
+                #meta,
+                ::pigeon::__private::RequestLimits::new(#timeout, #concurrency),
+                &__svc,
+                Self::#name,
+            );
+        };
+    }
     quote! {
         __b.handler::<Self, #cx>(
-            ::pigeon::__private::Meta { name: #label, order: #order, pattern: #pattern },
+            #meta,
             &__svc,
             Self::#name,
         );

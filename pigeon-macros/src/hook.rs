@@ -43,6 +43,7 @@ pub(crate) const HOOKS: &[Hook] = &[
     handler("on_authorize_subscribe", "AuthorizeSubscribeCx", false),
     handler("on_authorize_forward", "AuthorizeForwardCx", true),
     handler("on_published", "PublishedCx", true),
+    handler("on_request", "RequestCx", true),
     event("on_client", "Client", false),
     event("on_client_ready", "ClientReady", false),
     event("on_client_disconnect", "ClientDisconnect", false),
@@ -61,6 +62,20 @@ pub(crate) const HOOKS: &[Hook] = &[
 impl Hook {
     pub(crate) fn find(name: &str) -> Option<Hook> {
         HOOKS.iter().copied().find(|h| h.attr == name)
+    }
+
+    /// True for `#[on_request]`, registered with its limits.
+    pub(crate) fn is_request(&self) -> bool {
+        self.attr == "on_request"
+    }
+
+    /// Hooks whose client may be absent (a will whose client is gone, the
+    /// broker's own messages): `Client` is refused there, `Option<Client>` not.
+    pub(crate) fn client_may_be_absent(&self) -> bool {
+        matches!(
+            self.attr,
+            "on_authorize_publish" | "on_published" | "on_publish"
+        )
     }
 
     /// The context type, as a path the generated code can use.

@@ -75,3 +75,38 @@ hook_attrs!(
     on_closed,
     on_ping
 );
+
+/// `#[on_request("rpc/:service/:method", timeout = 10000, concurrency = 16)]`:
+/// a request/response handler; only valid inside `#[handlers]`.
+///
+/// The pattern is required (its `:name` segments fill `Param<T>`); `timeout`
+/// (ms, default 10000) bounds one call, and `concurrency` (default 16) the
+/// calls running at once — further requests wait in the handler's bounded
+/// queue, which slows QoS 1/2 requesters when full. Parameters: `Param<T>`,
+/// `Params`, `Json<T>`, `Payload`, `Topic`, `Packet<Publish>`,
+/// `Option<Client>`, `Client`. Returns `Result<A, E>` or `A`, where `A` is
+/// `Json<T>` (`T: Serialize`), `String`, `&'static str`, `Bytes`, `Vec<u8>` or
+/// `()`, and `E: Display`.
+///
+/// An MQTT 5.0 request is answered on its Response Topic, with its
+/// Correlation Data and a Content Type; an error answer has the message as
+/// payload and the user property `error`. A 3.1.1 client sends a JSON
+/// envelope instead (see `pigeon::hooks::request`). A request with nowhere to
+/// answer is reported to `#[on_client_error]` and not answered.
+///
+/// ```ignore
+/// #[handlers]
+/// impl Calc {
+///     #[on_request("rpc/calc/:op", timeout = 2000)]
+///     async fn calc(&self, Param(op): Param<String>, Json(a): Json<Args>) -> Result<Json<i64>, String> {
+///         match op.as_str() {
+///             "add" => Ok(Json(a.x + a.y)),
+///             _ => Err(format!("no such operation: {op}")),
+///         }
+///     }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn on_request(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    handlers::orphan("on_request", item.into()).into()
+}

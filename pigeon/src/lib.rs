@@ -41,6 +41,7 @@ pub mod __private {
         kind, AuthenticateCx, AuthorizeForwardCx, AuthorizePublishCx, AuthorizeSubscribeCx,
         Context, EventCx, PreConnectCx, PublishedCx,
     };
+    pub use crate::hooks::request::{RequestCx, RequestLimits};
     pub use crate::hooks::returns::HandlerReturn;
     pub use crate::hooks::{
         BoxFuture, ExtractError, FromEvent, FromEventMut, HandlerSet, HooksBuilder, Meta,

@@ -54,6 +54,7 @@ pub use crate::hooks::{
     Unsubscriptions,
 };
 pub use crate::{Config, PigeonService};
+pub use pigeon_macros::on_request;
 pub use pigeon_macros::{
     handlers, injectable, module, on_ack, on_authenticate, on_authorize_forward,
     on_authorize_publish, on_authorize_subscribe, on_client, on_client_disconnect, on_client_error,

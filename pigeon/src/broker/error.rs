@@ -91,3 +91,16 @@ pub enum PublishError {
     #[error("the broker is closed")]
     Closed,
 }
+
+/// Why [`BrokerHandle::subscribe`](crate::BrokerHandle::subscribe) refused a filter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    /// The filter is not a valid topic filter (empty, a misplaced wildcard,
+    /// U+0000, a malformed `$share/<group>/<filter>`).
+    #[error("invalid topic filter {0:?}")]
+    InvalidFilter(String),
+    /// The broker was closed.
+    #[error("the broker is closed")]
+    Closed,
+}

@@ -13,6 +13,8 @@
 
 mod error;
 mod reload;
+mod requests;
+mod subscribe;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -21,8 +23,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use crate::engine::{ClientInfo, DropReason, Drops, Gauges, Stats};
 pub use crate::model::{Delivery, Message, QueueLimits};
-pub use error::{PublishError, StartError};
+pub use error::{PublishError, StartError, SubscribeError};
 pub use reload::ReloadError;
+pub use subscribe::Deliveries;
 
 use crate::{
     auth::Authenticator,
@@ -153,6 +156,8 @@ impl Broker {
         ));
         engine.restore_sessions().await;
         engine.serve_handovers();
+        // Before the listeners: a request that arrives finds its handler subscribed.
+        requests::serve(&engine).await;
         // A clustered emitter reads what waited for this node only now that
         // its persistent sessions are back.
         engine.emitter.start();

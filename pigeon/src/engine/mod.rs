@@ -18,6 +18,7 @@ mod router;
 mod session;
 mod state;
 mod stats;
+mod subscriber;
 pub(crate) mod sys;
 mod topic_tree;
 
@@ -27,6 +28,7 @@ pub use inspect::{ClientInfo, Gauges};
 pub(crate) use session::{Ctrl, Link, Offer, Session};
 pub(crate) use state::Engine;
 pub use stats::DropReason;
+pub(crate) use subscriber::{LocalSubscription, Subscriber};
 
 /// Counters of a running broker.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,7 +49,8 @@ pub struct Stats {
     pub queued_bytes: u64,
     /// Retained messages stored.
     pub retained: u64,
-    /// Subscriptions in the topic tree (offline persistent sessions included).
+    /// Subscriptions in the topic tree (offline persistent sessions included,
+    /// and the application's own: `PigeonService::subscribe`, `#[on_request]`).
     pub subscriptions: u64,
 }
 

@@ -120,6 +120,9 @@ struct Inner {
     waiters: bool,
     /// What the owning connection was told (takeover, too slow), once.
     told: Option<Ctrl>,
+    /// An in-process subscriber that ends when too slow: no connection task
+    /// would wake to let go of the session, so being told detaches it at once.
+    unattended: bool,
     /// Each filter's options and MQTT 5.0 subscription identifier (one map,
     /// not two: an empty map costs six words in every session).
     subscriptions: HashMap<String, (SubscriptionOptions, Option<u32>)>,
@@ -218,6 +221,9 @@ impl Session {
         let stalled = now.saturating_duration_since(since);
         if stalled >= limits.drain_timeout {
             self.kick_slow(&mut inner);
+            if inner.link.is_none() {
+                return Offer::Skipped;
+            }
         }
         if qos0 && stalled >= limits.qos0_patience() {
             return Offer::Dropped(DropReason::SlowSubscriber);
@@ -266,7 +272,18 @@ impl Session {
         // Told once: anything told already ends the connection.
         if inner.link.is_some() && inner.told.is_none() {
             self.tell(inner, Ctrl::TooSlow);
+            if inner.unattended {
+                inner.link = None;
+                self.drain_queue(inner);
+                self.room.notify_waiters();
+            }
         }
+    }
+
+    /// Marks an in-process subscriber's session: told it is too slow, it goes
+    /// offline at once (see `Inner::unattended`).
+    pub(crate) fn mark_unattended(&self) {
+        self.lock().unattended = true;
     }
 
     /// Resolves when room may have appeared in the queue (register it before
@@ -515,6 +532,11 @@ impl Session {
                 0
             },
         }
+    }
+
+    /// The connected client, as the hooks see it.
+    pub(crate) fn client(&self) -> Option<crate::hooks::Client> {
+        self.lock().link.as_ref().and_then(|l| l.client.clone())
     }
 
     /// Deliveries waiting in the queue.

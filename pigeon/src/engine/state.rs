@@ -544,6 +544,15 @@ impl Engine {
         }
     }
 
+    /// Ends an in-process subscriber's session (see `subscriber.rs`): its
+    /// subscriptions leave the tree, its queue is emptied and it goes offline
+    /// for good, so publishers waiting for room in it move on.
+    pub(crate) fn drop_local(&self, session: &Session, conn_id: u64) {
+        self.drop_subscriptions(session);
+        session.detach(conn_id);
+        session.mark_removed();
+    }
+
     /// Takes `session` out of the registry (unless a newer one has its
     /// client id by now) and marks it removed.
     fn unregister(&self, session: &Arc<Session>) {

@@ -16,6 +16,7 @@
 //! | `Unsubscriptions` | `unsubscribe` event |
 //! | `Error` | `client_error`, `connection_error` events |
 //! | `Packet<ConnAck>` | `connack_sent` event |
+//! | `Client` (an error answer when the broker itself published the request), `Option<Client>`, `&mut Publish`, `Packet<Publish>`, `Payload`, `Topic`, `Json<T>`, `Param<T>`, `Params` | `#[on_request]` |
 
 use std::{fmt, ops::Deref, str::FromStr};
 
@@ -24,6 +25,7 @@ use pigeon_codec::{ByteStr, ConnAck, Connect, Publish};
 use serde::de::DeserializeOwned;
 
 use super::context::{kind, *};
+use super::request::RequestCx;
 use super::{AuthExchange, Client, Credential, Event, Params, Peer, PeerCertificate, Subscription};
 
 /// Why a parameter could not be extracted (e.g. a payload that is not the JSON
@@ -270,7 +272,12 @@ macro_rules! has_publish {
         }
     )*};
 }
-has_publish!(AuthorizePublishCx, AuthorizeForwardCx, PublishedCx);
+has_publish!(
+    AuthorizePublishCx,
+    AuthorizeForwardCx,
+    PublishedCx,
+    RequestCx
+);
 
 macro_rules! event_publish {
     ($($k:ident),*) => {$(
@@ -327,7 +334,7 @@ macro_rules! optional_client {
         }
     )*};
 }
-optional_client!(AuthorizePublishCx, PublishedCx);
+optional_client!(AuthorizePublishCx, PublishedCx, RequestCx);
 
 impl FromEventMut<PreConnectCx> for Connect {
     fn from_event_mut(cx: &mut PreConnectCx) -> &mut Connect {

@@ -27,6 +27,7 @@ mod guard;
 mod pattern;
 mod peer;
 mod registry;
+pub mod request;
 pub mod returns;
 pub mod timing;
 
@@ -49,6 +50,7 @@ pub use peer::{ListenerKind, Peer, PeerCertificate};
 #[doc(hidden)]
 pub use registry::Entry;
 pub use registry::{BoxFuture, HandlerFn, HandlerSet, HooksBuilder, Meta, Register};
+pub use request::{IntoReply, Reply, ReplyKind, RequestCx, RequestLimits};
 
 use context::*;
 use registry::Chains;
@@ -62,6 +64,8 @@ pub struct Hooks {
     /// such a PUBLISH is refused before any authorize-publish handler runs.
     pub allow_sys_publish: bool,
     chains: Chains,
+    /// The `#[on_request]` handlers, each served by its own subscriber (see `broker`).
+    requests: Vec<request::RequestHandler>,
     events: Option<dispatch::EventQueue>,
     /// [`EventKind::bit`] set when a listener exists.
     wanted: event::KindSet,

@@ -6,6 +6,7 @@ use std::{any::Any, any::TypeId, future::Future, pin::Pin, sync::Arc};
 
 use super::context::*;
 use super::dispatch::{EventEntry, EventQueue};
+use super::request::{RequestCx, RequestHandler, RequestLimits};
 use super::{ExtractError, Hooks, HooksError, TopicPattern};
 
 /// A boxed, sendable future.
@@ -117,6 +118,7 @@ pub struct HooksBuilder {
     pub event_capacity: usize,
     pub(crate) chains: Chains,
     pub(crate) events: Vec<EventEntry>,
+    pub(crate) requests: Vec<RequestHandler>,
     provider: usize,
     decl: usize,
     errors: Vec<String>,
@@ -154,6 +156,51 @@ impl HooksBuilder {
         };
         self.decl += 1;
         C::register(self, entry);
+    }
+
+    /// Registers one `#[on_request]` method of provider `svc` (called by
+    /// generated code; `meta.pattern` is required there).
+    pub fn request<S>(
+        &mut self,
+        meta: Meta,
+        limits: RequestLimits,
+        svc: &Arc<S>,
+        f: HandlerFn<S, RequestCx>,
+    ) where
+        S: Send + Sync + 'static,
+    {
+        let Some(text) = meta.pattern else {
+            self.errors.push(format!(
+                "{}: #[on_request] needs a topic pattern",
+                meta.name
+            ));
+            return;
+        };
+        let Some(pattern) = TopicPattern::parse(text) else {
+            self.errors
+                .push(format!("{}: invalid topic pattern {text:?}", meta.name));
+            return;
+        };
+        if limits.concurrency == 0 || limits.timeout.is_zero() {
+            self.errors.push(format!(
+                "{}: #[on_request] needs a concurrency and a timeout above 0",
+                meta.name
+            ));
+            return;
+        }
+        let svc = svc.clone();
+        let entry = Entry {
+            name: meta.name,
+            key: (meta.order, self.provider, self.decl),
+            pattern: Some(pattern),
+            call: boxed::<RequestCx, _>(move |cx| f(svc.clone(), cx)),
+        };
+        self.decl += 1;
+        self.requests.push(RequestHandler {
+            entry,
+            pattern: text,
+            limits,
+        });
     }
 
     /// Registers every `#[handlers]` block of the provider type of `instance`.
@@ -200,6 +247,7 @@ impl HooksBuilder {
         Ok(Hooks {
             allow_sys_publish: self.allow_sys_publish,
             chains: self.chains,
+            requests: self.requests,
             events,
             wanted,
             timings: Default::default(),

@@ -8,7 +8,15 @@ use super::{AuthError, AuthStep, Denied, HookError, Subscription};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a valid return type for this handler",
     label = "wrong return type for this hook",
-    note = "the context is `{C}`: pre_connect → Result<(), HookError> | bool | (); authenticate → Result<(), AuthError> | bool | Result<AuthStep, AuthError> | AuthStep; authorize_publish → Result<(), Denied> | bool; authorize_subscribe → Result<Option<Subscription>, Denied> | Result<(), Denied> | Option<Subscription>; authorize_forward → bool | Result<(), Denied> | (); published → () | Result<(), HookError>; events → ()"
+    note = "the context is `{C}`; each hook takes:",
+    note = "pre_connect: Result<(), HookError> | bool | ()",
+    note = "authenticate: Result<(), AuthError> | bool | Result<AuthStep, AuthError> | AuthStep",
+    note = "authorize_publish: Result<(), Denied> | bool",
+    note = "authorize_subscribe: Result<Option<Subscription>, Denied> | Result<(), Denied> | Option<Subscription>",
+    note = "authorize_forward: bool | Result<(), Denied> | ()",
+    note = "published: () | Result<(), HookError>",
+    note = "request: Result<A, E> | A, with A: Json<T> | String | &'static str | Bytes | Vec<u8> | () and E: Display",
+    note = "events: ()"
 )]
 pub trait HandlerReturn<C: Context> {
     /// The hook's outcome for this return value.
