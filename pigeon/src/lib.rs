@@ -1,5 +1,122 @@
-//! Pigeon: an MQTT 3.1, 3.1.1 and 5.0 broker you embed and program with
-//! NestJS-style handler attributes.
+//! Pigeon: an MQTT 3.1, 3.1.1 and 5.0 broker you embed in your application
+//! and program NestJS-style. Mark a struct `#[injectable]`, annotate its
+//! methods with `#[on_authenticate]`, `#[on_publish("sensors/:id/temp")]` and
+//! friends under `#[handlers]`, list it in a `#[module(...)]`, and the broker
+//! calls them: guards in the packet's path, events beside it. In-memory by
+//! default; a durable store, a cluster, TLS and WebSockets are options.
+//!
+//! # Example
+//!
+//! The README's service, started on a free port with [`testing::Test`] and
+//! checked with two MQTT clients over real sockets, as a test of it would:
+//!
+//! ```
+//! use std::time::Duration;
+//! use pigeon::{prelude::*, testing::Test};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Temp { celsius: f64 }
+//!
+//! #[injectable]                       // fields come from the module's container
+//! pub struct TestService { pigeon: PigeonService }
+//!
+//! #[handlers]                         // registers every #[on_*] method below
+//! impl TestService {
+//!     #[on_authenticate]
+//!     async fn auth(&self, credential: Credential) -> Result<(), AuthError> {
+//!         match credential.username.as_deref() {
+//!             Some("admin") => Ok(()),
+//!             _ => Err(AuthError::bad_credentials("who are you?")),
+//!         }
+//!     }
+//!
+//!     #[on_authorize_publish]
+//!     async fn can_publish(&self, packet: &mut Publish) -> Result<(), Denied> {
+//!         if packet.topic == "aaaa" { return Err(Denied::new("wrong topic")); }
+//!         Ok(())
+//!     }
+//!
+//!     #[on_publish("sensors/:id/temp")]   // runs only for matching topics
+//!     async fn temp(&self, Param(id): Param<String>, Json(t): Json<Temp>) {
+//!         if t.celsius > 30.0 {
+//!             let alert = Publish::new(format!("alerts/{id}"), QoS::AtLeastOnce, "hot");
+//!             let _ = self.pigeon.publish(alert).await;
+//!         }
+//!     }
+//! }
+//!
+//! #[module(port = 1884, id = "binarybeast", providers = [TestService])]
+//! pub struct AppModule;
+//!
+//! /// What an application's `#[tokio::main] async fn main` runs: serves
+//! /// port 1884 until SIGINT/SIGTERM, then closes cleanly.
+//! async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+//!     Pigeon::bootstrap::<AppModule>().await?.listen().await?;
+//!     Ok(())
+//! }
+//!
+//! // What a `#[tokio::test]` of the module does (on 127.0.0.1, a free port).
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! runtime.block_on(async {
+//!     let app = Test::module::<AppModule>().start().await?;
+//!     assert!(app.client("stranger").connect().await.is_err(), "no user name: refused");
+//!
+//!     let watcher = app.client("watcher").username("admin").connect().await?;
+//!     watcher.subscribe("alerts/#", QoS::AtLeastOnce).await?;
+//!     let sensor = app.client("sensor-7").username("admin").connect().await?;
+//!     sensor.publish("sensors/7/temp", r#"{"celsius": 31.5}"#).await?;
+//!     let alert = watcher.expect_message(Duration::from_secs(5)).await;
+//!     assert_eq!((alert.topic.as_str(), &alert.payload[..]), ("alerts/7", &b"hot"[..]));
+//!
+//!     // MQTT 5 answers a refused QoS 1 publish with PUBACK 0x87.
+//!     assert!(sensor.publish_with("aaaa", "x").qos(QoS::AtLeastOnce).await.is_err());
+//!     app.close().await;
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
+//! # let _ = serve;
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Where things are
+//!
+//! - **Starting an application**: [`Pigeon::bootstrap`] builds a module and
+//!   starts its broker with the module's options;
+//!   [`Pigeon::bootstrap_with`] changes the [`Config`] first (a `--port`
+//!   flag); [`Pigeon::builder`] also gives values known only at run time (a
+//!   path, a secret). Each returns an [`App`]: [`App::listen`] serves until
+//!   a signal, [`App::close`] stops, [`App::local_addr`], [`App::get`].
+//! - **[`#[module]`](macro@module)**: broker options (`port`, `listen`,
+//!   `persistence`, ...), `providers = [...]` and `values = [...]`; it
+//!   implements [`app::Module`].
+//! - **[`#[injectable]`](macro@injectable)**: a provider, its fields
+//!   injected from the container (`Arc<T>`, [`PigeonService`], [`Config`]),
+//!   or built by an async `factory`; implements [`app::Injectable`] (see
+//!   [`app::Factory`]).
+//! - **[`#[handlers]`](macro@handlers)** on an `impl` block of a provider,
+//!   with the `#[on_*]` attributes of the [`prelude`] on its methods (each
+//!   documents when it runs, its parameters and its return types). The
+//!   machinery is in [`hooks`]: the parameters ([`hooks::extract`]), the
+//!   return types ([`hooks::returns`]), request/response handlers
+//!   ([`hooks::request`]), the events ([`hooks::Event`]).
+//! - **[`PigeonService`]**: what a provider injects to act on its broker:
+//!   [`publish`](PigeonService::publish),
+//!   [`subscribe`](PigeonService::subscribe) in process,
+//!   [`close`](PigeonService::close), [`broker`](PigeonService::broker).
+//! - **[`testing`]** (the default `testing` feature):
+//!   [`Test::module`](testing::Test::module) starts a module with fakes in
+//!   place of providers; [`TestApp::client`](testing::TestApp::client)
+//!   connects an MQTT 3.1.1 or 5 test client.
+//! - **[`Broker`]** for embedders without the framework:
+//!   [`Broker::start`] with a [`Config`] and [`hooks::Hooks`] (built with
+//!   [`hooks::Hooks::builder`], or [`hooks::Hooks::none`]) returns a
+//!   [`BrokerHandle`] (publish, stats, clients, reload, close).
+//! - **[`config`]**: every option of the broker, the same keys in the
+//!   module attribute, the `pigeon` binary's flags, its TOML file and
+//!   `PIGEON_*` environment variables ([`config::Options`]).
+//! - Beneath: [`codec`] (MQTT packets), [`acl`] and [`auth`] (Mosquitto ACL
+//!   and password files), [`persistence`] (memory, redb, Redis), [`emitter`]
+//!   (cluster distribution), [`transport`] and [`tls`] (listeners),
+//!   [`model`] (the messages and session state they share).
 
 // Lets the macros' `::pigeon::...` paths work inside this crate's own tests.
 extern crate self as pigeon;

@@ -1,5 +1,19 @@
 //! Everything a module needs: `use pigeon::prelude::*;`.
 //!
+//! - the attributes: [`module`], [`injectable`], [`handlers`] and the `on_*`
+//!   handler attributes, each documented with when it runs, the parameters it
+//!   takes and what it may return ([`on_authenticate`], [`on_publish`], ...);
+//! - the entry points [`Pigeon`] and [`App`], the traits [`Module`] and
+//!   [`Injectable`], and what providers inject: [`PigeonService`], [`Config`];
+//! - the handler parameters (extractors): [`Client`], [`Credential`],
+//!   [`Json`], [`Param`], [`Params`], [`Payload`], [`Topic`], [`Packet`],
+//!   [`Subscription`], [`Subscriptions`], [`Unsubscriptions`], [`Error`],
+//!   [`Peer`], [`PeerCertificate`], [`AuthExchange`];
+//! - what handlers return: [`AuthError`], [`AuthStep`], [`Denied`],
+//!   [`HookError`];
+//! - the packets handlers see and build: [`Publish`], [`Connect`],
+//!   [`ConnAck`], [`QoS`], [`Protocol`].
+//!
 //! ```no_run
 //! use pigeon::prelude::*;
 //!
@@ -15,7 +29,7 @@
 //!     async fn auth(&self, client: Client, credential: Credential) -> Result<(), AuthError> {
 //!         match credential.username.as_deref() {
 //!             Some("admin") => Ok(()),
-//!             _ => Err(AuthError::with_return_code("who are you?", 4)),
+//!             _ => Err(AuthError::bad_credentials("who are you?")),
 //!         }
 //!     }
 //!
