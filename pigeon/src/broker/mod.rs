@@ -1,7 +1,7 @@
 //! The broker: the wiring on top of every layer.
 //!
 //! - [`Broker::start`] checks the configuration, binds the listeners (through
-//!   [`crate::transport`]), builds the [`crate::engine`] on the chosen
+//!   [`crate::transport`]), builds the `crate::engine` on the chosen
 //!   [`Backends`] and returns a handle;
 //! - [`BrokerHandle`] is cheap to clone and offers `local_addr`, `listeners`,
 //!   `serve_connection`, `publish`, `close`, `closed`, `stats`, `clients`,

@@ -113,7 +113,7 @@ impl Listener {
         }
     }
 
-    /// Parses a `--listen` URL (see [`URL_FORMS`]); the error says what is wrong.
+    /// Parses a `--listen` URL (see `URL_FORMS`); the error says what is wrong.
     pub fn parse_url(url: &str) -> Result<Self, &'static str> {
         let (scheme, rest) = url.split_once("://").ok_or(URL_FORMS)?;
         let kind = match scheme {

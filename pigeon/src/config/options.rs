@@ -39,7 +39,7 @@ pub struct Options {
     #[cfg_attr(feature = "cli", arg(long, value_name = "URL"))]
     pub listen: Option<Vec<String>>,
 
-    /// Listener tables (TOML only: [[listeners]] with kind, host, port, path, cert, key, ...)
+    /// Listener tables (TOML only: `[[listeners]]` tables with kind, host, port, path, cert, key, ...)
     #[cfg_attr(feature = "cli", arg(skip))]
     pub listeners: Option<Vec<Listener>>,
 
