@@ -31,7 +31,7 @@ fn finish(r: syn::Result<proc_macro2::TokenStream>) -> TokenStream {
 /// | `Arc<dyn Trait>` | the provider bound to it: `providers = [Impl as dyn Trait]` |
 /// | `PigeonService` | the handle on the module's broker (publish, subscribe, close) |
 /// | `Config` | the broker's configuration |
-/// | anything, marked `#[inject(default)]` | `Default::default()` |
+/// | any `T: Default`, marked `#[inject(default)]` | `Default::default()` |
 ///
 /// A field of another type is a compile error on it (a provider written
 /// without `Arc` is told to take `Arc<T>`). What the module lacks (a provider
@@ -60,7 +60,7 @@ fn finish(r: syn::Result<proc_macro2::TokenStream>) -> TokenStream {
 ///   `async fn connect(args...) -> Result<Self, E>` (`E: Display`) or
 ///   `-> Self`, every argument resolved as a field would be (at most 12);
 ///   it is a plain function, not a method. An `Err` stops the start-up with
-///   `provider `Db`: <message>`. With a factory the fields are the
+///   the error ``provider `Db`: <message>``. With a factory the fields are the
 ///   factory's to fill: `#[inject]` does not apply.
 /// - `destroy = Self::close`: `async fn close(&self)` (returning `()` or
 ///   `Result<(), E>`, whose error is logged) runs when the app closes
