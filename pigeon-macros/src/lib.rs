@@ -30,7 +30,9 @@ pub fn handlers(attr: TokenStream, item: TokenStream) -> TokenStream {
     finish(handlers::expand(attr.into(), item.into()))
 }
 
-/// Declares a module: broker options and `providers = [...]`.
+/// Declares a module: broker options, `providers = [...]`, `imports = [...]`
+/// (other modules whose providers and handlers join this one's) and
+/// `config_file = "..."` (read at bootstrap when it exists).
 #[proc_macro_attribute]
 pub fn module(attr: TokenStream, item: TokenStream) -> TokenStream {
     finish(module::expand(attr.into(), item.into()))

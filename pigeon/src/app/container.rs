@@ -32,7 +32,9 @@ pub enum BootstrapError {
         message: String,
     },
     /// An override names a type the module does not provide.
-    #[error("override_provider::<{0}>: `{0}` is not a provider of the module (nothing to override)")]
+    #[error(
+        "override_provider::<{0}>: `{0}` is not a provider of the module (nothing to override)"
+    )]
     NotAProvider(&'static str),
     /// Providers that depend on each other in a cycle.
     #[error("dependency cycle between providers: {0}")]
@@ -53,6 +55,14 @@ pub enum BootstrapError {
     /// not a listener): the error names the option.
     #[error("module option: {0}")]
     Options(#[source] crate::config::ConfigError),
+    /// The configuration read at startup (the config file, the `PIGEON_*`
+    /// variables, a settings section) is refused: the error names the file or
+    /// variable, and the key.
+    #[error("configuration: {0}")]
+    Config(#[source] crate::config::ConfigError),
+    /// Modules that import each other in a cycle, in import order.
+    #[error("modules import each other in a cycle: {0}")]
+    ImportCycle(String),
     /// The broker could not start (e.g. the port is taken).
     #[error("the broker could not start: {0}")]
     Start(#[source] crate::broker::StartError),

@@ -3,12 +3,14 @@
 
 mod container;
 mod module;
+mod settings;
 pub mod testing;
 
 use std::{any::Any, any::TypeId, net::SocketAddr, sync::Arc, time::Duration};
 
 pub use container::{BootstrapError, Container, Inject, Injectable, ProviderDef};
-pub use module::{HooksOptions, Module, ModuleEntry};
+pub use module::{HooksOptions, Import, Module, ModuleEntry};
+pub use settings::{Section, Settings};
 
 use crate::{hooks::Hooks, Broker, BrokerHandle, Config, PigeonService};
 
@@ -25,20 +27,83 @@ pub struct Built {
 }
 
 impl Pigeon {
-    /// Builds module `M` and starts its broker with the module's configuration.
+    /// Builds module `M` (with the modules it imports) and starts its broker.
+    ///
+    /// The configuration is, lowest first: the defaults, the module's options
+    /// (see [`Import`] for imported modules'), the TOML config file (the one
+    /// the `PIGEON_CONFIG` variable names, else the module's `config_file`
+    /// when it exists), then the `PIGEON_*` environment variables — the keys
+    /// and errors of the standalone binary. The file's other tables and the
+    /// `PIGEON_<SECTION>__<KEY>` variables are the application's settings,
+    /// injected as [`Settings<T>`]. Without the `toml` feature: the module's
+    /// options alone.
     pub async fn bootstrap<M: Module>() -> Result<App, BootstrapError> {
         Self::bootstrap_with::<M>(|_| {}).await
     }
 
     /// As [`Pigeon::bootstrap`], letting `configure` change the configuration
-    /// first (e.g. a `--port` flag).
+    /// last (over the file and the environment; e.g. a `--port` flag).
     pub async fn bootstrap_with<M: Module>(
         configure: impl FnOnce(&mut Config),
     ) -> Result<App, BootstrapError> {
+        Self::bootstrap_with_env::<M, _, _, _>(std::env::vars_os(), configure).await
+    }
+
+    /// As [`Pigeon::bootstrap_with`], with the environment given as
+    /// `(name, value)` pairs instead of read from the process.
+    ///
+    /// ```no_run
+    /// # use pigeon::prelude::*;
+    /// #[module(port = 0, config_file = "pigeon.toml", providers = [])]
+    /// struct AppModule;
+    ///
+    /// # async fn run() -> Result<(), pigeon::BootstrapError> {
+    /// let env = [("PIGEON_QUEUE_LIMIT", "7"), ("PIGEON_CONFIG", "/etc/app/pigeon.toml")];
+    /// let app = Pigeon::bootstrap_with_env::<AppModule, _, _, _>(env, |c| c.host = "127.0.0.1".into()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn bootstrap_with_env<M: Module, I, K, V>(
+        vars: I,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<App, BootstrapError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<std::ffi::OsString>,
+        V: Into<std::ffi::OsString>,
+    {
         install_logging();
-        let mut config = M::config().map_err(BootstrapError::Options)?;
+        let mut config = Self::load_config::<M, _, _, _>(vars)?;
         configure(&mut config);
         Self::launch::<M>(config, Vec::new()).await
+    }
+
+    /// The configuration [`Pigeon::bootstrap_with_env`] starts module `M`
+    /// with (before its `configure`), validated; nothing is started.
+    ///
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// #[module(port = 0, queue_limit = 9, providers = [])]
+    /// struct AppModule;
+    ///
+    /// let config = Pigeon::load_config::<AppModule, _, _, _>([("PIGEON_QUEUE_LIMIT", "7")]).unwrap();
+    /// assert_eq!((config.port, config.queue_limit), (0, 7));
+    /// let err = Pigeon::load_config::<AppModule, _, _, _>([("PIGEON_QUEUE_LIMIT", "0")]).err().unwrap();
+    /// assert_eq!(err.to_string(), "configuration: invalid value for PIGEON_QUEUE_LIMIT: 0 (must be at least 1)");
+    /// ```
+    pub fn load_config<M: Module, I, K, V>(vars: I) -> Result<Config, BootstrapError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<std::ffi::OsString>,
+        V: Into<std::ffi::OsString>,
+    {
+        let config = M::config().map_err(BootstrapError::Options)?;
+        #[cfg(feature = "toml")]
+        let config = config
+            .with_file_and_env(M::config_file().map(std::path::Path::new), vars)
+            .map_err(BootstrapError::Config)?;
+        #[cfg(not(feature = "toml"))]
+        drop(vars.into_iter());
+        Ok(config)
     }
 
     /// Builds module `M` with `overrides` in place of the module's providers
@@ -60,21 +125,22 @@ impl Pigeon {
         })
     }
 
-    /// Instantiates the providers and builds the hooks, without starting a broker
+    /// Instantiates the providers of `M` and of the modules it imports and
+    /// builds the hooks, without starting a broker
     /// (must run inside a tokio runtime when the module has event handlers).
     pub fn build<M: Module>(config: &Config) -> Result<Built, BootstrapError> {
         Self::build_with::<M>(config, Vec::new())
     }
 
-    /// As [`Pigeon::build`], each of `overrides` replacing the module's
-    /// provider of the same type (an override of a type the module does not
-    /// provide is an error naming it).
+    /// As [`Pigeon::build`], each of `overrides` replacing the provider of
+    /// the same type among those of the module and its imports (an override of
+    /// a type none of them provides is an error naming it).
     pub(crate) fn build_with<M: Module>(
         config: &Config,
         overrides: Vec<ProviderDef>,
     ) -> Result<Built, BootstrapError> {
         let service = PigeonService::detached();
-        let mut defs = M::providers();
+        let mut defs = module::providers::<M>()?;
         for replacement in overrides {
             let name = replacement.name;
             let slot = defs.iter_mut().find(|d| d.type_id == replacement.type_id);
@@ -87,6 +153,11 @@ impl Pigeon {
         }
         let container = Container::new(config.clone(), service.clone(), defs);
         let instances = container.instantiate_all()?;
+        // Only now is it known which settings sections the providers read.
+        config
+            .sections
+            .check_read()
+            .map_err(BootstrapError::Config)?;
         let options = M::hooks_options();
         let mut builder = Hooks::builder();
         builder.allow_sys_publish = options.allow_sys_publish;
