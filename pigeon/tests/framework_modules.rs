@@ -230,8 +230,12 @@ async fn a_module_imported_twice_counts_once() {
     let (c, mut ev) = client(app.local_addr(), "diamond", "friend");
     connect(&mut ev).await.unwrap();
     let poll = tokio::spawn(async move { while ev.poll().await.is_ok() {} });
-    c.publish("sensors/a", Q::AtLeastOnce, false, "1").await.unwrap();
-    c.publish("sensors/b", Q::AtLeastOnce, false, "2").await.unwrap();
+    c.publish("sensors/a", Q::AtLeastOnce, false, "1")
+        .await
+        .unwrap();
+    c.publish("sensors/b", Q::AtLeastOnce, false, "2")
+        .await
+        .unwrap();
     let journal = app.get::<Journal>().unwrap();
     wait_for(&journal, "meter sensors/b").await;
     app.flush_events().await;
