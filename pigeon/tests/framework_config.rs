@@ -77,13 +77,30 @@ struct FileModule;
 )]
 struct PlainModule;
 
-/// A config file of this test, named after it.
-fn file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pigeon-framework-config-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}.toml"));
+/// A config file of one test, named after it; removed when dropped.
+struct File(PathBuf);
+
+impl std::ops::Deref for File {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for File {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn file(name: &str, text: &str) -> File {
+    let path = std::env::temp_dir().join(format!(
+        "pigeon-framework-config-{}-{name}.toml",
+        std::process::id()
+    ));
     std::fs::write(&path, text).unwrap();
-    path
+    File(path)
 }
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -215,3 +215,48 @@ pub struct HooksOptions {
     /// Capacity of each provider's event queue (0 = default).
     pub event_queue: usize,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::app::{BootstrapError, Pigeon, ProviderDef};
+    use crate::prelude::*;
+
+    #[injectable]
+    struct Clock {
+        #[inject(default)]
+        now: u64,
+    }
+
+    #[injectable]
+    struct Scheduler {
+        clock: Arc<Clock>,
+    }
+
+    #[module(providers = [Clock])]
+    struct TimeModule;
+
+    #[module(imports = [TimeModule], providers = [Scheduler])]
+    struct AppModule;
+
+    #[test]
+    fn an_override_replaces_an_imported_modules_provider() {
+        let config = <AppModule as Module>::config().unwrap();
+        let fake = Arc::new(Clock { now: 42 });
+        let built =
+            Pigeon::build_with::<AppModule>(&config, vec![ProviderDef::value(fake.clone())])
+                .unwrap();
+        let scheduler = built.get::<Scheduler>().unwrap();
+        assert!(Arc::ptr_eq(&scheduler.clock, &fake));
+        assert_eq!(scheduler.clock.now, 42);
+        // A type that neither module provides is no override.
+        let Err(error) = Pigeon::build_with::<AppModule>(
+            &config,
+            vec![ProviderDef::value(Arc::new(String::new()))],
+        ) else {
+            panic!("overrode a provider nobody has");
+        };
+        assert!(matches!(error, BootstrapError::NotAProvider(_)), "{error}");
+    }
+}
