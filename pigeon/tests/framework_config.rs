@@ -338,6 +338,20 @@ async fn a_section_that_does_not_deserialize_names_the_file_section_and_key() {
         start_error::<AppModule>(Vec::new()).await,
         "configuration: invalid settings section [greeter] (no config file): missing field `text`"
     );
+    // A key set in code is said to be.
+    let vars = env(&[("PIGEON_GREETER__TEXT", "hi")]);
+    let set_in_code = |c: &mut Config| {
+        c.sections
+            .set("greeter", serde_json::json!({ "times": -1 }))
+    };
+    match Pigeon::bootstrap_with_env::<AppModule, _, _, _>(vars, set_in_code).await {
+        Err(e) => assert_eq!(
+            e.to_string(),
+            "configuration: invalid settings section [greeter] (set in code): key `times`: \
+             invalid value: integer `-1`, expected u32"
+        ),
+        Ok(_) => panic!("started with times = -1"),
+    }
     // A variable's value that fits no reading is named by the variable.
     assert_eq!(
         start_error::<AppModule>(env(&[

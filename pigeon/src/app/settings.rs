@@ -27,7 +27,8 @@ use crate::Config;
 )]
 pub trait Section: DeserializeOwned + Send + Sync + 'static {
     /// The section's name: the file's `[NAME]` table, the `PIGEON_<NAME>__`
-    /// variables (so: lower case letters, digits and single `_`).
+    /// variables (so: lower case letters, digits and single `_`, and not the
+    /// key of a broker option such as `http`).
     const NAME: &'static str;
 }
 

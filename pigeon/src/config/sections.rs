@@ -136,7 +136,9 @@ impl Sections {
     }
 
     fn section_error(&self, section: &str, at: Vec<String>, message: String) -> ConfigError {
-        let in_code = self.set.get(section).is_some_and(|v| lookup(v, &at));
+        // A key given in code (not the section as a whole: its other keys
+        // may come from the file).
+        let in_code = !at.is_empty() && self.set.get(section).is_some_and(|v| lookup(v, &at));
         let origin = match &self.file {
             _ if in_code => " (set in code)".to_owned(),
             Some(file) if self.tables.contains_key(section) => format!(" in {}", file.display()),
