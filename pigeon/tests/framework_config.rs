@@ -116,7 +116,7 @@ fn config_var(path: &std::path::Path) -> (String, String) {
 
 /// The error `load_config` gives for the environment `vars`.
 fn config_error(vars: Vec<(String, String)>) -> String {
-    match Pigeon::load_config::<PlainModule, _, _, _>(vars) {
+    match Pigeon::load_config::<PlainModule>(vars) {
         Ok(config) => panic!("accepted: {config:?}"),
         Err(e) => {
             assert!(matches!(e, BootstrapError::Config(_)), "{e:?}");
@@ -127,7 +127,7 @@ fn config_error(vars: Vec<(String, String)>) -> String {
 
 /// Starts `M` and returns the error it fails with.
 async fn start_error<M: Module>(vars: Vec<(String, String)>) -> String {
-    match Pigeon::bootstrap_with_env::<M, _, _, _>(vars, |_| {}).await {
+    match Pigeon::bootstrap_with_env::<M>(vars, |_| {}).await {
         Ok(_) => panic!("started"),
         Err(e) => {
             assert!(matches!(e, BootstrapError::Config(_)), "{e:?}");
@@ -193,7 +193,7 @@ async fn file_then_environment_then_code_over_the_modules_options() {
         ("PIGEON_GREETER__TEXT", "from the environment"),
     ]);
     vars.push(config_var(&path));
-    let app = Pigeon::bootstrap_with_env::<AppModule, _, _, _>(vars, |c| {
+    let app = Pigeon::bootstrap_with_env::<AppModule>(vars, |c| {
         c.maximum_qos = QoS::AtLeastOnce;
         c.sections
             .set("greeter", serde_json::json!({ "text": "from code" }));
@@ -223,7 +223,7 @@ async fn a_settings_section_of_the_file_is_injected_into_a_provider() {
         "section",
         "[greeter]\ntext = \"hello\"\ntags = [\"a\", \"b\"]\n",
     );
-    let app = Pigeon::bootstrap_with_env::<AppModule, _, _, _>([config_var(&path)], |_| {})
+    let app = Pigeon::bootstrap_with_env::<AppModule>([config_var(&path)], |_| {})
         .await
         .unwrap();
     let greeter = app.get::<Greeter>().unwrap();
@@ -235,7 +235,7 @@ async fn a_settings_section_of_the_file_is_injected_into_a_provider() {
 #[tokio::test]
 async fn the_modules_config_file_is_read_when_it_exists() {
     let no_env: [(&str, &str); 0] = [];
-    let app = Pigeon::bootstrap_with_env::<FileModule, _, _, _>(no_env, |_| {})
+    let app = Pigeon::bootstrap_with_env::<FileModule>(no_env, |_| {})
         .await
         .unwrap();
     assert_eq!(connack(app.local_addr()).await.receive_max, Some(5));
@@ -245,11 +245,11 @@ async fn the_modules_config_file_is_read_when_it_exists() {
     );
     app.close().await;
     // A config_file that does not exist is no error: the module's options stay.
-    let config = Pigeon::load_config::<PlainModule, _, _, _>(no_env).unwrap();
+    let config = Pigeon::load_config::<PlainModule>(no_env).unwrap();
     assert_eq!(config.queue_limit, 9);
     // PIGEON_CONFIG names another file, in place of the module's.
     let path = file("instead", "queue_limit = 3\n");
-    let config = Pigeon::load_config::<PlainModule, _, _, _>([config_var(&path)]).unwrap();
+    let config = Pigeon::load_config::<PlainModule>([config_var(&path)]).unwrap();
     assert_eq!(config.queue_limit, 3);
 }
 
@@ -344,7 +344,7 @@ async fn a_section_that_does_not_deserialize_names_the_file_section_and_key() {
         c.sections
             .set("greeter", serde_json::json!({ "times": -1 }))
     };
-    match Pigeon::bootstrap_with_env::<AppModule, _, _, _>(vars, set_in_code).await {
+    match Pigeon::bootstrap_with_env::<AppModule>(vars, set_in_code).await {
         Err(e) => assert_eq!(
             e.to_string(),
             "configuration: invalid settings section [greeter] (set in code): key `times`: \

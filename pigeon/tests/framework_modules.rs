@@ -100,7 +100,7 @@ struct AppModule;
 /// Starts `M` on an ephemeral port of 127.0.0.1, with no environment.
 async fn start<M: Module>() -> Result<App, BootstrapError> {
     let no_env: [(&str, &str); 0] = [];
-    Pigeon::bootstrap_with_env::<M, _, _, _>(no_env, |c| {
+    Pigeon::bootstrap_with_env::<M>(no_env, |c| {
         c.host = "127.0.0.1".into();
         c.port = 0;
     })

@@ -6,7 +6,7 @@ mod module;
 mod settings;
 pub mod testing;
 
-use std::{any::Any, any::TypeId, net::SocketAddr, sync::Arc, time::Duration};
+use std::{any::Any, any::TypeId, ffi::OsString, net::SocketAddr, sync::Arc, time::Duration};
 
 pub use container::{BootstrapError, Container, Inject, Injectable, ProviderDef};
 pub use module::{HooksOptions, Import, Module, ModuleEntry};
@@ -46,7 +46,7 @@ impl Pigeon {
     pub async fn bootstrap_with<M: Module>(
         configure: impl FnOnce(&mut Config),
     ) -> Result<App, BootstrapError> {
-        Self::bootstrap_with_env::<M, _, _, _>(std::env::vars_os(), configure).await
+        Self::bootstrap_with_env::<M>(std::env::vars_os(), configure).await
     }
 
     /// As [`Pigeon::bootstrap_with`], with the environment given as
@@ -59,20 +59,15 @@ impl Pigeon {
     ///
     /// # async fn run() -> Result<(), pigeon::BootstrapError> {
     /// let env = [("PIGEON_QUEUE_LIMIT", "7"), ("PIGEON_CONFIG", "/etc/app/pigeon.toml")];
-    /// let app = Pigeon::bootstrap_with_env::<AppModule, _, _, _>(env, |c| c.host = "127.0.0.1".into()).await?;
+    /// let app = Pigeon::bootstrap_with_env::<AppModule>(env, |c| c.host = "127.0.0.1".into()).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn bootstrap_with_env<M: Module, I, K, V>(
-        vars: I,
+    pub async fn bootstrap_with_env<M: Module>(
+        vars: impl IntoIterator<Item = (impl Into<OsString>, impl Into<OsString>)>,
         configure: impl FnOnce(&mut Config),
-    ) -> Result<App, BootstrapError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<std::ffi::OsString>,
-        V: Into<std::ffi::OsString>,
-    {
+    ) -> Result<App, BootstrapError> {
         install_logging();
-        let mut config = Self::load_config::<M, _, _, _>(vars)?;
+        let mut config = Self::load_config::<M>(vars)?;
         configure(&mut config);
         Self::launch::<M>(config, Vec::new()).await
     }
@@ -85,17 +80,14 @@ impl Pigeon {
     /// #[module(port = 0, queue_limit = 9, providers = [])]
     /// struct AppModule;
     ///
-    /// let config = Pigeon::load_config::<AppModule, _, _, _>([("PIGEON_QUEUE_LIMIT", "7")]).unwrap();
+    /// let config = Pigeon::load_config::<AppModule>([("PIGEON_QUEUE_LIMIT", "7")]).unwrap();
     /// assert_eq!((config.port, config.queue_limit), (0, 7));
-    /// let err = Pigeon::load_config::<AppModule, _, _, _>([("PIGEON_QUEUE_LIMIT", "0")]).err().unwrap();
+    /// let err = Pigeon::load_config::<AppModule>([("PIGEON_QUEUE_LIMIT", "0")]).err().unwrap();
     /// assert_eq!(err.to_string(), "configuration: invalid value for PIGEON_QUEUE_LIMIT: 0 (must be at least 1)");
     /// ```
-    pub fn load_config<M: Module, I, K, V>(vars: I) -> Result<Config, BootstrapError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<std::ffi::OsString>,
-        V: Into<std::ffi::OsString>,
-    {
+    pub fn load_config<M: Module>(
+        vars: impl IntoIterator<Item = (impl Into<OsString>, impl Into<OsString>)>,
+    ) -> Result<Config, BootstrapError> {
         let config = M::config().map_err(BootstrapError::Options)?;
         #[cfg(feature = "toml")]
         let config = config

@@ -75,7 +75,8 @@ impl Sections {
     /// section's variables (each taken as text when `T` wants text there, else
     /// as a TOML value, else as a comma-separated list, as the broker options'
     /// variables are), what [`Sections::set`] gave. An error names the file or
-    /// the variable, the section and the key.
+    /// the variable, the section and the key. The section counts as read: at
+    /// bootstrap, a table of the file that nothing read is an error.
     pub fn get<T: DeserializeOwned>(&self, section: &str) -> Result<T, ConfigError> {
         self.read
             .lock()
