@@ -36,9 +36,11 @@ pub fn handlers(attr: TokenStream, item: TokenStream) -> TokenStream {
     finish(handlers::expand(attr.into(), item.into()))
 }
 
-/// Declares a module: broker options and `providers = [...]` (an entry
-/// `Impl as dyn Trait` binds the trait object to that provider);
-/// `values = [expr, ...]` are ready instances injected by their type.
+/// Declares a module: broker options, `providers = [...]` (an entry
+/// `Impl as dyn Trait` binds the trait object to that provider),
+/// `values = [expr, ...]` (ready instances injected by their type),
+/// `imports = [...]` (other modules whose providers and handlers join this
+/// one's) and `config_file = "..."` (read at bootstrap when it exists).
 #[proc_macro_attribute]
 pub fn module(attr: TokenStream, item: TokenStream) -> TokenStream {
     finish(module::expand(attr.into(), item.into()))

@@ -33,6 +33,7 @@ pub use service::PigeonService;
 /// Used by the code the macros generate; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::app::Import;
     pub use crate::app::{factory, DestroyOutput, InjectableEntry};
     pub use crate::app::{
         Container, HooksOptions, Inject, Injectable, Module, ModuleEntry, ProviderDef,

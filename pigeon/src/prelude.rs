@@ -47,6 +47,7 @@
 //! ```
 
 pub use crate::app::{App, Injectable, Module, Pigeon};
+pub use crate::app::{Section, Settings};
 pub use crate::codec::{ConnAck, Connect, Protocol, Publish, QoS};
 pub use crate::hooks::{
     AuthError, AuthExchange, AuthStep, Client, Credential, Denied, Error, HookError, Json, Packet,
