@@ -31,6 +31,7 @@ fn finish(r: syn::Result<proc_macro2::TokenStream>) -> TokenStream {
 /// | `Arc<dyn Trait>` | the provider bound to it: `providers = [Impl as dyn Trait]` |
 /// | `PigeonService` | the handle on the module's broker (publish, subscribe, close) |
 /// | `Config` | the broker's configuration |
+/// | `Settings<T>`, `T: Section` | the application's own section `T::NAME` of the config file and `PIGEON_<NAME>__*` variables, deserialised |
 /// | any `T: Default`, marked `#[inject(default)]` | `Default::default()` |
 ///
 /// A field of another type is a compile error on it (a provider written
@@ -175,9 +176,10 @@ pub fn handlers(attr: TokenStream, item: TokenStream) -> TokenStream {
     finish(handlers::expand(attr.into(), item.into()))
 }
 
-/// Declares a module on a struct (usually a unit struct): the broker's options and the
-/// providers; implements `pigeon::app::Module`, which `Pigeon::bootstrap`,
-/// `Pigeon::builder` and `pigeon::testing::Test::module` start.
+/// Declares a module on a struct (usually a unit struct): the broker's
+/// options, the providers and the modules it imports; implements
+/// `pigeon::app::Module`, which `Pigeon::bootstrap`, `Pigeon::builder` and
+/// `pigeon::testing::Test::module` start.
 ///
 /// ```ignore
 /// #[module(
@@ -186,6 +188,8 @@ pub fn handlers(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///     listen = ["mqtt://0.0.0.0:1883", "ws://0.0.0.0:8080/mqtt"],
 ///     persistence = redb("/var/lib/pigeon/store.redb"),
 ///     connect_timeout = 30000,
+///     config_file = "pigeon.toml",
+///     imports = [AuthModule],
 ///     values = [UsersFile("users.toml".into())],
 ///     providers = [Registry, PgStore as dyn DeviceStore, Telemetry],
 /// )]
@@ -201,6 +205,16 @@ pub fn handlers(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// - `values = [expr, ...]`: ready instances, evaluated at bootstrap, each
 ///   injected into the `Arc<T>` fields of its type (two of one type is a
 ///   bootstrap error).
+/// - `imports = [AuthModule, TelemetryModule]`: other modules whose
+///   providers and handlers join this one's (transitively; a provider
+///   listed twice is one singleton), and whose options apply where this
+///   module sets nothing. An import that is no module is a compile error on
+///   it; modules importing each other in a cycle, a bootstrap error. See
+///   `pigeon::app::Import`.
+/// - `config_file = "pigeon.toml"`: the TOML file `Pigeon::bootstrap` reads
+///   over the module's options when it exists (the `PIGEON_CONFIG`
+///   variable names another; `PIGEON_*` variables come last): the
+///   binary's keys, and `[section]` tables for `Settings<T>`.
 /// - `listen = ["mqtt://HOST:PORT", "mqtts://..", "ws://HOST:PORT/PATH",
 ///   "wss://.."]`: the listeners (the scheme is checked here, the rest at
 ///   bootstrap); `host` and `port` are then bound only if given too.
@@ -212,7 +226,8 @@ pub fn handlers(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// - `allow_sys_publish = true`: clients may publish to `$SYS/` topics
 ///   (refused before any handler by default).
 /// - `event_queue = N`: the capacity of each provider's event queue
-///   (default 16384).
+///   (default 16384). `config_file`, `allow_sys_publish` and `event_queue`
+///   count only on the module that is started, not on an imported one.
 /// - any other key is a field of `pigeon::config::Options`, the same name,
 ///   type and unit (milliseconds) as the binary's TOML key: `host`, `port`,
 ///   `id`, `cert`, `key`, `ca_file`, `require_certificate`,

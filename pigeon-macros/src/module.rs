@@ -1,4 +1,4 @@
-//! `#[module(port = .., providers = [..], ...)]`: implements `Module`.
+//! `#[module(port = .., providers = [..], imports = [..], ...)]`: implements `Module`.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -24,6 +24,10 @@ struct ModuleArgs {
     bindings: Vec<(Path, Type)>,
     /// `values = [expr, ...]`: ready instances, each injected by its type.
     values: Vec<Expr>,
+    /// `imports = [AuthModule, ...]`: modules whose providers join this one's.
+    imports: Vec<Path>,
+    /// `config_file = "pigeon.toml"`: read at bootstrap when it exists.
+    config_file: Option<LitStr>,
     allow_sys_publish: Option<LitBool>,
     event_queue: Option<LitInt>,
 }
@@ -60,6 +64,22 @@ impl Parse for ModuleArgs {
                     bracketed!(content in input);
                     let list = Punctuated::<Expr, Token![,]>::parse_terminated(&content)?;
                     args.values = list.into_iter().collect();
+                }
+                "imports" => {
+                    let content;
+                    bracketed!(content in input);
+                    let list = Punctuated::<Path, Token![,]>::parse_terminated(&content)?;
+                    args.imports = parse_imports(list)?;
+                }
+                "config_file" => {
+                    let file: LitStr = input.parse()?;
+                    if file.value().is_empty() {
+                        return Err(syn::Error::new(
+                            file.span(),
+                            "the config file's path cannot be empty",
+                        ));
+                    }
+                    args.config_file = Some(file);
                 }
                 "persistence" => {
                     let store = parse_store(input)?;
@@ -119,6 +139,23 @@ impl Parse for Provider {
         };
         Ok(Self { path, bound })
     }
+}
+
+/// The imported modules, each once. Whether each is a module is the
+/// compiler's to say (`Module` is not implemented), pointing at it.
+fn parse_imports(list: Punctuated<Path, Token![,]>) -> syn::Result<Vec<Path>> {
+    let mut imports: Vec<Path> = Vec::new();
+    for path in list {
+        let text = quote!(#path).to_string();
+        if imports.iter().any(|p| quote!(#p).to_string() == text) {
+            return Err(syn::Error::new(
+                path.span(),
+                format!("`{text}` is imported twice"),
+            ));
+        }
+        imports.push(path);
+    }
+    Ok(imports)
 }
 
 /// The value of an `Options` field from what the user wrote: a string literal
@@ -254,6 +291,22 @@ pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<Token
     let values = args.values.iter().map(|v| {
         quote_spanned!(v.span()=> ::pigeon::__private::ProviderDef::value(::pigeon::__private::Arc::new(#v)))
     });
+    for import in &args.imports {
+        if import.is_ident(ident) || import.is_ident("Self") {
+            return Err(syn::Error::new(
+                import.span(),
+                "a module cannot import itself",
+            ));
+        }
+    }
+    let imports = args
+        .imports
+        .iter()
+        .map(|p| quote_spanned!(p.span()=> ::pigeon::__private::Import::of::<#p>()));
+    let config_file = match &args.config_file {
+        Some(file) => quote!(::std::option::Option::Some(#file)),
+        None => quote!(::std::option::Option::None),
+    };
     let allow_sys = args.allow_sys_publish.map_or(quote!(false), |b| quote!(#b));
     let event_queue = args.event_queue.map_or(quote!(0), |n| quote!(#n));
     let name = ident.to_string();
@@ -282,6 +335,12 @@ pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<Token
             }
             fn values() -> ::std::vec::Vec<::pigeon::__private::ProviderDef> {
                 ::std::vec![#(#values),*]
+            }
+            fn imports() -> ::std::vec::Vec<::pigeon::__private::Import> {
+                ::std::vec![#(#imports),*]
+            }
+            fn config_file() -> ::std::option::Option<&'static str> {
+                #config_file
             }
             fn hooks_options() -> ::pigeon::__private::HooksOptions {
                 ::pigeon::__private::HooksOptions {

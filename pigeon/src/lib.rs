@@ -79,17 +79,21 @@
 //!
 //! # Where things are
 //!
-//! - **Starting an application**: [`Pigeon::bootstrap`] builds a module and
-//!   starts its broker with the module's options;
-//!   [`Pigeon::bootstrap_with`] changes the [`Config`] first (a `--port`
-//!   flag); [`Pigeon::builder`] also gives values known only at run time (a
-//!   path, a secret). Each returns an [`App`]: [`App::listen`] serves until
-//!   a signal, [`App::close`] stops, [`App::local_addr`], [`App::get`].
+//! - **Starting an application**: [`Pigeon::bootstrap`] builds a module
+//!   (with the modules it imports) and starts its broker, configured by the
+//!   module's options, then a TOML file and the `PIGEON_*` environment
+//!   variables (with the default `toml` feature); [`Pigeon::bootstrap_with`] changes the [`Config`] last (a
+//!   `--port` flag); [`Pigeon::builder`] also gives values known only at run
+//!   time (a path, a secret). Each returns an [`App`]: [`App::listen`]
+//!   serves until a signal, [`App::close`] stops, [`App::local_addr`],
+//!   [`App::get`].
 //! - **[`#[module]`](macro@module)**: broker options (`port`, `listen`,
-//!   `persistence`, ...), `providers = [...]` and `values = [...]`; it
+//!   `persistence`, ...), `providers = [...]`, `values = [...]`,
+//!   `imports = [...]` ([`app::Import`]) and `config_file = "..."`; it
 //!   implements [`app::Module`].
 //! - **[`#[injectable]`](macro@injectable)**: a provider, its fields
-//!   injected from the container (`Arc<T>`, [`PigeonService`], [`Config`]),
+//!   injected from the container (`Arc<T>`, [`PigeonService`], [`Config`],
+//!   the application's own configuration sections as [`app::Settings`]),
 //!   or built by an async `factory`; implements [`app::Injectable`] (see
 //!   [`app::Factory`]).
 //! - **[`#[handlers]`](macro@handlers)** on an `impl` block of a provider,
@@ -154,6 +158,7 @@ pub use service::PigeonService;
 /// Used by the code the macros generate; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::app::Import;
     pub use crate::app::{factory, DestroyOutput, InjectableEntry};
     pub use crate::app::{
         Container, HooksOptions, Inject, Injectable, Module, ModuleEntry, ProviderDef,

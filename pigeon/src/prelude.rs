@@ -4,7 +4,8 @@
 //!   handler attributes, each documented with when it runs, the parameters it
 //!   takes and what it may return ([`on_authenticate`], [`on_publish`], ...);
 //! - the entry points [`Pigeon`] and [`App`], the traits [`Module`] and
-//!   [`Injectable`], and what providers inject: [`PigeonService`], [`Config`];
+//!   [`Injectable`], and what providers inject: [`PigeonService`], [`Config`],
+//!   [`Settings`] (of a [`Section`] of the configuration);
 //! - the handler parameters (extractors): [`Client`], [`Credential`],
 //!   [`Json`], [`Param`], [`Params`], [`Payload`], [`Topic`], [`Packet`],
 //!   [`Subscription`], [`Subscriptions`], [`Unsubscriptions`], [`Error`],
@@ -61,6 +62,7 @@
 //! ```
 
 pub use crate::app::{App, Injectable, Module, Pigeon};
+pub use crate::app::{Section, Settings};
 pub use crate::codec::{ConnAck, Connect, Protocol, Publish, QoS};
 pub use crate::hooks::{
     AuthError, AuthExchange, AuthStep, Client, Credential, Denied, Error, HookError, Json, Packet,

@@ -77,6 +77,7 @@ impl<'a, M: Module> PigeonBuilder<'a, M> {
     pub async fn bootstrap(self) -> Result<App, BootstrapError> {
         let configure = self.configure;
         Pigeon::bootstrap_providing::<M>(
+            std::env::vars_os(),
             |config| configure.into_iter().for_each(|f| f(config)),
             self.providers,
         )

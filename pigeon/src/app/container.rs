@@ -104,6 +104,14 @@ pub enum BootstrapError {
     /// not a listener): the error names the option.
     #[error("module option: {0}")]
     Options(#[source] crate::config::ConfigError),
+    /// The configuration read at startup (the config file, the `PIGEON_*`
+    /// variables, a settings section) is refused: the error names the file or
+    /// variable, and the key.
+    #[error("configuration: {0}")]
+    Config(#[source] crate::config::ConfigError),
+    /// Modules that import each other in a cycle, in import order.
+    #[error("modules import each other in a cycle: {0}")]
+    ImportCycle(String),
     /// The broker could not start (e.g. the port is taken).
     #[error("the broker could not start: {0}")]
     Start(#[source] crate::broker::StartError),

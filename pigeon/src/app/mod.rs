@@ -5,21 +5,23 @@ mod builder;
 mod container;
 mod module;
 mod provider;
+mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-use std::{any::Any, any::TypeId, net::SocketAddr, sync::Arc, time::Duration};
+use std::{any::Any, any::TypeId, ffi::OsString, net::SocketAddr, sync::Arc, time::Duration};
 
 pub use builder::PigeonBuilder;
 pub use container::{BootstrapError, Container, Inject, Injectable, ProviderDef};
 // What the macros' generated code calls (through `pigeon::__private`).
 #[doc(hidden)]
 pub use container::InjectableEntry;
-pub use module::{HooksOptions, Module, ModuleEntry};
+pub use module::{HooksOptions, Import, Module, ModuleEntry};
 use provider::Shutdown;
 #[doc(hidden)]
 pub use provider::{factory, DestroyOutput};
 pub use provider::{Factory, FactoryOutput};
+pub use settings::{Section, Settings};
 
 use crate::{hooks::Hooks, Broker, BrokerHandle, Config, PigeonService};
 
@@ -37,30 +39,86 @@ pub struct Built {
 }
 
 impl Pigeon {
-    /// Builds module `M` and starts its broker with the module's configuration.
+    /// Builds module `M` (with the modules it imports) and starts its broker.
+    ///
+    /// The configuration is, lowest first: the defaults, the module's options
+    /// (see [`Import`] for imported modules'), the TOML config file (the one
+    /// the `PIGEON_CONFIG` variable names, else the module's `config_file`
+    /// when it exists), then the `PIGEON_*` environment variables — the keys
+    /// and errors of the standalone binary. The file's other tables and the
+    /// `PIGEON_<SECTION>__<KEY>` variables are the application's settings,
+    /// injected as [`Settings<T>`]. Without the `toml` feature: the module's
+    /// options alone.
     pub async fn bootstrap<M: Module>() -> Result<App, BootstrapError> {
         Self::bootstrap_with::<M>(|_| {}).await
     }
 
     /// As [`Pigeon::bootstrap`], letting `configure` change the configuration
-    /// first (e.g. a `--port` flag).
+    /// last (over the file and the environment; e.g. a `--port` flag).
     pub async fn bootstrap_with<M: Module>(
         configure: impl FnOnce(&mut Config),
     ) -> Result<App, BootstrapError> {
-        Self::bootstrap_providing::<M>(configure, Vec::new()).await
+        Self::bootstrap_with_env::<M>(std::env::vars_os(), configure).await
     }
 
-    /// As [`Pigeon::bootstrap_with`], with `extra` providers and values each
-    /// replacing the module's of the same type, or added (what
+    /// As [`Pigeon::bootstrap_with`], with the environment given as
+    /// `(name, value)` pairs instead of read from the process.
+    ///
+    /// ```no_run
+    /// # use pigeon::prelude::*;
+    /// #[module(port = 0, config_file = "pigeon.toml", providers = [])]
+    /// struct AppModule;
+    ///
+    /// # async fn run() -> Result<(), pigeon::BootstrapError> {
+    /// let env = [("PIGEON_QUEUE_LIMIT", "7"), ("PIGEON_CONFIG", "/etc/app/pigeon.toml")];
+    /// let app = Pigeon::bootstrap_with_env::<AppModule>(env, |c| c.host = "127.0.0.1".into()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn bootstrap_with_env<M: Module>(
+        vars: impl IntoIterator<Item = (impl Into<OsString>, impl Into<OsString>)>,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<App, BootstrapError> {
+        Self::bootstrap_providing::<M>(vars, configure, Vec::new()).await
+    }
+
+    /// As [`Pigeon::bootstrap_with_env`], with `extra` providers and values
+    /// each replacing the module's of the same type, or added (what
     /// [`PigeonBuilder::bootstrap`] runs).
-    async fn bootstrap_providing<M: Module>(
+    pub(crate) async fn bootstrap_providing<M: Module>(
+        vars: impl IntoIterator<Item = (impl Into<OsString>, impl Into<OsString>)>,
         configure: impl FnOnce(&mut Config),
         extra: Vec<ProviderDef>,
     ) -> Result<App, BootstrapError> {
         install_logging();
-        let mut config = M::config().map_err(BootstrapError::Options)?;
+        let mut config = Self::load_config::<M>(vars)?;
         configure(&mut config);
         Self::start::<M>(config, Vec::new(), extra).await
+    }
+
+    /// The configuration [`Pigeon::bootstrap_with_env`] starts module `M`
+    /// with (before its `configure`), validated; nothing is started.
+    ///
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// #[module(port = 0, queue_limit = 9, providers = [])]
+    /// struct AppModule;
+    ///
+    /// let config = Pigeon::load_config::<AppModule>([("PIGEON_QUEUE_LIMIT", "7")]).unwrap();
+    /// assert_eq!((config.port, config.queue_limit), (0, 7));
+    /// let err = Pigeon::load_config::<AppModule>([("PIGEON_QUEUE_LIMIT", "0")]).err().unwrap();
+    /// assert_eq!(err.to_string(), "configuration: invalid value for PIGEON_QUEUE_LIMIT: 0 (must be at least 1)");
+    /// ```
+    pub fn load_config<M: Module>(
+        vars: impl IntoIterator<Item = (impl Into<OsString>, impl Into<OsString>)>,
+    ) -> Result<Config, BootstrapError> {
+        let config = M::config().map_err(BootstrapError::Options)?;
+        #[cfg(feature = "toml")]
+        let config = config
+            .with_file_and_env(M::config_file().map(std::path::Path::new), vars)
+            .map_err(BootstrapError::Config)?;
+        #[cfg(not(feature = "toml"))]
+        drop(vars.into_iter());
+        Ok(config)
     }
 
     /// Builds module `M` with `overrides` in place of the module's providers
@@ -99,31 +157,25 @@ impl Pigeon {
         })
     }
 
-    /// Instantiates the providers and builds the hooks, without starting a broker
+    /// Instantiates the providers of `M` and of the modules it imports and
+    /// builds the hooks, without starting a broker
     /// (must run inside a tokio runtime when the module has event handlers).
     pub async fn build<M: Module>(config: &Config) -> Result<Built, BootstrapError> {
         Self::build_with::<M>(config, Vec::new(), Vec::new()).await
     }
 
-    /// As [`Pigeon::build`], each of `overrides` replacing the module's
-    /// provider of the same type (an override of a type the module does not
-    /// provide is an error naming it), and each of `extra` replacing it or,
-    /// when the module has none of its type, added. A failure destroys the
-    /// providers already created.
+    /// As [`Pigeon::build`], each of `overrides` replacing the provider of
+    /// the same type among those of the module and its imports (an override of
+    /// a type none of them provides is an error naming it), and each of
+    /// `extra` replacing it or, when none has one of its type, added. A
+    /// failure destroys the providers already created.
     pub(crate) async fn build_with<M: Module>(
         config: &Config,
         overrides: Vec<ProviderDef>,
         extra: Vec<ProviderDef>,
     ) -> Result<Built, BootstrapError> {
         let service = PigeonService::detached();
-        let mut defs = M::providers();
-        let values = M::values();
-        for (i, value) in values.iter().enumerate() {
-            if values[..i].iter().any(|v| v.type_id == value.type_id) {
-                return Err(BootstrapError::DuplicateValue(value.name));
-            }
-        }
-        defs.extend(values);
+        let mut defs = module::providers::<M>()?;
         for replacement in overrides {
             let name = replacement.name;
             let slot = defs.iter_mut().find(|d| d.type_id == replacement.type_id);
@@ -149,6 +201,11 @@ impl Pigeon {
             }
         };
         let shutdown = container.shutdown();
+        // Only now is it known which settings sections the providers read.
+        if let Err(e) = config.sections.check_read() {
+            shutdown.run().await;
+            return Err(BootstrapError::Config(e));
+        }
         let options = M::hooks_options();
         let mut builder = Hooks::builder();
         builder.allow_sys_publish = options.allow_sys_publish;

@@ -44,7 +44,7 @@ pub const ENV_PREFIX: &str = "PIGEON_";
 pub const NOT_OPTIONS: &[&str] = &["PIGEON_PYTHON", "PIGEON_VENV", "PIGEON_ARGS"];
 
 /// Between the levels of a nested key (`PIGEON_LISTENERS__0__PORT`).
-const LEVEL: &str = "__";
+pub(super) const LEVEL: &str = "__";
 
 /// The variable of an option key.
 ///
@@ -394,13 +394,24 @@ impl Config {
         env: EnvOptions,
         flags: Options,
     ) -> Result<Config, ConfigError> {
+        Config::from_sources_over(Config::default(), file, env, flags)
+    }
+
+    /// As [`Config::from_sources`], over `base` instead of the defaults (a
+    /// module's options, for `Pigeon::bootstrap`).
+    pub(super) fn from_sources_over(
+        base: Config,
+        file: Option<(PathBuf, Options)>,
+        env: EnvOptions,
+        flags: Options,
+    ) -> Result<Config, ConfigError> {
         let flag_keys = flags.keys();
         let (path, file) = file.unzip();
         let file_keys = file.as_ref().map(Options::keys).unwrap_or_default();
         let mut env = env;
         let env_options = std::mem::take(&mut env.options);
         let layers = file.into_iter().chain([env_options, flags]);
-        Config::from_layers(layers).map_err(|error| match error {
+        Config::from_layers_over(base, layers).map_err(|error| match error {
             ConfigError::Invalid { key, .. } if flag_keys.contains(&key) => error,
             ConfigError::Invalid { key, .. } if env.var_of(key).is_some() => env.name_var(error),
             ConfigError::Invalid {

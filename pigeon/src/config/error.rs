@@ -88,6 +88,38 @@ pub enum ConfigError {
         expected: &'static str,
     },
 
+    /// A settings section (`pigeon::app::Settings<T>`) does not deserialize
+    /// into its type: the section, the key (when the error is at one) and the
+    /// file it came from.
+    #[error("invalid settings section [{section}]{origin}: {}{message}", at_key(.key))]
+    Section {
+        /// The section, e.g. `app`.
+        section: String,
+        /// The key inside it (`port`, `db.port`), when the error is at one.
+        key: Option<String>,
+        /// Where the section came from, as it is written in the message
+        /// (` in pigeon.toml`, ` (no config file)`).
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A table of the config file is no option and no provider reads it as
+    /// its settings (a misspelt section or option).
+    #[error(
+        "unknown section [{section}] in {}: no broker option and no provider's settings (`Settings<T>` with `T::NAME = \"{section}\"`){}",
+        .path.display(),
+        hint_section(.suggestion)
+    )]
+    UnknownSection {
+        /// The file.
+        path: PathBuf,
+        /// The table's name.
+        section: String,
+        /// The read section (`[app]`) or option (`` `listeners` ``) it is closest to.
+        suggestion: Option<String>,
+    },
+
     /// The ACL file named by `--acl-file` is unreadable or malformed.
     #[error("invalid value for --acl-file / acl_file: {0}")]
     Acl(#[source] AclError),
@@ -116,5 +148,18 @@ fn flag(key: &str) -> String {
 fn hint(suggestion: &Option<&'static str>) -> String {
     suggestion
         .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
+}
+
+fn at_key(key: &Option<String>) -> String {
+    key.as_ref()
+        .map(|k| format!("key `{k}`: "))
+        .unwrap_or_default()
+}
+
+fn hint_section(suggestion: &Option<String>) -> String {
+    suggestion
+        .as_ref()
+        .map(|s| format!(" (did you mean {s}?)"))
         .unwrap_or_default()
 }

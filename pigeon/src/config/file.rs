@@ -9,11 +9,21 @@ impl Options {
     /// `password_file`, `cert`, `key`, `ca_file`, also in `[[listeners]]`) are
     /// taken relative to the file's folder.
     pub fn from_toml_file(path: &Path) -> Result<Options, ConfigError> {
+        Self::read_toml_file(path, false).map(|(options, _)| options)
+    }
+
+    /// As [`Options::from_toml_file`]; with `sections`, the tables that are
+    /// no option are returned beside the options (the application's settings)
+    /// rather than refused.
+    pub(super) fn read_toml_file(
+        path: &Path,
+        sections: bool,
+    ) -> Result<(Options, toml::Table), ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let mut options = Self::from_toml_str(&text, path)?;
+        let (mut options, tables) = Self::from_toml_text(&text, path, sections)?;
         if let Some(dir) = path.parent() {
             let relative = |file: &mut Option<PathBuf>| {
                 if let Some(f) = file.as_mut().filter(|f| f.is_relative()) {
@@ -36,7 +46,7 @@ impl Options {
                 }
             }
         }
-        Ok(options)
+        Ok((options, tables))
     }
 
     /// Parses TOML config text; `path` names it in errors.
@@ -49,7 +59,17 @@ impl Options {
     /// assert_eq!(err.to_string(), "unknown key `queue_limt` in pigeon.toml (did you mean `queue_limit`?)");
     /// ```
     pub fn from_toml_str(text: &str, path: &Path) -> Result<Options, ConfigError> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        Self::from_toml_text(text, path, false).map(|(options, _)| options)
+    }
+
+    /// As [`Options::from_toml_str`], the tables that are no option set apart
+    /// when `sections` is true (see [`Options::read_toml_file`]).
+    fn from_toml_text(
+        text: &str,
+        path: &Path,
+        sections: bool,
+    ) -> Result<(Options, toml::Table), ConfigError> {
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             let line = e.span().map_or(1, |span| {
                 1 + text
                     .get(..span.start)
@@ -63,6 +83,19 @@ impl Options {
                 ),
             }
         })?;
+        let mut tables = toml::Table::new();
+        if sections {
+            let names: Vec<String> = table
+                .iter()
+                .filter(|(key, value)| value.is_table() && !KEYS.contains(&key.as_str()))
+                .map(|(key, _)| key.clone())
+                .collect();
+            for name in names {
+                if let Some(value) = table.remove(&name) {
+                    tables.insert(name, value);
+                }
+            }
+        }
         // Each key is checked alone so that the error names it.
         for (key, value) in &table {
             let Some(&known) = KEYS.iter().find(|k| *k == key) else {
@@ -81,12 +114,13 @@ impl Options {
                     message: e.message().to_owned(),
                 })?;
         }
-        toml::Value::Table(table)
+        let options = toml::Value::Table(table)
             .try_into()
             .map_err(|e| ConfigError::Syntax {
                 path: PathBuf::from(path),
                 message: e.message().to_owned(),
-            })
+            })?;
+        Ok((options, tables))
     }
 }
 
@@ -99,7 +133,7 @@ pub(super) fn closest_key(key: &str) -> Option<&'static str> {
         .map(|(_, k)| k)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

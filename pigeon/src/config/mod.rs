@@ -52,6 +52,9 @@ mod options;
 #[cfg(all(test, feature = "cli"))]
 mod password_tests;
 #[cfg(feature = "toml")]
+mod runtime;
+mod sections;
+#[cfg(feature = "toml")]
 mod show;
 #[cfg(all(test, feature = "cli"))]
 mod tests;
@@ -68,6 +71,11 @@ pub use env::{env_var, EnvOptions, UnknownVar, ENV_PREFIX, NOT_OPTIONS};
 pub use error::ConfigError;
 pub use listener::Listener;
 pub use options::{Options, KEYS};
+#[cfg(feature = "toml")]
+pub use runtime::CONFIG_VAR;
+#[cfg(feature = "toml")]
+use sections::SectionVar;
+pub use sections::Sections;
 pub use validate::{MAX_PACKET_SIZE_LIMIT, MIN_PACKET_SIZE_LIMIT};
 
 /// Everything the broker can be told at startup.
@@ -194,6 +202,10 @@ pub struct Config {
     pub emitter: EmitterKind,
     /// This node's id in a cluster (defaults to the broker `id`).
     pub node_id: Option<String>,
+    /// The application's own settings (`[app]` tables of the config file,
+    /// `PIGEON_APP__KEY` variables), read by `pigeon::app::Settings<T>`; the
+    /// broker ignores them.
+    pub sections: Sections,
 }
 
 /// The store behind a broker ([`Config::persistence`]).
@@ -340,6 +352,7 @@ impl Default for Config {
             sys_interval: Duration::ZERO,
             emitter: EmitterKind::Local,
             node_id: None,
+            sections: Sections::default(),
         }
     }
 }

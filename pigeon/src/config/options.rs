@@ -412,14 +412,14 @@ impl Options {
 }
 
 impl Config {
-    /// Applies `layers` over the defaults, lowest first, then validates. When
-    /// listeners are configured, `host:port` is bound as well only if a layer
-    /// names `host` or `port`; it comes first then.
+    /// Applies `layers` over `config` (the defaults, or a module's options),
+    /// lowest first, then validates. When listeners are configured, `host:port`
+    /// is bound as well only if a layer names `host` or `port`; it comes first then.
     #[cfg(feature = "toml")]
-    pub(super) fn from_layers(
+    pub(super) fn from_layers_over(
+        mut config: Config,
         layers: impl IntoIterator<Item = Options>,
     ) -> Result<Config, ConfigError> {
-        let mut config = Config::default();
         let mut tcp_named = false;
         for options in layers {
             tcp_named |= options.names_host_or_port();

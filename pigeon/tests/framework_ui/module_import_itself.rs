@@ -1,0 +1,6 @@
+use pigeon::prelude::*;
+
+#[module(imports = [AppModule], providers = [])]
+pub struct AppModule;
+
+fn main() {}
