@@ -58,7 +58,7 @@ pub trait Section: DeserializeOwned + Send + Sync + 'static {
 /// let mut config = <AppModule as Module>::config().unwrap();
 /// // In a file: `[welcome]` / `text = "hello"`; or `PIGEON_WELCOME__TEXT=hello`.
 /// config.sections.set("welcome", serde_json::json!({ "text": "hello" }));
-/// let built = Pigeon::build::<AppModule>(&config).unwrap();
+/// let built = Pigeon::build::<AppModule>(&config).await.unwrap();
 /// let greeter = built.get::<Greeter>().unwrap();
 /// assert_eq!((greeter.welcome.text.as_str(), greeter.welcome.times), ("hello", 0));
 /// # }
