@@ -332,6 +332,11 @@ macro_rules! tuple_params {
 tuple_params!((A 0, B 1), (A 0, B 1, C 2), (A 0, B 1, C 2, D 3));
 
 /// Contexts that carry a PUBLISH.
+#[diagnostic::on_unimplemented(
+    message = "this handler has no PUBLISH to take a payload, topic or topic parameter from",
+    label = "the hook/event of this parameter carries no PUBLISH",
+    note = "the context is `{Self}`; `Json<T>`, `Text`, `Bytes`, `Payload`, `Decoded<T>`, `Topic`, `Param<T>` and `Params` work in on_authorize_publish, on_authorize_forward, on_published, on_publish, on_ack and on_request"
+)]
 pub trait HasPublish {
     /// `None` only if an event context was built from another kind of event.
     fn publish(&self) -> Option<&Publish>;
