@@ -5,7 +5,7 @@
 
 use std::{
     io,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
     time::Duration,
 };
 
@@ -152,6 +152,7 @@ impl Echo {
 struct PayloadModule;
 
 async fn start() -> TestApp {
+    logs();
     Test::module::<PayloadModule>()
         .start()
         .await
@@ -345,10 +346,26 @@ async fn a_qos_rewritten_by_authorize_subscribe_is_granted_and_delivered() {
     app.close().await;
 }
 
-/// The log lines written while it is the thread's subscriber (the test's
-/// runtime is single-threaded, so the broker's tasks log through it).
+/// Everything the tests of this file log. The process-wide subscriber,
+/// installed before any module starts (so `pigeon::testing` installs none):
+/// a subscriber per thread would race with a global one over the callsites'
+/// cached interest.
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);
+
+fn logs() -> &'static Logs {
+    static LOGS: OnceLock<Logs> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the first subscriber");
+        logs
+    })
+}
 
 impl Logs {
     fn text(&self) -> String {
@@ -368,14 +385,6 @@ impl io::Write for Logs {
 
 #[tokio::test]
 async fn a_handler_error_is_logged_and_reported_as_a_client_error() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
     let app = start().await;
     let watch = app.client("watch").connect().await.unwrap();
     watch.subscribe("errors/#", QoS::AtLeastOnce).await.unwrap();
@@ -407,7 +416,8 @@ async fn a_handler_error_is_logged_and_reported_as_a_client_error() {
     );
     app.close().await;
 
-    let logs = logs.text();
+    // Other tests log too: their clients have other ids.
+    let logs = logs().text();
     for error in ["disk full (quota)", "the audit store is offline"] {
         let line = logs
             .lines()

@@ -178,31 +178,15 @@ async fn run(mut rx: mpsc::Receiver<Msg>, lanes: Weak<Lanes>, by_kind: Vec<Vec<E
             let client = event.client().map(super::Client::id);
             let failure = match outcome {
                 Ok(Ok(Ok(()))) => continue,
-                Ok(Ok(Err(e))) => {
-                    let failure = format!("{} returned an error: {e}", entry.name);
-                    tracing::error!(handler = entry.name, client, "{failure}");
-                    failure
-                }
-                Ok(Err(e)) => {
-                    let failure = format!("{}: {e}", entry.name);
-                    tracing::error!(
-                        handler = entry.name,
-                        client,
-                        "event handler failed: {failure}"
-                    );
-                    failure
-                }
-                Err(panic) => {
-                    let failure =
-                        format!("{} panicked: {}", entry.name, super::panic_message(&panic));
-                    tracing::error!(
-                        handler = entry.name,
-                        client,
-                        "event handler failed: {failure}"
-                    );
-                    failure
-                }
+                Ok(Ok(Err(e))) => format!("{} returned an error: {e}", entry.name),
+                Ok(Err(e)) => format!("{}: {e}", entry.name),
+                Err(panic) => format!("{} panicked: {}", entry.name, super::panic_message(&panic)),
             };
+            tracing::error!(
+                handler = entry.name,
+                client,
+                "event handler failed: {failure}"
+            );
             // Report to the error events, but never a failure of an error listener
             // (that could loop).
             let is_error_event =

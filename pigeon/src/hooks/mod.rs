@@ -325,8 +325,8 @@ impl Hooks {
     }
 
     /// Logs a failure whose refusal the engine reports as a client error
-    /// (authorize-publish, authorize-subscribe, published): reported here too,
-    /// `#[on_client_error]` would get it twice.
+    /// itself (authorize-publish, authorize-subscribe, published): reporting
+    /// it here as well would give `#[on_client_error]` each failure twice.
     fn log_failure(&self, client: Option<&Client>, f: &Failure) {
         tracing::error!(client = client.map(Client::id), "{}", f.message());
     }
