@@ -59,8 +59,7 @@ impl TestService {
         if subscription.topic == "bbb" {
             // overwrites subscription
             subscription.topic = "foo".into();
-            subscription.qos = QoS::AtLeastOnce;
-            subscription.options.qos = QoS::AtLeastOnce;
+            subscription.set_qos(QoS::AtLeastOnce);
         }
         Ok(Some(subscription))
     }

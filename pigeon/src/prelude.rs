@@ -69,7 +69,9 @@ pub use crate::hooks::{
     Param, Params, Payload, Peer, PeerCertificate, Subscription, Subscriptions, Topic,
     Unsubscriptions,
 };
+pub use crate::hooks::{Decode, Decoded, Text};
 pub use crate::{Config, PigeonService};
+pub use bytes::Bytes;
 pub use pigeon_macros::on_request;
 pub use pigeon_macros::{
     handlers, injectable, module, on_ack, on_authenticate, on_authorize_forward,

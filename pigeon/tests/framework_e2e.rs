@@ -82,7 +82,7 @@ impl Recorder {
             "neg" => Ok(None),
             "bbb" => {
                 sub.topic = "foo".into();
-                sub.qos = QoS::AtLeastOnce;
+                sub.set_qos(QoS::AtLeastOnce);
                 Ok(Some(sub))
             }
             _ => Ok(Some(sub)),

@@ -70,7 +70,7 @@ impl Gate {
             "neg" => Ok(None),
             "bbb" => {
                 sub.topic = "foo".into();
-                sub.qos = QoS::AtLeastOnce;
+                sub.set_qos(QoS::AtLeastOnce);
                 Ok(Some(sub))
             }
             _ => Ok(Some(sub)),

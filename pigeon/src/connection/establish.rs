@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use pigeon_codec::Will;
 use pigeon_codec::{
     ConnAck, ConnAckProperties, Connect, ConnectProperties, MqttCodec, Packet, Protocol, PubReply,
-    ReasonCode, SubscriptionOptions,
+    ReasonCode,
 };
 use tokio::{sync::OwnedMutexGuard, time::Instant};
 
@@ -342,24 +342,17 @@ impl Connection {
     /// Runs authorize_subscribe again on a resumed session's subscriptions.
     async fn restore_subscriptions(&mut self) {
         for (filter, options) in self.session.subscriptions() {
-            let sub = Subscription {
-                topic: filter.clone(),
-                qos: options.qos,
-                options,
-            };
+            let sub = Subscription::with_options(filter.clone(), options);
             let decision = guard(self.engine.hooks.authorize_subscribe(&self.client, sub)).await;
             match decision {
-                Ok(Ok(Some(s))) if s.topic == filter && s.qos == options.qos => {}
+                Ok(Ok(Some(s))) if s.topic == filter && s.options == options => {}
                 Ok(Ok(Some(s))) => {
                     let engine = self.engine.clone();
                     let identifier = self.session.subscription_identifier(&filter);
                     engine
                         .remove_subscription(&self.session, &filter, self.persistent)
                         .await;
-                    let options = SubscriptionOptions {
-                        qos: s.qos,
-                        ..s.options
-                    };
+                    let options = s.options;
                     engine
                         .add_subscription(
                             &self.session,

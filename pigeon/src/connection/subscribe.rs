@@ -36,7 +36,7 @@ impl Connection {
         for entry in subscribe.filters {
             match self.subscribe_one(entry, identifier).await {
                 Ok((sub, new)) => {
-                    codes.push(ReasonCode::granted(sub.qos));
+                    codes.push(ReasonCode::granted(sub.qos()));
                     retained_for.push((sub.topic.clone(), sub.options, new));
                     granted.push(sub);
                 }
@@ -98,7 +98,7 @@ impl Connection {
         if self.over_subscription_quota(&sub.topic) {
             return Err(ReasonCode::QuotaExceeded);
         }
-        let qos = sub.qos.min(self.engine.config.maximum_qos);
+        let qos = sub.qos().min(self.engine.config.maximum_qos);
         let options = SubscriptionOptions { qos, ..sub.options };
         let new = self
             .engine
@@ -110,14 +110,7 @@ impl Connection {
                 self.persistent,
             )
             .await;
-        Ok((
-            Subscription {
-                qos,
-                options,
-                ..sub
-            },
-            new,
-        ))
+        Ok((Subscription { options, ..sub }, new))
     }
 
     /// The broker's features and the ACL. The ACL speaks of the filter
@@ -149,11 +142,7 @@ impl Connection {
         &mut self,
         entry: SubscribeFilter,
     ) -> Result<Subscription, ReasonCode> {
-        let sub = Subscription {
-            topic: entry.filter,
-            qos: entry.options.qos,
-            options: entry.options,
-        };
+        let sub = Subscription::with_options(entry.filter, entry.options);
         let (code, message) =
             match guard(self.engine.hooks.authorize_subscribe(&self.client, sub)).await {
                 Ok(Ok(Some(sub))) if topic::valid_topic_filter(&sub.topic) => return Ok(sub),

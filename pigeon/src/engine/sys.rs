@@ -41,7 +41,7 @@ pub(crate) async fn disconnect_client(engine: &Engine, client_id: &str) {
 pub(crate) async fn new_subscribers(engine: &Engine, client_id: &str, subs: &[Subscription]) {
     let subs: Vec<_> = subs
         .iter()
-        .map(|s| json!({ "topic": s.topic, "qos": s.qos as u8 }))
+        .map(|s| json!({ "topic": s.topic, "qos": s.qos() as u8 }))
         .collect();
     let payload = json!({ "clientId": client_id, "subs": subs }).to_string();
     engine.sys_publish("new/subscribers", payload).await;

@@ -104,13 +104,57 @@ pub struct Credential {
     pub password: Option<Bytes>,
 }
 
-/// One subscription as handlers see it: `{ topic, qos }` plus the MQTT 5.0 options.
+/// One subscription as handlers see it: the topic filter and its options
+/// (QoS, and No Local, Retain As Published, Retain Handling for MQTT 5.0).
+///
+/// The QoS lives in one place, [`Subscription::options`]: a handler that
+/// rewrites it with [`Subscription::set_qos`] changes what the SUBACK grants
+/// and what deliveries use.
+///
+/// ```
+/// use pigeon::codec::QoS;
+/// use pigeon::hooks::Subscription;
+/// let mut sub = Subscription::new("sensors/#", QoS::ExactlyOnce);
+/// sub.set_qos(QoS::AtLeastOnce);
+/// assert_eq!(sub.qos(), QoS::AtLeastOnce);
+/// assert_eq!(sub.options.qos, QoS::AtLeastOnce);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subscription {
     /// The topic filter (a shared one keeps its `$share/<group>/` prefix).
     pub topic: String,
-    /// The maximum QoS asked for.
-    pub qos: QoS,
-    /// No Local, Retain As Published, Retain Handling (MQTT 5.0).
+    /// The maximum QoS asked for, and the MQTT 5.0 options.
     pub options: SubscriptionOptions,
+}
+
+impl Subscription {
+    /// A subscription to `topic` at `qos`, with the default MQTT 5.0 options.
+    pub fn new(topic: impl Into<String>, qos: QoS) -> Self {
+        Self::with_options(
+            topic,
+            SubscriptionOptions {
+                qos,
+                ..SubscriptionOptions::default()
+            },
+        )
+    }
+
+    /// A subscription to `topic` with all of its options.
+    pub fn with_options(topic: impl Into<String>, options: SubscriptionOptions) -> Self {
+        Self {
+            topic: topic.into(),
+            options,
+        }
+    }
+
+    /// The maximum QoS asked for (`options.qos`).
+    pub fn qos(&self) -> QoS {
+        self.options.qos
+    }
+
+    /// Rewrites the maximum QoS (`options.qos`); the broker still caps it at
+    /// its own `maximum_qos`.
+    pub fn set_qos(&mut self, qos: QoS) {
+        self.options.qos = qos;
+    }
 }

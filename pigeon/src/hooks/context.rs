@@ -126,7 +126,9 @@ impl<K> EventCx<K> {
 }
 
 impl<K: EventMarker> Context for EventCx<K> {
-    type Output = ();
+    /// `Err` carries the message of a handler that returned an error, which
+    /// goes to the log and the `client_error` event.
+    type Output = Result<(), String>;
 }
 
 /// Ties a marker type to its [`EventKind`].

@@ -21,8 +21,12 @@ use super::{Event, EventKind, ExtractError, Params, TopicPattern};
 const DEFAULT_CAPACITY: usize = 16 * 1024;
 const KINDS: usize = EventKind::ALL.len();
 
-type EventCall =
-    Box<dyn Fn(Arc<Event>, Params) -> BoxFuture<'static, Result<(), ExtractError>> + Send + Sync>;
+/// `Ok(Err(message))`: the handler ran and returned an error.
+type EventCall = Box<
+    dyn Fn(Arc<Event>, Params) -> BoxFuture<'static, Result<Result<(), String>, ExtractError>>
+        + Send
+        + Sync,
+>;
 
 pub(crate) struct EventEntry {
     pub kind: EventKind,
@@ -171,12 +175,18 @@ async fn run(mut rx: mpsc::Receiver<Msg>, lanes: Weak<Lanes>, by_kind: Vec<Vec<E
             let outcome = AssertUnwindSafe((entry.call)(event.clone(), params))
                 .catch_unwind()
                 .await;
+            let client = event.client().map(super::Client::id);
             let failure = match outcome {
-                Ok(Ok(())) => continue,
+                Ok(Ok(Ok(()))) => continue,
+                Ok(Ok(Err(e))) => format!("{} returned an error: {e}", entry.name),
                 Ok(Err(e)) => format!("{}: {e}", entry.name),
                 Err(panic) => format!("{} panicked: {}", entry.name, super::panic_message(&panic)),
             };
-            tracing::error!(handler = entry.name, "event handler failed: {failure}");
+            tracing::error!(
+                handler = entry.name,
+                client,
+                "event handler failed: {failure}"
+            );
             // Report to the error events, but never a failure of an error listener
             // (that could loop).
             let is_error_event =

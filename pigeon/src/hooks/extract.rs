@@ -10,13 +10,18 @@
 //! | `Credential` | authenticate |
 //! | `Peer`, `PeerCertificate`, `Option<PeerCertificate>` (TLS client certificate) | pre-connect, authenticate, authorize-subscribe, authorize-forward |
 //! | `AuthExchange` (MQTT 5.0 enhanced auth) | authenticate |
-//! | `&mut Publish`, `Packet<Publish>`, `Payload`, `Topic`, `Json<T>`, `Param<T>`, `Params` | authorize-publish, authorize-forward, published, `publish` and `ack` events |
+//! | `&mut Publish`, `Packet<Publish>`, `Payload`, `Bytes`, `Topic`, `Json<T>`, `Text`, `Decoded<T>` (and your own [`Decode`] formats), `Param<T>`, `Params` | authorize-publish, authorize-forward, published, `publish` and `ack` events |
 //! | `Subscription`, `&mut Subscription` | authorize-subscribe |
 //! | `Subscriptions` | `subscribe` event |
 //! | `Unsubscriptions` | `unsubscribe` event |
 //! | `Error` | `client_error`, `connection_error` events |
 //! | `Packet<ConnAck>` | `connack_sent` event |
-//! | `Client` (an error answer when the broker itself published the request), `Option<Client>`, `&mut Publish`, `Packet<Publish>`, `Payload`, `Topic`, `Json<T>`, `Param<T>`, `Params` | `#[on_request]` |
+//! | `Client` (an error answer when the broker itself published the request), `Option<Client>`, `&mut Publish`, `Packet<Publish>`, `Payload`, `Bytes`, `Topic`, `Json<T>`, `Text`, `Decoded<T>`, `Param<T>`, `Params` | `#[on_request]` |
+//!
+//! A payload extractor that fails (JSON that does not parse, a `Text` payload
+//! that is not UTF-8, your format's decode error) keeps the handler from
+//! running; the failure is logged and reported to `#[on_client_error]`, and an
+//! authorize hook refuses the packet.
 
 use std::{fmt, ops::Deref, str::FromStr};
 
@@ -103,6 +108,110 @@ pub struct Topic(pub ByteStr);
 #[derive(Debug, Clone)]
 pub struct Json<T>(pub T);
 
+/// The payload of a PUBLISH as UTF-8 text. A payload that is not UTF-8 keeps
+/// the handler from running (reported like a JSON parse failure).
+///
+/// ```
+/// use pigeon::hooks::{Decode, Text};
+/// let Text(s) = Text::decode(&"21.5".into()).unwrap();
+/// assert_eq!(s, "21.5");
+/// assert!(Text::decode(&vec![0xff, 0xfe].into()).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text(pub String);
+
+/// The payload decoded by `T`'s own [`Decode`] format: implement [`Decode`]
+/// for your message type and take `Decoded<Message>` as a parameter.
+#[derive(Debug, Clone)]
+pub struct Decoded<T>(pub T);
+
+/// A payload format: how a handler parameter is decoded from a PUBLISH
+/// payload. `Json<T>` and [`Text`] are two implementations.
+///
+/// Implement it on your message type and take [`Decoded<T>`] as a parameter;
+/// or, for a format generic over the message (`Cbor<T>`, `Protobuf<T>`),
+/// implement it on your own wrapper and make the wrapper an extractor with
+/// [`decode_payload`] (two more lines):
+///
+/// ```
+/// use bytes::Bytes;
+/// use pigeon::hooks::{Decode, Decoded};
+/// use pigeon::hooks::extract::{decode_payload, ExtractError, FromEvent, HasPublish};
+///
+/// /// `"id,celsius"`, a format of the devices.
+/// struct Reading { id: u32, celsius: f32 }
+///
+/// impl Decode for Reading {
+///     const FORMAT: &'static str = "an `id,celsius` reading";
+///     type Error = String;
+///     fn decode(payload: &Bytes) -> Result<Self, String> {
+///         let text = std::str::from_utf8(payload).map_err(|e| e.to_string())?;
+///         let (id, celsius) = text.split_once(',').ok_or("no comma")?;
+///         Ok(Reading {
+///             id: id.parse().map_err(|e| format!("id: {e}"))?,
+///             celsius: celsius.parse().map_err(|e| format!("celsius: {e}"))?,
+///         })
+///     }
+/// }
+///
+/// /// One value per line, of any `FromStr` type: a format generic over its values.
+/// struct Lines<T>(Vec<T>);
+///
+/// impl<T: std::str::FromStr> Decode for Lines<T> where T::Err: std::fmt::Display {
+///     const FORMAT: &'static str = "one value per line";
+///     type Error = String;
+///     fn decode(payload: &Bytes) -> Result<Self, String> {
+///         let text = std::str::from_utf8(payload).map_err(|e| e.to_string())?;
+///         text.lines().map(|l| l.parse().map_err(|e| format!("{l:?}: {e}"))).collect::<Result<_, _>>().map(Lines)
+///     }
+/// }
+/// // `Lines<T>` is a parameter type itself, wherever `Json<T>` is one.
+/// impl<C: HasPublish, T> FromEvent<C> for Lines<T> where Lines<T>: Decode {
+///     fn from_event(cx: &C) -> Result<Self, ExtractError> { decode_payload(cx) }
+/// }
+///
+/// let r = Reading::decode(&Bytes::from("7,21.5")).unwrap();
+/// assert_eq!((r.id, r.celsius), (7, 21.5));
+/// let Lines(v) = Lines::<u8>::decode(&Bytes::from("1\n2")).unwrap();
+/// assert_eq!(v, [1, 2]);
+/// // In a handler:
+/// //   #[on_publish("sensors/:id")]
+/// //   async fn reading(&self, Decoded(r): Decoded<Reading>, Lines(v): Lines<u8>) { .. }
+/// # let _ = Decoded(r);
+/// ```
+pub trait Decode: Sized {
+    /// What the payload should have been, for the error when it is not
+    /// (`"payload is not {FORMAT}: {error}"`).
+    const FORMAT: &'static str;
+    /// Why a payload does not decode.
+    type Error: fmt::Display;
+    /// Decodes the whole payload (a cheap clone of it can be kept: `Bytes` is shared).
+    fn decode(payload: &Bytes) -> Result<Self, Self::Error>;
+}
+
+impl<T: DeserializeOwned> Decode for Json<T> {
+    const FORMAT: &'static str = "the expected JSON";
+    type Error = serde_json::Error;
+    fn decode(payload: &Bytes) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(payload).map(Json)
+    }
+}
+
+impl Decode for Text {
+    const FORMAT: &'static str = "UTF-8 text";
+    type Error = std::str::Utf8Error;
+    fn decode(payload: &Bytes) -> Result<Self, std::str::Utf8Error> {
+        std::str::from_utf8(payload).map(|s| Text(s.to_owned()))
+    }
+}
+
+/// The payload of the context's PUBLISH decoded as `T`: the body of a
+/// [`FromEvent`] impl for a payload format of your own (see [`Decode`]).
+pub fn decode_payload<C: HasPublish, T: Decode>(cx: &C) -> Result<T, ExtractError> {
+    T::decode(&publish_of(cx)?.payload)
+        .map_err(|e| ExtractError::new(format!("payload is not {}: {e}", T::FORMAT)))
+}
+
 /// Named segments of the handler's topic pattern: `Param<T>` for one (any
 /// `FromStr`), `Param<(A, B)>` for several in pattern order.
 #[derive(Debug, Clone)]
@@ -145,6 +254,13 @@ impl<T> Deref for Packet<T> {
 }
 
 impl Deref for Topic {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for Text {
     type Target = str;
     fn deref(&self) -> &str {
         &self.0
@@ -216,6 +332,11 @@ macro_rules! tuple_params {
 tuple_params!((A 0, B 1), (A 0, B 1, C 2), (A 0, B 1, C 2, D 3));
 
 /// Contexts that carry a PUBLISH.
+#[diagnostic::on_unimplemented(
+    message = "this handler has no PUBLISH to take a payload, topic or topic parameter from",
+    label = "the hook/event of this parameter carries no PUBLISH",
+    note = "the context is `{Self}`; `Json<T>`, `Text`, `Bytes`, `Payload`, `Decoded<T>`, `Topic`, `Param<T>` and `Params` work in on_authorize_publish, on_authorize_forward, on_published, on_publish, on_ack and on_request"
+)]
 pub trait HasPublish {
     /// `None` only if an event context was built from another kind of event.
     fn publish(&self) -> Option<&Publish>;
@@ -245,9 +366,23 @@ impl<C: HasPublish> FromEvent<C> for Topic {
 }
 impl<C: HasPublish, T: DeserializeOwned> FromEvent<C> for Json<T> {
     fn from_event(cx: &C) -> Result<Self, ExtractError> {
-        serde_json::from_slice(&publish_of(cx)?.payload)
-            .map(Json)
-            .map_err(|e| ExtractError::new(format!("payload is not the expected JSON: {e}")))
+        decode_payload(cx)
+    }
+}
+impl<C: HasPublish> FromEvent<C> for Text {
+    fn from_event(cx: &C) -> Result<Self, ExtractError> {
+        decode_payload(cx)
+    }
+}
+impl<C: HasPublish, T: Decode> FromEvent<C> for Decoded<T> {
+    fn from_event(cx: &C) -> Result<Self, ExtractError> {
+        decode_payload(cx).map(Decoded)
+    }
+}
+/// The raw payload, shared with the packet (no copy).
+impl<C: HasPublish> FromEvent<C> for Bytes {
+    fn from_event(cx: &C) -> Result<Self, ExtractError> {
+        Ok(publish_of(cx)?.payload.clone())
     }
 }
 impl<C: HasPublish, T: FromParams> FromEvent<C> for Param<T> {

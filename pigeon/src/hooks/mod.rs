@@ -40,6 +40,7 @@ pub use client::{Client, Credential, Subscription};
 pub use context::SubscribeDecision;
 pub use errors::{AuthError, Denied, HookError, HooksError};
 pub use event::{Event, EventKind};
+pub use extract::{Decode, Decoded, Text};
 pub use extract::{
     Error, ExtractError, FromEvent, FromEventMut, Json, Packet, Param, Payload, Subscriptions,
     Topic, Unsubscriptions,
@@ -310,7 +311,7 @@ impl Hooks {
                     break;
                 }
                 Err(f) => {
-                    self.report_failure(client, &f);
+                    self.log_failure(client, &f);
                     result = Err(Denied {
                         message: f.message().to_owned(),
                         reason: ReasonCode::UnspecifiedError,
@@ -323,8 +324,16 @@ impl Hooks {
         result
     }
 
-    fn report_failure(&self, client: Option<&Client>, f: &Failure) {
+    /// Logs a failure whose refusal the engine reports as a client error
+    /// itself (authorize-publish, authorize-subscribe, published): reporting
+    /// it here as well would give `#[on_client_error]` each failure twice.
+    fn log_failure(&self, client: Option<&Client>, f: &Failure) {
         tracing::error!(client = client.map(Client::id), "{}", f.message());
+    }
+
+    /// Logs and reports a failure the engine does not see (authorize-forward).
+    fn report_failure(&self, client: Option<&Client>, f: &Failure) {
+        self.log_failure(client, f);
         if let Some(c) = client {
             self.report(Event::ClientError(c.clone(), f.message().to_owned()));
         }
@@ -355,7 +364,7 @@ impl Hooks {
                 Ok(Ok(SubscribeDecision::Negate)) => return Ok(None),
                 Ok(Err(e)) => return Err(e),
                 Err(f) => {
-                    self.report_failure(Some(client), &f);
+                    self.log_failure(Some(client), &f);
                     return Err(Denied {
                         message: f.message().to_owned(),
                         reason: ReasonCode::UnspecifiedError,
@@ -440,9 +449,19 @@ impl Hooks {
                 .await
             {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(e),
+                Ok(Err(e)) => {
+                    // The engine reports it as a client error; named here,
+                    // where the handler is known.
+                    let message = format!("{} returned an error: {e}", entry.name);
+                    tracing::error!(
+                        handler = entry.name,
+                        client = client.map(Client::id),
+                        "{message}"
+                    );
+                    return Err(HookError(message));
+                }
                 Err(f) => {
-                    self.report_failure(client, &f);
+                    self.log_failure(client, &f);
                     return Err(HookError(f.message().to_owned()));
                 }
             }

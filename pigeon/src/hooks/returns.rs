@@ -1,6 +1,8 @@
 //! The return types a handler may have, per hook. Anything else is a compile
 //! error on the handler's return type.
 
+use std::fmt::Display;
+
 use super::context::*;
 use super::{AuthError, AuthStep, Denied, HookError, Subscription};
 
@@ -14,9 +16,9 @@ use super::{AuthError, AuthStep, Denied, HookError, Subscription};
     note = "authorize_publish: Result<(), Denied> | bool",
     note = "authorize_subscribe: Result<Option<Subscription>, Denied> | Result<(), Denied> | Option<Subscription>",
     note = "authorize_forward: bool | Result<(), Denied> | ()",
-    note = "published: () | Result<(), HookError>",
+    note = "published: () | Result<(), E: Display>",
     note = "request: Result<A, E> | A, with A: Json<T> | String | &'static str | Bytes | Vec<u8> | () and E: Display",
-    note = "events: ()"
+    note = "events: () | Result<(), E: Display>"
 )]
 pub trait HandlerReturn<C: Context> {
     /// The hook's outcome for this return value.
@@ -111,12 +113,24 @@ impl HandlerReturn<PublishedCx> for () {
         Ok(())
     }
 }
-impl HandlerReturn<PublishedCx> for Result<(), HookError> {
+/// An error (any `Display`: `HookError`, `std::io::Error`, `anyhow::Error`)
+/// is logged with the handler's name and reported as a `client_error` event.
+impl<E: Display> HandlerReturn<PublishedCx> for Result<(), E> {
     fn into_outcome(self) -> Result<(), HookError> {
-        self
+        self.map_err(|e| HookError(e.to_string()))
     }
 }
 
 impl<K: EventMarker> HandlerReturn<EventCx<K>> for () {
-    fn into_outcome(self) {}
+    fn into_outcome(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+/// An error is logged with the handler's name and client id and reported as
+/// a `client_error` event (not for a failing `client_error` or
+/// `connection_error` listener itself, which would loop).
+impl<K: EventMarker, E: Display> HandlerReturn<EventCx<K>> for Result<(), E> {
+    fn into_outcome(self) -> Result<(), String> {
+        self.map_err(|e| e.to_string())
+    }
 }
