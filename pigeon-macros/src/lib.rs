@@ -39,7 +39,8 @@ fn finish(r: syn::Result<proc_macro2::TokenStream>) -> TokenStream {
 /// it does not list, a value nobody gave, a trait nothing is bound to) is a
 /// bootstrap error naming `Provider.field`; so is a dependency cycle.
 ///
-/// ```ignore
+/// ```
+/// # #[injectable] pub struct Audit;
 /// use std::sync::Arc;
 /// use pigeon::prelude::*;
 ///
@@ -68,7 +69,9 @@ fn finish(r: syn::Result<proc_macro2::TokenStream>) -> TokenStream {
 ///   (`App::close`, or after `listen` returns), newest provider first, so a
 ///   provider is destroyed before those it depends on.
 ///
-/// ```ignore
+/// ```
+/// # use std::sync::Arc;
+/// # use pigeon::prelude::*;
 /// struct DbConfig { url: &'static str }
 ///
 /// #[injectable(factory = Self::connect, destroy = Self::close)]
@@ -144,7 +147,7 @@ pub fn injectable(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// library whose handlers applications may leave out writes
 /// `#[handlers(optional)]`.
 ///
-/// ```ignore
+/// ```
 /// use pigeon::prelude::*;
 ///
 /// #[injectable]
@@ -181,7 +184,15 @@ pub fn handlers(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `pigeon::app::Module`, which `Pigeon::bootstrap`, `Pigeon::builder` and
 /// `pigeon::testing::Test::module` start.
 ///
-/// ```ignore
+/// ```
+/// # use pigeon::prelude::*;
+/// # #[module] pub struct AuthModule;
+/// # pub struct UsersFile(std::path::PathBuf);
+/// # pub trait DeviceStore: Send + Sync {}
+/// # #[injectable] pub struct Registry;
+/// # #[injectable] pub struct PgStore;
+/// # impl DeviceStore for PgStore {}
+/// # #[injectable] pub struct Telemetry;
 /// #[module(
 ///     port = 1884,
 ///     id = "binarybeast",
@@ -287,7 +298,10 @@ hook_attrs!(
     /// and closes an MQTT 3.x one without CONNACK; either way a
     /// `connection_error` event carries the message.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[injectable] struct Hooks;
+    /// # #[handlers] impl Hooks {
     /// #[on_pre_connect]
     /// async fn pre(&self, connect: &mut Connect, client: Client) -> Result<(), HookError> {
     ///     if client.id() == "refused" {
@@ -296,6 +310,7 @@ hook_attrs!(
     ///     connect.client_id.push_str("-seen");
     ///     Ok(())
     /// }
+    /// # }
     /// ```
     on_pre_connect,
     /// `#[on_authenticate]`: decides whether a connecting client gets in;
@@ -331,7 +346,10 @@ hook_attrs!(
     /// `?` on an `std::io::Error` refuses as server unavailable. A handler that
     /// panics or cannot extract a parameter refuses too (0x80; 3.x: 3).
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[injectable] struct Hooks;
+    /// # #[handlers] impl Hooks {
     /// #[on_authenticate]
     /// async fn auth(&self, client: Client, credential: Credential) -> Result<(), AuthError> {
     ///     match credential.username.as_deref() {
@@ -339,6 +357,7 @@ hook_attrs!(
     ///         _ => Err(AuthError::bad_credentials("who are you?")),
     ///     }
     /// }
+    /// # }
     /// ```
     on_authenticate,
     /// `#[on_authorize_publish]`: decides whether a PUBLISH goes on; runs
@@ -370,7 +389,10 @@ hook_attrs!(
     /// acknowledgement: the connection is closed (MQTT-3.3.5-2). A refused
     /// will is not published.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[injectable] struct Hooks;
+    /// # #[handlers] impl Hooks {
     /// #[on_authorize_publish]
     /// async fn can_publish(&self, client: Option<Client>, packet: &mut Publish) -> Result<(), Denied> {
     ///     if packet.topic == "aaaa" {
@@ -381,6 +403,7 @@ hook_attrs!(
     ///     }
     ///     Ok(())
     /// }
+    /// # }
     /// ```
     on_authorize_publish,
     /// `#[on_authorize_subscribe]`: decides on each topic filter of a
@@ -410,7 +433,10 @@ hook_attrs!(
     /// affected. A refusal also raises a `client_error` event. A filter
     /// rewritten into an invalid one is refused with 0x80.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[injectable] struct Hooks;
+    /// # #[handlers] impl Hooks {
     /// #[on_authorize_subscribe]
     /// async fn can_subscribe(&self, mut sub: Subscription) -> Result<Option<Subscription>, Denied> {
     ///     match sub.topic.as_str() {
@@ -423,6 +449,7 @@ hook_attrs!(
     ///         _ => Ok(Some(sub)),
     ///     }
     /// }
+    /// # }
     /// ```
     on_authorize_subscribe,
     /// `#[on_authorize_forward]`: decides, for one subscriber, whether a
@@ -449,12 +476,16 @@ hook_attrs!(
     /// A handler that panics or cannot extract a parameter drops the message
     /// too, and raises a `client_error` event for the subscriber.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[injectable] struct Hooks;
+    /// # #[handlers] impl Hooks {
     /// #[on_authorize_forward]
     /// async fn forward(&self, client: Client, packet: &mut Publish) -> bool {
     ///     packet.retain = false;
     ///     client.id() != "muted"
     /// }
+    /// # }
     /// ```
     on_authorize_forward,
     /// `#[on_published]`: a client's PUBLISH was authorized and handed to
@@ -477,11 +508,19 @@ hook_attrs!(
     ///   `client_error` event with its message; the message stays
     ///   delivered and acknowledged.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # struct Db;
+    /// # impl Db {
+    /// #     async fn insert(&self, _id: u64, _payload: &Payload) -> std::io::Result<()> { Ok(()) }
+    /// # }
+    /// # #[injectable] struct Hooks { db: std::sync::Arc<Db> }
+    /// # #[handlers] impl Hooks {
     /// #[on_published("orders/:id")]
     /// async fn record(&self, Param(id): Param<u64>, payload: Payload) -> Result<(), HookError> {
     ///     self.db.insert(id, &payload).await.map_err(|e| HookError(e.to_string()))
     /// }
+    /// # }
     /// ```
     on_published,
     /// `#[on_client]` (event): a client was authenticated and its session
@@ -492,11 +531,15 @@ hook_attrs!(
     ///
     /// **Parameters**: `Client`, `Option<Client>`. **Returns**: `()`.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[injectable] struct Hooks;
+    /// # #[handlers] impl Hooks {
     /// #[on_client]
     /// async fn on_new_client(&self, client: Client) {
     ///     tracing::info!(client = client.id(), user = ?client.username(), "new client");
     /// }
+    /// # }
     /// ```
     on_client,
     /// `#[on_client_ready]` (event): a connected client received the
@@ -508,11 +551,15 @@ hook_attrs!(
     ///
     /// **Parameters**: `Client`, `Option<Client>`. **Returns**: `()`.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[injectable] struct Hooks { pigeon: PigeonService }
+    /// # #[handlers] impl Hooks {
     /// #[on_client_ready]
     /// async fn ready(&self, client: Client) {
     ///     let _ = self.pigeon.publish(Publish::new(format!("welcome/{}", client.id()), QoS::AtLeastOnce, "hi")).await;
     /// }
+    /// # }
     /// ```
     on_client_ready,
     /// `#[on_client_disconnect]` (event): the connection of a connected
@@ -524,11 +571,22 @@ hook_attrs!(
     ///
     /// **Parameters**: `Client`, `Option<Client>`. **Returns**: `()`.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[derive(Default)]
+    /// # struct Online(std::sync::Mutex<std::collections::HashSet<String>>);
+    /// # impl Online {
+    /// #     fn remove(&self, id: &str) {
+    /// #         self.0.lock().map(|mut ids| ids.remove(id)).ok();
+    /// #     }
+    /// # }
+    /// # #[injectable] struct Hooks { #[inject(default)] online: Online }
+    /// # #[handlers] impl Hooks {
     /// #[on_client_disconnect]
     /// async fn gone(&self, client: Client) {
     ///     self.online.remove(client.id());
     /// }
+    /// # }
     /// ```
     on_client_disconnect,
     /// `#[on_client_error]` (event): something failed on a connected
@@ -543,11 +601,15 @@ hook_attrs!(
     /// **Parameters**: `Client`, `Option<Client>`, `Error` (the message;
     /// `Display`). **Returns**: `()`.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[injectable] struct Hooks;
+    /// # #[handlers] impl Hooks {
     /// #[on_client_error]
     /// async fn on_client_error(&self, client: Client, error: Error) {
     ///     tracing::warn!(client = client.id(), %error, "client error");
     /// }
+    /// # }
     /// ```
     on_client_error,
     /// `#[on_connection_error]` (event): a connection failed before its
@@ -562,11 +624,15 @@ hook_attrs!(
     ///
     /// **Parameters**: `Client`, `Option<Client>`, `Error`. **Returns**: `()`.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[injectable] struct Hooks;
+    /// # #[handlers] impl Hooks {
     /// #[on_connection_error]
     /// async fn refused(&self, client: Client, error: Error) {
     ///     tracing::info!(client = client.id(), addr = %client.addr(), %error, "connection refused");
     /// }
+    /// # }
     /// ```
     on_connection_error,
     /// `#[on_keepalive_timeout]` (event): a client sent nothing for one and
@@ -578,11 +644,15 @@ hook_attrs!(
     ///
     /// **Parameters**: `Client`, `Option<Client>`. **Returns**: `()`.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[injectable] struct Hooks;
+    /// # #[handlers] impl Hooks {
     /// #[on_keepalive_timeout]
     /// async fn on_keepalive_timeout(&self, client: Client) {
     ///     tracing::info!(client = client.id(), "keep alive timed out");
     /// }
+    /// # }
     /// ```
     on_keepalive_timeout,
     /// `#[on_publish]` (event): a message was accepted and routed: every
@@ -600,7 +670,12 @@ hook_attrs!(
     /// logged and, for a client's message, raised as its `client_error`
     /// event), `Param<T>`, `Params`. **Returns**: `()`.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[derive(serde::Deserialize)]
+    /// # struct Temp { celsius: f64 }
+    /// # #[injectable] struct Hooks { pigeon: PigeonService }
+    /// # #[handlers] impl Hooks {
     /// #[on_publish("sensors/:id/temp")]
     /// async fn temp(&self, Param(id): Param<String>, Json(t): Json<Temp>) {
     ///     if t.celsius > 30.0 {
@@ -608,6 +683,7 @@ hook_attrs!(
     ///         let _ = self.pigeon.publish(alert).await;
     ///     }
     /// }
+    /// # }
     /// ```
     on_publish,
     /// `#[on_ack]` (event): a subscriber acknowledged a delivery (PUBACK for
@@ -620,11 +696,15 @@ hook_attrs!(
     /// `Packet<Publish>` (the message as delivered), `Payload`, `Topic`,
     /// `Json<T>`, `Param<T>`, `Params`. **Returns**: `()`.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[injectable] struct Hooks;
+    /// # #[handlers] impl Hooks {
     /// #[on_ack]
     /// async fn on_ack(&self, client: Client, packet: Packet<Publish>) {
     ///     tracing::info!(client = client.id(), topic = %packet.topic, "delivered");
     /// }
+    /// # }
     /// ```
     on_ack,
     /// `#[on_subscribe]` (event): a SUBSCRIBE was answered (SUBACK sent)
@@ -637,12 +717,16 @@ hook_attrs!(
     /// granted subscriptions, as `#[on_authorize_subscribe]` left them;
     /// refused and negated filters are not in it). **Returns**: `()`.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[injectable] struct Hooks;
+    /// # #[handlers] impl Hooks {
     /// #[on_subscribe]
     /// async fn on_subscribe(&self, subscriptions: Subscriptions, client: Client) {
     ///     let topics: Vec<_> = subscriptions.0.iter().map(|s| s.topic.as_str()).collect();
     ///     tracing::info!(client = client.id(), ?topics, "subscribed");
     /// }
+    /// # }
     /// ```
     on_subscribe,
     /// `#[on_unsubscribe]` (event): a client unsubscribed.
@@ -653,11 +737,15 @@ hook_attrs!(
     /// **Parameters**: `Client`, `Option<Client>`, `Unsubscriptions` (the
     /// topic filters of the UNSUBSCRIBE). **Returns**: `()`.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[injectable] struct Hooks;
+    /// # #[handlers] impl Hooks {
     /// #[on_unsubscribe]
     /// async fn on_unsubscribe(&self, unsubscriptions: Unsubscriptions, client: Client) {
     ///     tracing::info!(client = client.id(), topics = ?unsubscriptions.0, "unsubscribed");
     /// }
+    /// # }
     /// ```
     on_unsubscribe,
     /// `#[on_connack_sent]` (event): the broker sent a CONNACK, accepting
@@ -669,11 +757,15 @@ hook_attrs!(
     /// **Parameters**: `Client`, `Option<Client>`, `Packet<ConnAck>`.
     /// **Returns**: `()`.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[injectable] struct Hooks;
+    /// # #[handlers] impl Hooks {
     /// #[on_connack_sent]
     /// async fn on_connack_sent(&self, client: Client, packet: Packet<ConnAck>) {
     ///     tracing::info!(client = client.id(), reason = ?packet.reason_code, "CONNACK sent");
     /// }
+    /// # }
     /// ```
     on_connack_sent,
     /// `#[on_closed]` (event): the broker closed (`App::close`, a signal
@@ -686,11 +778,15 @@ hook_attrs!(
     /// **Parameters**: none usually; `Option<Client>` is always `None`.
     /// **Returns**: `()`.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[injectable] struct Hooks;
+    /// # #[handlers] impl Hooks {
     /// #[on_closed]
     /// async fn on_closed(&self) {
     ///     tracing::info!("broker closed");
     /// }
+    /// # }
     /// ```
     on_closed,
     /// `#[on_ping]` (event): a client sent PINGREQ (the broker answers
@@ -701,11 +797,22 @@ hook_attrs!(
     ///
     /// **Parameters**: `Client`, `Option<Client>`. **Returns**: `()`.
     ///
-    /// ```ignore
+    /// ```
+    /// # use pigeon::prelude::*;
+    /// # #[derive(Default)]
+    /// # struct LastSeen(std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>);
+    /// # impl LastSeen {
+    /// #     fn touch(&self, id: &str) {
+    /// #         self.0.lock().map(|mut seen| seen.insert(id.to_owned(), std::time::Instant::now())).ok();
+    /// #     }
+    /// # }
+    /// # #[injectable] struct Hooks { #[inject(default)] last_seen: LastSeen }
+    /// # #[handlers] impl Hooks {
     /// #[on_ping]
     /// async fn on_ping(&self, client: Client) {
     ///     self.last_seen.touch(client.id());
     /// }
+    /// # }
     /// ```
     on_ping,
 );
@@ -741,7 +848,11 @@ hook_attrs!(
 /// with nowhere to answer (or a response topic the requester may not
 /// publish to) is not answered and goes to `#[on_client_error]`.
 ///
-/// ```ignore
+/// ```
+/// # use pigeon::prelude::*;
+/// # #[derive(serde::Deserialize)]
+/// # struct Args { x: i64, y: i64 }
+/// # #[injectable] struct Calc;
 /// #[handlers]
 /// impl Calc {
 ///     #[on_request("rpc/calc/:op", timeout = 2000)]
