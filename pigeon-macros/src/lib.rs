@@ -374,7 +374,8 @@ hook_attrs!(
     /// **Parameters**: `Option<Client>` (`None` for a will whose client is
     /// gone; `Client` is a compile error here), `&mut Publish`,
     /// `Packet<Publish>` (a copy), `Payload`, `Topic`, `Json<T>` (the
-    /// payload as JSON, `T: Deserialize`), `Param<T>` (the pattern's `:name`
+    /// payload as JSON, `T: Deserialize`), `Text` (UTF-8 checked), `Bytes`
+    /// (raw), `Decoded<T>` (your own format: `T: Decode`), `Param<T>` (the pattern's `:name`
     /// segments: one `T: FromStr`, or a tuple in pattern order), `Params`
     /// (all of them, by name).
     ///
@@ -464,7 +465,7 @@ hook_attrs!(
     ///
     /// **Parameters**: `Client` or `Option<Client>` (the subscriber),
     /// `&mut Publish`, `Packet<Publish>` (a copy), `Payload`, `Topic`,
-    /// `Json<T>`, `Param<T>`, `Params`, `Peer`, `PeerCertificate` or
+    /// `Json<T>`, `Text`, `Bytes`, `Decoded<T>`, `Param<T>`, `Params`, `Peer`, `PeerCertificate` or
     /// `Option<PeerCertificate>` (the subscriber's).
     ///
     /// **Returns**:
@@ -498,15 +499,16 @@ hook_attrs!(
     /// matching topics; `order = N` sorts the chain.
     ///
     /// **Parameters**: `Option<Client>` (`Client` is a compile error here),
-    /// `Packet<Publish>`, `Payload`, `Topic`, `Json<T>`, `Param<T>`,
-    /// `Params`; `&mut Publish` compiles, but a change is seen only by the
+    /// `Packet<Publish>`, `Payload`, `Topic`, `Json<T>`, `Text`, `Bytes`,
+    /// `Decoded<T>`, `Param<T>`, `Params`; `&mut Publish` compiles, but a change is seen only by the
     /// `#[on_published]` handlers after it.
     ///
     /// **Returns**:
     /// - `()`;
-    /// - `Result<(), HookError>`: `Err` stops the chain and raises a
-    ///   `client_error` event with its message; the message stays
-    ///   delivered and acknowledged.
+    /// - `Result<(), E>` (`E: Display`, e.g. `HookError`, `std::io::Error`):
+    ///   `Err` stops the chain, is logged with the handler's name and client
+    ///   id, and raises a `client_error` event with its message; the message
+    ///   stays delivered and acknowledged.
     ///
     /// ```
     /// # use pigeon::prelude::*;
@@ -529,7 +531,9 @@ hook_attrs!(
     /// A notification: it never delays the client. No topic pattern;
     /// `order = N` orders the provider's listeners.
     ///
-    /// **Parameters**: `Client`, `Option<Client>`. **Returns**: `()`.
+    /// **Parameters**: `Client`, `Option<Client>`. **Returns**: `()` or `Result<(), E>` (`E: Display`: an `Err` is logged
+    /// with the handler's name and client id and, when the event has a client,
+    /// raised as its `client_error` event — not for the error events themselves).
     ///
     /// ```
     /// # use pigeon::prelude::*;
@@ -549,7 +553,9 @@ hook_attrs!(
     /// A notification. No topic pattern; `order = N` orders the provider's
     /// listeners.
     ///
-    /// **Parameters**: `Client`, `Option<Client>`. **Returns**: `()`.
+    /// **Parameters**: `Client`, `Option<Client>`. **Returns**: `()` or `Result<(), E>` (`E: Display`: an `Err` is logged
+    /// with the handler's name and client id and, when the event has a client,
+    /// raised as its `client_error` event — not for the error events themselves).
     ///
     /// ```
     /// # use pigeon::prelude::*;
@@ -569,7 +575,9 @@ hook_attrs!(
     /// A notification. No topic pattern; `order = N` orders the provider's
     /// listeners.
     ///
-    /// **Parameters**: `Client`, `Option<Client>`. **Returns**: `()`.
+    /// **Parameters**: `Client`, `Option<Client>`. **Returns**: `()` or `Result<(), E>` (`E: Display`: an `Err` is logged
+    /// with the handler's name and client id and, when the event has a client,
+    /// raised as its `client_error` event — not for the error events themselves).
     ///
     /// ```
     /// # use pigeon::prelude::*;
@@ -599,7 +607,9 @@ hook_attrs!(
     /// not reported again.
     ///
     /// **Parameters**: `Client`, `Option<Client>`, `Error` (the message;
-    /// `Display`). **Returns**: `()`.
+    /// `Display`). **Returns**: `()` or `Result<(), E>` (`E: Display`: an `Err` is logged
+    /// with the handler's name and client id and, when the event has a client,
+    /// raised as its `client_error` event — not for the error events themselves).
     ///
     /// ```
     /// # use pigeon::prelude::*;
@@ -622,7 +632,9 @@ hook_attrs!(
     /// A notification. No topic pattern; `order = N` orders the provider's
     /// listeners.
     ///
-    /// **Parameters**: `Client`, `Option<Client>`, `Error`. **Returns**: `()`.
+    /// **Parameters**: `Client`, `Option<Client>`, `Error`. **Returns**: `()` or `Result<(), E>` (`E: Display`: an `Err` is logged
+    /// with the handler's name and client id and, when the event has a client,
+    /// raised as its `client_error` event — not for the error events themselves).
     ///
     /// ```
     /// # use pigeon::prelude::*;
@@ -642,7 +654,9 @@ hook_attrs!(
     /// A notification. No topic pattern; `order = N` orders the provider's
     /// listeners.
     ///
-    /// **Parameters**: `Client`, `Option<Client>`. **Returns**: `()`.
+    /// **Parameters**: `Client`, `Option<Client>`. **Returns**: `()` or `Result<(), E>` (`E: Display`: an `Err` is logged
+    /// with the handler's name and client id and, when the event has a client,
+    /// raised as its `client_error` event — not for the error events themselves).
     ///
     /// ```
     /// # use pigeon::prelude::*;
@@ -665,10 +679,12 @@ hook_attrs!(
     ///
     /// **Parameters**: `Option<Client>` (the publisher; `None` for the
     /// broker's own messages, so `Client` is a compile error here),
-    /// `Packet<Publish>`, `Payload`, `Topic`, `Json<T>` (`T: Deserialize`;
-    /// a payload that is not that JSON skips the handler: the failure is
+    /// `Packet<Publish>`, `Payload`, `Topic`, `Json<T>` (`T: Deserialize`),
+    /// `Text`, `Bytes`, `Decoded<T>` (a payload that does not decode skips the handler: the failure is
     /// logged and, for a client's message, raised as its `client_error`
-    /// event), `Param<T>`, `Params`. **Returns**: `()`.
+    /// event), `Param<T>`, `Params`. **Returns**: `()` or `Result<(), E>` (`E: Display`: an `Err` is logged
+    /// with the handler's name and client id and, when the event has a client,
+    /// raised as its `client_error` event — not for the error events themselves).
     ///
     /// ```
     /// # use pigeon::prelude::*;
@@ -694,7 +710,9 @@ hook_attrs!(
     ///
     /// **Parameters**: `Client` or `Option<Client>` (the subscriber),
     /// `Packet<Publish>` (the message as delivered), `Payload`, `Topic`,
-    /// `Json<T>`, `Param<T>`, `Params`. **Returns**: `()`.
+    /// `Json<T>`, `Text`, `Bytes`, `Decoded<T>`, `Param<T>`, `Params`. **Returns**: `()` or `Result<(), E>` (`E: Display`: an `Err` is logged
+    /// with the handler's name and client id and, when the event has a client,
+    /// raised as its `client_error` event — not for the error events themselves).
     ///
     /// ```
     /// # use pigeon::prelude::*;
@@ -715,7 +733,9 @@ hook_attrs!(
     ///
     /// **Parameters**: `Client`, `Option<Client>`, `Subscriptions` (the
     /// granted subscriptions, as `#[on_authorize_subscribe]` left them;
-    /// refused and negated filters are not in it). **Returns**: `()`.
+    /// refused and negated filters are not in it). **Returns**: `()` or `Result<(), E>` (`E: Display`: an `Err` is logged
+    /// with the handler's name and client id and, when the event has a client,
+    /// raised as its `client_error` event — not for the error events themselves).
     ///
     /// ```
     /// # use pigeon::prelude::*;
@@ -735,7 +755,9 @@ hook_attrs!(
     /// listeners.
     ///
     /// **Parameters**: `Client`, `Option<Client>`, `Unsubscriptions` (the
-    /// topic filters of the UNSUBSCRIBE). **Returns**: `()`.
+    /// topic filters of the UNSUBSCRIBE). **Returns**: `()` or `Result<(), E>` (`E: Display`: an `Err` is logged
+    /// with the handler's name and client id and, when the event has a client,
+    /// raised as its `client_error` event — not for the error events themselves).
     ///
     /// ```
     /// # use pigeon::prelude::*;
@@ -755,7 +777,9 @@ hook_attrs!(
     /// listeners.
     ///
     /// **Parameters**: `Client`, `Option<Client>`, `Packet<ConnAck>`.
-    /// **Returns**: `()`.
+    /// **Returns**: `()` or `Result<(), E>` (`E: Display`: an `Err` is logged
+    /// with the handler's name and client id and, when the event has a client,
+    /// raised as its `client_error` event — not for the error events themselves).
     ///
     /// ```
     /// # use pigeon::prelude::*;
@@ -776,7 +800,9 @@ hook_attrs!(
     /// listeners.
     ///
     /// **Parameters**: none usually; `Option<Client>` is always `None`.
-    /// **Returns**: `()`.
+    /// **Returns**: `()` or `Result<(), E>` (`E: Display`: an `Err` is logged
+    /// with the handler's name and client id and, when the event has a client,
+    /// raised as its `client_error` event — not for the error events themselves).
     ///
     /// ```
     /// # use pigeon::prelude::*;
@@ -795,7 +821,9 @@ hook_attrs!(
     /// A notification. No topic pattern; `order = N` orders the provider's
     /// listeners.
     ///
-    /// **Parameters**: `Client`, `Option<Client>`. **Returns**: `()`.
+    /// **Parameters**: `Client`, `Option<Client>`. **Returns**: `()` or `Result<(), E>` (`E: Display`: an `Err` is logged
+    /// with the handler's name and client id and, when the event has a client,
+    /// raised as its `client_error` event — not for the error events themselves).
     ///
     /// ```
     /// # use pigeon::prelude::*;
@@ -830,7 +858,7 @@ hook_attrs!(
 /// wait in the handler's bounded queue, which slows QoS 1/2 requesters when
 /// full. `order = N` is accepted but unused: requests are not a chain.
 ///
-/// **Parameters**: `Param<T>`, `Params`, `Json<T>`, `Payload`, `Topic`,
+/// **Parameters**: `Param<T>`, `Params`, `Json<T>`, `Text`, `Bytes`, `Decoded<T>`, `Payload`, `Topic`,
 /// `Packet<Publish>` (the request), `Option<Client>` (`None` when the broker
 /// itself published the request), `Client` (such a request is then
 /// answered with an error); `&mut Publish` compiles but changes nothing.
