@@ -34,6 +34,7 @@ pub use service::PigeonService;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::app::Import;
+    pub use crate::app::InitOutput;
     pub use crate::app::{factory, DestroyOutput, InjectableEntry};
     pub use crate::app::{
         Container, HooksOptions, Inject, Injectable, Module, ModuleEntry, ProviderDef,
