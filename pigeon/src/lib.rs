@@ -90,3 +90,8 @@ pub mod __private {
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The migration guide's Rust example compiles too (its TypeScript is not tested).
+#[doc = include_str!("../../docs/coming-from-pigeon-mqtt-nest.md")]
+#[cfg(doctest)]
+pub struct GuideDoctests;

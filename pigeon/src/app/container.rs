@@ -155,7 +155,39 @@ pub trait Injectable: Sized + Send + Sync + 'static {
     /// Called once the broker is listening, before `Pigeon::bootstrap`
     /// returns, in creation order (a provider's dependencies first); an `Err`
     /// fails the bootstrap (the broker is closed, the providers destroyed).
-    /// `#[injectable(init = Self::start)]` implements it.
+    /// `#[injectable(init = Self::start)]` implements it:
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use pigeon::{broker::PublishError, prelude::*};
+    ///
+    /// #[injectable(init = Self::start)]
+    /// struct Announcer {
+    ///     pigeon: PigeonService,
+    ///     #[inject(default)]
+    ///     announced: AtomicBool,
+    /// }
+    ///
+    /// impl Announcer {
+    ///     // The broker is listening: publishing works here.
+    ///     async fn start(&self) -> Result<(), PublishError> {
+    ///         let mut status = Publish::new("status/announcer", QoS::AtLeastOnce, "up");
+    ///         status.retain = true;
+    ///         self.pigeon.publish(status).await?;
+    ///         self.announced.store(true, Ordering::SeqCst);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// #[module(providers = [Announcer])]
+    /// struct AppModule;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let app = pigeon::testing::start::<AppModule>().await.unwrap();
+    /// assert!(app.get::<Announcer>().unwrap().announced.load(Ordering::SeqCst));
+    /// app.close().await;
+    /// # }
+    /// ```
     fn init(&self) -> impl Future<Output = Result<(), BootstrapError>> + Send {
         async { Ok(()) }
     }
