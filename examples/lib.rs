@@ -1,6 +1,8 @@
 //! Runnable examples of Pigeon, one per feature: `cargo run --release --example NAME -- --port P`.
 //!
 //! This library holds what they share: the command line and the start-up.
+//! (No logging set-up: `Pigeon::bootstrap` logs to stderr, filtered by
+//! `RUST_LOG`, when the application installed no `tracing` subscriber.)
 
 use clap::Parser;
 use pigeon::{app::Module, App, Config, Pigeon};
@@ -24,16 +26,6 @@ impl Args {
             config.port = port;
         }
     }
-}
-
-/// Logs to stderr (`RUST_LOG` filters; default `info`).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 /// Boots module `M` with `args` applied and serves until SIGINT/SIGTERM.

@@ -147,7 +147,6 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    pigeon_examples::init_tracing();
     let cli = Cli::parse();
     let mut app = Pigeon::builder::<AppModule>().configure(|config| cli.common.apply(config));
     if let Some(users) = cli.users {

@@ -27,7 +27,7 @@ use std::{
 
 use clap::Parser;
 use pigeon::prelude::*;
-use pigeon_examples::{init_tracing, serve, Args};
+use pigeon_examples::{serve, Args};
 
 const METHOD: &str = "PIGEON-NONCE";
 const USERS: &[(&str, &str)] = &[("alice", "wonderland"), ("bob", "builder")];
@@ -116,6 +116,5 @@ pub(crate) struct AppModule;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    init_tracing();
     serve::<AppModule>(&Args::parse()).await
 }

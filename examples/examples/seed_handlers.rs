@@ -159,7 +159,6 @@ pub(crate) struct AppModule;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    pigeon_examples::init_tracing();
     let args = pigeon_examples::Args::parse();
     pigeon_examples::serve::<AppModule>(&args).await
 }

@@ -1,7 +1,23 @@
 //! `#[injectable]`: implements `Injectable` by resolving every field from the
 //! container (`#[inject(default)]` fields start as `Default::default()`), or
 //! with `factory = Self::f` by calling the async function `f` with its
-//! arguments resolved; `destroy = Self::g` runs `g(&self)` when the app closes.
+//! arguments resolved; `init = Self::h` runs `h(&self)` once the broker
+//! listens (before `Pigeon::bootstrap` returns, dependencies first; an `Err`
+//! fails the bootstrap naming the provider); `destroy = Self::g` runs
+//! `g(&self)` when the app closes.
+//!
+//! ```ignore
+//! #[injectable(init = Self::start, destroy = Self::stop)]
+//! struct Announcer { pigeon: PigeonService }
+//!
+//! impl Announcer {
+//!     // `()` or `Result<(), E: Display>`; the broker is listening here.
+//!     async fn start(&self) -> Result<(), PublishError> {
+//!         self.pigeon.publish(Publish::new("status", QoS::AtLeastOnce, "up")).await
+//!     }
+//!     async fn stop(&self) {}
+//! }
+//! ```
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -15,10 +31,12 @@ use syn::{
 /// has impls (one name per argument is generated).
 const MAX_FACTORY_ARGS: usize = 12;
 
-/// `#[injectable(factory = Self::connect, destroy = Self::close)]`, each at most once.
+/// `#[injectable(factory = Self::connect, init = Self::start, destroy = Self::close)]`,
+/// each at most once.
 #[derive(Default)]
 struct Args {
     factory: Option<ExprPath>,
+    init: Option<ExprPath>,
     destroy: Option<ExprPath>,
 }
 
@@ -29,14 +47,16 @@ impl Parse for Args {
             let key: Ident = input.parse()?;
             let slot = match key.to_string().as_str() {
                 "factory" => &mut args.factory,
+                "init" => &mut args.init,
                 "destroy" => &mut args.destroy,
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
                         "unknown `injectable` option `{other}`; expected `factory = Self::new_fn` \
-                             (an async fn building the provider) or `destroy = Self::close_fn` \
-                             (an async fn(&self) run when the app closes)"
+                             (an async fn building the provider), `init = Self::start_fn` \
+                             (an async fn(&self) run once the broker listens) or \
+                             `destroy = Self::close_fn` (an async fn(&self) run when the app closes)"
                     ),
                     ))
                 }
@@ -93,6 +113,13 @@ pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<Token
             quote!(::pigeon::__private::Ok(#body))
         }
     };
+    let init = args.init.as_ref().map(|init| {
+        quote_spanned! {init.span()=>
+            async fn init(&self) -> ::core::result::Result<(), ::pigeon::__private::BootstrapError> {
+                ::pigeon::__private::InitOutput::into_init(#init(self).await, #owner)
+            }
+        }
+    });
     let destroy = args.destroy.as_ref().map(|destroy| {
         quote_spanned! {destroy.span()=>
             async fn destroy(&self) {
@@ -113,6 +140,7 @@ pub(crate) fn expand(attr: TokenStream, input: TokenStream) -> syn::Result<Token
             ) -> ::core::result::Result<Self, ::pigeon::__private::BootstrapError> {
                 #create
             }
+            #init
             #destroy
         }
     })

@@ -159,6 +159,7 @@ pub use service::PigeonService;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::app::Import;
+    pub use crate::app::InitOutput;
     pub use crate::app::{factory, DestroyOutput, InjectableEntry};
     pub use crate::app::{
         Container, HooksOptions, Inject, Injectable, Module, ModuleEntry, ProviderDef,
@@ -214,3 +215,8 @@ pub mod __private {
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The migration guide's Rust example compiles too (its TypeScript is not tested).
+#[doc = include_str!("../../docs/coming-from-pigeon-mqtt-nest.md")]
+#[cfg(doctest)]
+pub struct GuideDoctests;

@@ -616,3 +616,168 @@ async fn a_destroy_hook_that_panics_does_not_keep_the_others_from_running() {
     app.close().await;
     assert_eq!(journal.lines(), ["pool"]);
 }
+
+// --------------------------------------------------------- init hooks
+
+/// What the init hooks wrote, in order (a value of each module).
+#[derive(Default)]
+struct Started(Mutex<Vec<&'static str>>);
+
+impl Started {
+    fn write(&self, line: &'static str) {
+        self.0.lock().unwrap().push(line);
+    }
+    fn lines(&self) -> Vec<&'static str> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[injectable(init = Self::start)]
+struct Store {
+    started: Arc<Started>,
+}
+
+impl Store {
+    async fn start(&self) {
+        tokio::task::yield_now().await;
+        self.started.write("store");
+    }
+}
+
+#[injectable(init = Self::start)]
+struct Cache {
+    _store: Arc<Store>,
+    started: Arc<Started>,
+}
+
+impl Cache {
+    async fn start(&self) -> Result<(), String> {
+        self.started.write("cache");
+        Ok(())
+    }
+}
+
+#[injectable(init = Self::start)]
+struct Frontend {
+    _cache: Arc<Cache>,
+    started: Arc<Started>,
+}
+
+impl Frontend {
+    async fn start(&self) {
+        self.started.write("frontend");
+    }
+}
+
+// Listed in no order of dependency: the creation order decides.
+#[module(values = [Started::default()], providers = [Frontend, Store, Cache])]
+struct StartedModule;
+
+#[tokio::test]
+async fn init_hooks_run_once_dependencies_first_before_start_returns() {
+    let app = pigeon::testing::Test::module::<StartedModule>()
+        .start()
+        .await
+        .unwrap();
+    let started = app.get::<Started>().unwrap();
+    assert_eq!(started.lines(), ["store", "cache", "frontend"]);
+    app.close().await;
+    assert_eq!(started.lines(), ["store", "cache", "frontend"], "run once");
+}
+
+/// Checks, from its init hook, that the broker already serves clients: it
+/// connects to the broker's own address, then announces itself (retained).
+#[injectable(init = Self::start)]
+struct SelfCheck {
+    pigeon: PigeonService,
+}
+
+impl SelfCheck {
+    async fn start(&self) -> Result<(), String> {
+        let addr = self
+            .pigeon
+            .broker()
+            .map_err(|e| e.to_string())?
+            .local_addr();
+        let probe = pigeon::testing::ClientBuilder::new(addr, "self-check")
+            .connect()
+            .await
+            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        probe.disconnect().await.map_err(|e| e.to_string())?;
+        let mut up = Publish::new("status/self-check", QoS::AtLeastOnce, "up");
+        up.retain = true;
+        self.pigeon.publish(up).await.map_err(|e| e.to_string())
+    }
+}
+
+#[module(providers = [SelfCheck])]
+struct SelfCheckModule;
+
+#[tokio::test]
+async fn an_init_hook_runs_once_the_broker_listens() {
+    let app = pigeon::testing::Test::module::<SelfCheckModule>()
+        .start()
+        .await
+        .expect("the hook connects and publishes");
+    let client = app.client("watcher").connect().await.unwrap();
+    client
+        .subscribe("status/self-check", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let status = client.expect_message(Duration::from_secs(5)).await;
+    assert_eq!(status.text(), "up");
+    app.close().await;
+}
+
+/// Where the broker listened when `Unready`'s hook ran.
+#[derive(Default)]
+struct SeenAt(Mutex<Option<SocketAddr>>);
+
+#[injectable(init = Self::start)]
+struct Unready {
+    _pool: Arc<Pool>,
+    seen: Arc<SeenAt>,
+    pigeon: PigeonService,
+}
+
+impl Unready {
+    async fn start(&self) -> Result<(), std::io::Error> {
+        let addr = self.pigeon.broker().expect("listening").local_addr();
+        *self.seen.0.lock().unwrap() = Some(addr);
+        Err(std::io::Error::other(
+            "the downstream service is unreachable",
+        ))
+    }
+}
+
+#[module(values = [SeenAt::default()], providers = [Unready, Pool])]
+struct UnreadyModule;
+
+#[tokio::test]
+async fn a_failing_init_hook_names_its_provider_closes_the_port_and_destroys() {
+    let journal = Arc::new(Journal::default());
+    let seen = Arc::new(SeenAt::default());
+    let err = Pigeon::builder::<UnreadyModule>()
+        .provider(ProviderDef::value(journal.clone()))
+        .provider(ProviderDef::value(seen.clone()))
+        .configure(local)
+        .bootstrap()
+        .await
+        .err()
+        .expect("must fail");
+    let BootstrapError::Init { provider, message } = &err else {
+        panic!("expected an init error, got {err}");
+    };
+    assert_eq!(*provider, "Unready");
+    assert_eq!(message, "the downstream service is unreachable");
+    assert_eq!(
+        err.to_string(),
+        "provider `Unready`: init hook failed: the downstream service is unreachable"
+    );
+    assert_eq!(journal.lines(), ["pool"], "what was created is destroyed");
+    let addr = seen.0.lock().unwrap().expect("the hook ran");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the broker's port {addr} is closed"
+    );
+}

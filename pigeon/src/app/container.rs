@@ -13,7 +13,7 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use super::provider::{Destroy, DestroyHook, Shutdown};
+use super::provider::{Destroy, DestroyHook, Init, InitHook, Shutdown, Startup};
 use crate::{hooks::BoxFuture, Config, PigeonService};
 
 /// A failure while building a module.
@@ -62,6 +62,16 @@ pub enum BootstrapError {
         /// The provider type.
         provider: &'static str,
         /// Why it could not be built.
+        message: String,
+    },
+    /// A provider's init hook (`#[injectable(init = Self::start)]`) failed
+    /// or panicked once the broker was listening: the broker was closed and
+    /// the providers destroyed.
+    #[error("provider `{provider}`: init hook failed: {message}")]
+    Init {
+        /// The provider type.
+        provider: &'static str,
+        /// The hook's error.
         message: String,
     },
     /// A provider definition's instance is not of the type it was registered
@@ -141,6 +151,46 @@ pub enum BootstrapError {
 pub trait Injectable: Sized + Send + Sync + 'static {
     /// Builds the provider, resolving its dependencies from `container`.
     fn create(container: &Container) -> impl Future<Output = Result<Self, BootstrapError>> + Send;
+
+    /// Called once the broker is listening, before `Pigeon::bootstrap`
+    /// returns, in creation order (a provider's dependencies first); an `Err`
+    /// fails the bootstrap (the broker is closed, the providers destroyed).
+    /// `#[injectable(init = Self::start)]` implements it:
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use pigeon::{broker::PublishError, prelude::*};
+    ///
+    /// #[injectable(init = Self::start)]
+    /// struct Announcer {
+    ///     pigeon: PigeonService,
+    ///     #[inject(default)]
+    ///     announced: AtomicBool,
+    /// }
+    ///
+    /// impl Announcer {
+    ///     // The broker is listening: publishing works here.
+    ///     async fn start(&self) -> Result<(), PublishError> {
+    ///         let mut status = Publish::new("status/announcer", QoS::AtLeastOnce, "up");
+    ///         status.retain = true;
+    ///         self.pigeon.publish(status).await?;
+    ///         self.announced.store(true, Ordering::SeqCst);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// #[module(providers = [Announcer])]
+    /// struct AppModule;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let app = pigeon::testing::start::<AppModule>().await.unwrap();
+    /// assert!(app.get::<Announcer>().unwrap().announced.load(Ordering::SeqCst));
+    /// app.close().await;
+    /// # }
+    /// ```
+    fn init(&self) -> impl Future<Output = Result<(), BootstrapError>> + Send {
+        async { Ok(()) }
+    }
 
     /// Called once when the application closes, dependents before their
     /// dependencies (the reverse of the creation order).
@@ -238,6 +288,7 @@ pub struct ProviderDef {
     /// The provider's type name, for errors.
     pub name: &'static str,
     create: Create,
+    init: Option<Init>,
     destroy: Option<Destroy>,
 }
 
@@ -250,6 +301,7 @@ impl ProviderDef {
             create: Arc::new(|c| {
                 Box::pin(async move { Ok(Instance::concrete(Arc::new(T::create(c).await?))) })
             }),
+            init: Some(super::provider::init_of::<T>),
             destroy: Some(super::provider::destroy_of::<T>),
         }
     }
@@ -271,6 +323,7 @@ impl ProviderDef {
                 let instance = Instance::concrete(value.clone());
                 Box::pin(async move { Ok(instance) })
             }),
+            init: None,
             destroy: None,
         }
     }
@@ -298,6 +351,7 @@ impl ProviderDef {
                 };
                 Box::pin(async move { Ok(instance) })
             }),
+            init: None,
             destroy: None,
         }
     }
@@ -333,6 +387,7 @@ impl ProviderDef {
                     })
                 })
             }),
+            init: None,
             destroy: None,
         }
     }
@@ -356,6 +411,8 @@ struct State {
     /// The providers being created, innermost last, each with the field it
     /// was asked for through (`None` for the module's own list).
     creating: Vec<(TypeId, Option<(&'static str, &'static str)>)>,
+    /// What to initialise once the broker listens, in creation order.
+    inits: Vec<InitHook>,
     /// What to destroy at close, in creation order.
     created: Vec<DestroyHook>,
 }
@@ -429,6 +486,9 @@ impl Container {
         let mut state = self.state();
         state.creating.pop();
         let created = created?;
+        if let (Some(init), Some(concrete)) = (def.init, &created.concrete) {
+            state.inits.push((def.name, concrete.clone(), init));
+        }
         if let (Some(destroy), Some(concrete)) = (def.destroy, &created.concrete) {
             state.created.push((def.name, concrete.clone(), destroy));
         }
@@ -455,6 +515,12 @@ impl Container {
     /// (in reverse creation order).
     pub(crate) fn shutdown(&self) -> Shutdown {
         Shutdown::new(std::mem::take(&mut self.state().created))
+    }
+
+    /// The init hooks of the providers created so far, to run once the
+    /// broker listens (in creation order).
+    pub(crate) fn startup(&self) -> Startup {
+        Startup::new(std::mem::take(&mut self.state().inits))
     }
 }
 

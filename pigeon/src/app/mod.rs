@@ -17,10 +17,10 @@ pub use container::{BootstrapError, Container, Inject, Injectable, ProviderDef};
 #[doc(hidden)]
 pub use container::InjectableEntry;
 pub use module::{HooksOptions, Import, Module, ModuleEntry};
-use provider::Shutdown;
 #[doc(hidden)]
-pub use provider::{factory, DestroyOutput};
+pub use provider::{factory, DestroyOutput, InitOutput};
 pub use provider::{Factory, FactoryOutput};
+use provider::{Shutdown, Startup};
 pub use settings::{Section, Settings};
 
 use crate::{hooks::Hooks, Broker, BrokerHandle, Config, PigeonService};
@@ -35,6 +35,9 @@ pub struct Built {
     /// The service the providers were given (attached once the broker starts).
     pub service: PigeonService,
     providers: Vec<(TypeId, Arc<dyn Any + Send + Sync>)>,
+    /// Run by `Pigeon::start` once the broker listens; a `Built` that is
+    /// never started (`Pigeon::build`) never runs them.
+    startup: Startup,
     shutdown: Shutdown,
 }
 
@@ -132,8 +135,9 @@ impl Pigeon {
         Self::start::<M>(config, overrides, Vec::new()).await
     }
 
-    /// Builds module `M` (see [`Pigeon::build_with`]) and starts its broker;
-    /// a failure to start destroys the providers already created.
+    /// Builds module `M` (see [`Pigeon::build_with`]), starts its broker,
+    /// then runs the providers' init hooks; a failure to start, or of a
+    /// hook, closes the broker and destroys the providers already created.
     async fn start<M: Module>(
         config: Config,
         overrides: Vec<ProviderDef>,
@@ -148,6 +152,14 @@ impl Pigeon {
             }
         };
         built.service.attach(handle.clone());
+        // After `attach`: a hook may publish through its `PigeonService`, or
+        // connect to the broker's address.
+        if let Err(e) = built.startup.run().await {
+            handle.close().await;
+            built.hooks.flush_events(Duration::from_secs(5)).await;
+            built.shutdown.run().await;
+            return Err(e);
+        }
         Ok(App {
             handle,
             hooks: built.hooks,
@@ -160,6 +172,7 @@ impl Pigeon {
     /// Instantiates the providers of `M` and of the modules it imports and
     /// builds the hooks, without starting a broker
     /// (must run inside a tokio runtime when the module has event handlers).
+    /// The providers' init hooks do not run: they wait for a listening broker.
     pub async fn build<M: Module>(config: &Config) -> Result<Built, BootstrapError> {
         Self::build_with::<M>(config, Vec::new(), Vec::new()).await
     }
@@ -201,6 +214,7 @@ impl Pigeon {
             }
         };
         let shutdown = container.shutdown();
+        let startup = container.startup();
         // Only now is it known which settings sections the providers read.
         if let Err(e) = config.sections.check_read() {
             shutdown.run().await;
@@ -224,6 +238,7 @@ impl Pigeon {
             hooks: Arc::new(hooks),
             service,
             providers: instances.into_iter().map(|(d, i)| (d.type_id, i)).collect(),
+            startup,
             shutdown,
         })
     }

@@ -1,5 +1,6 @@
-//! What `#[injectable(factory = ..., destroy = ...)]` calls: an async factory
-//! whose arguments are injected, and the destroy hooks run at close.
+//! What `#[injectable(factory = ..., init = ..., destroy = ...)]` calls: an
+//! async factory whose arguments are injected, the init hooks run once the
+//! broker listens, and the destroy hooks run at close.
 
 use std::{
     any::Any,
@@ -19,6 +20,56 @@ pub(crate) type Destroy = fn(Arc<dyn Any + Send + Sync>) -> BoxFuture<'static, (
 
 /// A created provider's destroy hook: its name (for logs), the instance, the hook.
 pub(crate) type DestroyHook = (&'static str, Arc<dyn Any + Send + Sync>, Destroy);
+
+/// Runs the init hook of one provider (given as `Any` of its type).
+pub(crate) type Init =
+    fn(Arc<dyn Any + Send + Sync>) -> BoxFuture<'static, Result<(), BootstrapError>>;
+
+/// A created provider's init hook: its name (if it panics), the instance, the hook.
+pub(crate) type InitHook = (&'static str, Arc<dyn Any + Send + Sync>, Init);
+
+pub(crate) fn init_of<T: Injectable>(
+    instance: Arc<dyn Any + Send + Sync>,
+) -> BoxFuture<'static, Result<(), BootstrapError>> {
+    Box::pin(async move {
+        match instance.downcast::<T>() {
+            Ok(provider) => provider.init().await,
+            // The container keeps `T` under `T`'s own definition: cannot happen.
+            Err(_) => Ok(()),
+        }
+    })
+}
+
+/// The init hooks of a module's providers, in creation order (dependencies
+/// first).
+pub(crate) struct Startup {
+    hooks: Vec<InitHook>,
+}
+
+impl Startup {
+    pub(crate) fn new(hooks: Vec<InitHook>) -> Self {
+        Self { hooks }
+    }
+
+    /// Runs every hook in creation order, so that a provider's dependencies
+    /// are initialised before it; stops at the first failure, or panic, which
+    /// names its provider.
+    pub(crate) async fn run(self) -> Result<(), BootstrapError> {
+        for (name, instance, init) in self.hooks {
+            match AssertUnwindSafe(init(instance)).catch_unwind().await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(BootstrapError::Init {
+                        provider: name,
+                        message: "the init hook panicked".to_owned(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}
 
 pub(crate) fn destroy_of<T: Injectable>(
     instance: Arc<dyn Any + Send + Sync>,
@@ -204,5 +255,31 @@ impl<E: Display> DestroyOutput for Result<(), E> {
         if let Err(e) = self {
             tracing::warn!(provider = owner, "destroy hook failed: {e}");
         }
+    }
+}
+
+/// What an init hook may return: nothing, or `Result<(), E>` whose error
+/// fails the bootstrap with [`BootstrapError::Init`] naming the provider.
+#[diagnostic::on_unimplemented(
+    message = "an init hook returns `{Self}`",
+    label = "return `()` or `Result<(), E>` with `E: Display`"
+)]
+pub trait InitOutput {
+    /// The hook's failure as the error of provider `owner`.
+    fn into_init(self, owner: &'static str) -> Result<(), BootstrapError>;
+}
+
+impl InitOutput for () {
+    fn into_init(self, _: &'static str) -> Result<(), BootstrapError> {
+        Ok(())
+    }
+}
+
+impl<E: Display> InitOutput for Result<(), E> {
+    fn into_init(self, owner: &'static str) -> Result<(), BootstrapError> {
+        self.map_err(|e| BootstrapError::Init {
+            provider: owner,
+            message: e.to_string(),
+        })
     }
 }
