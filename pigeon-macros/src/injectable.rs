@@ -6,18 +6,7 @@
 //! fails the bootstrap naming the provider); `destroy = Self::g` runs
 //! `g(&self)` when the app closes.
 //!
-//! ```ignore
-//! #[injectable(init = Self::start, destroy = Self::stop)]
-//! struct Announcer { pigeon: PigeonService }
-//!
-//! impl Announcer {
-//!     // `()` or `Result<(), E: Display>`; the broker is listening here.
-//!     async fn start(&self) -> Result<(), PublishError> {
-//!         self.pigeon.publish(Publish::new("status", QoS::AtLeastOnce, "up")).await
-//!     }
-//!     async fn stop(&self) {}
-//! }
-//! ```
+//! (Documented, with examples, on the attribute in `lib.rs`.)
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};

@@ -64,10 +64,31 @@ fn finish(r: syn::Result<proc_macro2::TokenStream>) -> TokenStream {
 ///   it is a plain function, not a method. An `Err` stops the start-up with
 ///   the error ``provider `Db`: <message>``. With a factory the fields are the
 ///   factory's to fill: `#[inject]` does not apply.
+/// - `init = Self::start`: `async fn start(&self)` (returning `()` or
+///   `Result<(), E>`, `E: Display`) runs once the broker listens, before
+///   `Pigeon::bootstrap` returns (and in `pigeon::testing::Test`), in
+///   creation order: dependencies first. An `Err` (or a panic) fails the
+///   bootstrap with ``provider `Db`: init hook failed: <message>``, closes the
+///   broker and destroys the providers built. `Pigeon::build` starts no
+///   broker and runs none.
 /// - `destroy = Self::close`: `async fn close(&self)` (returning `()` or
 ///   `Result<(), E>`, whose error is logged) runs when the app closes
 ///   (`App::close`, or after `listen` returns), newest provider first, so a
 ///   provider is destroyed before those it depends on.
+///
+/// ```
+/// # use pigeon::prelude::*;
+/// # use pigeon::broker::PublishError;
+/// #[injectable(init = Self::start)]
+/// struct Announcer { pigeon: PigeonService }
+///
+/// impl Announcer {
+///     // The broker is listening here: publish, or connect to it.
+///     async fn start(&self) -> Result<(), PublishError> {
+///         self.pigeon.publish(Publish::new("status", QoS::AtLeastOnce, "up")).await
+///     }
+/// }
+/// ```
 ///
 /// ```
 /// # use std::sync::Arc;
