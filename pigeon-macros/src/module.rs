@@ -214,16 +214,7 @@ fn parse_store(input: ParseStream) -> syn::Result<LitStr> {
                     "the Redis store names its server: `persistence = redis(\"redis://HOST:PORT[/DB]\")`",
                 ));
             }
-            let content;
-            syn::parenthesized!(content in input);
-            let url: LitStr = content.parse()?;
-            if !is_redis_url(&url) {
-                return Err(syn::Error::new(
-                    url.span(),
-                    "the Redis store's URL is redis://HOST:PORT[/DB] (or rediss:// for TLS)",
-                ));
-            }
-            Ok(url)
+            redis_url(input, "the Redis store's URL")
         }
         other => Err(syn::Error::new(
             kind.span(),
@@ -232,10 +223,21 @@ fn parse_store(input: ParseStream) -> syn::Result<LitStr> {
     }
 }
 
-/// `redis://...` or `rediss://...` (TLS); the runtime checks the rest.
-fn is_redis_url(url: &LitStr) -> bool {
-    let url = url.value();
-    url.starts_with("redis://") || url.starts_with("rediss://")
+/// `("redis://...")` or `("rediss://...")` (TLS): the scheme is checked here,
+/// pointing at the URL (`what` names it in the error); the runtime checks
+/// the rest.
+fn redis_url(input: ParseStream, what: &str) -> syn::Result<LitStr> {
+    let content;
+    syn::parenthesized!(content in input);
+    let url: LitStr = content.parse()?;
+    let value = url.value();
+    if !(value.starts_with("redis://") || value.starts_with("rediss://")) {
+        return Err(syn::Error::new(
+            url.span(),
+            format!("{what} is redis://HOST:PORT[/DB] (or rediss:// for TLS)"),
+        ));
+    }
+    Ok(url)
 }
 
 /// `emitter = local` or `emitter = redis("redis://HOST:PORT[/DB]")`: as the
@@ -245,16 +247,7 @@ fn parse_emitter(input: ParseStream) -> syn::Result<LitStr> {
     match kind.to_string().as_str() {
         "local" => Ok(LitStr::new("local", kind.span())),
         "redis" => {
-            let content;
-            syn::parenthesized!(content in input);
-            let url: LitStr = content.parse()?;
-            if !is_redis_url(&url) {
-                return Err(syn::Error::new(
-                    url.span(),
-                    "a Redis emitter URL is redis://HOST:PORT[/DB] (or rediss:// for TLS)",
-                ));
-            }
-            Ok(url)
+            redis_url(input, "a Redis emitter URL")
         }
         other => Err(syn::Error::new(
             kind.span(),

@@ -366,41 +366,50 @@ pub(super) fn entries(reply: Value) -> Vec<(String, Option<Vec<u8>>)> {
         let Some(Value::Array(items)) = parts.pop() else {
             continue;
         };
-        for item in items {
-            let Value::Array(mut pair) = item else {
-                continue;
-            };
-            if pair.len() != 2 {
-                continue;
-            }
-            let fields = pair.pop();
-            let Some(id) = pair.pop().and_then(|v| text(&v)) else {
-                continue;
-            };
-            let frame = match fields {
-                Some(Value::Array(fields)) => fields
-                    .chunks(2)
-                    .find(|kv| kv.first().and_then(text).as_deref() == Some("m"))
-                    .and_then(|kv| match kv.get(1) {
-                        Some(Value::BulkString(b)) => Some(b.clone()),
-                        _ => None,
-                    }),
-                Some(Value::Map(fields)) => fields
-                    .into_iter()
-                    .find(|(k, _)| text(k).as_deref() == Some("m"))
-                    .and_then(|(_, v)| match v {
-                        Value::BulkString(b) => Some(b),
-                        _ => None,
-                    }),
-                _ => None,
-            };
-            out.push((id, frame));
-        }
+        out.extend(stream_entries(items));
     }
     out
 }
 
-fn text(v: &Value) -> Option<String> {
+/// `(id, field m)` of each entry of one stream's item list (as XRANGE gives
+/// it, or one stream of an XREADGROUP reply); a trimmed pending entry has no
+/// fields.
+pub(super) fn stream_entries(items: Vec<Value>) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    for item in items {
+        let Value::Array(mut pair) = item else {
+            continue;
+        };
+        if pair.len() != 2 {
+            continue;
+        }
+        let fields = pair.pop();
+        let Some(id) = pair.pop().and_then(|v| text(&v)) else {
+            continue;
+        };
+        let frame = match fields {
+            Some(Value::Array(fields)) => fields
+                .chunks(2)
+                .find(|kv| kv.first().and_then(text).as_deref() == Some("m"))
+                .and_then(|kv| match kv.get(1) {
+                    Some(Value::BulkString(b)) => Some(b.clone()),
+                    _ => None,
+                }),
+            Some(Value::Map(fields)) => fields
+                .into_iter()
+                .find(|(k, _)| text(k).as_deref() == Some("m"))
+                .and_then(|(_, v)| match v {
+                    Value::BulkString(b) => Some(b),
+                    _ => None,
+                }),
+            _ => None,
+        };
+        out.push((id, frame));
+    }
+    out
+}
+
+pub(super) fn text(v: &Value) -> Option<String> {
     match v {
         Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
         Value::SimpleString(s) => Some(s.clone()),

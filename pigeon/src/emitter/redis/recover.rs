@@ -11,7 +11,10 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use ::redis::{aio::ConnectionManager, RedisResult, Value};
 
-use super::{keys, wire, Inner};
+use super::{
+    inbox::{stream_entries, text},
+    keys, wire, Inner,
+};
 use crate::emitter::{Recovery, Shares};
 
 /// Entries read per round trip.
@@ -26,14 +29,6 @@ const ATTEMPTS: u32 = 60;
 fn parse_id(id: &str) -> Option<(u64, u64)> {
     let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
     Some((ms.parse().ok()?, seq.parse().ok()?))
-}
-
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
-        Value::SimpleString(s) => Some(s.clone()),
-        _ => None,
-    }
 }
 
 /// Where the dead node's group stood: its last delivered id and the ids it
@@ -145,10 +140,7 @@ async fn pass(
             .arg(PAGE)
             .query_async(conn)
             .await?;
-        let entries = super::inbox::entries(Value::Array(vec![Value::Array(vec![
-            Value::BulkString(key.as_bytes().to_vec()),
-            reply,
-        ])]));
+        let entries = stream_entries(flat_list(reply));
         if entries.is_empty() {
             break;
         }
