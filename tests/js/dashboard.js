@@ -5,7 +5,8 @@
 //  2. waits until the "messages in" rate shows a number above 0,
 //  3. with --search PREFIX, types PREFIX into the client search box and waits
 //     until only client ids starting with it are listed (then clears it),
-//  4. types FILTER into the topic monitor, presses Watch and waits for a row of TOPIC,
+//  4. types FILTER into the topic monitor, presses Enter (the form's Watch) and
+//     waits until it is live and shows a row of TOPIC,
 //  5. saves a full-page screenshot,
 //  6. with --disconnect ID, clicks that client's "disconnect" button (accepting
 //     the confirmation) and waits until its row is gone.
@@ -131,8 +132,13 @@ async function main() {
       return rate.jsonValue();
     });
     await step("monitor_row", async () => {
+      // Enter in the filter box submits the form as Watch does. A click is
+      // aimed at coordinates, and the tables above re-render every second:
+      // a row added or removed between aiming and clicking moves the button
+      // away (the click then lands elsewhere and the monitor stays idle).
       await page.locator("#monitor-filter").fill(opts.filter);
-      await page.locator("#monitor-start").click();
+      await page.locator("#monitor-filter").press("Enter");
+      await page.waitForFunction(() => document.getElementById("monitor-state").dataset.state === "live");
       const row = page.locator(`#monitor-messages tr${attr("data-topic", opts.topic)}`).first();
       await row.waitFor();
       return row.locator("td").allInnerTexts();
@@ -159,6 +165,7 @@ async function main() {
       subscriptions: await page.locator("#subscriptions tr[data-filter]").evaluateAll((rows) =>
         rows.map((r) => [r.dataset.clientId, r.dataset.filter]),
       ),
+      monitor_state: await text("#monitor-state"),
       monitor_rows: await page.locator("#monitor-messages tr[data-topic]").count(),
       monitor_first: await page.locator("#monitor-messages tr[data-topic]").first().evaluate(
         (r) => Array.from(r.cells, (c) => c.textContent),
