@@ -105,17 +105,27 @@ impl Reader {
 
     /// A read with no buffer: into the stack, and into a new buffer only
     /// when bytes came.
+    ///
+    /// A read that did not fill the scratch (a client publishing now and
+    /// then, not a burst) goes into a buffer of exactly its size: the
+    /// packets decoded from it are slices of their buffer, and a message
+    /// queued for an offline subscriber or retained keeps that whole buffer
+    /// alive. In an 8 KiB buffer, one 70-byte message would hold 8 KiB for
+    /// as long as it waits. A burst fills the scratch and gets a pooled 8 KiB
+    /// buffer, shared by the many packets it holds.
     fn poll_fill_empty(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
         // Uninitialized: zeroing it would cost more than most reads.
         let mut scratch = [std::mem::MaybeUninit::<u8>::uninit(); SCRATCH];
         let mut read = ReadBuf::uninit(&mut scratch);
         ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
-        let n = read.filled().len();
-        if n > 0 {
+        let filled = read.filled();
+        if filled.len() == SCRATCH {
             self.buf = buffers::read_buffer();
-            self.buf.extend_from_slice(read.filled());
+            self.buf.extend_from_slice(filled);
+        } else if !filled.is_empty() {
+            self.buf = BytesMut::from(filled);
         }
-        Poll::Ready(Ok(n))
+        Poll::Ready(Ok(filled.len()))
     }
 }
 
@@ -173,6 +183,58 @@ mod tests {
         assert_eq!(reader.buf.capacity(), 0);
         drop(client);
         assert!(reader.next().await.is_none(), "end of stream");
+    }
+
+    /// A PUBLISH that came alone is decoded from a buffer of its own size,
+    /// so that keeping the message (queued, retained) keeps only its bytes;
+    /// a burst that fills the scratch goes into a pooled 8 KiB buffer.
+    #[tokio::test]
+    async fn a_lone_publish_holds_only_its_own_bytes() {
+        use pigeon_codec::{Publish, QoS};
+        let connect = encoded(&[Packet::Connect(Box::new(Connect::new(
+            Protocol::V3_1_1,
+            "c",
+        )))]);
+        let publish = |n: usize| {
+            Packet::Publish(Publish::new(
+                format!("t/{n}"),
+                QoS::AtMostOnce,
+                vec![7u8; 64],
+            ))
+        };
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let mut reader = Reader::new(Box::new(server), MqttCodec::new(1 << 20));
+        client.write_all(&connect).await.unwrap();
+        assert!(matches!(reader.next().await, Some(Ok(Packet::Connect(_)))));
+        assert!(futures_util::FutureExt::now_or_never(reader.next()).is_none());
+
+        let one = encoded(&[publish(0)]);
+        client.write_all(&one).await.unwrap();
+        let Some(Ok(Packet::Publish(p))) = reader.next().await else {
+            panic!("a PUBLISH")
+        };
+        assert_eq!(p.payload.len(), 64);
+        // The packet took the whole buffer: it was exactly the read's size.
+        assert_eq!(
+            reader.buf.capacity(),
+            0,
+            "no spare room kept alive by the packet"
+        );
+        assert!(futures_util::FutureExt::now_or_never(reader.next()).is_none());
+
+        let burst: Vec<u8> = (0..100).flat_map(|n| encoded(&[publish(n)])).collect();
+        assert!(burst.len() > SCRATCH);
+        client.write_all(&burst).await.unwrap();
+        let Some(Ok(Packet::Publish(_))) = reader.next().await else {
+            panic!("a PUBLISH")
+        };
+        assert!(
+            reader.buf.capacity() >= READ_CAPACITY - SCRATCH,
+            "a burst reads into a pooled buffer"
+        );
+        for _ in 1..100 {
+            assert!(matches!(reader.next().await, Some(Ok(Packet::Publish(_)))));
+        }
     }
 
     /// A stream that ends inside a packet is the peer's fault.
