@@ -49,6 +49,35 @@ fn environment_variables_configure_the_running_broker_and_flags_win() {
 }
 
 #[test]
+fn pigeon_config_names_the_config_file_of_the_running_broker() {
+    let file = temp_file(
+        "env_named",
+        "pigeon.toml",
+        "host = \"127.0.0.1\"\nport = 0\nallow_anonymous = false\n",
+    );
+    let mut running = Running::start_with_env(&[], &[("PIGEON_CONFIG", file.to_str().unwrap())]);
+    assert!(running.addr.ip().is_loopback(), "{}", running.addr);
+    // The file's allow_anonymous = false: a client without a username is refused.
+    let mut stream = TcpStream::connect(running.addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(CONNECT).unwrap();
+    let mut connack = [0u8; 4];
+    stream.read_exact(&mut connack).unwrap();
+    assert_eq!(connack, [0x20, 0x02, 0x00, 0x05]);
+    assert!(
+        !running.stderr.iter().any(|l| l.contains("PIGEON_CONFIG")),
+        "not an unknown variable: {}",
+        running.stderr.join("\n")
+    );
+    assert_eq!(running.stop_with("TERM").code(), Some(0));
+
+    let bad = temp_file("env_named_bad", "bad.toml", "queue_limit = \"abc\"\n");
+    let run = run_to_end_with_env(&[], &[("PIGEON_CONFIG", bad.to_str().unwrap())]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("bad.toml"), "{}", run.stderr);
+}
+
+#[test]
 fn a_bad_environment_value_stops_startup_naming_the_variable() {
     let run = run_to_end_with_env(&["--port", "0"], &[("PIGEON_QUEUE_LIMIT", "abc")]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);

@@ -100,7 +100,7 @@ pub struct PasswdArgs {
 
 impl Cli {
     /// The broker's configuration: defaults, then the `--config` file if
-    /// given, then the process's `PIGEON_*` environment variables, then the
+    /// given (else the one `PIGEON_CONFIG` names, if set), then the process's `PIGEON_*` environment variables, then the
     /// flags; then [`Config::validate`]. Unknown `PIGEON_*` variables are
     /// logged as warnings. (A subcommand, if any, is the caller's to run instead.)
     pub fn into_config(self) -> Result<Config, ConfigError> {
@@ -122,14 +122,27 @@ impl Cli {
         K: Into<OsString>,
         V: Into<OsString>,
     {
-        let file = match self.config {
+        let vars: Vec<(OsString, OsString)> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        // `--config` wins; else the file `PIGEON_CONFIG` names, as for
+        // `Pigeon::bootstrap` (one way to point a container at its file).
+        let named = vars
+            .iter()
+            .find(|(k, v)| k == super::runtime::CONFIG_VAR && !v.is_empty())
+            .map(|(_, v)| PathBuf::from(v));
+        let file = match self.config.or(named) {
             Some(path) => {
                 let options = Options::from_toml_file(&path)?;
                 Some((path, options))
             }
             None => None,
         };
-        let env = EnvOptions::from_vars(vars)?;
+        let env = EnvOptions::from_vars(
+            vars.into_iter()
+                .filter(|(k, _)| k != super::runtime::CONFIG_VAR),
+        )?;
         env.warn_unknown();
         Config::from_sources(file, env, self.options)
     }

@@ -102,6 +102,32 @@ fn defaults_then_file_then_environment_then_flags() {
 }
 
 #[test]
+fn pigeon_config_names_the_file_when_there_is_no_config_flag() {
+    let file = temp_file(
+        "named",
+        "pigeon.toml",
+        "queue_limit = 5\nmax_inflight = 6\n",
+    );
+    let other = temp_file("named-other", "other.toml", "queue_limit = 9\n");
+    let named = [("PIGEON_CONFIG", file.to_str().unwrap())];
+    let config = Cli::parse_from(["pigeon"])
+        .into_config_with_env(named)
+        .unwrap();
+    assert_eq!((config.queue_limit, config.max_inflight), (5, 6));
+    // --config wins over the variable; the variable is no unknown option.
+    let cli = Cli::parse_from(["pigeon", "--config", other.to_str().unwrap()]);
+    let config = cli.into_config_with_env(named).unwrap();
+    assert_eq!((config.queue_limit, config.max_inflight), (9, 100));
+    // A file it names must exist, and the error names it.
+    let missing = file.with_file_name("missing.toml");
+    let error = Cli::parse_from(["pigeon"])
+        .into_config_with_env([("PIGEON_CONFIG", missing.to_str().unwrap())])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("missing.toml"), "{error}");
+}
+
+#[test]
 fn a_bad_value_names_the_variable() {
     assert_eq!(
         env_error(&[("PIGEON_QUEUE_LIMIT", "abc")]),
