@@ -56,6 +56,13 @@ impl Default for Closed {
     }
 }
 
+/// The typed error of `rpc/device/:id`.
+#[derive(serde::Serialize)]
+struct NotFound {
+    code: u16,
+    device: String,
+}
+
 /// The `client_error` events seen.
 #[injectable]
 pub struct Errors {
@@ -105,6 +112,15 @@ impl Rpc {
         }
         self.gate.running.fetch_sub(1, Ordering::SeqCst);
         payload.0
+    }
+
+    /// A typed error: the requester gets it as JSON.
+    #[on_request("rpc/device/:id")]
+    async fn device(&self, Param(id): Param<String>) -> Result<Json<Sum>, Json<NotFound>> {
+        Err(Json(NotFound {
+            code: 404,
+            device: id,
+        }))
     }
 
     #[on_request("rpc/whoami")]
@@ -253,6 +269,33 @@ async fn an_error_answer_carries_the_message_in_the_error_user_property() {
         message.contains("payload is not the expected JSON"),
         "{message}"
     );
+    app.close().await;
+}
+
+#[tokio::test]
+async fn a_typed_error_is_answered_as_json_in_the_payload_and_the_error_property() {
+    let app = start().await;
+    let (client, mut rx) = v5(&app, "v5-typed", "replies/typed").await;
+    client
+        .publish_with_properties(
+            "rpc/device/d-9",
+            Q5::AtLeastOnce,
+            false,
+            "",
+            request(Some("replies/typed"), b"t"),
+        )
+        .await
+        .unwrap();
+    let answer = next(&mut rx).await;
+    let p = props(&answer);
+    let body: serde_json::Value = serde_json::from_slice(&answer.payload).unwrap();
+    assert_eq!(body, serde_json::json!({"code": 404, "device": "d-9"}));
+    assert_eq!(p.content_type.as_deref(), Some("application/json"));
+    assert_eq!(p.correlation_data.as_deref(), Some(&b"t"[..]));
+    let (name, text) = &p.user_properties[0];
+    assert_eq!(name, "error");
+    let in_property: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(in_property, body);
     app.close().await;
 }
 
@@ -536,6 +579,23 @@ async fn a_v311_client_calls_through_the_json_envelope() {
     assert_eq!(
         body,
         serde_json::json!({"correlation_data": 8, "error": "no such operation: div"})
+    );
+
+    // A typed error is the envelope's `error`, as JSON.
+    let envelope = r#"{"response_topic":"replies/v4","correlation_data":9,"payload":null}"#;
+    client
+        .publish("rpc/device/d-1", QoS::AtLeastOnce, false, envelope)
+        .await
+        .unwrap();
+    let answer = loop {
+        if let Event::Incoming(Packet::Publish(p)) = recv4(&mut rx).await {
+            break p;
+        }
+    };
+    let body: serde_json::Value = serde_json::from_slice(&answer.payload).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"correlation_data": 9, "error": {"code": 404, "device": "d-1"}})
     );
     app.close().await;
 }

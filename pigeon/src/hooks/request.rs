@@ -7,14 +7,16 @@
 //!   request's Correlation Data, QoS and a Content Type (`application/json`
 //!   for `Json<T>`, `text/plain; charset=utf-8` for `String`, none for
 //!   bytes). An error response has the error's message as its payload
-//!   (`text/plain; charset=utf-8`) and the user property `error` = message.
+//!   (`text/plain; charset=utf-8`) and the user property `error` = message;
+//!   a typed error, `Err(Json(e))`, has `e` as JSON instead (`application/json`,
+//!   and the same JSON text in the `error` property).
 //! - Without a Response Topic (MQTT 3.1.1 has no properties): a JSON envelope
 //!   payload `{"response_topic": "...", "correlation_data": <any JSON>,
 //!   "payload": <any JSON>}`; the handler sees `payload` (as JSON text) as the
 //!   request's payload, and the answer is the envelope `{"correlation_data":
 //!   ..., "payload": <the answer as JSON>}` or `{"correlation_data": ...,
-//!   "error": "message"}` (an answer in bytes goes as a JSON string, so it
-//!   must be UTF-8).
+//!   "error": "message"}` (`"error": <e as JSON>` for `Err(Json(e))`; an
+//!   answer in bytes goes as a JSON string, so it must be UTF-8).
 //!
 //! A request with neither is not answered: a `client_error` event says why.
 //! So is a response topic that is not a valid topic name, a `$` topic, or
@@ -122,6 +124,9 @@ pub enum Reply {
     },
     /// An error, with the message the requester gets.
     Err(String),
+    /// A typed error (`Err(Json(e))`): `e` written as JSON, which the
+    /// requester gets as the error.
+    ErrJson(Bytes),
 }
 
 /// How a [`Reply`]'s body is encoded (its Content Type).
@@ -146,7 +151,7 @@ pub enum ReplyKind {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be the answer of an `#[on_request]` handler",
     label = "not an answer type",
-    note = "an #[on_request] handler returns Result<A, E> or A, where A is Json<T> (T: Serialize), String, &'static str, Bytes, Vec<u8> or (), and E: Display"
+    note = "an #[on_request] handler returns Result<A, E> or A, where A is Json<T> (T: Serialize), String, &'static str, Bytes, Vec<u8> or (), and E: Display (a message) or Json<E> with E: Serialize (a typed error)"
 )]
 pub trait IntoReply {
     /// The answer as a [`Reply`].
@@ -204,6 +209,27 @@ impl<A: IntoReply, E: fmt::Display> HandlerReturn<RequestCx> for Result<A, E> {
         match self {
             Ok(answer) => answer.into_reply(),
             Err(e) => Reply::Err(e.to_string()),
+        }
+    }
+}
+
+/// A typed error: the requester gets `E` as JSON, not a message.
+///
+/// ```
+/// use pigeon::hooks::{returns::HandlerReturn, Json, Reply};
+/// #[derive(serde::Serialize)]
+/// struct NotFound { device: String }
+/// let answer: Result<Json<u32>, Json<NotFound>> = Err(Json(NotFound { device: "d1".into() }));
+/// assert_eq!(answer.into_outcome(), Reply::ErrJson(r#"{"device":"d1"}"#.into()));
+/// ```
+impl<A: IntoReply, E: Serialize> HandlerReturn<RequestCx> for Result<A, Json<E>> {
+    fn into_outcome(self) -> Reply {
+        match self {
+            Ok(answer) => answer.into_reply(),
+            Err(Json(e)) => match serde_json::to_vec(&e) {
+                Ok(body) => Reply::ErrJson(body.into()),
+                Err(e) => Reply::Err(format!("the error could not be written as JSON: {e}")),
+            },
         }
     }
 }
@@ -376,6 +402,13 @@ impl RequestHandler {
                 "request answered with an error: {message}"
             );
         }
+        if let Reply::ErrJson(body) = &reply {
+            tracing::debug!(
+                handler = self.entry.name,
+                "request answered with an error: {}",
+                String::from_utf8_lossy(body)
+            );
+        }
         response(route, qos, reply)
     }
 }
@@ -421,6 +454,15 @@ fn response(route: Route, qos: QoS, reply: Reply) -> Publish {
                     p.properties.user_properties = vec![("error".to_owned(), message)];
                     p
                 }
+                Reply::ErrJson(body) => {
+                    // serde_json writes UTF-8.
+                    let text = String::from_utf8_lossy(&body).into_owned();
+                    let mut p = Publish::new(topic, qos, body);
+                    p.properties.content_type = Some(JSON.to_owned());
+                    p.properties.payload_format_indicator = Some(true);
+                    p.properties.user_properties = vec![("error".to_owned(), text)];
+                    p
+                }
             };
             p.properties.correlation_data = correlation;
             p
@@ -432,7 +474,7 @@ fn response(route: Route, qos: QoS, reply: Reply) -> Publish {
             }
             match envelope_value(reply) {
                 Ok(value) => body.insert("payload".into(), value),
-                Err(message) => body.insert("error".into(), message.into()),
+                Err(error) => body.insert("error".into(), error),
             };
             let bytes = serde_json::to_vec(&body).unwrap_or_default();
             let mut p = Publish::new(topic, qos, bytes);
@@ -442,17 +484,24 @@ fn response(route: Route, qos: QoS, reply: Reply) -> Publish {
     }
 }
 
-/// The answer as the envelope's `payload`, or the error message.
-fn envelope_value(reply: Reply) -> Result<serde_json::Value, String> {
+/// The answer as the envelope's `payload`, or its `error`: a message, or
+/// a typed error's JSON.
+fn envelope_value(reply: Reply) -> Result<serde_json::Value, serde_json::Value> {
+    let message = |m: String| serde_json::Value::String(m);
     match reply {
         Reply::Ok {
             body,
             kind: ReplyKind::Json,
-        } => serde_json::from_slice(&body).map_err(|e| e.to_string()),
+        } => serde_json::from_slice(&body).map_err(|e| message(e.to_string())),
         Reply::Ok { body, .. } => String::from_utf8(body.to_vec())
             .map(serde_json::Value::String)
-            .map_err(|_| "the answer is not UTF-8, so it cannot go in a JSON envelope".to_owned()),
-        Reply::Err(message) => Err(message),
+            .map_err(|_| {
+                message("the answer is not UTF-8, so it cannot go in a JSON envelope".into())
+            }),
+        Reply::Err(m) => Err(message(m)),
+        Reply::ErrJson(body) => {
+            Err(serde_json::from_slice(&body).unwrap_or_else(|e| message(e.to_string())))
+        }
     }
 }
 

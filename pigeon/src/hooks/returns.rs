@@ -17,7 +17,7 @@ use super::{AuthError, AuthStep, Denied, HookError, Subscription};
     note = "authorize_subscribe: Result<Option<Subscription>, Denied> | Result<(), Denied> | Option<Subscription>",
     note = "authorize_forward: bool | Result<(), Denied> | ()",
     note = "published: () | Result<(), E: Display>",
-    note = "request: Result<A, E> | A, with A: Json<T> | String | &'static str | Bytes | Vec<u8> | () and E: Display",
+    note = "request: Result<A, E> | A, with A: Json<T> | String | &'static str | Bytes | Vec<u8> | () and E: Display or Json<E> (E: Serialize)",
     note = "events: () | Result<(), E: Display>"
 )]
 pub trait HandlerReturn<C: Context> {
