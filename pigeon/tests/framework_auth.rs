@@ -118,3 +118,46 @@ async fn a_chain_of_password_check_and_enhanced_step() {
     assert_eq!(ack.reason_code, ReasonCode::Success);
     assert_eq!(ack.properties.authentication_method, None);
 }
+
+#[tokio::test]
+async fn the_test_client_answers_auth_challenges() {
+    use pigeon::testing::{ClientBuilder, ClientError};
+    let app = pigeon::testing::start::<ChainModule>().await.unwrap();
+    let addr = app.local_addr();
+
+    // CONNECT "bad" -> AUTH 0x18 "again?" -> AUTH 0x18 "good" -> CONNACK "ok".
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let challenges = seen.clone();
+    let client = ClientBuilder::new(addr, "t6")
+        .credentials("u", "")
+        .enhanced_auth("TOKEN", "bad", move |challenge| {
+            challenges.lock().unwrap().push(challenge.to_vec());
+            Bytes::from_static(b"good")
+        })
+        .connect()
+        .await
+        .expect("accepted after one challenge");
+    assert_eq!(*seen.lock().unwrap(), vec![b"again?".to_vec()]);
+    let connack = client.connack();
+    assert_eq!(connack.reason_code, ReasonCode::Success);
+    assert_eq!(
+        connack.properties.authentication_data.as_deref(),
+        Some(&b"ok"[..])
+    );
+    client.ping().await.expect("connected");
+
+    // A client that cannot answer is told how to.
+    let mut c = ClientBuilder::new(addr, "t7").credentials("u", "");
+    c = c.properties(pigeon::codec::ConnectProperties {
+        authentication_method: Some("TOKEN".into()),
+        authentication_data: Some(Bytes::from_static(b"bad")),
+        ..Default::default()
+    });
+    match c.connect().await {
+        Err(e @ ClientError::Protocol { .. }) => {
+            assert!(e.to_string().contains(".enhanced_auth("), "{e}")
+        }
+        other => panic!("a protocol error expected, got {other:?}"),
+    }
+    app.close().await;
+}

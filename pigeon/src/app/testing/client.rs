@@ -13,8 +13,8 @@ use std::{
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use pigeon_codec::{
-    ConnAck, Connect, ConnectProperties, Disconnect, MqttCodec, Packet, Protocol, Publish,
-    PublishProperties, QoS, ReasonCode, SubscribeFilter, Will,
+    Auth, AuthProperties, ConnAck, Connect, ConnectProperties, Disconnect, MqttCodec, Packet,
+    Protocol, Publish, PublishProperties, QoS, ReasonCode, SubscribeFilter, Will,
 };
 use tokio::{
     net::TcpStream,
@@ -59,7 +59,12 @@ pub struct ClientBuilder {
     connect: Connect,
     timeout: Duration,
     capacity: usize,
+    /// Answers the broker's AUTH challenges (MQTT 5 enhanced authentication).
+    respond: Option<Responder>,
 }
+
+/// What a client answers to each AUTH challenge's data.
+type Responder = Box<dyn FnMut(&[u8]) -> Bytes + Send>;
 
 impl ClientBuilder {
     /// A client `id` for the broker at `addr`.
@@ -69,7 +74,37 @@ impl ClientBuilder {
             connect: Connect::new(Protocol::V5, id),
             timeout: Duration::from_secs(5),
             capacity: 256,
+            respond: None,
         }
+    }
+
+    /// MQTT 5 enhanced authentication: CONNECT carries `method` and `data`,
+    /// and each AUTH challenge (0x18) the broker sends before its CONNACK is
+    /// answered with AUTH 0x18 carrying `respond(challenge data)`.
+    ///
+    /// ```no_run
+    /// # use pigeon::testing::ClientBuilder;
+    /// # async fn demo(addr: std::net::SocketAddr) -> Result<(), pigeon::testing::ClientError> {
+    /// let client = ClientBuilder::new(addr, "c1")
+    ///     .enhanced_auth("TOKEN", "first", |challenge| {
+    ///         assert_eq!(challenge, b"again?");
+    ///         "good".into()
+    ///     })
+    ///     .connect()
+    ///     .await?;
+    /// assert_eq!(client.connack().properties.authentication_method.as_deref(), Some("TOKEN"));
+    /// # Ok(()) }
+    /// ```
+    pub fn enhanced_auth(
+        mut self,
+        method: impl Into<String>,
+        data: impl Into<Bytes>,
+        respond: impl FnMut(&[u8]) -> Bytes + Send + 'static,
+    ) -> Self {
+        self.connect.properties.authentication_method = Some(method.into());
+        self.connect.properties.authentication_data = Some(data.into());
+        self.respond = Some(Box::new(respond));
+        self
     }
 
     /// Speaks MQTT 5 (the default).
@@ -202,6 +237,8 @@ impl ClientBuilder {
         }
         let keep_alive = self.connect.keep_alive;
         let timeout = self.timeout;
+        let method = self.connect.properties.authentication_method.clone();
+        let mut respond = self.respond;
         let handshake = async {
             let stream = TcpStream::connect(self.addr)
                 .await
@@ -218,7 +255,39 @@ impl ClientBuilder {
                     op: op.clone(),
                     detail: format!("sending CONNECT: {e}"),
                 })?;
-            match framed.next().await {
+            let mut answer = framed.next().await;
+            while let Some(Ok(Packet::Auth(challenge))) = &answer {
+                let (Some(respond), ReasonCode::ContinueAuthentication) =
+                    (respond.as_mut(), challenge.reason_code)
+                else {
+                    return Err(ClientError::Protocol {
+                        op: op.clone(),
+                        detail: format!(
+                            "the broker answered with AUTH {:?}; give the client \
+                             `.enhanced_auth(method, data, respond)` to answer challenges",
+                            challenge.reason_code
+                        ),
+                    });
+                };
+                let data = challenge.properties.authentication_data.as_deref();
+                let reply = Auth {
+                    reason_code: ReasonCode::ContinueAuthentication,
+                    properties: AuthProperties {
+                        authentication_method: method.clone(),
+                        authentication_data: Some(respond(data.unwrap_or_default())),
+                        ..Default::default()
+                    },
+                };
+                framed
+                    .send(&Packet::Auth(reply))
+                    .await
+                    .map_err(|e| ClientError::Protocol {
+                        op: op.clone(),
+                        detail: format!("sending AUTH: {e}"),
+                    })?;
+                answer = framed.next().await;
+            }
+            match answer {
                 Some(Ok(Packet::ConnAck(ack))) if ack.reason_code.is_error() => {
                     Err(ClientError::Refused {
                         op: op.clone(),
@@ -227,12 +296,6 @@ impl ClientBuilder {
                     })
                 }
                 Some(Ok(Packet::ConnAck(ack))) => Ok((framed, ack)),
-                Some(Ok(Packet::Auth(_))) => Err(ClientError::Protocol {
-                    op: op.clone(),
-                    detail: "the broker answered with AUTH: enhanced authentication \
-                             exchanges are not supported by the test client"
-                        .into(),
-                }),
                 Some(Ok(other)) => Err(ClientError::Protocol {
                     op: op.clone(),
                     detail: format!("expected CONNACK, got {:?}", other.packet_type()),
