@@ -190,18 +190,17 @@ impl Window {
         (id + IDS - first) % IDS
     }
 
-    /// Drops the holes at both ends of the ring. Counted first, then dropped
-    /// in place: popping them one by one moved each slot out (a tenth of a
-    /// fan-out's window cost).
+    /// Drops the holes at both ends of the ring (usually the one an ack of
+    /// the oldest entry just left). Popped one by one: `drain` of the front
+    /// cost more instructions per ack in a fan-out under callgrind.
     fn trim(&mut self) {
-        let front = self.ring.iter().take_while(|s| s.is_none()).count();
-        if front > 0 {
-            self.ring.drain(..front);
-            let first = (usize::from(self.first) + IDS - 1 + front) % IDS + 1;
-            self.first = u16::try_from(first).unwrap_or(1);
+        while self.ring.front().is_some_and(Option::is_none) {
+            self.ring.pop_front();
+            self.first = self.first.checked_add(1).unwrap_or(1);
         }
-        let back = self.ring.iter().rev().take_while(|s| s.is_none()).count();
-        self.ring.truncate(self.ring.len() - back);
+        while self.ring.back().is_some_and(Option::is_none) {
+            self.ring.pop_back();
+        }
     }
 
     /// Moves the oldest entries to `spill` while the ring is mostly holes
