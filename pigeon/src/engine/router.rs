@@ -267,7 +267,7 @@ impl Deliver for Router {
             |key| shares.serves(key),
             &mut targets,
         );
-        targets.retain(|t| wanted(&t.session));
+        targets.retain(|t| wanted(t.session));
         if targets.is_empty() {
             return Completion::Done; // for sessions elsewhere: not a loss
         }
