@@ -112,14 +112,17 @@ impl Router {
         let Some(key) = &delivery.share else {
             return Err(delivery);
         };
-        let target = self.tree().pick_shared(key, leaving, Session::has_room);
-        let Some(target) = target else {
-            return Err(delivery);
-        };
         let mut waiting = Vec::new();
         let mut tally = Tally::default();
-        self.sink
-            .offer_all(&delivery.message, vec![target], &mut waiting, &mut tally);
+        {
+            // The target borrows from the tree: offered under its read lock.
+            let tree = self.tree();
+            let Some(target) = tree.pick_shared(key, leaving, Session::has_room) else {
+                return Err(delivery);
+            };
+            self.sink
+                .offer_all(&delivery.message, vec![target], &mut waiting, &mut tally);
+        }
         self.sink.clone().settle(waiting, &mut tally).await;
         Ok(())
     }
@@ -127,11 +130,14 @@ impl Router {
 
 impl Sink {
     /// Offers `message` to each target; copies that cannot be queued at once
-    /// go to `waiting`.
+    /// go to `waiting`. Called under the tree's read lock (the targets borrow
+    /// from it), which is why offering must never take the tree's lock: it
+    /// takes only the session's, and the store's `journal`/`enqueue` take
+    /// only their own, under which nothing takes the tree's.
     fn offer_all(
         &self,
         message: &Arc<Message>,
-        targets: Vec<Target>,
+        targets: Vec<Target<'_>>,
         waiting: &mut Vec<Waiting>,
         tally: &mut Tally,
     ) {
@@ -141,16 +147,16 @@ impl Sink {
                 retain: target.retain_as_published && message.publish.retain,
                 message: message.clone(),
                 identifiers: target.identifiers,
-                share: target.share,
+                share: target.share.cloned(),
                 stored: None,
             };
-            match self.offer(&target.session, delivery) {
+            match self.offer(target.session, delivery) {
                 Offer::Queued => tally.queued += 1,
                 Offer::Skipped => {}
                 Offer::Dropped(reason) => self.stats.dropped(reason, 1),
                 Offer::Offline(f) => waiting.push(Waiting::Offline(f)),
                 Offer::Full { delivery, .. } => {
-                    waiting.push(Waiting::Full(target.session, delivery))
+                    waiting.push(Waiting::Full(target.session.clone(), delivery))
                 }
             }
         }
@@ -231,7 +237,8 @@ impl Deliver for Router {
     fn deliver_shares(&self, message: Arc<Message>, shares: Shares<'_>) -> Completion {
         self.taps.offer(&message);
         let mut targets = Vec::new();
-        self.tree().matches_serving(
+        let tree = self.tree();
+        tree.matches_serving(
             &message.publish.topic,
             message.origin.as_deref(),
             Session::has_room,
@@ -252,14 +259,15 @@ impl Deliver for Router {
     ) -> Completion {
         let mut targets = Vec::new();
         let wanted = |s: &Session| clients.contains(&s.client_id);
-        self.tree().matches_serving(
+        let tree = self.tree();
+        tree.matches_serving(
             &message.publish.topic,
             message.origin.as_deref(),
             |s| wanted(s) && s.has_room(),
             |key| shares.serves(key),
             &mut targets,
         );
-        targets.retain(|t| wanted(&t.session));
+        targets.retain(|t| wanted(t.session));
         if targets.is_empty() {
             return Completion::Done; // for sessions elsewhere: not a loss
         }
@@ -268,9 +276,10 @@ impl Deliver for Router {
 }
 
 impl Router {
-    /// Queues `message` for each of `targets`.
+    /// Queues `message` for each of `targets` (borrowed from the tree, whose
+    /// read lock the caller holds until this returns).
     #[inline]
-    fn hand_out(&self, message: Arc<Message>, targets: Vec<Target>) -> Completion {
+    fn hand_out(&self, message: Arc<Message>, targets: Vec<Target<'_>>) -> Completion {
         if targets.is_empty() {
             // The broker's own `$SYS` notices are not counted as lost.
             if !message.publish.topic.starts_with('$') {

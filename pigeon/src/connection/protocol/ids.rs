@@ -1,17 +1,16 @@
-//! Maps and sets keyed by packet identifier.
+//! Sets keyed by packet identifier (the incoming QoS 2 exchanges; the
+//! outbound window indexes its ring by id instead).
 //!
 //! The ids of one connection are few and mostly consecutive, so a
 //! multiplicative hash spreads them well at a fraction of SipHash's cost, and
-//! its zero-sized builder keeps each map four words (the connection's size
+//! its zero-sized builder keeps each set four words (the connection's size
 //! matters: it is paid once per idle client).
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     hash::{BuildHasherDefault, Hasher},
 };
 
-/// A map keyed by packet identifier.
-pub(crate) type IdMap<V> = HashMap<u16, V, BuildHasherDefault<IdHasher>>;
 /// A set of packet identifiers.
 pub(crate) type IdSet = HashSet<u16, BuildHasherDefault<IdHasher>>;
 
@@ -20,7 +19,7 @@ pub(crate) type IdSet = HashSet<u16, BuildHasherDefault<IdHasher>>;
 /// (the tag hashbrown compares first).
 const K: u64 = 0x9E37_79B9_7F4A_7C15;
 
-/// The hasher of [`IdMap`] and [`IdSet`].
+/// The hasher of [`IdSet`].
 #[derive(Default, Clone, Copy)]
 pub(crate) struct IdHasher(u64);
 
@@ -58,9 +57,9 @@ mod tests {
     }
 
     #[test]
-    fn a_map_is_four_words() {
+    fn a_set_is_four_words() {
         assert_eq!(
-            std::mem::size_of::<IdMap<u64>>(),
+            std::mem::size_of::<IdSet>(),
             4 * std::mem::size_of::<usize>()
         );
     }
