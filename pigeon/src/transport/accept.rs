@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
-use futures_util::FutureExt;
+use futures_util::{future::OptionFuture, FutureExt};
 use pigeon_codec::Protocol;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -12,6 +12,7 @@ use tokio::{
 
 use super::{shed, tls, ws, Bound, Endpoint};
 use crate::{
+    connection::Open,
     engine::Engine,
     hooks::{Client, Event, EventKind, ListenerKind, Peer},
 };
@@ -113,16 +114,19 @@ fn admit(
     let _ = stream.set_nodelay(true);
     // Held for the connection's whole life, whatever way it ends.
     let slots = (listener_slot, broker_slot);
-    let (task_engine, endpoint) = (engine.clone(), endpoint.clone());
-    engine.tracker.spawn(async move {
-        let _slots = slots;
-        // Boxed, and made here (not captured, which would store it in the
-        // task for good): the handshake's state is large and needed only
-        // until CONNACK; an idle connection's task holds `Open::run`'s future.
-        if let Some(open) = Box::pin(open(task_engine, endpoint, stream, addr)).await {
-            open.run().await
-        }
-    });
+    // Boxed, and made before the task: what the task's future captures it
+    // keeps for good (a generator's captures are never overlapped with its
+    // later states), so it captures only the slots and this box, which is
+    // freed at CONNACK; an idle connection's task holds `Open::run`'s future.
+    let opening = Box::pin(open(engine.clone(), endpoint.clone(), stream, addr));
+    let task = async move {
+        // One expression, so that no `Open` or `Option` local keeps room
+        // beside the running future, and the slots are not moved into a
+        // second place of their own.
+        OptionFuture::from(opening.await.map(Open::run)).await;
+        drop(slots);
+    };
+    engine.tracker.spawn(task);
 }
 
 /// A connection over `max_connections`: plain TCP clients get CONNACK 0x97
@@ -164,7 +168,7 @@ async fn open(
     endpoint: Arc<Endpoint>,
     stream: TcpStream,
     addr: SocketAddr,
-) -> Option<crate::connection::Open> {
+) -> Option<Open> {
     let peer = Peer::new(addr)
         .with_listener(endpoint.name.clone(), endpoint.kind)
         .with_local_addr(endpoint.local_addr);
