@@ -247,9 +247,7 @@ impl Connection {
     ) -> Self {
         let now = Instant::now();
         let mqtt = protocol::State::new(terms, open_qos2, now);
-        let keep_alive_timer =
-            (mqtt.keep_alive.limit()).map(|limit| Box::pin(tokio::time::sleep_until(now + limit)));
-        Connection {
+        let mut conn = Connection {
             engine: engine.clone(),
             client,
             session: seat.session,
@@ -273,8 +271,12 @@ impl Connection {
             stash: VecDeque::new(),
             rate: rate::Bucket::new(engine.config.max_publish_rate, now).map(Box::new),
             pause: None,
-            keep_alive_timer,
+            keep_alive_due: None,
+        };
+        if let Some(limit) = conn.mqtt.keep_alive.limit() {
+            conn.arm_keep_alive(now + limit);
         }
+        conn
     }
 
     /// Enhanced authentication: CONNACK repeats the method with the handler's

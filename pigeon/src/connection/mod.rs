@@ -31,7 +31,7 @@ use tokio_util::codec::Encoder;
 use tracing::Instrument;
 
 use crate::{
-    engine::{Engine, Session},
+    engine::{Engine, Millis, Session},
     hooks::{Client, Peer},
     model::Delivery,
 };
@@ -213,8 +213,10 @@ pub(crate) struct Connection {
     rate: Option<Box<rate::Bucket>>,
     /// Reading waits until this fires: the client is over `max_publish_rate`.
     pause: Option<Pin<Box<Sleep>>>,
-    /// Fires when the keep alive may have run out (none without one).
-    keep_alive_timer: Option<Pin<Box<Sleep>>>,
+    /// When the keep alive may have run out, as armed with the broker's one
+    /// keep-alive watch ([`crate::engine::Deadlines`]), which wakes the
+    /// session then (none without a keep alive).
+    keep_alive_due: Option<Millis>,
 }
 
 enum Step {
@@ -326,12 +328,30 @@ impl Connection {
         let held = self.pending.is_some() || self.pause.is_some();
         match self.mqtt.keep_alive.check(Instant::now(), held) {
             Some(deadline) => {
-                if let Some(timer) = &mut self.keep_alive_timer {
-                    timer.as_mut().reset(deadline);
-                }
+                self.arm_keep_alive(deadline);
                 Ok(())
             }
             None => Err(Exit::KeepAlive),
+        }
+    }
+
+    /// Asks the keep-alive watch to wake the session at `deadline`.
+    fn arm_keep_alive(&mut self, deadline: Instant) {
+        let deadlines = &self.engine.deadlines;
+        self.keep_alive_due = Some(deadlines.arm(&self.session, self.conn_id, deadline));
+    }
+
+    /// Whether the armed keep-alive deadline has come: a relaxed-cheap load,
+    /// made when the session is woken (the watch wakes it so).
+    fn keep_alive_due(&self) -> bool {
+        self.keep_alive_due
+            .is_some_and(|due| self.engine.deadlines.passed(due))
+    }
+
+    /// The watch forgets a connection that ends before its deadline.
+    fn disarm_keep_alive(&mut self) {
+        if let Some(due) = self.keep_alive_due.take() {
+            self.engine.deadlines.disarm(due, self.conn_id);
         }
     }
 

@@ -56,6 +56,8 @@ pub(crate) struct Engine {
     pub tracker: TaskTracker,
     /// Connections open over every listener, against `max_connections`.
     pub connections: Arc<super::ConnectionCount>,
+    /// The connections' keep-alive deadlines, watched by one task.
+    pub deadlines: Arc<super::Deadlines>,
     /// Messages being handed to the emitter at once (the seed's `concurrency`).
     delivery_slots: tokio::sync::Semaphore,
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
@@ -127,7 +129,9 @@ impl Engine {
         emitter.bind(router.clone());
         let delivery_slots = tokio::sync::Semaphore::new(config.concurrency.max(1));
         let connections = super::ConnectionCount::new(config.max_connections);
+        let shutdown = CancellationToken::new();
         Self {
+            deadlines: Arc::new(super::Deadlines::new(shutdown.clone())),
             config,
             hooks,
             acl: ArcSwapOption::from_pointee(acl),
@@ -137,7 +141,7 @@ impl Engine {
             persistence,
             stats,
             policy,
-            shutdown: CancellationToken::new(),
+            shutdown,
             closed: CancellationToken::new(),
             tracker: TaskTracker::new(),
             connections,
