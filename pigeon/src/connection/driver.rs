@@ -140,7 +140,7 @@ impl Connection {
                 None => Step::Wake,
             });
         }
-        if let Some(pause) = &mut self.pause {
+        if let Some(pause) = self.rare.as_mut().and_then(|r| r.pause.as_mut()) {
             if pause.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Step::Resume);
             }
@@ -176,6 +176,9 @@ impl Connection {
         }
         if self.batch.capacity() > 0 {
             self.batch = Vec::new();
+        }
+        if self.rare.as_ref().is_some_and(|r| r.is_empty()) {
+            self.rare = None;
         }
     }
 

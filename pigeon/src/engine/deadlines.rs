@@ -13,6 +13,7 @@
 
 use std::{
     collections::BTreeMap,
+    num::NonZeroU64,
     sync::{
         atomic::{AtomicU64, Ordering},
         Mutex, MutexGuard, Once, Weak,
@@ -26,7 +27,11 @@ use tokio_util::sync::CancellationToken;
 use super::Session;
 
 /// A deadline, in milliseconds since the watch's origin.
-pub(crate) type Millis = u64;
+type Millis = u64;
+
+/// An armed deadline, as a connection keeps it: never 0, so that an
+/// `Option` of it is one word.
+pub(crate) type Due = NonZeroU64;
 
 /// The deadlines of the connections with a keep alive, and the task that
 /// wakes them.
@@ -71,12 +76,14 @@ impl Deadlines {
         session: &std::sync::Arc<Session>,
         conn_id: u64,
         deadline: Instant,
-    ) -> Millis {
+    ) -> Due {
         self.started.call_once(|| {
             tokio::spawn(self.clone().watch());
         });
         let since = deadline.saturating_duration_since(self.origin);
-        let ms = u64::try_from(since.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+        let ms = u64::try_from(since.as_nanos().div_ceil(1_000_000))
+            .unwrap_or(u64::MAX)
+            .max(1);
         let mut armed = self.armed();
         let earliest = armed
             .first_key_value()
@@ -87,17 +94,17 @@ impl Deadlines {
             // A permit if the task is not waiting yet: it looks again.
             self.sooner.notify_one();
         }
-        ms
+        Due::new(ms).unwrap_or(Due::MIN)
     }
 
     /// Takes back a deadline that has not come (a connection that ends).
-    pub(crate) fn disarm(&self, deadline: Millis, conn_id: u64) {
-        self.armed().remove(&(deadline, conn_id));
+    pub(crate) fn disarm(&self, deadline: Due, conn_id: u64) {
+        self.armed().remove(&(deadline.get(), conn_id));
     }
 
     /// Whether `deadline` has come (its session was woken, or is being).
-    pub(crate) fn passed(&self, deadline: Millis) -> bool {
-        deadline <= self.passed.load(Ordering::Acquire)
+    pub(crate) fn passed(&self, deadline: Due) -> bool {
+        deadline.get() <= self.passed.load(Ordering::Acquire)
     }
 
     /// Sleeps until the earliest deadline, wakes what is due, until shutdown.

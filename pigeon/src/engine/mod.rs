@@ -24,7 +24,7 @@ pub(crate) mod sys;
 mod topic_tree;
 
 pub(crate) use admission::ConnectionCount;
-pub(crate) use deadlines::{Deadlines, Millis};
+pub(crate) use deadlines::{Deadlines, Due};
 pub(crate) use expiry::NEVER;
 pub use inspect::{ClientInfo, Gauges};
 pub(crate) use session::{Ctrl, Link, Offer, Session};
