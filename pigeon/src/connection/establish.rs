@@ -9,13 +9,13 @@ use pigeon_codec::{
     ConnAck, ConnAckProperties, Connect, ConnectProperties, MqttCodec, Packet, Protocol, PubReply,
     ReasonCode,
 };
-use tokio::{sync::OwnedMutexGuard, time::Instant};
+use tokio::time::Instant;
 
 use super::{protocol, rate, Connection, Reader, WriteHalf};
 use crate::hooks::guard;
 use crate::{
     config::Config,
-    engine::{Engine, Link, Session},
+    engine::{Engine, Link, Owner, Session},
     hooks::{Client, Event, EventKind, Subscription},
     model::Parked,
     persistence::SessionState,
@@ -75,7 +75,7 @@ pub(super) async fn establish(
 /// What taking the session over gives a connection.
 struct Seat {
     session: Arc<Session>,
-    owner: OwnedMutexGuard<()>,
+    owner: Owner,
     conn_id: u64,
     session_present: bool,
     session_expiry: u32,

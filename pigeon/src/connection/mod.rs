@@ -24,7 +24,6 @@ use futures_util::{FutureExt, StreamExt};
 use pigeon_codec::{DecodeError, MqttCodec, Packet, ReasonCode, Will};
 use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt},
-    sync::OwnedMutexGuard,
     time::{Instant, Sleep},
 };
 use tokio_util::codec::Encoder;
@@ -179,7 +178,7 @@ pub(crate) struct Connection {
     client: Client,
     session: Arc<Session>,
     /// Released at the end of `finish`: a taking-over connection waits for it.
-    owner: Option<OwnedMutexGuard<()>>,
+    owner: Option<crate::engine::Owner>,
     conn_id: u64,
     // I/O.
     reader: Reader,

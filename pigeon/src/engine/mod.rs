@@ -27,7 +27,7 @@ pub(crate) use admission::ConnectionCount;
 pub(crate) use deadlines::{Deadlines, Due};
 pub(crate) use expiry::NEVER;
 pub use inspect::{ClientInfo, Gauges};
-pub(crate) use session::{Ctrl, Link, Offer, Session};
+pub(crate) use session::{Ctrl, Link, Offer, Owner, Session};
 pub(crate) use state::Engine;
 pub use stats::DropReason;
 pub(crate) use subscriber::{LocalSubscription, Subscriber};
