@@ -91,7 +91,7 @@ async fn take_over(
     connect: &mut Connect,
     session_expiry: u32,
 ) -> Option<(Seat, Parked)> {
-    let client_id: Arc<str> = Arc::from(client.id());
+    let client_id = client.shared_id();
     // A cluster's store: the session may be held by another node, or left
     // in the store by one (a no-op for the memory and redb stores). Another
     // node taking it over before it is registered here either makes this
