@@ -31,6 +31,11 @@ const REFUSERS: usize = 64;
 pub(crate) async fn accept_loop(engine: Arc<Engine>, bound: Bound) {
     let Bound { listener, endpoint } = bound;
     let mut shed = Shedding::new();
+    // What its connections' peers share: the listener's name, kind and
+    // address, allocated once here rather than once per connection.
+    let on = Peer::new(endpoint.local_addr)
+        .with_listener(endpoint.name.clone(), endpoint.kind)
+        .with_local_addr(endpoint.local_addr);
     loop {
         let accepted = tokio::select! {
             _ = engine.shutdown.cancelled() => return,
@@ -39,7 +44,7 @@ pub(crate) async fn accept_loop(engine: Arc<Engine>, bound: Bound) {
         match accepted {
             Ok((stream, addr)) => {
                 shed.backoff.reset();
-                admit(&engine, &endpoint, &mut shed, stream, addr);
+                admit(&engine, &endpoint, &on, &mut shed, stream, addr);
             }
             Err(error) => {
                 if shed::out_of_descriptors(&error) {
@@ -98,6 +103,7 @@ impl Shedding {
 fn admit(
     engine: &Arc<Engine>,
     endpoint: &Arc<Endpoint>,
+    on: &Peer,
     shed: &mut Shedding,
     stream: TcpStream,
     addr: SocketAddr,
@@ -118,7 +124,8 @@ fn admit(
     // keeps for good (a generator's captures are never overlapped with its
     // later states), so it captures only the slots and this box, which is
     // freed at CONNACK; an idle connection's task holds `Open::run`'s future.
-    let opening = Box::pin(open(engine.clone(), endpoint.clone(), stream, addr));
+    let peer = Peer::on_listener_of(addr, on);
+    let opening = Box::pin(open(engine.clone(), endpoint.clone(), stream, peer));
     let task = async move {
         // One expression, so that no `Open` or `Option` local keeps room
         // beside the running future, and the slots are not moved into a
@@ -167,11 +174,9 @@ async fn open(
     engine: Arc<Engine>,
     endpoint: Arc<Endpoint>,
     stream: TcpStream,
-    addr: SocketAddr,
+    peer: Peer,
 ) -> Option<Open> {
-    let peer = Peer::new(addr)
-        .with_listener(endpoint.name.clone(), endpoint.kind)
-        .with_local_addr(endpoint.local_addr);
+    let addr = peer.addr();
     if endpoint.kind == ListenerKind::Tcp && !endpoint.proxy_protocol {
         // Split without a lock: the common case stays as fast as before.
         let (read, write) = stream.into_split();
@@ -221,9 +226,7 @@ async fn upgrade(
     if endpoint.proxy_protocol {
         if let Some(client) = super::proxy::read_header(&mut stream).await? {
             // The client's real address, for handlers and for the logs.
-            peer = Peer::new(client)
-                .with_listener(endpoint.name.clone(), endpoint.kind)
-                .with_local_addr(endpoint.local_addr);
+            peer = Peer::on_listener_of(client, &peer);
             tracing::debug!(%client, "PROXY protocol header");
         }
     }
