@@ -159,7 +159,7 @@ impl Connection {
     /// error; a refusal ends the connection with DISCONNECT.
     pub(super) async fn on_auth(&mut self, auth: Auth) -> Result<(), Exit> {
         let violation = |m: &str| Err(Exit::Violation(ReasonCode::ProtocolError, m.into()));
-        let Some(state) = &self.auth else {
+        let Some(state) = self.rare.as_ref().and_then(|r| r.auth.as_ref()) else {
             return violation("AUTH without an authentication method");
         };
         if auth.properties.authentication_method.as_deref() != Some(&*state.method) {
@@ -209,7 +209,7 @@ impl Connection {
     }
 
     fn set_auth_step(&mut self, step: Option<u32>) {
-        if let Some(state) = &mut self.auth {
+        if let Some(state) = self.rare.as_mut().and_then(|r| r.auth.as_mut()) {
             state.step = step;
         }
     }

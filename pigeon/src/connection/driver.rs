@@ -90,6 +90,7 @@ impl Connection {
     /// only this task's end.
     async fn end(mut self: Box<Self>, exit: Exit) {
         tracing::debug!(?exit, "connection ends");
+        self.disarm_keep_alive();
         let lingers = exit.lingers();
         self.finish(exit).await;
         if lingers {
@@ -132,17 +133,14 @@ impl Connection {
         }
         if self.session.poll_woken(cx).is_ready() {
             // Told to go, or deliveries queued (the step delivers them).
+            // Or the keep-alive watch's deadline came.
             return Poll::Ready(match self.told_to_go() {
                 Some(exit) => Step::Exit(exit),
+                None if self.keep_alive_due() => Step::KeepAliveCheck,
                 None => Step::Wake,
             });
         }
-        if let Some(timer) = &mut self.keep_alive_timer {
-            if timer.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Step::KeepAliveCheck);
-            }
-        }
-        if let Some(pause) = &mut self.pause {
+        if let Some(pause) = self.rare.as_mut().and_then(|r| r.pause.as_mut()) {
             if pause.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Step::Resume);
             }
@@ -178,6 +176,9 @@ impl Connection {
         }
         if self.batch.capacity() > 0 {
             self.batch = Vec::new();
+        }
+        if self.rare.as_ref().is_some_and(|r| r.is_empty()) {
+            self.rare = None;
         }
     }
 

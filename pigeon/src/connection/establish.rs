@@ -1,7 +1,7 @@
 //! After CONNECT is accepted: session takeover and restore, will, keep alive,
 //! CONNACK, and the resend of what a resumed session had in flight.
 
-use std::{collections::VecDeque, sync::Arc};
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use pigeon_codec::Will;
@@ -9,13 +9,13 @@ use pigeon_codec::{
     ConnAck, ConnAckProperties, Connect, ConnectProperties, MqttCodec, Packet, Protocol, PubReply,
     ReasonCode,
 };
-use tokio::{sync::OwnedMutexGuard, time::Instant};
+use tokio::time::Instant;
 
 use super::{protocol, rate, Connection, Reader, WriteHalf};
 use crate::hooks::guard;
 use crate::{
     config::Config,
-    engine::{Engine, Link, Session},
+    engine::{Engine, Link, Owner, Session},
     hooks::{Client, Event, EventKind, Subscription},
     model::Parked,
     persistence::SessionState,
@@ -43,7 +43,9 @@ pub(super) async fn establish(
         engine, client, seat, io, &connect, terms, open_qos2,
     ));
     // Handled once the client is ready (see `Step::Start`).
-    conn.stash.extend(buffered);
+    if !buffered.is_empty() {
+        conn.rare().stash.extend(buffered);
+    }
     if conn.persistent {
         conn.save_session(session_expiry);
     }
@@ -57,7 +59,9 @@ pub(super) async fn establish(
         p.session_expiry_interval = (session_expiry != requested).then_some(session_expiry);
         p.response_information = (connect.properties.request_response_information == Some(true))
             .then(|| format!("response/{}", conn.session.client_id));
-        conn.auth = conn.enhanced_auth(&mut connect, p).map(Box::new);
+        if let Some(auth) = conn.enhanced_auth(&mut connect, p) {
+            conn.rare().auth = Some(auth);
+        }
     }
     if session_present {
         conn.restore_subscriptions().await;
@@ -71,7 +75,7 @@ pub(super) async fn establish(
 /// What taking the session over gives a connection.
 struct Seat {
     session: Arc<Session>,
-    owner: OwnedMutexGuard<()>,
+    owner: Owner,
     conn_id: u64,
     session_present: bool,
     session_expiry: u32,
@@ -87,7 +91,7 @@ async fn take_over(
     connect: &mut Connect,
     session_expiry: u32,
 ) -> Option<(Seat, Parked)> {
-    let client_id: Arc<str> = Arc::from(client.id());
+    let client_id = client.shared_id();
     // A cluster's store: the session may be held by another node, or left
     // in the store by one (a no-op for the memory and redb stores). Another
     // node taking it over before it is registered here either makes this
@@ -211,13 +215,13 @@ fn terms(
     }
 }
 
-/// The encoder of packets to the client, within its Maximum Packet Size.
-fn encoder(protocol: Protocol, cp: &ConnectProperties) -> MqttCodec {
-    let mut encoder = MqttCodec::with_protocol(protocol, usize::MAX);
+/// The codec encodes packets to the client in its version, within its
+/// Maximum Packet Size.
+fn limit_outgoing(codec: &mut MqttCodec, protocol: Protocol, cp: &ConnectProperties) {
+    codec.set_protocol(protocol);
     if let Some(max) = cp.maximum_packet_size {
-        encoder.set_max_outgoing(usize::try_from(max).unwrap_or(usize::MAX));
+        codec.set_max_outgoing(usize::try_from(max).unwrap_or(usize::MAX));
     }
-    encoder
 }
 
 /// The broker's limits an MQTT 5.0 CONNACK announces (the defaults left out).
@@ -240,16 +244,15 @@ impl Connection {
         engine: &Arc<Engine>,
         client: Client,
         seat: Seat,
-        (reader, writer): (Reader, WriteHalf),
+        (mut reader, writer): (Reader, WriteHalf),
         connect: &Connect,
         terms: protocol::Terms,
         open_qos2: Vec<u16>,
     ) -> Self {
         let now = Instant::now();
         let mqtt = protocol::State::new(terms, open_qos2, now);
-        let keep_alive_timer =
-            (mqtt.keep_alive.limit()).map(|limit| Box::pin(tokio::time::sleep_until(now + limit)));
-        Connection {
+        limit_outgoing(reader.codec(), terms.version, &connect.properties);
+        let mut conn = Connection {
             engine: engine.clone(),
             client,
             session: seat.session,
@@ -260,21 +263,26 @@ impl Connection {
             // Allocated on first use: an idle client holds no write buffer.
             out: BytesMut::new(),
             unflushed: false,
-            encoder: encoder(terms.version, &connect.properties),
             mqtt,
-            will: seat.will.map(Box::new),
+            rare: None,
             session_expiry: seat.session_expiry,
             persistent: seat.session_expiry > 0,
             // Grows to BATCH on first delivery, then is reused.
             batch: Vec::new(),
-            auth: None,
             pending: None,
             acks: None,
-            stash: VecDeque::new(),
-            rate: rate::Bucket::new(engine.config.max_publish_rate, now).map(Box::new),
-            pause: None,
-            keep_alive_timer,
+            keep_alive_due: None,
+        };
+        if let Some(will) = seat.will {
+            conn.rare().will = Some(will);
         }
+        if let Some(rate) = rate::Bucket::new(engine.config.max_publish_rate, now) {
+            conn.rare().rate = Some(rate);
+        }
+        if let Some(limit) = conn.mqtt.keep_alive.limit() {
+            conn.arm_keep_alive(now + limit);
+        }
+        conn
     }
 
     /// Enhanced authentication: CONNACK repeats the method with the handler's

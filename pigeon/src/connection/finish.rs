@@ -67,7 +67,7 @@ impl Connection {
             .persistence
             .take_will(&self.session.client_id)
             .await;
-        let will = self.will.take().map(|will| *will).or(stored);
+        let will = self.rare.as_mut().and_then(|r| r.will.take()).or(stored);
         let publish_will = match exit {
             Exit::Disconnect { will } => will,
             Exit::Shutdown => false,

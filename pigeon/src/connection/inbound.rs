@@ -97,10 +97,13 @@ impl Connection {
             }
             Packet::Disconnect(d) => return Err(self.on_disconnect(&d)),
             Packet::Connect(_) => {
+                // Decoding it set the codec's version: what is written back
+                // (DISCONNECT) stays in the client's first one.
+                self.reader.codec().set_protocol(self.mqtt.version);
                 return Err(Exit::Violation(
                     ReasonCode::ProtocolError,
                     "second CONNECT".into(),
-                ))
+                ));
             }
             Packet::Auth(auth) => return Box::pin(self.on_auth(auth)).await,
             other => {
@@ -311,8 +314,9 @@ impl Connection {
 
     /// Counts a PUBLISH against `max_publish_rate`; over it, reading pauses.
     fn count_publish(&mut self) {
-        if let Some(until) = self.rate.as_mut().and_then(|r| r.take(Instant::now())) {
-            self.pause = Some(Box::pin(tokio::time::sleep_until(until)));
+        let rate = self.rare.as_mut().and_then(|r| r.rate.as_mut());
+        if let Some(until) = rate.and_then(|r| r.take(Instant::now())) {
+            self.rare().pause = Some(Box::pin(tokio::time::sleep_until(until)));
         }
     }
 
@@ -348,7 +352,7 @@ impl Connection {
                 | Packet::PingReq
         );
         if self.pending.is_some() && !serve_now {
-            self.stash.push_back(packet);
+            self.rare().stash.push_back(packet);
             return Ok(());
         }
         self.handle(packet).await

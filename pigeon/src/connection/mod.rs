@@ -24,14 +24,13 @@ use futures_util::{FutureExt, StreamExt};
 use pigeon_codec::{DecodeError, MqttCodec, Packet, ReasonCode, Will};
 use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt},
-    sync::OwnedMutexGuard,
     time::{Instant, Sleep},
 };
 use tokio_util::codec::Encoder;
 use tracing::Instrument;
 
 use crate::{
-    engine::{Engine, Session},
+    engine::{Due, Engine, Session},
     hooks::{Client, Peer},
     model::Delivery,
 };
@@ -179,7 +178,7 @@ pub(crate) struct Connection {
     client: Client,
     session: Arc<Session>,
     /// Released at the end of `finish`: a taking-over connection waits for it.
-    owner: Option<OwnedMutexGuard<()>>,
+    owner: Option<crate::engine::Owner>,
     conn_id: u64,
     // I/O.
     reader: Reader,
@@ -187,34 +186,52 @@ pub(crate) struct Connection {
     out: BytesMut,
     /// Bytes were written since the last flush (TLS and WebSocket buffer them).
     unflushed: bool,
-    /// Encodes within the client's Maximum Packet Size.
-    encoder: MqttCodec,
     /// The MQTT state: in-flight window, QoS 2 exchanges, aliases, keep alive.
     mqtt: protocol::State,
-    /// Boxed, as the other rarely used parts: every idle client pays for
-    /// the size of this struct.
-    will: Option<Box<Will>>,
+    /// What most connections never use, in one box made the first time one
+    /// does (every idle client pays for the size of this struct).
+    rare: Option<Box<Rare>>,
     /// MQTT 5.0 Session Expiry Interval in seconds (3.x: 0 for a clean
     /// session, never-expires otherwise); `persistent` is `session_expiry > 0`.
     session_expiry: u32,
     persistent: bool,
     batch: Vec<Delivery>,
-    /// MQTT 5.0 enhanced authentication, when CONNECT used it.
-    auth: Option<Box<auth::Enhanced>>,
     /// A PUBLISH waiting for room in its subscribers' queues (backpressure):
     /// its acknowledgement waits, and so does every later packet but acks.
     pending: Option<inbound::Pending>,
     /// Routed PUBLISHes waiting for the store's commit before their PUBACK /
     /// PUBREC, in order (boxed: most connections never have one).
     acks: Option<inbound::AckQueue>,
+    /// When the keep alive may have run out, as armed with the broker's one
+    /// keep-alive watch ([`crate::engine::Deadlines`]), which wakes the
+    /// session then (none without a keep alive).
+    keep_alive_due: Option<Due>,
+}
+
+/// The parts of a [`Connection`] most clients never use.
+#[derive(Default)]
+struct Rare {
+    /// The will, until the connection ends.
+    will: Option<Will>,
+    /// MQTT 5.0 enhanced authentication, when CONNECT used it.
+    auth: Option<auth::Enhanced>,
     /// Packets read while `pending` waits (at most one but for the handshake's).
     stash: VecDeque<Packet>,
     /// `max_publish_rate`, if any.
-    rate: Option<Box<rate::Bucket>>,
+    rate: Option<rate::Bucket>,
     /// Reading waits until this fires: the client is over `max_publish_rate`.
     pause: Option<Pin<Box<Sleep>>>,
-    /// Fires when the keep alive may have run out (none without one).
-    keep_alive_timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Rare {
+    /// Whether nothing is left in it (it can go).
+    fn is_empty(&self) -> bool {
+        self.will.is_none()
+            && self.auth.is_none()
+            && self.stash.is_empty()
+            && self.rate.is_none()
+            && self.pause.is_none()
+    }
 }
 
 enum Step {
@@ -259,7 +276,9 @@ impl Connection {
             Step::Wrote | Step::Wake => {}
             Step::Resume => {
                 // The pause was the broker's: the client's keep alive starts over.
-                self.pause = None;
+                if let Some(rare) = &mut self.rare {
+                    rare.pause = None;
+                }
                 self.mqtt.keep_alive.seen(Instant::now());
             }
             Step::KeepAliveCheck => self.check_keep_alive()?,
@@ -271,7 +290,7 @@ impl Connection {
     /// Packets held while a PUBLISH waited go first, in order.
     async fn handle_stashed(&mut self) -> Result<(), Exit> {
         while self.pending.is_none() {
-            let Some(packet) = self.stash.pop_front() else {
+            let Some(packet) = self.rare.as_mut().and_then(|r| r.stash.pop_front()) else {
                 break;
             };
             self.handle(packet).await?;
@@ -289,9 +308,21 @@ impl Connection {
     /// pings are served while a PUBLISH waits (see `receive`).
     fn can_read(&self) -> bool {
         self.out.len() < HIGH_WATER
-            && self.pause.is_none()
-            && self.stash.is_empty()
+            && self
+                .rare
+                .as_ref()
+                .is_none_or(|r| r.pause.is_none() && r.stash.is_empty())
             && self.acks_have_room()
+    }
+
+    /// The rarely used parts, made now if they were not.
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Default::default)
+    }
+
+    /// Whether reading waits: the client is over its publish rate.
+    fn paused(&self) -> bool {
+        self.rare.as_ref().is_some_and(|r| r.pause.is_some())
     }
 
     /// Reading stops while `receive_maximum` acknowledgements wait for the
@@ -323,15 +354,33 @@ impl Connection {
     /// deadline its last packet set.
     fn check_keep_alive(&mut self) -> Result<(), Exit> {
         // Not reading is the broker's doing, not the client's.
-        let held = self.pending.is_some() || self.pause.is_some();
+        let held = self.pending.is_some() || self.paused();
         match self.mqtt.keep_alive.check(Instant::now(), held) {
             Some(deadline) => {
-                if let Some(timer) = &mut self.keep_alive_timer {
-                    timer.as_mut().reset(deadline);
-                }
+                self.arm_keep_alive(deadline);
                 Ok(())
             }
             None => Err(Exit::KeepAlive),
+        }
+    }
+
+    /// Asks the keep-alive watch to wake the session at `deadline`.
+    fn arm_keep_alive(&mut self, deadline: Instant) {
+        let deadlines = &self.engine.deadlines;
+        self.keep_alive_due = Some(deadlines.arm(&self.session, self.conn_id, deadline));
+    }
+
+    /// Whether the armed keep-alive deadline has come: a relaxed-cheap load,
+    /// made when the session is woken (the watch wakes it so).
+    fn keep_alive_due(&self) -> bool {
+        self.keep_alive_due
+            .is_some_and(|due| self.engine.deadlines.passed(due))
+    }
+
+    /// The watch forgets a connection that ends before its deadline.
+    fn disarm_keep_alive(&mut self) {
+        if let Some(due) = self.keep_alive_due.take() {
+            self.engine.deadlines.disarm(due, self.conn_id);
         }
     }
 
@@ -340,7 +389,7 @@ impl Connection {
     fn write(&mut self, packet: &Packet) -> bool {
         self.take_out_buffer();
         written(Encoder::<&Packet>::encode(
-            &mut self.encoder,
+            self.reader.codec(),
             packet,
             &mut self.out,
         ))
@@ -371,12 +420,14 @@ impl Connection {
 mod tests {
     /// Every idle client pays for a `Connection` and its task's `Driver`:
     /// they must not grow (the struct was 800 bytes before its rarely used
-    /// parts were boxed; the task's future was 6.7 KB before `Driver`).
+    /// parts were boxed, 488 before they went into one `Rare` box and the
+    /// encoder became the reader's codec; the task's future was 6.7 KB
+    /// before `Driver`).
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn an_idle_connection_does_not_grow() {
         let size = std::mem::size_of::<super::Connection>();
-        assert!(size <= 512, "Connection is {size} bytes");
+        assert!(size <= 400, "Connection is {size} bytes");
         let driver = std::mem::size_of::<super::driver::Driver>();
         assert!(driver <= 24, "Driver is {driver} bytes");
     }

@@ -120,7 +120,11 @@ impl Connection {
                 packet_id,
             };
             self.take_out_buffer();
-            return super::written(self.encoder.encode_plain_publish(&publish, &mut self.out));
+            return super::written(
+                self.reader
+                    .codec()
+                    .encode_plain_publish(&publish, &mut self.out),
+            );
         }
         // Forwarded with the time it waited in the broker taken off the expiry.
         let mut publish = delivery.to_publish(packet_id, false);

@@ -47,6 +47,12 @@ impl Reader {
         }
     }
 
+    /// The codec, which also encodes what is written back (one per
+    /// connection, not one each way: it is the same version and limits).
+    pub(crate) fn codec(&mut self) -> &mut MqttCodec {
+        &mut self.codec
+    }
+
     /// The stream, e.g. for a lingering close.
     pub(crate) fn get_mut(&mut self) -> &mut ReadHalf {
         &mut self.io

@@ -68,7 +68,7 @@ impl Engine {
                 _ = tokio::time::sleep(wait) => {}
             }
             // A connection acquiring the session holds its owner lock: let it win.
-            let Ok(_owner) = session.owner.clone().try_lock_owned() else {
+            let Some(_owner) = session.try_lock_owner() else {
                 return;
             };
             if session.offline_since(epoch) {

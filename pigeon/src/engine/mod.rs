@@ -12,6 +12,7 @@
 
 mod admission;
 mod budget;
+mod deadlines;
 mod expiry;
 mod inspect;
 mod router;
@@ -23,9 +24,10 @@ pub(crate) mod sys;
 mod topic_tree;
 
 pub(crate) use admission::ConnectionCount;
+pub(crate) use deadlines::{Deadlines, Due};
 pub(crate) use expiry::NEVER;
 pub use inspect::{ClientInfo, Gauges};
-pub(crate) use session::{Ctrl, Link, Offer, Session};
+pub(crate) use session::{Ctrl, Link, Offer, Owner, Session};
 pub(crate) use state::Engine;
 pub use stats::DropReason;
 pub(crate) use subscriber::{LocalSubscription, Subscriber};

@@ -89,13 +89,23 @@ pub(crate) struct Session {
     inflight: std::sync::atomic::AtomicU32,
     /// Wakes publishers waiting for room in the queue.
     room: Notify,
-    /// Wakes the timers armed at detach (session expiry, will delay) when a
-    /// connection attaches, so they end early instead of sleeping on.
-    attached: Notify,
-    /// Held by the connection owning the session for its whole life, so a
-    /// taking-over connection waits until the old one has saved its state.
-    pub(crate) owner: Arc<tokio::sync::Mutex<()>>,
+    /// One permit: the lock held by the connection owning the session for
+    /// its whole life ([`Owner`]), so a taking-over connection waits until
+    /// the old one has saved its state. In the session, not an
+    /// `Arc<Mutex<()>>` of its own: one allocation per client less.
+    owner: tokio::sync::Semaphore,
     policy: Arc<QueuePolicy>,
+}
+
+/// The session's owner lock, held ([`Session::lock_owner`]); released when
+/// dropped. Waiters get it in turn, as with a `Mutex`.
+pub(crate) struct Owner(Arc<Session>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        // The permit this owner's acquisition forgot.
+        self.0.owner.add_permits(1);
+    }
 }
 
 #[derive(Default)]
@@ -120,6 +130,11 @@ struct Inner {
     waiters: bool,
     /// What the owning connection was told (takeover, too slow), once.
     told: Option<Ctrl>,
+    /// Wakes the timers armed at detach (session expiry, will delay) when a
+    /// connection attaches, so they end early instead of sleeping on. Made
+    /// by the first timer and dropped at the attach that wakes it: an online
+    /// session holds none.
+    attached: Option<Arc<Notify>>,
     /// An in-process subscriber that ends when too slow: no connection task
     /// would wake to let go of the session, so being told detaches it at once.
     unattended: bool,
@@ -143,8 +158,7 @@ impl Session {
             telling: AtomicBool::new(false),
             inflight: std::sync::atomic::AtomicU32::new(0),
             room: Notify::new(),
-            attached: Notify::new(),
-            owner: Arc::new(tokio::sync::Mutex::new(())),
+            owner: tokio::sync::Semaphore::new(1),
             policy,
         }
     }
@@ -452,13 +466,32 @@ impl Session {
         inner.last_take = Some(Instant::now());
         inner.epoch += 1;
         inner.persistent = persistent;
+        let attached = inner.attached.take();
         drop(inner);
-        self.attached.notify_waiters();
+        if let Some(attached) = attached {
+            attached.notify_waiters();
+        }
     }
 
     /// Resolves at the next attach (only for futures created before it).
-    pub(crate) fn reattached(&self) -> tokio::sync::futures::Notified<'_> {
-        self.attached.notified()
+    pub(crate) fn reattached(&self) -> tokio::sync::futures::OwnedNotified {
+        let mut inner = self.lock();
+        let attached = inner.attached.get_or_insert_with(Default::default);
+        attached.clone().notified_owned()
+    }
+
+    /// Waits until this session's owner lock is free, and takes it.
+    pub(crate) async fn lock_owner(self: &Arc<Self>) -> Owner {
+        let permit = self.owner.acquire().await;
+        // Nothing closes the semaphore, so acquiring cannot fail.
+        permit.expect("the owner lock is never closed").forget();
+        Owner(self.clone())
+    }
+
+    /// The owner lock if it is free now.
+    pub(crate) fn try_lock_owner(self: &Arc<Self>) -> Option<Owner> {
+        self.owner.try_acquire().ok()?.forget();
+        Some(Owner(self.clone()))
     }
 
     /// The attach count (see [`Session::attach`]).
@@ -654,6 +687,51 @@ mod tests {
     use crate::model::{Message, QueueLimits};
 
     const DRAIN: Duration = Duration::from_secs(5);
+
+    /// Every client pays for its session: it must not grow (320 bytes, and
+    /// a 56-byte allocation for the owner lock, before the lock came inline
+    /// and the attach notification on demand).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_session_does_not_grow() {
+        let size = std::mem::size_of::<Session>();
+        assert!(size <= 328, "Session is {size} bytes");
+    }
+
+    #[tokio::test]
+    async fn the_owner_lock_is_held_until_the_owner_is_dropped() {
+        let session = online(1);
+        let owner = session.lock_owner().await;
+        assert!(session.try_lock_owner().is_none(), "held");
+        let waiting = tokio::spawn({
+            let session = session.clone();
+            async move { session.lock_owner().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "a second owner waits");
+        drop(owner);
+        let second = waiting.await.expect("the waiter gets the lock");
+        assert!(session.try_lock_owner().is_none(), "held by the second");
+        drop(second);
+        assert!(session.try_lock_owner().is_some(), "free again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attach_wakes_the_timers_armed_before_it() {
+        let session = online(1);
+        session.detach(1);
+        let reattached = session.reattached();
+        let later = tokio::time::sleep(Duration::from_secs(60));
+        session.attach(Link::bare(2), false);
+        tokio::select! {
+            _ = reattached => {}
+            _ = later => panic!("not woken by the attach"),
+        }
+        assert!(
+            session.lock().attached.is_none(),
+            "an online session holds none"
+        );
+    }
 
     fn online(messages: usize) -> Arc<Session> {
         online_with_budget(messages, 1 << 20)

@@ -12,7 +12,7 @@ use std::{
 
 use bytes::Bytes;
 use pigeon_codec::{Publish, PublishProperties, SubscriptionOptions, Will};
-use tokio::sync::{Notify, OwnedMutexGuard};
+use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use arc_swap::ArcSwapOption;
@@ -22,7 +22,7 @@ use super::{
     router::Router,
     stats::Counters,
     topic_tree::{Entry, TopicTree},
-    Session,
+    Owner, Session,
 };
 use crate::{
     acl::Acl,
@@ -56,6 +56,8 @@ pub(crate) struct Engine {
     pub tracker: TaskTracker,
     /// Connections open over every listener, against `max_connections`.
     pub connections: Arc<super::ConnectionCount>,
+    /// The connections' keep-alive deadlines, watched by one task.
+    pub deadlines: Arc<super::Deadlines>,
     /// Messages being handed to the emitter at once (the seed's `concurrency`).
     delivery_slots: tokio::sync::Semaphore,
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
@@ -127,7 +129,9 @@ impl Engine {
         emitter.bind(router.clone());
         let delivery_slots = tokio::sync::Semaphore::new(config.concurrency.max(1));
         let connections = super::ConnectionCount::new(config.max_connections);
+        let shutdown = CancellationToken::new();
         Self {
+            deadlines: Arc::new(super::Deadlines::new(shutdown.clone())),
             config,
             hooks,
             acl: ArcSwapOption::from_pointee(acl),
@@ -137,7 +141,7 @@ impl Engine {
             persistence,
             stats,
             policy,
-            shutdown: CancellationToken::new(),
+            shutdown,
             closed: CancellationToken::new(),
             tracker: TaskTracker::new(),
             connections,
@@ -279,10 +283,7 @@ impl Engine {
 
     /// Takes ownership of `client_id`'s session, disconnecting its current owner
     /// and waiting until that one has saved its state.
-    pub(crate) async fn acquire_session(
-        &self,
-        client_id: &Arc<str>,
-    ) -> (Arc<Session>, OwnedMutexGuard<()>) {
+    pub(crate) async fn acquire_session(&self, client_id: &Arc<str>) -> (Arc<Session>, Owner) {
         loop {
             let session = self
                 .registry()
@@ -660,11 +661,11 @@ impl Engine {
 /// Becomes `session`'s owner: tells the owning connection to go and waits
 /// until it has saved its state. Re-kicks periodically: another newcomer may
 /// have taken the session between the kick and this one's turn at the lock.
-async fn own(session: &Session) -> OwnedMutexGuard<()> {
+async fn own(session: &Arc<Session>) -> Owner {
     loop {
         session.kick();
         tokio::select! {
-            g = session.owner.clone().lock_owned() => return g,
+            g = session.lock_owner() => return g,
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
     }

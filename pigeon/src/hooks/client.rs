@@ -25,7 +25,8 @@ pub struct Client(Arc<ClientInner>);
 
 #[derive(Debug)]
 struct ClientInner {
-    id: String,
+    /// Shared with the session's `client_id` (one allocation per client).
+    id: Arc<str>,
     peer: Peer,
     username: Option<String>,
     protocol: Protocol,
@@ -51,7 +52,7 @@ impl Client {
         protocol: Protocol,
     ) -> Self {
         Self(Arc::new(ClientInner {
-            id: id.into(),
+            id: Arc::from(id.into()),
             peer: peer.into(),
             username,
             protocol,
@@ -62,6 +63,12 @@ impl Client {
     /// The client identifier (the assigned one when the client sent none).
     pub fn id(&self) -> &str {
         &self.0.id
+    }
+
+    /// The client identifier, shared (the session and the sessions' map keep
+    /// this one rather than a copy).
+    pub(crate) fn shared_id(&self) -> Arc<str> {
+        self.0.id.clone()
     }
 
     /// The peer's address.

@@ -79,18 +79,33 @@ pub struct Peer(Arc<PeerInner>);
 #[derive(Clone, PartialEq, Eq)]
 struct PeerInner {
     addr: SocketAddr,
-    local_addr: Option<SocketAddr>,
-    listener: Arc<str>,
-    kind: ListenerKind,
+    /// What every connection of a listener shares (one allocation per
+    /// listener, not per connection: see [`Peer::on_listener_of`]).
+    listener: Arc<Listener>,
     /// Boxed: one word for the clients without one (most).
     certificate: Option<Box<PeerCertificate>>,
     identity_as_username: bool,
 }
 
-/// The name of a [`ListenerKind::Custom`] listener, allocated once.
-fn custom_listener() -> Arc<str> {
-    static NAME: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
-    NAME.get_or_init(|| Arc::from("custom")).clone()
+#[derive(Clone, PartialEq, Eq)]
+struct Listener {
+    name: Arc<str>,
+    kind: ListenerKind,
+    local_addr: Option<SocketAddr>,
+}
+
+/// A [`ListenerKind::Custom`] listener named `custom`, allocated once.
+fn custom_listener() -> Arc<Listener> {
+    static CUSTOM: std::sync::OnceLock<Arc<Listener>> = std::sync::OnceLock::new();
+    CUSTOM
+        .get_or_init(|| {
+            Arc::new(Listener {
+                name: Arc::from("custom"),
+                kind: ListenerKind::Custom,
+                local_addr: None,
+            })
+        })
+        .clone()
 }
 
 impl Peer {
@@ -98,9 +113,18 @@ impl Peer {
     pub fn new(addr: SocketAddr) -> Self {
         Self(Arc::new(PeerInner {
             addr,
-            local_addr: None,
             listener: custom_listener(),
-            kind: ListenerKind::Custom,
+            certificate: None,
+            identity_as_username: false,
+        }))
+    }
+
+    /// A peer at `addr` on the listener of `template` (its name, kind and
+    /// local address, shared rather than copied).
+    pub(crate) fn on_listener_of(addr: SocketAddr, template: &Peer) -> Self {
+        Self(Arc::new(PeerInner {
+            addr,
+            listener: template.0.listener.clone(),
             certificate: None,
             identity_as_username: false,
         }))
@@ -108,15 +132,15 @@ impl Peer {
 
     /// Names the listener the connection came in on, and its kind.
     pub fn with_listener(mut self, name: impl Into<Arc<str>>, kind: ListenerKind) -> Self {
-        let inner = Arc::make_mut(&mut self.0);
-        inner.listener = name.into();
-        inner.kind = kind;
+        let listener = Arc::make_mut(&mut Arc::make_mut(&mut self.0).listener);
+        listener.name = name.into();
+        listener.kind = kind;
         self
     }
 
     /// Sets the local address the connection was accepted on.
     pub fn with_local_addr(mut self, local_addr: SocketAddr) -> Self {
-        Arc::make_mut(&mut self.0).local_addr = Some(local_addr);
+        Arc::make_mut(&mut Arc::make_mut(&mut self.0).listener).local_addr = Some(local_addr);
         self
     }
 
@@ -140,17 +164,17 @@ impl Peer {
 
     /// The local address the connection was accepted on, when known.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.0.local_addr
+        self.0.listener.local_addr
     }
 
     /// The name of the listener (its URL unless configured otherwise).
     pub fn listener(&self) -> &str {
-        &self.0.listener
+        &self.0.listener.name
     }
 
     /// The kind of the listener.
     pub fn kind(&self) -> ListenerKind {
-        self.0.kind
+        self.0.listener.kind
     }
 
     /// The verified client certificate, over TLS with client certificates.
@@ -184,8 +208,8 @@ impl fmt::Debug for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("Peer");
         s.field("addr", &self.0.addr)
-            .field("listener", &self.0.listener)
-            .field("kind", &self.0.kind);
+            .field("listener", &self.0.listener.name)
+            .field("kind", &self.0.listener.kind);
         if let Some(cert) = &self.0.certificate {
             s.field("subject", &cert.subject);
         }
@@ -195,6 +219,30 @@ impl fmt::Debug for Peer {
 
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} via {}", self.0.addr, self.0.listener)
+        write!(f, "{} via {}", self.0.addr, self.0.listener.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_on_one_listener_share_its_part() {
+        let local: SocketAddr = "127.0.0.1:1883".parse().unwrap();
+        let on = Peer::new(local)
+            .with_listener("mqtt://127.0.0.1:1883", ListenerKind::Tcp)
+            .with_local_addr(local);
+        let a = Peer::on_listener_of("10.0.0.1:5000".parse().unwrap(), &on);
+        let b = Peer::on_listener_of("10.0.0.2:5000".parse().unwrap(), &a);
+        assert_eq!(b.listener(), "mqtt://127.0.0.1:1883");
+        assert_eq!((b.kind(), b.local_addr()), (ListenerKind::Tcp, Some(local)));
+        assert_eq!(b.addr(), "10.0.0.2:5000".parse().unwrap());
+        assert!(Arc::ptr_eq(&a.0.listener, &b.0.listener), "one allocation");
+        let renamed = b.clone().with_listener("other", ListenerKind::Ws);
+        assert_eq!(
+            (renamed.listener(), b.listener()),
+            ("other", "mqtt://127.0.0.1:1883")
+        );
     }
 }

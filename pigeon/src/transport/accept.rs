@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
-use futures_util::FutureExt;
+use futures_util::{future::OptionFuture, FutureExt};
 use pigeon_codec::Protocol;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -12,6 +12,7 @@ use tokio::{
 
 use super::{shed, tls, ws, Bound, Endpoint};
 use crate::{
+    connection::Open,
     engine::Engine,
     hooks::{Client, Event, EventKind, ListenerKind, Peer},
 };
@@ -30,6 +31,11 @@ const REFUSERS: usize = 64;
 pub(crate) async fn accept_loop(engine: Arc<Engine>, bound: Bound) {
     let Bound { listener, endpoint } = bound;
     let mut shed = Shedding::new();
+    // What its connections' peers share: the listener's name, kind and
+    // address, allocated once here rather than once per connection.
+    let on = Peer::new(endpoint.local_addr)
+        .with_listener(endpoint.name.clone(), endpoint.kind)
+        .with_local_addr(endpoint.local_addr);
     loop {
         let accepted = tokio::select! {
             _ = engine.shutdown.cancelled() => return,
@@ -38,7 +44,7 @@ pub(crate) async fn accept_loop(engine: Arc<Engine>, bound: Bound) {
         match accepted {
             Ok((stream, addr)) => {
                 shed.backoff.reset();
-                admit(&engine, &endpoint, &mut shed, stream, addr);
+                admit(&engine, &endpoint, &on, &mut shed, stream, addr);
             }
             Err(error) => {
                 if shed::out_of_descriptors(&error) {
@@ -97,6 +103,7 @@ impl Shedding {
 fn admit(
     engine: &Arc<Engine>,
     endpoint: &Arc<Endpoint>,
+    on: &Peer,
     shed: &mut Shedding,
     stream: TcpStream,
     addr: SocketAddr,
@@ -113,16 +120,20 @@ fn admit(
     let _ = stream.set_nodelay(true);
     // Held for the connection's whole life, whatever way it ends.
     let slots = (listener_slot, broker_slot);
-    let (task_engine, endpoint) = (engine.clone(), endpoint.clone());
-    engine.tracker.spawn(async move {
-        let _slots = slots;
-        // Boxed, and made here (not captured, which would store it in the
-        // task for good): the handshake's state is large and needed only
-        // until CONNACK; an idle connection's task holds `Open::run`'s future.
-        if let Some(open) = Box::pin(open(task_engine, endpoint, stream, addr)).await {
-            open.run().await
-        }
-    });
+    // Boxed, and made before the task: what the task's future captures it
+    // keeps for good (a generator's captures are never overlapped with its
+    // later states), so it captures only the slots and this box, which is
+    // freed at CONNACK; an idle connection's task holds `Open::run`'s future.
+    let peer = Peer::on_listener_of(addr, on);
+    let opening = Box::pin(open(engine.clone(), endpoint.clone(), stream, peer));
+    let task = async move {
+        // One expression, so that no `Open` or `Option` local keeps room
+        // beside the running future, and the slots are not moved into a
+        // second place of their own.
+        OptionFuture::from(opening.await.map(Open::run)).await;
+        drop(slots);
+    };
+    engine.tracker.spawn(task);
 }
 
 /// A connection over `max_connections`: plain TCP clients get CONNACK 0x97
@@ -163,11 +174,9 @@ async fn open(
     engine: Arc<Engine>,
     endpoint: Arc<Endpoint>,
     stream: TcpStream,
-    addr: SocketAddr,
-) -> Option<crate::connection::Open> {
-    let peer = Peer::new(addr)
-        .with_listener(endpoint.name.clone(), endpoint.kind)
-        .with_local_addr(endpoint.local_addr);
+    peer: Peer,
+) -> Option<Open> {
+    let addr = peer.addr();
     if endpoint.kind == ListenerKind::Tcp && !endpoint.proxy_protocol {
         // Split without a lock: the common case stays as fast as before.
         let (read, write) = stream.into_split();
@@ -217,9 +226,7 @@ async fn upgrade(
     if endpoint.proxy_protocol {
         if let Some(client) = super::proxy::read_header(&mut stream).await? {
             // The client's real address, for handlers and for the logs.
-            peer = Peer::new(client)
-                .with_listener(endpoint.name.clone(), endpoint.kind)
-                .with_local_addr(endpoint.local_addr);
+            peer = Peer::on_listener_of(client, &peer);
             tracing::debug!(%client, "PROXY protocol header");
         }
     }

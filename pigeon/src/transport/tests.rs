@@ -58,11 +58,13 @@ impl Pipe {
     }
 
     async fn connect(&mut self, id: &str) {
-        self.send(Packet::Connect(Box::new(Connect::new(
-            Protocol::V3_1_1,
-            id,
-        ))))
-        .await;
+        self.connect_with_keep_alive(id, 60).await;
+    }
+
+    async fn connect_with_keep_alive(&mut self, id: &str, keep_alive: u16) {
+        let mut connect = Connect::new(Protocol::V3_1_1, id);
+        connect.keep_alive = keep_alive;
+        self.send(Packet::Connect(Box::new(connect))).await;
         match self.recv().await {
             Some(Packet::ConnAck(ack)) => assert_eq!(ack.reason_code, ReasonCode::Success),
             other => panic!("expected CONNACK, got {other:?}"),
@@ -115,6 +117,44 @@ async fn serve_connection_runs_connect_subscribe_and_publish_over_a_duplex() {
     let mut clients = broker.clients();
     clients.sort();
     assert_eq!(clients, ["pub", "sub"]);
+    broker.close().await;
+}
+
+/// Keep alive through the broker's one watch (no timer per connection): a
+/// silent client goes at 1.5 x its Keep Alive, one heard from meanwhile
+/// stays. Paused time: the clock moves only when every task waits.
+#[tokio::test(start_paused = true)]
+async fn keep_alive_ends_a_silent_client_at_one_and_a_half_times_it() {
+    let broker = broker().await;
+    let mut silent = Pipe::open(&broker, peer(1));
+    silent.connect_with_keep_alive("silent", 2).await;
+    let mut talker = Pipe::open(&broker, peer(2));
+    talker.connect_with_keep_alive("talker", 2).await;
+    let start = tokio::time::Instant::now();
+
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    talker.send(Packet::PingReq).await;
+    assert_eq!(talker.recv().await, Some(Packet::PingResp));
+
+    assert_eq!(silent.recv().await, None, "closed for its silence");
+    let closed = start.elapsed();
+    assert!(
+        (Duration::from_millis(2900)..=Duration::from_millis(3100)).contains(&closed),
+        "closed after {closed:?}, not 3 s"
+    );
+    talker.send(Packet::PingReq).await;
+    assert_eq!(
+        talker.recv().await,
+        Some(Packet::PingResp),
+        "heard at 2.5 s"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        talker.recv().await,
+        None,
+        "silent since 2.5 s: gone at 5.5 s"
+    );
+    assert_eq!(broker.clients(), Vec::<String>::new());
     broker.close().await;
 }
 
