@@ -421,13 +421,14 @@ mod tests {
     /// Every idle client pays for a `Connection` and its task's `Driver`:
     /// they must not grow (the struct was 800 bytes before its rarely used
     /// parts were boxed, 488 before they went into one `Rare` box and the
-    /// encoder became the reader's codec; the task's future was 6.7 KB
-    /// before `Driver`).
+    /// encoder became the reader's codec, then 400; the in-flight window's
+    /// ring, which finds an ack without hashing, added 24; the task's future
+    /// was 6.7 KB before `Driver`).
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn an_idle_connection_does_not_grow() {
         let size = std::mem::size_of::<super::Connection>();
-        assert!(size <= 400, "Connection is {size} bytes");
+        assert!(size <= 424, "Connection is {size} bytes");
         let driver = std::mem::size_of::<super::driver::Driver>();
         assert!(driver <= 24, "Driver is {driver} bytes");
     }
