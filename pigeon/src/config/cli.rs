@@ -122,16 +122,9 @@ impl Cli {
         K: Into<OsString>,
         V: Into<OsString>,
     {
-        let vars: Vec<(OsString, OsString)> = vars
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
         // `--config` wins; else the file `PIGEON_CONFIG` names, as for
         // `Pigeon::bootstrap` (one way to point a container at its file).
-        let named = vars
-            .iter()
-            .find(|(k, v)| k == super::runtime::CONFIG_VAR && !v.is_empty())
-            .map(|(_, v)| PathBuf::from(v));
+        let (vars, named) = super::runtime::named_config(vars);
         let file = match self.config.or(named) {
             Some(path) => {
                 let options = Options::from_toml_file(&path)?;

@@ -45,14 +45,7 @@ impl Config {
         K: Into<OsString>,
         V: Into<OsString>,
     {
-        let vars: Vec<(OsString, OsString)> = vars
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        let named = vars
-            .iter()
-            .find(|(k, v)| k == CONFIG_VAR && !v.is_empty())
-            .map(|(_, v)| PathBuf::from(v));
+        let (vars, named) = named_config(vars);
         let read = match (named, file) {
             (Some(path), _) => Some(read(&path)?),
             (None, Some(path)) => match read(path) {
@@ -88,6 +81,25 @@ impl Config {
         config.sections.add_vars(section_vars);
         Ok(config)
     }
+}
+
+/// The variables as owned pairs, and the file `PIGEON_CONFIG` names (if
+/// set and not empty): for `Pigeon::bootstrap` and the binary alike.
+pub(super) fn named_config<I, K, V>(vars: I) -> (Vec<(OsString, OsString)>, Option<PathBuf>)
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<OsString>,
+    V: Into<OsString>,
+{
+    let vars: Vec<(OsString, OsString)> = vars
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    let named = vars
+        .iter()
+        .find(|(k, v)| k == CONFIG_VAR && !v.is_empty())
+        .map(|(_, v)| PathBuf::from(v));
+    (vars, named)
 }
 
 /// The file's options and its tables that are no option.
