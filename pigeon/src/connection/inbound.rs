@@ -19,6 +19,7 @@ use super::{
 use crate::hooks::guard;
 use crate::{
     emitter::BoxFuture,
+    engine::Routed,
     hooks::{Event, EventKind},
     model::Message,
 };
@@ -280,11 +281,36 @@ impl Connection {
             // delivered twice.
             (self.engine.persistence).incoming_qos2(&self.session.client_id, packet_id, true);
         }
+        let origin = self.session.client_id.clone();
+        let routed = self
+            .engine
+            .route_now(Some(origin), Some(&self.client), publish);
+        match routed {
+            // The common case: routed at once, with no future to box.
+            Routed::Done(message) if !self.engine.hooks.has_published() => {
+                self.settle_routed(message, qos, packet_id)
+            }
+            routed => self.route_rest(routed, qos, packet_id),
+        }
+    }
+
+    /// What is left of routing a PUBLISH (the store, a queue with no room, the
+    /// `published` handlers), in a future: settled at once if it is done.
+    fn route_rest(&mut self, routed: Routed, qos: QoS, packet_id: u16) -> Result<(), Exit> {
         let engine = self.engine.clone();
         let client = self.client.clone();
         let origin = self.session.client_id.clone();
         let mut routed: BoxFuture<'static, Arc<Message>> = Box::pin(async move {
-            let message = engine.route(Some(origin), Some(&client), publish).await;
+            let message = match routed {
+                Routed::Done(message) => message,
+                Routed::Waiting(message, waiting) => {
+                    engine.handed_over(waiting).await;
+                    message
+                }
+                Routed::Retained(publish) => {
+                    engine.route(Some(origin), Some(&client), publish).await
+                }
+            };
             if engine.hooks.has_published() {
                 // In its own box: every PUBLISH allocates this future, and
                 // past 1 KiB an allocation leaves the allocator's fast path.

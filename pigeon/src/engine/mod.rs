@@ -28,7 +28,7 @@ pub(crate) use deadlines::{Deadlines, Due};
 pub(crate) use expiry::NEVER;
 pub use inspect::{ClientInfo, Gauges};
 pub(crate) use session::{Ctrl, Link, Offer, Owner, Session};
-pub(crate) use state::Engine;
+pub(crate) use state::{Engine, Routed};
 pub use stats::DropReason;
 pub(crate) use subscriber::{LocalSubscription, Subscriber};
 

@@ -29,7 +29,7 @@ use crate::{
     auth::Authenticator,
     emitter::{Completion, Emitter, Recovery},
     hooks::{Client, Event, EventKind, Hooks},
-    model::{Message, QueueLimits, StoredSubscription},
+    model::{BoxFuture, Message, QueueLimits, StoredSubscription},
     persistence::Persistence,
     Config,
 };
@@ -613,17 +613,57 @@ impl Engine {
                 self.stats.retained.fetch_add(delta, Relaxed);
             }
         }
+        if let Some(waiting) = self.hand_over(event_client, &message) {
+            self.handed_over(waiting).await;
+        }
+        message
+    }
+
+    /// [`Engine::route`] with no future when none is needed: a message that is
+    /// not retained is handed over at once, and only a hand-over that waits
+    /// (for room in a queue, for the store) is left to await. A connection
+    /// routes every PUBLISH so; boxing a future for each cost an allocation
+    /// and a copy of the whole future per message.
+    pub(crate) fn route_now(
+        &self,
+        origin: Option<Arc<str>>,
+        event_client: Option<&Client>,
+        publish: Publish,
+    ) -> Routed {
+        if publish.retain && self.config.retain_available {
+            // The store goes first (a new subscriber must not miss it).
+            return Routed::Retained(publish);
+        }
+        let message = Message::new(publish, origin);
+        match self.hand_over(event_client, &message) {
+            None => Routed::Done(message),
+            Some(waiting) => Routed::Waiting(message, waiting),
+        }
+    }
+
+    /// Emits the `publish` event and hands the message to the emitter; what is
+    /// left to await, if anything ([`Engine::handed_over`]).
+    fn hand_over(
+        &self,
+        event_client: Option<&Client>,
+        message: &Arc<Message>,
+    ) -> Option<BoxFuture<'static, ()>> {
         self.event(EventKind::Publish, || {
             Event::Publish(event_client.cloned(), message.publish.clone())
         });
-        if let Completion::Pending(waiting) = self.emitter.emit(message.clone()) {
-            // Only hand-overs that wait (for room in a queue, for the store)
-            // count against `concurrency`: one that is done at once would
-            // only have touched the semaphore, shared by every core, twice.
-            let _permit = self.delivery_slots.acquire().await;
-            waiting.await;
+        match self.emitter.emit(message.clone()) {
+            Completion::Done => None,
+            Completion::Pending(waiting) => Some(waiting),
         }
-        message
+    }
+
+    /// Waits for a hand-over [`Engine::hand_over`] left pending.
+    pub(crate) async fn handed_over(&self, waiting: BoxFuture<'static, ()>) {
+        // Only hand-overs that wait (for room in a queue, for the store)
+        // count against `concurrency`: one that is done at once would
+        // only have touched the semaphore, shared by every core, twice.
+        let _permit = self.delivery_slots.acquire().await;
+        waiting.await;
     }
 
     /// Publishes `client`'s will, if the authorize-publish handler agrees.
@@ -656,6 +696,16 @@ impl Engine {
         let publish = Publish::new(topic, pigeon_codec::QoS::AtMostOnce, payload.into());
         self.publish(None, None, publish).await;
     }
+}
+
+/// How far [`Engine::route_now`] got without waiting.
+pub(crate) enum Routed {
+    /// Handed over: every matching session has its copy (or none matched).
+    Done(Arc<Message>),
+    /// Handed over but for what [`Engine::handed_over`] waits for.
+    Waiting(Arc<Message>, BoxFuture<'static, ()>),
+    /// A retained message: [`Engine::route`] stores it first.
+    Retained(Publish),
 }
 
 /// Becomes `session`'s owner: tells the owning connection to go and waits
