@@ -18,16 +18,17 @@ use pigeon_codec::{DecodeError, MqttCodec, Packet};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio_util::codec::Decoder;
 
-use super::{buffers, ReadHalf};
+use super::{buffers, ByteStream};
 
 /// The read buffer's size once bytes arrive (as `FramedRead`'s).
 const READ_CAPACITY: usize = buffers::READ;
 /// A read into an empty buffer goes through this much stack first.
 const SCRATCH: usize = 2 * 1024;
 
-/// Decodes packets from a client's stream.
+/// Decodes packets from a client's stream (which it owns: the connection
+/// writes through [`Reader::get_mut`]).
 pub(crate) struct Reader {
-    io: ReadHalf,
+    io: ByteStream,
     codec: MqttCodec,
     buf: BytesMut,
     eof: bool,
@@ -37,7 +38,7 @@ pub(crate) struct Reader {
 
 impl Reader {
     /// A reader that has allocated nothing yet.
-    pub(crate) fn new(io: ReadHalf, codec: MqttCodec) -> Self {
+    pub(crate) fn new(io: ByteStream, codec: MqttCodec) -> Self {
         Self {
             io,
             codec,
@@ -53,8 +54,8 @@ impl Reader {
         &mut self.codec
     }
 
-    /// The stream, e.g. for a lingering close.
-    pub(crate) fn get_mut(&mut self) -> &mut ReadHalf {
+    /// The stream, to write to it, or for a lingering close.
+    pub(crate) fn get_mut(&mut self) -> &mut ByteStream {
         &mut self.io
     }
 
