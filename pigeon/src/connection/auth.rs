@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use pigeon_codec::{Auth, AuthProperties, ConnectProperties, Packet, ReasonCode};
 use tokio::io::AsyncWriteExt;
 
-use super::{handshake::refuse, Connection, Exit, Reader, WriteHalf};
+use super::{handshake::refuse, Connection, Exit, Reader};
 use crate::hooks::guard;
 use crate::{
     engine::Engine,
@@ -53,7 +53,6 @@ enum Round {
 pub(super) async fn on_connect(
     engine: &Arc<Engine>,
     reader: &mut Reader,
-    writer: &mut WriteHalf,
     client: &Client,
     credential: &Credential,
     properties: &ConnectProperties,
@@ -71,7 +70,7 @@ pub(super) async fn on_connect(
         match step {
             Ok(Ok(AuthStep::Success(data))) => return Some(data),
             Ok(Ok(AuthStep::Continue(data))) => {
-                match round_trip(engine, reader, writer, client, &method, data).await {
+                match round_trip(engine, reader, client, &method, data).await {
                     Round::Next(data) => {
                         exchange.data = data;
                         exchange.step += 1;
@@ -89,7 +88,7 @@ pub(super) async fn on_connect(
         }
     };
     let limit = properties.maximum_packet_size;
-    refuse(engine, writer, client, limit, code, &message).await;
+    refuse(engine, reader.get_mut(), client, limit, code, &message).await;
     None
 }
 
@@ -98,7 +97,6 @@ pub(super) async fn on_connect(
 async fn round_trip(
     engine: &Engine,
     reader: &mut Reader,
-    writer: &mut WriteHalf,
     client: &Client,
     method: &str,
     data: Bytes,
@@ -108,9 +106,10 @@ async fn round_trip(
     if pigeon_codec::encode(&packet, client.protocol(), &mut out).is_err() {
         return Round::Refuse(ReasonCode::UnspecifiedError, "AUTH too large".to_owned());
     }
+    let stream = reader.get_mut();
     let sent = tokio::time::timeout(Duration::from_secs(5), async {
-        writer.write_all(&out).await?;
-        writer.flush().await
+        stream.write_all(&out).await?;
+        stream.flush().await
     });
     if !matches!(sent.await, Ok(Ok(()))) {
         return Round::Ended;

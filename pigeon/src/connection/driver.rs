@@ -188,7 +188,7 @@ impl Connection {
     fn poll_push(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
         if !self.out.is_empty() {
             let n = ready!(tokio_util::io::poll_write_buf(
-                Pin::new(&mut self.writer),
+                Pin::new(self.reader.get_mut()),
                 cx,
                 &mut self.out
             ))?;
@@ -198,7 +198,7 @@ impl Connection {
                 return Poll::Ready(Ok(n));
             }
         }
-        ready!(Pin::new(&mut self.writer).poll_flush(cx))?;
+        ready!(Pin::new(self.reader.get_mut()).poll_flush(cx))?;
         self.unflushed = false;
         Poll::Ready(Ok(1))
     }

@@ -11,7 +11,7 @@ use pigeon_codec::{
 };
 use tokio::time::Instant;
 
-use super::{protocol, rate, Connection, Reader, WriteHalf};
+use super::{protocol, rate, Connection, Reader};
 use crate::hooks::guard;
 use crate::{
     config::Config,
@@ -28,7 +28,6 @@ pub(super) async fn establish(
     client: Client,
     assigned: Option<String>,
     reader: Reader,
-    writer: WriteHalf,
     buffered: Vec<Packet>,
 ) -> Option<Box<Connection>> {
     let (requested, session_expiry) = session_expiry(engine, &connect);
@@ -38,9 +37,8 @@ pub(super) async fn establish(
     let terms = terms(engine, client.protocol(), &connect.properties, keep_alive);
     let open_qos2 = std::mem::take(&mut parked.incoming_qos2);
     // Boxed from the start: the task's future holds a pointer, not the struct.
-    let io = (reader, writer);
     let mut conn = Box::new(Connection::new(
-        engine, client, seat, io, &connect, terms, open_qos2,
+        engine, client, seat, reader, &connect, terms, open_qos2,
     ));
     // Handled once the client is ready (see `Step::Start`).
     if !buffered.is_empty() {
@@ -244,7 +242,7 @@ impl Connection {
         engine: &Arc<Engine>,
         client: Client,
         seat: Seat,
-        (mut reader, writer): (Reader, WriteHalf),
+        mut reader: Reader,
         connect: &Connect,
         terms: protocol::Terms,
         open_qos2: Vec<u16>,
@@ -259,7 +257,6 @@ impl Connection {
             owner: Some(seat.owner),
             conn_id: seat.conn_id,
             reader,
-            writer,
             // Allocated on first use: an idle client holds no write buffer.
             out: BytesMut::new(),
             unflushed: false,

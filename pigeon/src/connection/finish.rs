@@ -124,7 +124,8 @@ impl Connection {
         if !matches!(exit, Exit::Closed) && !self.out.is_empty() {
             self.flush().await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.writer.shutdown()).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(1), self.reader.get_mut().shutdown()).await;
     }
 
     /// The events of an abnormal end.

@@ -9,7 +9,7 @@ use pigeon_codec::{ConnAck, Connect, DecodeError, MqttCodec, Packet, Protocol, R
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::FramedRead;
 
-use super::{Connection, ReadHalf, Reader, WriteHalf};
+use super::{ByteStream, Connection, Reader};
 use crate::hooks::guard;
 use crate::{
     config::Config,
@@ -24,7 +24,8 @@ struct Ended;
 /// What the steps of one handshake share.
 struct Handshake<'a> {
     engine: &'a Arc<Engine>,
-    writer: WriteHalf,
+    /// The client's stream, read and written through it.
+    reader: &'a mut Reader,
     peer: &'a Peer,
     /// The client's Maximum Packet Size as CONNECT said it (before any
     /// pre_connect rewrite), which a refusing CONNACK respects too.
@@ -37,50 +38,37 @@ struct Handshake<'a> {
 pub(super) enum Accepted {
     /// Connected: CONNACK is in its write buffer.
     Established(Box<Connection>),
-    /// Refused (CONNACK sent, the write half closed): the close lingers.
+    /// Refused (CONNACK sent, the writing side shut down): the close lingers.
     Refused(Reader),
     /// Given up on (timeout, closed socket, shutdown).
     Gone,
 }
 
 /// Reads and handles CONNECT.
-pub(super) async fn accept(
-    engine: &Arc<Engine>,
-    mut reader: Reader,
-    writer: WriteHalf,
-    peer: &Peer,
-) -> Accepted {
-    let Some((connect, client, assigned, buffered, writer)) =
-        negotiate(engine, &mut reader, writer, peer).await
+pub(super) async fn accept(engine: &Arc<Engine>, mut reader: Reader, peer: &Peer) -> Accepted {
+    let Some((connect, client, assigned, buffered)) = negotiate(engine, &mut reader, peer).await
     else {
         return Accepted::Refused(reader);
     };
-    match super::establish::establish(engine, connect, client, assigned, reader, writer, buffered)
-        .await
-    {
+    match super::establish::establish(engine, connect, client, assigned, reader, buffered).await {
         Some(conn) => Accepted::Established(conn),
         None => Accepted::Gone,
     }
 }
 
 /// What a CONNECT that passed every check leaves for `establish`.
-type Negotiated = (Connect, Client, Option<String>, Vec<Packet>, WriteHalf);
+type Negotiated = (Connect, Client, Option<String>, Vec<Packet>);
 
 /// CONNECT, its checks and hooks; `None` when the connection ends here.
-async fn negotiate(
-    engine: &Arc<Engine>,
-    reader: &mut Reader,
-    writer: WriteHalf,
-    peer: &Peer,
-) -> Option<Negotiated> {
+async fn negotiate(engine: &Arc<Engine>, reader: &mut Reader, peer: &Peer) -> Option<Negotiated> {
     let mut hs = Handshake {
         engine,
-        writer,
+        reader,
         peer,
         limit: None,
         protocol: Protocol::V3_1_1,
     };
-    let mut connect = hs.read_connect(reader).await.ok()?;
+    let mut connect = hs.read_connect().await.ok()?;
     hs.limit = connect.properties.maximum_packet_size;
     hs.protocol = connect.protocol;
     if let Some(name) = peer.identity_username() {
@@ -90,11 +78,11 @@ async fn negotiate(
     hs.pre_connect(&mut connect).await.ok()?;
     let client = hs.client(&connect);
     tracing::Span::current().record("client_id", client.id());
-    let authenticated = hs.authenticate(reader, &client, &mut connect).await;
+    let authenticated = hs.authenticate(&client, &mut connect).await;
     (hs.engine.stats.authentication).count(authenticated.is_ok());
     let buffered = authenticated.ok()?;
     hs.check_limits(&client, &connect).await.ok()?;
-    Some((connect, client, assigned, buffered, hs.writer))
+    Some((connect, client, assigned, buffered))
 }
 
 impl Handshake<'_> {
@@ -108,7 +96,7 @@ impl Handshake<'_> {
     async fn refuse(&mut self, client: &Client, code: ReasonCode, message: &str) -> Ended {
         refuse(
             self.engine,
-            &mut self.writer,
+            self.reader.get_mut(),
             client,
             self.limit,
             code,
@@ -119,12 +107,12 @@ impl Handshake<'_> {
     }
 
     /// The first packet, which must be CONNECT, within `connect_timeout`.
-    async fn read_connect(&mut self, reader: &mut Reader) -> Result<Connect, Ended> {
+    async fn read_connect(&mut self) -> Result<Connect, Ended> {
         let engine = self.engine;
         let anonymous = || Client::with_peer("", self.peer, None, Protocol::V3_1_1);
         let first = tokio::select! {
             _ = engine.shutdown.cancelled() => return Err(Ended),
-            first = tokio::time::timeout(engine.config.connect_timeout, reader.next()) => first,
+            first = tokio::time::timeout(engine.config.connect_timeout, self.reader.next()) => first,
         };
         match first {
             Err(_) => {
@@ -141,7 +129,7 @@ impl Handshake<'_> {
                 tracing::debug!(%error, "bad first packet");
                 if let Some(form) = unsupported_protocol_answer(&error) {
                     let ack = ConnAck::new(ReasonCode::UnsupportedProtocolVersion, false);
-                    send_now(&mut self.writer, form, &ack, None).await;
+                    send_now(self.reader.get_mut(), form, &ack, None).await;
                 }
                 engine.event(EventKind::ConnectionError, || {
                     Event::ConnectionError(anonymous(), error.to_string())
@@ -195,7 +183,7 @@ impl Handshake<'_> {
         let protocol = self.protocol;
         if protocol.is_v5() || code == ReasonCode::ServerUnavailable {
             let ack = ConnAck::new(connack_code(protocol, code), false);
-            send_now(&mut self.writer, protocol, &ack, self.limit).await;
+            send_now(self.reader.get_mut(), protocol, &ack, self.limit).await;
         }
         Err(Ended)
     }
@@ -206,7 +194,6 @@ impl Handshake<'_> {
     /// what the client sent meanwhile.
     async fn authenticate(
         &mut self,
-        reader: &mut Reader,
         client: &Client,
         connect: &mut Connect,
     ) -> Result<Vec<Packet>, Ended> {
@@ -221,8 +208,8 @@ impl Handshake<'_> {
         }
         if self.protocol.is_v5() && connect.properties.authentication_method.is_some() {
             let p = &mut connect.properties;
-            let writer = &mut self.writer;
-            let data = super::auth::on_connect(engine, reader, writer, client, &credential, p)
+            let reader = &mut *self.reader;
+            let data = super::auth::on_connect(engine, reader, client, &credential, p)
                 .await
                 .ok_or(Ended)?;
             p.authentication_data = data;
@@ -230,7 +217,7 @@ impl Handshake<'_> {
         }
         let mut buffered = Vec::new();
         let (code, message) = match self
-            .authenticate_reading(reader, client, &credential, &mut buffered)
+            .authenticate_reading(client, &credential, &mut buffered)
             .await?
         {
             Ok(Ok(())) => return Ok(buffered),
@@ -244,7 +231,6 @@ impl Handshake<'_> {
     /// meanwhile (up to `queue_limit`).
     async fn authenticate_reading(
         &mut self,
-        reader: &mut Reader,
         client: &Client,
         credential: &Credential,
         buffered: &mut Vec<Packet>,
@@ -255,7 +241,7 @@ impl Handshake<'_> {
         loop {
             tokio::select! {
                 result = &mut auth => return Ok(result),
-                packet = reader.next() => match packet {
+                packet = self.reader.next() => match packet {
                     Some(Ok(packet)) if buffered.len() < engine.config.queue_limit => buffered.push(packet),
                     Some(Ok(_)) => {
                         engine.event(EventKind::ConnectionError, || {
@@ -282,7 +268,7 @@ impl Handshake<'_> {
         if let (true, Some(reference)) = (protocol.is_v5(), &self.engine.config.server_reference) {
             let mut ack = ConnAck::new(ReasonCode::UseAnotherServer, false);
             ack.properties.server_reference = Some(reference.clone());
-            send_now(&mut self.writer, protocol, &ack, self.limit).await;
+            send_now(self.reader.get_mut(), protocol, &ack, self.limit).await;
             return Err(Ended);
         }
         Ok(())
@@ -356,7 +342,7 @@ fn connack_code(protocol: Protocol, code: ReasonCode) -> ReasonCode {
 /// for MQTT 5.0, within the client's Maximum Packet Size `limit`).
 pub(super) async fn refuse(
     engine: &Engine,
-    writer: &mut WriteHalf,
+    stream: &mut ByteStream,
     client: &Client,
     limit: Option<u32>,
     code: ReasonCode,
@@ -368,7 +354,7 @@ pub(super) async fn refuse(
         // CONNACK may always carry a reason string; a handler's panic text stays in the logs.
         ack.properties.reason_string = Some(message.to_owned());
     }
-    send_now(writer, protocol, &ack, limit).await;
+    send_now(stream, protocol, &ack, limit).await;
     engine.event(EventKind::ConnackSent, || {
         Event::ConnackSent(client.clone(), ack)
     });
@@ -379,7 +365,7 @@ pub(super) async fn refuse(
 }
 
 /// Writes CONNACK before the connection is established, then closes.
-async fn send_now(writer: &mut WriteHalf, protocol: Protocol, ack: &ConnAck, limit: Option<u32>) {
+async fn send_now(stream: &mut ByteStream, protocol: Protocol, ack: &ConnAck, limit: Option<u32>) {
     let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
     let mut buf = BytesMut::new();
     let mut encoded = pigeon_codec::encode(&Packet::ConnAck(ack.clone()), protocol, &mut buf);
@@ -388,10 +374,11 @@ async fn send_now(writer: &mut WriteHalf, protocol: Protocol, ack: &ConnAck, lim
         encoded = pigeon_codec::encode(&Packet::ConnAck(bare(ack)), protocol, &mut buf);
     }
     if encoded.is_ok() && buf.len() <= limit {
-        let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&buf)).await;
-        let _ = tokio::time::timeout(Duration::from_secs(1), writer.flush()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&buf)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), stream.flush()).await;
     }
-    let _ = writer.shutdown().await;
+    // The writing side only: a lingering close still reads.
+    let _ = stream.shutdown().await;
 }
 
 /// CONNACK without its reason string and user properties, the properties
@@ -411,15 +398,15 @@ const BUSY_WAIT: Duration = Duration::from_secs(1);
 /// Refuses a connection over `max_connections`: CONNACK 0x97 Quota exceeded
 /// (MQTT 3.x: 0x03 Server unavailable) if a CONNECT arrives within a moment,
 /// then closes. Nothing else of the broker is touched.
-pub(crate) async fn refuse_busy(engine: &Engine, read: ReadHalf, mut writer: WriteHalf) {
-    let mut reader = FramedRead::new(read, MqttCodec::new(engine.config.max_packet_size));
+pub(crate) async fn refuse_busy(engine: &Engine, stream: ByteStream) {
+    let mut reader = FramedRead::new(stream, MqttCodec::new(engine.config.max_packet_size));
     let wait = engine.config.connect_timeout.min(BUSY_WAIT);
     let first = tokio::select! {
         _ = engine.shutdown.cancelled() => None,
         first = tokio::time::timeout(wait, reader.next()) => first.ok().flatten(),
     };
     let Some(Ok(Packet::Connect(connect))) = first else {
-        let _ = writer.shutdown().await;
+        let _ = reader.get_mut().shutdown().await;
         return;
     };
     let protocol = connect.protocol;
@@ -428,5 +415,5 @@ pub(crate) async fn refuse_busy(engine: &Engine, read: ReadHalf, mut writer: Wri
         ack.properties.reason_string = Some("too many connections (max_connections)".into());
     }
     let limit = connect.properties.maximum_packet_size;
-    send_now(&mut writer, protocol, &ack, limit).await;
+    send_now(reader.get_mut(), protocol, &ack, limit).await;
 }

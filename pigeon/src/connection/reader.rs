@@ -18,16 +18,17 @@ use pigeon_codec::{DecodeError, MqttCodec, Packet};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio_util::codec::Decoder;
 
-use super::{buffers, ReadHalf};
+use super::{buffers, ByteStream};
 
 /// The read buffer's size once bytes arrive (as `FramedRead`'s).
 const READ_CAPACITY: usize = buffers::READ;
 /// A read into an empty buffer goes through this much stack first.
 const SCRATCH: usize = 2 * 1024;
 
-/// Decodes packets from a client's stream.
+/// Decodes packets from a client's stream (which it owns: the connection
+/// writes through [`Reader::get_mut`]).
 pub(crate) struct Reader {
-    io: ReadHalf,
+    io: ByteStream,
     codec: MqttCodec,
     buf: BytesMut,
     eof: bool,
@@ -37,7 +38,7 @@ pub(crate) struct Reader {
 
 impl Reader {
     /// A reader that has allocated nothing yet.
-    pub(crate) fn new(io: ReadHalf, codec: MqttCodec) -> Self {
+    pub(crate) fn new(io: ByteStream, codec: MqttCodec) -> Self {
         Self {
             io,
             codec,
@@ -53,8 +54,8 @@ impl Reader {
         &mut self.codec
     }
 
-    /// The stream, e.g. for a lingering close.
-    pub(crate) fn get_mut(&mut self) -> &mut ReadHalf {
+    /// The stream, to write to it, or for a lingering close.
+    pub(crate) fn get_mut(&mut self) -> &mut ByteStream {
         &mut self.io
     }
 
@@ -81,14 +82,24 @@ impl Reader {
                 Poll::Ready(Ok(n)) => self.count = self.count.saturating_add(n as u32),
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
                 Poll::Pending => {
-                    if self.buf.is_empty() && self.buf.capacity() > 0 {
-                        // Nothing partial is held: the buffer goes back now
-                        // (decoded packets keep their own slices of it).
-                        buffers::give_read(std::mem::take(&mut self.buf));
+                    if self.buf.is_empty() {
+                        self.release_buffer();
                     }
                     return Poll::Pending;
                 }
             }
+        }
+    }
+
+    /// Nothing partial is held: the buffer goes now (decoded packets keep
+    /// their own slices of it). An empty one of no capacity goes too: the
+    /// rest of a buffer whose packets were split off still holds the
+    /// allocation they share (a CONNECT's bytes and their shared header, kept
+    /// by every idle client otherwise).
+    fn release_buffer(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        if buf.capacity() > 0 {
+            buffers::give_read(buf);
         }
     }
 
@@ -227,6 +238,10 @@ mod tests {
             "no spare room kept alive by the packet"
         );
         assert!(futures_util::FutureExt::now_or_never(reader.next()).is_none());
+        // Waiting, the reader keeps no share of the packet's buffer.
+        let payload = p.payload.clone();
+        drop(p);
+        assert!(payload.is_unique(), "the idle reader holds the buffer");
 
         let burst: Vec<u8> = (0..100).flat_map(|n| encoded(&[publish(n)])).collect();
         assert!(burst.len() > SCRATCH);

@@ -165,3 +165,19 @@ impl Subscription {
         self.options.qos = qos;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connected client holds one `Client` allocation, with its peer
+    /// inline (it was two, the peer's own `Arc` beside it): it must not grow.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_client_is_one_small_allocation() {
+        let peer = std::mem::size_of::<Peer>();
+        assert!(peer <= 56, "Peer is {peer} bytes");
+        let inner = std::mem::size_of::<ClientInner>();
+        assert!(inner <= 104, "ClientInner is {inner} bytes");
+    }
+}

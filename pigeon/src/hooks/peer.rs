@@ -73,11 +73,12 @@ pub struct PeerCertificate {
 /// assert_eq!(peer.listener(), "ws-public");
 /// assert!(peer.certificate().is_none());
 /// ```
+///
+/// A value, not a handle: a [`Client`](super::Client) holds its peer inline,
+/// in its own allocation, so an idle client pays for no block of its own
+/// here. A clone copies the address and shares the listener's part.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Peer(Arc<PeerInner>);
-
-#[derive(Clone, PartialEq, Eq)]
-struct PeerInner {
+pub struct Peer {
     addr: SocketAddr,
     /// What every connection of a listener shares (one allocation per
     /// listener, not per connection: see [`Peer::on_listener_of`]).
@@ -111,28 +112,28 @@ fn custom_listener() -> Arc<Listener> {
 impl Peer {
     /// A peer at `addr` on a [`ListenerKind::Custom`] listener named `custom`.
     pub fn new(addr: SocketAddr) -> Self {
-        Self(Arc::new(PeerInner {
+        Self {
             addr,
             listener: custom_listener(),
             certificate: None,
             identity_as_username: false,
-        }))
+        }
     }
 
     /// A peer at `addr` on the listener of `template` (its name, kind and
     /// local address, shared rather than copied).
     pub(crate) fn on_listener_of(addr: SocketAddr, template: &Peer) -> Self {
-        Self(Arc::new(PeerInner {
+        Self {
             addr,
-            listener: template.0.listener.clone(),
+            listener: template.listener.clone(),
             certificate: None,
             identity_as_username: false,
-        }))
+        }
     }
 
     /// Names the listener the connection came in on, and its kind.
     pub fn with_listener(mut self, name: impl Into<Arc<str>>, kind: ListenerKind) -> Self {
-        let listener = Arc::make_mut(&mut Arc::make_mut(&mut self.0).listener);
+        let listener = Arc::make_mut(&mut self.listener);
         listener.name = name.into();
         listener.kind = kind;
         self
@@ -140,52 +141,52 @@ impl Peer {
 
     /// Sets the local address the connection was accepted on.
     pub fn with_local_addr(mut self, local_addr: SocketAddr) -> Self {
-        Arc::make_mut(&mut Arc::make_mut(&mut self.0).listener).local_addr = Some(local_addr);
+        Arc::make_mut(&mut self.listener).local_addr = Some(local_addr);
         self
     }
 
     /// Attaches the client's verified certificate.
     pub fn with_certificate(mut self, certificate: PeerCertificate) -> Self {
-        Arc::make_mut(&mut self.0).certificate = Some(Box::new(certificate));
+        self.certificate = Some(Box::new(certificate));
         self
     }
 
     /// Makes the certificate's common name the client's user name, replacing
     /// the one of CONNECT (Mosquitto's `use_identity_as_username`).
     pub fn with_identity_as_username(mut self, on: bool) -> Self {
-        Arc::make_mut(&mut self.0).identity_as_username = on;
+        self.identity_as_username = on;
         self
     }
 
     /// The remote address.
     pub fn addr(&self) -> SocketAddr {
-        self.0.addr
+        self.addr
     }
 
     /// The local address the connection was accepted on, when known.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.0.listener.local_addr
+        self.listener.local_addr
     }
 
     /// The name of the listener (its URL unless configured otherwise).
     pub fn listener(&self) -> &str {
-        &self.0.listener.name
+        &self.listener.name
     }
 
     /// The kind of the listener.
     pub fn kind(&self) -> ListenerKind {
-        self.0.listener.kind
+        self.listener.kind
     }
 
     /// The verified client certificate, over TLS with client certificates.
     pub fn certificate(&self) -> Option<&PeerCertificate> {
-        self.0.certificate.as_deref()
+        self.certificate.as_deref()
     }
 
     /// The user name the certificate imposes, when the listener uses the
     /// identity as user name and the certificate has a common name.
     pub fn identity_username(&self) -> Option<&str> {
-        if !self.0.identity_as_username {
+        if !self.identity_as_username {
             return None;
         }
         self.certificate()?.common_name.as_deref()
@@ -207,10 +208,10 @@ impl From<&Peer> for Peer {
 impl fmt::Debug for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("Peer");
-        s.field("addr", &self.0.addr)
-            .field("listener", &self.0.listener.name)
-            .field("kind", &self.0.listener.kind);
-        if let Some(cert) = &self.0.certificate {
+        s.field("addr", &self.addr)
+            .field("listener", &self.listener.name)
+            .field("kind", &self.listener.kind);
+        if let Some(cert) = &self.certificate {
             s.field("subject", &cert.subject);
         }
         s.finish()
@@ -219,7 +220,7 @@ impl fmt::Debug for Peer {
 
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} via {}", self.0.addr, self.0.listener.name)
+        write!(f, "{} via {}", self.addr, self.listener.name)
     }
 }
 
@@ -238,7 +239,7 @@ mod tests {
         assert_eq!(b.listener(), "mqtt://127.0.0.1:1883");
         assert_eq!((b.kind(), b.local_addr()), (ListenerKind::Tcp, Some(local)));
         assert_eq!(b.addr(), "10.0.0.2:5000".parse().unwrap());
-        assert!(Arc::ptr_eq(&a.0.listener, &b.0.listener), "one allocation");
+        assert!(Arc::ptr_eq(&a.listener, &b.listener), "one allocation");
         let renamed = b.clone().with_listener("other", ListenerKind::Ws);
         assert_eq!(
             (renamed.listener(), b.listener()),

@@ -5,21 +5,14 @@ use std::{net::SocketAddr, sync::Arc};
 
 use futures_util::{future::OptionFuture, FutureExt};
 use pigeon_codec::Protocol;
-use tokio::{
-    io::{AsyncRead, AsyncWrite},
-    net::TcpStream,
-};
+use tokio::net::TcpStream;
 
 use super::{shed, tls, ws, Bound, Endpoint};
 use crate::{
-    connection::Open,
+    connection::{ByteStream, Open},
     engine::Engine,
     hooks::{Client, Event, EventKind, ListenerKind, Peer},
 };
-
-/// Any stream the connection can run over, after the transport's handshake.
-trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// Over-limit connections being answered (CONNACK 0x97) at once per
 /// listener; past it they are closed without a word, so that refusing costs
@@ -160,10 +153,9 @@ fn refuse(
     let (true, Ok(permit)) = (plain, permit) else {
         return; // dropping the stream closes it
     };
-    let (read, write) = stream.into_split();
     let engine = engine.clone();
     engine.tracker.clone().spawn(async move {
-        crate::connection::refuse_busy(&engine, Box::new(read), Box::new(write)).await;
+        crate::connection::refuse_busy(&engine, Box::new(stream)).await;
         drop(permit);
     });
 }
@@ -178,9 +170,8 @@ async fn open(
 ) -> Option<Open> {
     let addr = peer.addr();
     if endpoint.kind == ListenerKind::Tcp && !endpoint.proxy_protocol {
-        // Split without a lock: the common case stays as fast as before.
-        let (read, write) = stream.into_split();
-        return crate::connection::open(engine, Box::new(read), Box::new(write), peer).await;
+        // One box around the socket, nothing more (see `ByteStream`).
+        return crate::connection::open(engine, Box::new(stream), peer).await;
     }
     // Boxed apart: the TLS and WebSocket handshakes' state is large, and a
     // plain TCP handshake's own allocation need not hold room for it.
@@ -190,10 +181,7 @@ async fn open(
         upgraded = tokio::time::timeout(engine.config.connect_timeout, handshake) => upgraded,
     };
     let error = match upgraded {
-        Ok(Ok((stream, peer))) => {
-            let (read, write) = tokio::io::split(stream);
-            return crate::connection::open(engine, Box::new(read), Box::new(write), peer).await;
-        }
+        Ok(Ok((stream, peer))) => return crate::connection::open(engine, stream, peer).await,
         Ok(Err(error)) => error.to_string(),
         Err(_) => format!(
             "{} handshake not completed within connect_timeout",
@@ -222,7 +210,7 @@ async fn upgrade(
     endpoint: &Endpoint,
     mut stream: TcpStream,
     mut peer: Peer,
-) -> Result<(Box<dyn Io>, Peer), HandshakeError> {
+) -> Result<(ByteStream, Peer), HandshakeError> {
     if endpoint.proxy_protocol {
         if let Some(client) = super::proxy::read_header(&mut stream).await? {
             // The client's real address, for handlers and for the logs.

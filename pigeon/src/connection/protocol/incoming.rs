@@ -9,7 +9,9 @@ use crate::connection::Exit;
 /// The QoS 2 exchanges a client has open with the broker.
 #[derive(Debug, Default)]
 pub(crate) struct Incoming {
-    ids: IdSet,
+    /// Made on the first QoS 2 PUBLISH and kept (most clients send none:
+    /// one word instead of the set's four in every connection).
+    ids: Option<Box<IdSet>>,
     /// The broker's Receive Maximum (announced in CONNACK).
     max: u16,
 }
@@ -19,7 +21,7 @@ impl Incoming {
     /// session still awaits PUBREL for.
     pub(crate) fn new(max: u16, open: impl IntoIterator<Item = u16>) -> Self {
         Self {
-            ids: open.into_iter().collect(),
+            ids: Some(Box::new(open.into_iter().collect::<IdSet>())).filter(|ids| !ids.is_empty()),
             max,
         }
     }
@@ -27,14 +29,18 @@ impl Incoming {
     /// Whether this PUBLISH is a resend of a QoS 2 message already accepted:
     /// it is acknowledged again, not delivered again.
     pub(crate) fn is_resend(&self, qos: QoS, packet_id: u16) -> bool {
-        qos == QoS::ExactlyOnce && self.ids.contains(&packet_id)
+        qos == QoS::ExactlyOnce
+            && self
+                .ids
+                .as_ref()
+                .is_some_and(|ids| ids.contains(&packet_id))
     }
 
     /// `Err` when a new MQTT 5.0 QoS 2 PUBLISH exceeds the Receive Maximum.
     /// QoS 1 is acknowledged before the next packet is read, so only QoS 2
     /// exchanges awaiting PUBREL count against it (3.x has no such limit).
     pub(crate) fn check_room(&self, qos: QoS, v5: bool) -> Result<(), Exit> {
-        if qos == QoS::ExactlyOnce && v5 && self.ids.len() >= usize::from(self.max) {
+        if qos == QoS::ExactlyOnce && v5 && self.open() >= usize::from(self.max) {
             return Err(Exit::Violation(
                 ReasonCode::ReceiveMaximumExceeded,
                 format!("more than {} QoS 2 messages unacknowledged", self.max),
@@ -47,18 +53,27 @@ impl Incoming {
     /// exchange, unless an MQTT 5.0 refusing PUBREC ends it (no PUBREL comes).
     pub(crate) fn accept(&mut self, qos: QoS, packet_id: u16, code: ReasonCode, v5: bool) {
         if qos == QoS::ExactlyOnce && !(v5 && code.is_error()) {
-            self.ids.insert(packet_id);
+            self.ids
+                .get_or_insert_with(Default::default)
+                .insert(packet_id);
         }
     }
 
     /// PUBREL for `packet_id` closes its exchange; false when none was open.
     pub(crate) fn release(&mut self, packet_id: u16) -> bool {
-        self.ids.remove(&packet_id)
+        self.ids.as_mut().is_some_and(|ids| ids.remove(&packet_id))
     }
 
     /// The open exchanges, for a session that outlives the connection.
     pub(crate) fn take_all(&mut self) -> Vec<u16> {
-        self.ids.drain().collect()
+        self.ids
+            .as_mut()
+            .map_or_else(Vec::new, |ids| ids.drain().collect())
+    }
+
+    /// Exchanges open.
+    fn open(&self) -> usize {
+        self.ids.as_ref().map_or(0, |ids| ids.len())
     }
 }
 
