@@ -365,19 +365,21 @@ fn to_v5(p: &Packet) -> v5::Packet {
             topic: p.topic.to_string(),
             pkid: p.packet_id,
             payload: p.payload.clone(),
-            properties: none_if_default(p.properties.clone()).map(|p| v5::PublishProperties {
-                payload_format_indicator: b(p.payload_format_indicator),
-                message_expiry_interval: p.message_expiry_interval,
-                topic_alias: p.topic_alias,
-                response_topic: p.response_topic,
-                correlation_data: p.correlation_data,
-                user_properties: p.user_properties,
-                subscription_identifiers: p
-                    .subscription_identifiers
-                    .iter()
-                    .map(|&i| i as usize)
-                    .collect(),
-                content_type: p.content_type,
+            properties: none_if_default(p.properties.get().clone()).map(|p| {
+                v5::PublishProperties {
+                    payload_format_indicator: b(p.payload_format_indicator),
+                    message_expiry_interval: p.message_expiry_interval,
+                    topic_alias: p.topic_alias,
+                    response_topic: p.response_topic,
+                    correlation_data: p.correlation_data,
+                    user_properties: p.user_properties,
+                    subscription_identifiers: p
+                        .subscription_identifiers
+                        .iter()
+                        .map(|&i| i as usize)
+                        .collect(),
+                    content_type: p.content_type,
+                }
             }),
         }),
         Packet::PubAck(r) => v5::Packet::PubAck(v5::PubAck {
@@ -678,7 +680,8 @@ fn from_v5(p: v5::Packet) -> Packet {
                         .collect(),
                     content_type: p.content_type,
                 })
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .into(),
         }),
         v5::Packet::PubAck(r) => Packet::PubAck(reply(
             r.pkid,

@@ -228,8 +228,8 @@ fn publish() {
         Packet::Publish(q2.clone()),
         &[0x3D, 6, 0, 1, b't', 0, 10, b'x'],
     );
-    q2.properties.topic_alias = Some(1);
-    q2.properties.subscription_identifiers = vec![1, 128];
+    q2.properties.make_mut().topic_alias = Some(1);
+    q2.properties.make_mut().subscription_identifiers = vec![1, 128];
     check(
         V5,
         Packet::Publish(q2),
@@ -414,7 +414,7 @@ fn auth() {
 #[test]
 fn v5_fields_are_not_written_in_3x() {
     let mut p = Publish::new("t", QoS::AtMostOnce, "x");
-    p.properties.message_expiry_interval = Some(5);
+    p.properties.make_mut().message_expiry_interval = Some(5);
     let mut buf = BytesMut::new();
     encode(&Packet::Publish(p), V3_1_1, &mut buf).unwrap();
     assert_eq!(&buf[..], [0x30, 4, 0, 1, b't', b'x']);

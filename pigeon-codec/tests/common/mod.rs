@@ -313,7 +313,11 @@ pub(crate) fn publish(protocol: Protocol) -> impl Strategy<Value = Publish> {
                     topic: topic.into(),
                     packet_id: if qos == QoS::AtMostOnce { 0 } else { id },
                     payload: payload.into(),
-                    properties: if v5 { properties } else { Default::default() },
+                    properties: if v5 {
+                        properties.into()
+                    } else {
+                        Default::default()
+                    },
                 }
             },
         )
