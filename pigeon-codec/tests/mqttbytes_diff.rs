@@ -177,7 +177,7 @@ fn from_v4(p: v4::Packet) -> Packet {
                 properties: Default::default(),
             }))
         }
-        v4::Packet::ConnAck(a) => Packet::ConnAck(ConnAck::new(
+        v4::Packet::ConnAck(a) => Packet::ConnAck(Box::new(ConnAck::new(
             match a.code {
                 v4::ConnectReturnCode::Success => ReasonCode::Success,
                 v4::ConnectReturnCode::RefusedProtocolVersion => {
@@ -189,7 +189,7 @@ fn from_v4(p: v4::Packet) -> Packet {
                 v4::ConnectReturnCode::NotAuthorized => ReasonCode::NotAuthorized,
             },
             a.session_present,
-        )),
+        ))),
         v4::Packet::Publish(p) => Packet::Publish(Publish {
             dup: p.dup,
             qos: pqos(p.qos),
@@ -631,7 +631,7 @@ fn from_v5(p: v5::Packet) -> Packet {
                     .unwrap_or_default(),
             }))
         }
-        v5::Packet::ConnAck(a) => Packet::ConnAck(ConnAck {
+        v5::Packet::ConnAck(a) => Packet::ConnAck(Box::new(ConnAck {
             session_present: a.session_present,
             reason_code: code(a.code as u8),
             properties: a
@@ -656,7 +656,7 @@ fn from_v5(p: v5::Packet) -> Packet {
                     authentication_data: p.authentication_data,
                 })
                 .unwrap_or_default(),
-        }),
+        })),
         v5::Packet::Publish(p) => Packet::Publish(Publish {
             dup: p.dup,
             qos: pqos(p.qos),

@@ -279,7 +279,7 @@ impl ClientBuilder {
                     },
                 };
                 framed
-                    .send(&Packet::Auth(reply))
+                    .send(&Packet::Auth(Box::new(reply)))
                     .await
                     .map_err(|e| ClientError::Protocol {
                         op: op.clone(),
@@ -295,7 +295,7 @@ impl ClientBuilder {
                         reason: ack.properties.reason_string,
                     })
                 }
-                Some(Ok(Packet::ConnAck(ack))) => Ok((framed, ack)),
+                Some(Ok(Packet::ConnAck(ack))) => Ok((framed, *ack)),
                 Some(Ok(other)) => Err(ClientError::Protocol {
                     op: op.clone(),
                     detail: format!("expected CONNACK, got {:?}", other.packet_type()),
