@@ -218,7 +218,7 @@ impl Raw {
         raw.protocol = connect.protocol;
         raw.send(Packet::Connect(Box::new(connect))).await;
         match raw.recv().await {
-            Some(Packet::ConnAck(ack)) => (raw, ack),
+            Some(Packet::ConnAck(ack)) => (raw, *ack),
             other => panic!("expected CONNACK, got {other:?}"),
         }
     }

@@ -45,14 +45,14 @@ impl Conn {
 }
 
 fn auth(code: ReasonCode, data: String) -> Packet {
-    Packet::Auth(Auth {
+    Packet::Auth(Box::new(Auth {
         reason_code: code,
         properties: AuthProperties {
             authentication_method: Some("PIGEON-NONCE".into()),
             authentication_data: Some(Bytes::from(data)),
             ..Default::default()
         },
-    })
+    }))
 }
 
 /// Runs the exchange as `user` with `password`; returns the final packet.

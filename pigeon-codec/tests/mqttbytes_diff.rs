@@ -177,7 +177,7 @@ fn from_v4(p: v4::Packet) -> Packet {
                 properties: Default::default(),
             }))
         }
-        v4::Packet::ConnAck(a) => Packet::ConnAck(ConnAck::new(
+        v4::Packet::ConnAck(a) => Packet::ConnAck(Box::new(ConnAck::new(
             match a.code {
                 v4::ConnectReturnCode::Success => ReasonCode::Success,
                 v4::ConnectReturnCode::RefusedProtocolVersion => {
@@ -189,7 +189,7 @@ fn from_v4(p: v4::Packet) -> Packet {
                 v4::ConnectReturnCode::NotAuthorized => ReasonCode::NotAuthorized,
             },
             a.session_present,
-        )),
+        ))),
         v4::Packet::Publish(p) => Packet::Publish(Publish {
             dup: p.dup,
             qos: pqos(p.qos),
@@ -365,19 +365,21 @@ fn to_v5(p: &Packet) -> v5::Packet {
             topic: p.topic.to_string(),
             pkid: p.packet_id,
             payload: p.payload.clone(),
-            properties: none_if_default(p.properties.clone()).map(|p| v5::PublishProperties {
-                payload_format_indicator: b(p.payload_format_indicator),
-                message_expiry_interval: p.message_expiry_interval,
-                topic_alias: p.topic_alias,
-                response_topic: p.response_topic,
-                correlation_data: p.correlation_data,
-                user_properties: p.user_properties,
-                subscription_identifiers: p
-                    .subscription_identifiers
-                    .iter()
-                    .map(|&i| i as usize)
-                    .collect(),
-                content_type: p.content_type,
+            properties: none_if_default(p.properties.get().clone()).map(|p| {
+                v5::PublishProperties {
+                    payload_format_indicator: b(p.payload_format_indicator),
+                    message_expiry_interval: p.message_expiry_interval,
+                    topic_alias: p.topic_alias,
+                    response_topic: p.response_topic,
+                    correlation_data: p.correlation_data,
+                    user_properties: p.user_properties,
+                    subscription_identifiers: p
+                        .subscription_identifiers
+                        .iter()
+                        .map(|&i| i as usize)
+                        .collect(),
+                    content_type: p.content_type,
+                }
             }),
         }),
         Packet::PubAck(r) => v5::Packet::PubAck(v5::PubAck {
@@ -629,7 +631,7 @@ fn from_v5(p: v5::Packet) -> Packet {
                     .unwrap_or_default(),
             }))
         }
-        v5::Packet::ConnAck(a) => Packet::ConnAck(ConnAck {
+        v5::Packet::ConnAck(a) => Packet::ConnAck(Box::new(ConnAck {
             session_present: a.session_present,
             reason_code: code(a.code as u8),
             properties: a
@@ -654,7 +656,7 @@ fn from_v5(p: v5::Packet) -> Packet {
                     authentication_data: p.authentication_data,
                 })
                 .unwrap_or_default(),
-        }),
+        })),
         v5::Packet::Publish(p) => Packet::Publish(Publish {
             dup: p.dup,
             qos: pqos(p.qos),
@@ -678,7 +680,8 @@ fn from_v5(p: v5::Packet) -> Packet {
                         .collect(),
                     content_type: p.content_type,
                 })
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .into(),
         }),
         v5::Packet::PubAck(r) => Packet::PubAck(reply(
             r.pkid,

@@ -171,12 +171,15 @@ fn connect_5_with_properties_and_will_properties() {
 fn connack() {
     check(
         V3_1,
-        Packet::ConnAck(ConnAck::new(ReasonCode::Success, false)),
+        Packet::ConnAck(Box::new(ConnAck::new(ReasonCode::Success, false))),
         &[0x20, 2, 0, 0],
     );
     check(
         V3_1_1,
-        Packet::ConnAck(ConnAck::new(ReasonCode::BadUserNameOrPassword, true)),
+        Packet::ConnAck(Box::new(ConnAck::new(
+            ReasonCode::BadUserNameOrPassword,
+            true,
+        ))),
         &[0x20, 2, 1, 4],
     );
     let mut ack = ConnAck::new(ReasonCode::Banned, false);
@@ -184,7 +187,7 @@ fn connack() {
     ack.properties.assigned_client_identifier = Some("id".into());
     check(
         V5,
-        Packet::ConnAck(ack),
+        Packet::ConnAck(Box::new(ack)),
         &[0x20, 10, 0, 0x8A, 7, 0x24, 1, 0x12, 0, 2, b'i', b'd'],
     );
 }
@@ -194,7 +197,7 @@ fn connack_v5_codes_fall_back_to_3x_equivalents() {
     // A broker refusing with a 5.0 code still sends a valid 3.x CONNACK.
     let mut buf = BytesMut::new();
     encode(
-        &Packet::ConnAck(ConnAck::new(ReasonCode::Banned, false)),
+        &Packet::ConnAck(Box::new(ConnAck::new(ReasonCode::Banned, false))),
         V3_1_1,
         &mut buf,
     )
@@ -202,7 +205,7 @@ fn connack_v5_codes_fall_back_to_3x_equivalents() {
     assert_eq!(&buf[..], [0x20, 2, 0, 5]);
     buf.clear();
     encode(
-        &Packet::ConnAck(ConnAck::new(ReasonCode::ServerBusy, false)),
+        &Packet::ConnAck(Box::new(ConnAck::new(ReasonCode::ServerBusy, false))),
         V3_1_1,
         &mut buf,
     )
@@ -228,8 +231,8 @@ fn publish() {
         Packet::Publish(q2.clone()),
         &[0x3D, 6, 0, 1, b't', 0, 10, b'x'],
     );
-    q2.properties.topic_alias = Some(1);
-    q2.properties.subscription_identifiers = vec![1, 128];
+    q2.properties.make_mut().topic_alias = Some(1);
+    q2.properties.make_mut().subscription_identifiers = vec![1, 128];
     check(
         V5,
         Packet::Publish(q2),
@@ -395,7 +398,7 @@ fn ping_and_disconnect() {
 
 #[test]
 fn auth() {
-    check(V5, Packet::Auth(Auth::default()), &[0xF0, 0]);
+    check(V5, Packet::Auth(Box::default()), &[0xF0, 0]);
     let a = Auth {
         reason_code: ReasonCode::ContinueAuthentication,
         properties: AuthProperties {
@@ -406,7 +409,7 @@ fn auth() {
     };
     check(
         V5,
-        Packet::Auth(a),
+        Packet::Auth(Box::new(a)),
         &[0xF0, 10, 0x18, 8, 0x15, 0, 1, b'M', 0x16, 0, 1, 9],
     );
 }
@@ -414,7 +417,7 @@ fn auth() {
 #[test]
 fn v5_fields_are_not_written_in_3x() {
     let mut p = Publish::new("t", QoS::AtMostOnce, "x");
-    p.properties.message_expiry_interval = Some(5);
+    p.properties.make_mut().message_expiry_interval = Some(5);
     let mut buf = BytesMut::new();
     encode(&Packet::Publish(p), V3_1_1, &mut buf).unwrap();
     assert_eq!(&buf[..], [0x30, 4, 0, 1, b't', b'x']);
@@ -429,7 +432,7 @@ fn encode_refuses_what_cannot_be_sent() {
     let mut buf = BytesMut::new();
     let e = |p: Packet, v: Protocol| encode(&p, v, &mut BytesMut::new()).unwrap_err();
     assert_eq!(
-        e(Packet::Auth(Auth::default()), V3_1_1),
+        e(Packet::Auth(Box::default()), V3_1_1),
         EncodeError::UnsupportedPacket(PacketType::Auth)
     );
     assert_eq!(
@@ -455,6 +458,6 @@ fn encode_refuses_what_cannot_be_sent() {
         EncodeError::OutOfRange(_)
     ));
     // Nothing is written on failure.
-    let _ = encode(&Packet::Auth(Auth::default()), V3_1, &mut buf);
+    let _ = encode(&Packet::Auth(Box::default()), V3_1, &mut buf);
     assert!(buf.is_empty());
 }

@@ -70,7 +70,7 @@ fn v5(id: &str, user: &str, method: Option<&str>, data: &'static str) -> codec::
 
 fn connack(p: Packet) -> ConnAck {
     match p {
-        Packet::ConnAck(ack) => ack,
+        Packet::ConnAck(ack) => *ack,
         other => panic!("CONNACK expected, got {other:?}"),
     }
 }

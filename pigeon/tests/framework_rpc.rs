@@ -516,7 +516,7 @@ async fn a_handler_taking_client_answers_a_broker_request_with_an_error() {
         .unwrap();
     assert_eq!(&next(&mut rx).await.payload[..], b"v5-who");
     let mut request = Publish::new("rpc/whoami", QoS::AtLeastOnce, "");
-    request.properties.response_topic = Some("replies/who".into());
+    request.properties.make_mut().response_topic = Some("replies/who".into());
     app.service().publish(request).await.unwrap();
     let answer = next(&mut rx).await;
     let (name, message) = &props(&answer).user_properties[0];
@@ -605,7 +605,7 @@ async fn the_application_can_call_a_handler_through_pigeon_service() {
     let app = start().await;
     let (_client, mut rx) = v5(&app, "v5-listener", "replies/app").await;
     let mut request = Publish::new("rpc/calc/add", QoS::AtLeastOnce, r#"{"a":4,"b":4}"#);
-    request.properties.response_topic = Some("replies/app".into());
+    request.properties.make_mut().response_topic = Some("replies/app".into());
     app.service().publish(request).await.unwrap();
     let answer = next(&mut rx).await;
     let body: serde_json::Value = serde_json::from_slice(&answer.payload).unwrap();

@@ -115,7 +115,7 @@ async fn retained_messages_come_back_and_their_expiry_counts_the_downtime() {
     let mut brief = message("r/brief", QoS::AtLeastOnce, "brief");
     brief.retain = true;
     brief.packet_id = 2;
-    brief.properties.message_expiry_interval = Some(1);
+    brief.properties.make_mut().message_expiry_interval = Some(1);
     publish_acked(&mut publisher, brief).await;
     stop(broker).await;
     tokio::time::sleep(Duration::from_millis(1300)).await;

@@ -198,7 +198,7 @@ mod limits {
         let retained = |topic: &str, expiry: u32| {
             let mut p = Publish::new(topic.to_owned(), QoS::AtLeastOnce, "r");
             p.retain = true;
-            p.properties.message_expiry_interval = Some(expiry);
+            p.properties.make_mut().message_expiry_interval = Some(expiry);
             p
         };
         broker.publish(retained("exp/short", 1)).await.unwrap();

@@ -10,7 +10,7 @@ use v5_common::*;
 
 fn aliased(topic: &str, alias: u16, payload: &'static str) -> Publish {
     let mut p = Publish::new(topic, QoS::AtMostOnce, payload);
-    p.properties.topic_alias = Some(alias);
+    p.properties.make_mut().topic_alias = Some(alias);
     p
 }
 

@@ -48,14 +48,14 @@ impl NonceAuth {
 struct AuthModule;
 
 fn auth(code: ReasonCode, method: &str, data: &str) -> Packet {
-    Packet::Auth(Auth {
+    Packet::Auth(Box::new(Auth {
         reason_code: code,
         properties: AuthProperties {
             authentication_method: Some(method.into()),
             authentication_data: Some(Bytes::from(data.to_owned())),
             ..Default::default()
         },
-    })
+    }))
 }
 
 /// Sends CONNECT with the NONCE method and returns the server's first AUTH.
@@ -67,7 +67,7 @@ async fn start_exchange(addr: std::net::SocketAddr, id: &str, password: &str) ->
     raw.protocol = pigeon_codec::Protocol::V5;
     raw.send(Packet::Connect(Box::new(connect))).await;
     match raw.recv().await {
-        Some(Packet::Auth(a)) => (raw, a),
+        Some(Packet::Auth(a)) => (raw, *a),
         other => panic!("expected AUTH, got {other:?}"),
     }
 }

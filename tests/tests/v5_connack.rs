@@ -92,7 +92,7 @@ async fn v5_connack_capabilities_follow_the_options() {
     assert_eq!(p.subscription_identifiers_available, Some(false));
     // With aliases off, any alias is invalid.
     let mut m = message("capz/t", QoS::AtMostOnce, "x");
-    m.properties.topic_alias = Some(1);
+    m.properties.make_mut().topic_alias = Some(1);
     raw.send(Packet::Publish(m)).await;
     assert_eq!(disconnected(&mut raw).await, ReasonCode::TopicAliasInvalid);
     broker.close().await;

@@ -39,7 +39,7 @@ async fn v5_corners_publish_with_subscription_identifier_is_a_protocol_error() {
     subscribe(&mut watcher, "sid/t", QoS::AtMostOnce).await;
     let (mut raw, _) = connected(addr, connect("subid-pub")).await;
     let mut publish = message("sid/t", QoS::AtLeastOnce, "x");
-    publish.properties.subscription_identifiers = vec![7];
+    publish.properties.make_mut().subscription_identifiers = vec![7];
     raw.send(Packet::Publish(publish)).await;
     assert_eq!(disconnected(&mut raw).await, ReasonCode::ProtocolError);
     assert_no_publish(&mut watcher, 200).await;

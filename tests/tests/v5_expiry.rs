@@ -12,7 +12,7 @@ use v5_common::*;
 
 fn expiring(topic: &str, qos: QoS, seconds: u32, payload: &'static str) -> Publish {
     let mut p = message(topic, qos, payload);
-    p.properties.message_expiry_interval = Some(seconds);
+    p.properties.make_mut().message_expiry_interval = Some(seconds);
     p
 }
 

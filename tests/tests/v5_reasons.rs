@@ -38,7 +38,7 @@ async fn v5_reasons_payload_format_invalid_with_reason_string_when_allowed() {
     let bad = |qos| {
         let mut p = message("pf/t", qos, "\u{0}");
         p.payload = bytes::Bytes::from_static(&[0xff, 0xfe]);
-        p.properties.payload_format_indicator = Some(true);
+        p.properties.make_mut().payload_format_indicator = Some(true);
         p
     };
     let (mut raw, _) = connected(addr, connect("pf")).await;
@@ -50,7 +50,7 @@ async fn v5_reasons_payload_format_invalid_with_reason_string_when_allowed() {
     );
     // Valid UTF-8 with the indicator passes.
     let mut good = message("pf/t", QoS::AtLeastOnce, "héllo");
-    good.properties.payload_format_indicator = Some(true);
+    good.properties.make_mut().payload_format_indicator = Some(true);
     good.packet_id = 2;
     assert!(!publish_acked(&mut raw, good).await.reason_code.is_error());
 

@@ -29,7 +29,7 @@ async fn one_copy_carries_every_matching_identifier() {
 
     let mut copies = Vec::new();
     while let Some(p) = sub.next_publish_within(400).await {
-        copies.push((p.qos, p.properties.subscription_identifiers));
+        copies.push((p.qos, p.properties.get().subscription_identifiers.clone()));
     }
     copies.sort();
     // The plain copy: highest QoS of its matches, both identifiers; the shared copy apart.

@@ -86,7 +86,9 @@ fn decode_body(
 ) -> Result<Option<Packet>, DecodeError> {
     let packet = match header.packet_type {
         PacketType::Connect => Packet::Connect(Box::new(connect::decode_connect(&mut r)?)),
-        PacketType::ConnAck => Packet::ConnAck(connect::decode_connack(&mut r, protocol)?),
+        PacketType::ConnAck => {
+            Packet::ConnAck(Box::new(connect::decode_connack(&mut r, protocol)?))
+        }
         PacketType::Publish => {
             Packet::Publish(publish::decode_publish(header.flags, &mut r, protocol)?)
         }
@@ -119,7 +121,7 @@ fn decode_body(
             Packet::PingResp
         }
         PacketType::Disconnect => Packet::Disconnect(session::decode_disconnect(&mut r, protocol)?),
-        PacketType::Auth => Packet::Auth(session::decode_auth(&mut r)?),
+        PacketType::Auth => Packet::Auth(Box::new(session::decode_auth(&mut r)?)),
     };
     Ok(Some(packet))
 }

@@ -7,8 +7,8 @@ use super::{header, reasons};
 use crate::properties::codec as props;
 use crate::wire::{var_int_len, Reader, Sink, MAX_VAR_INT};
 use crate::{
-    ByteStr, DecodeError, EncodeError, PacketType, Protocol, PubReply, Publish, PublishProperties,
-    QoS, ReasonCode,
+    BoxedPublishProperties, ByteStr, DecodeError, EncodeError, PacketType, Protocol, PubReply,
+    Publish, PublishProperties, QoS, ReasonCode,
 };
 
 /// Reads a packet identifier that must not be 0.
@@ -43,10 +43,13 @@ pub(super) fn decode_publish(
     } else {
         packet_id(r)?
     };
-    let properties: PublishProperties = if protocol.is_v5() {
-        props::decode(r, PacketType::Publish)?
+    let properties = if protocol.is_v5() {
+        props::decode_boxed::<PublishProperties>(r, PacketType::Publish)?.map_or_else(
+            BoxedPublishProperties::default,
+            BoxedPublishProperties::from_box,
+        )
     } else {
-        PublishProperties::default()
+        BoxedPublishProperties::default()
     };
     let raw_topic = topic.as_bytes();
     if raw_topic.is_empty() {
@@ -217,7 +220,7 @@ pub(super) fn emit_publish<S: Sink>(p: &Publish, protocol: Protocol, s: &mut S) 
         emit_packet_id(p.packet_id, s);
     }
     if protocol.is_v5() {
-        props::encode(&p.properties, s);
+        props::encode(p.properties.get(), s);
     }
     s.raw(&p.payload);
 }

@@ -128,13 +128,21 @@ pub enum PacketType {
     Auth = 15,
 }
 
-/// Any MQTT control packet.
+/// Any MQTT control packet. The large kinds a connection sees once or rarely
+/// (CONNECT, CONNACK, AUTH) are boxed, so that the per-message kinds (PUBLISH
+/// and its acknowledgements) are not moved around at their size.
+///
+/// ```
+/// use pigeon_codec::{ConnAck, Packet, ReasonCode};
+/// let ack = Packet::ConnAck(Box::new(ConnAck::new(ReasonCode::Success, false)));
+/// assert!(matches!(&ack, Packet::ConnAck(a) if !a.session_present));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
     /// A CONNECT packet.
     Connect(Box<Connect>),
     /// A CONNACK packet.
-    ConnAck(ConnAck),
+    ConnAck(Box<ConnAck>),
     /// A PUBLISH packet.
     Publish(Publish),
     /// A PUBACK packet.
@@ -160,7 +168,7 @@ pub enum Packet {
     /// A DISCONNECT packet.
     Disconnect(Disconnect),
     /// An AUTH packet (MQTT 5.0).
-    Auth(Auth),
+    Auth(Box<Auth>),
 }
 
 impl Packet {

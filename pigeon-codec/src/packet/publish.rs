@@ -1,6 +1,6 @@
 use bytes::Bytes;
 
-use crate::{AckProperties, ByteStr, PublishProperties, QoS, ReasonCode};
+use crate::{AckProperties, BoxedPublishProperties, ByteStr, QoS, ReasonCode};
 
 /// PUBLISH. The payload of a decoded PUBLISH is a slice of the read buffer.
 ///
@@ -24,8 +24,9 @@ pub struct Publish {
     pub packet_id: u16,
     /// The application message.
     pub payload: Bytes,
-    /// MQTT 5.0 properties (empty for 3.x).
-    pub properties: PublishProperties,
+    /// MQTT 5.0 properties (empty for 3.x): one word, allocated only when
+    /// one is set.
+    pub properties: BoxedPublishProperties,
 }
 
 impl Publish {
@@ -38,7 +39,7 @@ impl Publish {
             topic: topic.into(),
             packet_id: 0,
             payload: payload.into(),
-            properties: PublishProperties::default(),
+            properties: BoxedPublishProperties::default(),
         }
     }
 }

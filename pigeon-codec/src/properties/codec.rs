@@ -71,8 +71,33 @@ pub(crate) trait PropertySet: Default {
 /// Reads a property block (length, then properties) for a packet of kind `packet`.
 pub(crate) fn decode<P: PropertySet>(r: &mut Reader, packet: PacketType) -> Result<P, DecodeError> {
     let len = r.var_int()? as usize;
-    let mut block = r.sub(len)?;
     let mut props = P::default();
+    read_block(r.sub(len)?, packet, &mut props)?;
+    Ok(props)
+}
+
+/// As [`decode`], into a box allocated only when the block is not empty (the
+/// per-message PUBLISH: an empty block costs no allocation and no struct).
+pub(crate) fn decode_boxed<P: PropertySet>(
+    r: &mut Reader,
+    packet: PacketType,
+) -> Result<Option<Box<P>>, DecodeError> {
+    let len = r.var_int()? as usize;
+    let block = r.sub(len)?;
+    if block.is_empty() {
+        return Ok(None);
+    }
+    // Read in place: building the struct on the stack and boxing it would move it.
+    let mut props = Box::<P>::default();
+    read_block(block, packet, &mut *props)?;
+    Ok(Some(props))
+}
+
+fn read_block<P: PropertySet>(
+    mut block: Reader,
+    packet: PacketType,
+    props: &mut P,
+) -> Result<(), DecodeError> {
     while !block.is_empty() {
         // The identifier is a variable byte integer, but every defined one fits in
         // its first byte: a continuation bit means an unknown identifier.
@@ -88,8 +113,7 @@ pub(crate) fn decode<P: PropertySet>(r: &mut Reader, packet: PacketType) -> Resu
             });
         }
     }
-    props.validate()?;
-    Ok(props)
+    props.validate()
 }
 
 /// Writes a property block (length, then properties).

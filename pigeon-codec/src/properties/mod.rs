@@ -5,6 +5,8 @@
 
 pub(crate) mod codec;
 
+use std::{fmt, ops::Deref};
+
 use bytes::Bytes;
 
 /// `(name, value)` pairs of the User Property (0x26), in wire order, duplicates kept.
@@ -124,6 +126,161 @@ impl PublishProperties {
             && self.user_properties.is_empty()
             && self.subscription_identifiers.is_empty()
             && self.content_type.is_none()
+    }
+}
+
+/// The properties of a PUBLISH as one word: nothing is allocated while none is
+/// set, which is every MQTT 3.x message and most 5.0 ones, so a [`Publish`]
+/// stays small as it moves from decoder to router to queue to encoder.
+///
+/// Reads go through [`Deref`] to a [`PublishProperties`] (a shared empty one
+/// when none is set); writes through [`make_mut`](Self::make_mut), which
+/// allocates on the first one, or [`get_mut`](Self::get_mut), which never does.
+/// Equality compares the properties, not whether they are allocated.
+///
+/// [`Publish`]: crate::Publish
+///
+/// ```
+/// use pigeon_codec::{BoxedPublishProperties, PublishProperties};
+/// let mut props = BoxedPublishProperties::default();
+/// assert!(props.is_empty());
+/// assert_eq!(props.message_expiry_interval, None);
+/// props.make_mut().message_expiry_interval = Some(60);
+/// assert_eq!(props.message_expiry_interval, Some(60));
+/// let same: BoxedPublishProperties =
+///     PublishProperties { message_expiry_interval: Some(60), ..Default::default() }.into();
+/// assert_eq!(props, same);
+/// ```
+#[derive(Clone, Default)]
+pub struct BoxedPublishProperties(Option<Box<PublishProperties>>);
+
+/// What [`BoxedPublishProperties`] reads as when none is set.
+static NO_PUBLISH_PROPERTIES: PublishProperties = PublishProperties {
+    payload_format_indicator: None,
+    message_expiry_interval: None,
+    topic_alias: None,
+    response_topic: None,
+    correlation_data: None,
+    user_properties: Vec::new(),
+    subscription_identifiers: Vec::new(),
+    content_type: None,
+};
+
+impl BoxedPublishProperties {
+    /// True when no property is set: one load when none was ever set.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.0.as_deref().is_none_or(PublishProperties::is_empty)
+    }
+
+    /// The properties (a shared empty set when none is set).
+    #[inline]
+    pub fn get(&self) -> &PublishProperties {
+        self.0.as_deref().unwrap_or(&NO_PUBLISH_PROPERTIES)
+    }
+
+    /// The properties to change in place, `None` when none was ever set: for
+    /// clearing a property without allocating.
+    ///
+    /// ```
+    /// use pigeon_codec::BoxedPublishProperties;
+    /// let mut props = BoxedPublishProperties::default();
+    /// if let Some(p) = props.get_mut() {
+    ///     p.topic_alias = None;
+    /// }
+    /// assert!(props.is_empty());
+    /// ```
+    #[inline]
+    pub fn get_mut(&mut self) -> Option<&mut PublishProperties> {
+        self.0.as_deref_mut()
+    }
+
+    /// The properties to change, allocating them on the first write.
+    pub fn make_mut(&mut self) -> &mut PublishProperties {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    /// Takes the properties out, leaving none set.
+    ///
+    /// ```
+    /// use pigeon_codec::BoxedPublishProperties;
+    /// let mut props = BoxedPublishProperties::default();
+    /// props.make_mut().content_type = Some("json".into());
+    /// assert_eq!(props.take().content_type.as_deref(), Some("json"));
+    /// assert!(props.is_empty());
+    /// ```
+    pub fn take(&mut self) -> PublishProperties {
+        self.0.take().map(|p| *p).unwrap_or_default()
+    }
+
+    /// Frees the allocation when no property is left in it (after clearing
+    /// some through [`get_mut`](Self::get_mut)), so that later checks are one load.
+    #[inline]
+    pub fn shrink(&mut self) {
+        if self.0.as_deref().is_some_and(PublishProperties::is_empty) {
+            self.0 = None;
+        }
+    }
+
+    /// True when the properties have an allocation of their own (tests check
+    /// that decoding allocates only for a PUBLISH that has some).
+    #[cfg(test)]
+    pub(crate) fn is_allocated(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Boxes an already allocated set, dropping it when it is empty.
+    pub(crate) fn from_box(props: Box<PublishProperties>) -> Self {
+        let mut boxed = Self(Some(props));
+        boxed.shrink();
+        boxed
+    }
+}
+
+impl Deref for BoxedPublishProperties {
+    type Target = PublishProperties;
+
+    #[inline]
+    fn deref(&self) -> &PublishProperties {
+        self.get()
+    }
+}
+
+impl From<PublishProperties> for BoxedPublishProperties {
+    /// Allocates only when a property is set.
+    fn from(props: PublishProperties) -> Self {
+        if props.is_empty() {
+            Self(None)
+        } else {
+            Self(Some(Box::new(props)))
+        }
+    }
+}
+
+impl From<BoxedPublishProperties> for PublishProperties {
+    fn from(mut props: BoxedPublishProperties) -> Self {
+        props.take()
+    }
+}
+
+impl PartialEq for BoxedPublishProperties {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for BoxedPublishProperties {}
+
+impl PartialEq<PublishProperties> for BoxedPublishProperties {
+    fn eq(&self, other: &PublishProperties) -> bool {
+        self.get() == other
+    }
+}
+
+impl fmt::Debug for BoxedPublishProperties {
+    /// Prints as the properties themselves.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.get().fmt(f)
     }
 }
 

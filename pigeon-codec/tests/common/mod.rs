@@ -313,7 +313,11 @@ pub(crate) fn publish(protocol: Protocol) -> impl Strategy<Value = Publish> {
                     topic: topic.into(),
                     packet_id: if qos == QoS::AtMostOnce { 0 } else { id },
                     payload: payload.into(),
-                    properties: if v5 { properties } else { Default::default() },
+                    properties: if v5 {
+                        properties.into()
+                    } else {
+                        Default::default()
+                    },
                 }
             },
         )
@@ -470,7 +474,7 @@ pub(crate) fn auth() -> impl Strategy<Value = Auth> {
 pub(crate) fn packet(protocol: Protocol) -> BoxedStrategy<Packet> {
     let common = prop_oneof![
         connect(protocol).prop_map(|c| Packet::Connect(Box::new(c))),
-        connack(protocol).prop_map(Packet::ConnAck),
+        connack(protocol).prop_map(|c| Packet::ConnAck(Box::new(c))),
         publish(protocol).prop_map(Packet::Publish),
         reply(protocol, PUBACK_CODES).prop_map(Packet::PubAck),
         reply(protocol, PUBACK_CODES).prop_map(Packet::PubRec),
@@ -485,7 +489,7 @@ pub(crate) fn packet(protocol: Protocol) -> BoxedStrategy<Packet> {
         disconnect(protocol).prop_map(Packet::Disconnect),
     ];
     if protocol.is_v5() {
-        prop_oneof![14 => common, 1 => auth().prop_map(Packet::Auth)].boxed()
+        prop_oneof![14 => common, 1 => auth().prop_map(|a| Packet::Auth(Box::new(a)))].boxed()
     } else {
         common.boxed()
     }

@@ -27,14 +27,14 @@ pub(super) struct Enhanced {
 }
 
 fn auth_packet(code: ReasonCode, method: &str, data: Option<Bytes>) -> Packet {
-    Packet::Auth(Auth {
+    Packet::Auth(Box::new(Auth {
         reason_code: code,
         properties: AuthProperties {
             authentication_method: Some(method.to_owned()),
             authentication_data: data,
             ..Default::default()
         },
-    })
+    }))
 }
 
 /// How one AUTH round trip before CONNACK ends.

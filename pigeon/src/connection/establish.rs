@@ -317,9 +317,9 @@ impl Connection {
     /// Writes CONNACK; above the client's Maximum Packet Size, without the
     /// optional diagnostics.
     fn send_connack(&mut self, mut ack: ConnAck) {
-        if !self.write(&Packet::ConnAck(ack.clone())) {
+        if !self.write(&Packet::ConnAck(Box::new(ack.clone()))) {
             ack = super::handshake::bare(&ack);
-            self.write(&Packet::ConnAck(ack.clone()));
+            self.write(&Packet::ConnAck(Box::new(ack.clone())));
         }
         self.client.set_connected(true);
         self.engine.event(EventKind::ConnackSent, || {

@@ -368,10 +368,11 @@ pub(super) async fn refuse(
 async fn send_now(stream: &mut ByteStream, protocol: Protocol, ack: &ConnAck, limit: Option<u32>) {
     let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
     let mut buf = BytesMut::new();
-    let mut encoded = pigeon_codec::encode(&Packet::ConnAck(ack.clone()), protocol, &mut buf);
+    let mut encoded =
+        pigeon_codec::encode(&Packet::ConnAck(Box::new(ack.clone())), protocol, &mut buf);
     if encoded.is_ok() && buf.len() > limit {
         buf.clear();
-        encoded = pigeon_codec::encode(&Packet::ConnAck(bare(ack)), protocol, &mut buf);
+        encoded = pigeon_codec::encode(&Packet::ConnAck(Box::new(bare(ack))), protocol, &mut buf);
     }
     if encoded.is_ok() && buf.len() <= limit {
         let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&buf)).await;

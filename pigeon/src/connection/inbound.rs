@@ -106,7 +106,7 @@ impl Connection {
                     "second CONNECT".into(),
                 ));
             }
-            Packet::Auth(auth) => return Box::pin(self.on_auth(auth)).await,
+            Packet::Auth(auth) => return Box::pin(self.on_auth(*auth)).await,
             other => {
                 return Err(Exit::Violation(
                     ReasonCode::ProtocolError,

@@ -679,7 +679,8 @@ impl Engine {
             user_properties: p.user_properties,
             content_type: p.content_type,
             ..Default::default()
-        };
+        }
+        .into();
         match crate::hooks::guard(self.hooks.authorize_publish(Some(client), &mut publish)).await {
             Ok(Ok(())) => {
                 let origin: Arc<str> = Arc::from(client.id());

@@ -332,10 +332,14 @@ impl RequestHandler {
         client: Option<Client>,
         mut publish: Publish,
     ) -> Result<Accepted, String> {
-        let route = match publish.properties.response_topic.take() {
+        let props = publish.properties.get_mut();
+        let route = match props.and_then(|p| p.response_topic.take()) {
             Some(topic) => Route::Properties {
                 topic,
-                correlation: publish.properties.correlation_data.take(),
+                correlation: publish
+                    .properties
+                    .get_mut()
+                    .and_then(|p| p.correlation_data.take()),
             },
             None => match serde_json::from_slice::<Envelope>(&publish.payload) {
                 Ok(envelope) => {
@@ -438,33 +442,37 @@ fn response(route: Route, qos: QoS, reply: Reply) -> Publish {
             let mut p = match reply {
                 Reply::Ok { body, kind } => {
                     let mut p = Publish::new(topic, qos, body);
-                    p.properties.content_type = match kind {
+                    let props = p.properties.make_mut();
+                    props.content_type = match kind {
                         ReplyKind::Json => Some(JSON.to_owned()),
                         ReplyKind::Text => Some(TEXT.to_owned()),
                         ReplyKind::Bytes => None,
                     };
-                    p.properties.payload_format_indicator =
-                        (kind != ReplyKind::Bytes).then_some(true);
+                    props.payload_format_indicator = (kind != ReplyKind::Bytes).then_some(true);
                     p
                 }
                 Reply::Err(message) => {
                     let mut p = Publish::new(topic, qos, Bytes::from(message.clone()));
-                    p.properties.content_type = Some(TEXT.to_owned());
-                    p.properties.payload_format_indicator = Some(true);
-                    p.properties.user_properties = vec![("error".to_owned(), message)];
+                    let props = p.properties.make_mut();
+                    props.content_type = Some(TEXT.to_owned());
+                    props.payload_format_indicator = Some(true);
+                    props.user_properties = vec![("error".to_owned(), message)];
                     p
                 }
                 Reply::ErrJson(body) => {
                     // serde_json writes UTF-8.
                     let text = String::from_utf8_lossy(&body).into_owned();
                     let mut p = Publish::new(topic, qos, body);
-                    p.properties.content_type = Some(JSON.to_owned());
-                    p.properties.payload_format_indicator = Some(true);
-                    p.properties.user_properties = vec![("error".to_owned(), text)];
+                    let props = p.properties.make_mut();
+                    props.content_type = Some(JSON.to_owned());
+                    props.payload_format_indicator = Some(true);
+                    props.user_properties = vec![("error".to_owned(), text)];
                     p
                 }
             };
-            p.properties.correlation_data = correlation;
+            if correlation.is_some() {
+                p.properties.make_mut().correlation_data = correlation;
+            }
             p
         }
         Route::Envelope { topic, correlation } => {
@@ -478,7 +486,7 @@ fn response(route: Route, qos: QoS, reply: Reply) -> Publish {
             };
             let bytes = serde_json::to_vec(&body).unwrap_or_default();
             let mut p = Publish::new(topic, qos, bytes);
-            p.properties.content_type = Some(JSON.to_owned());
+            p.properties.make_mut().content_type = Some(JSON.to_owned());
             p
         }
     }

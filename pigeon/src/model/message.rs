@@ -47,7 +47,11 @@ impl Message {
     ) -> Arc<Self> {
         publish.packet_id = 0;
         publish.dup = false;
-        publish.properties.topic_alias = None;
+        if let Some(properties) = publish.properties.get_mut() {
+            properties.topic_alias = None;
+        }
+        // A message whose only property was its alias is sent as one without.
+        publish.properties.shrink();
         Arc::new(Self {
             publish,
             origin,
@@ -155,11 +159,15 @@ impl Delivery {
     pub fn to_publish(&self, packet_id: u16, dup: bool) -> Publish {
         let p = &self.message.publish;
         let mut properties = p.properties.clone();
-        properties
-            .subscription_identifiers
-            .clone_from(&self.identifiers);
-        if properties.message_expiry_interval.is_some() {
-            properties.message_expiry_interval = self.message.remaining_expiry();
+        // Only the copy's identifiers are sent (and nothing is allocated when
+        // there are none to send or to clear).
+        if !self.identifiers.is_empty() || !properties.subscription_identifiers.is_empty() {
+            (properties.make_mut().subscription_identifiers).clone_from(&self.identifiers);
+        }
+        if let Some(properties) = properties.get_mut() {
+            if properties.message_expiry_interval.is_some() {
+                properties.message_expiry_interval = self.message.remaining_expiry();
+            }
         }
         Publish {
             dup,

@@ -254,7 +254,7 @@ mod tests {
         let buffer = Bytes::from(vec![7u8; 64 * 1024]);
         let mut publish = Publish::new("r/t", QoS::AtLeastOnce, buffer.slice(100..164));
         publish.retain = true;
-        publish.properties.content_type = Some("text/plain".into());
+        publish.properties.make_mut().content_type = Some("text/plain".into());
         store.store_retained(Message::new(publish, None)).await;
         assert!(buffer.is_unique(), "the store must not pin the read buffer");
         let kept = store.retained("r/#").await;

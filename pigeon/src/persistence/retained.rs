@@ -16,7 +16,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use pigeon_codec::{topic, ByteStr, Publish, PublishProperties, QoS};
+use pigeon_codec::{topic, BoxedPublishProperties, ByteStr, Publish, QoS};
 
 use crate::model::Message;
 
@@ -63,7 +63,7 @@ struct Kept {
     data: Box<[u8]>,
     topic_len: u32,
     qos: QoS,
-    properties: Option<Box<PublishProperties>>,
+    properties: BoxedPublishProperties,
     origin: Option<Arc<str>>,
     received_at: Instant,
 }
@@ -75,8 +75,7 @@ impl Kept {
         let mut data = Vec::with_capacity(topic.len() + p.payload.len());
         data.extend_from_slice(topic);
         data.extend_from_slice(&p.payload);
-        let properties =
-            (p.properties != PublishProperties::default()).then(|| Box::new(p.properties.clone()));
+        let properties = p.properties.clone();
         Kept {
             data: data.into_boxed_slice(),
             // Within `data`, so it fits (no allocation reaches 4 GiB here).
@@ -102,9 +101,7 @@ impl Kept {
         let payload = Bytes::copy_from_slice(self.payload());
         let mut publish = Publish::new(ByteStr::from(self.topic()), self.qos, payload);
         publish.retain = true;
-        if let Some(properties) = &self.properties {
-            publish.properties = (**properties).clone();
-        }
+        publish.properties = self.properties.clone();
         Message::received(publish, self.origin.clone(), self.received_at)
     }
 }

@@ -279,7 +279,7 @@ impl ClientBuilder {
                     },
                 };
                 framed
-                    .send(&Packet::Auth(reply))
+                    .send(&Packet::Auth(Box::new(reply)))
                     .await
                     .map_err(|e| ClientError::Protocol {
                         op: op.clone(),
@@ -295,7 +295,7 @@ impl ClientBuilder {
                         reason: ack.properties.reason_string,
                     })
                 }
-                Some(Ok(Packet::ConnAck(ack))) => Ok((framed, ack)),
+                Some(Ok(Packet::ConnAck(ack))) => Ok((framed, *ack)),
                 Some(Ok(other)) => Err(ClientError::Protocol {
                     op: op.clone(),
                     detail: format!("expected CONNACK, got {:?}", other.packet_type()),
@@ -726,39 +726,43 @@ impl PublishBuilder<'_> {
 
     /// MQTT 5 Response Topic: where the receiver should answer.
     pub fn response_topic(mut self, topic: impl Into<String>) -> Self {
-        self.publish.properties.response_topic = Some(topic.into());
+        self.publish.properties.make_mut().response_topic = Some(topic.into());
         self
     }
 
     /// MQTT 5 Correlation Data, echoed in the answer.
     pub fn correlation_data(mut self, data: impl Into<Bytes>) -> Self {
-        self.publish.properties.correlation_data = Some(data.into());
+        self.publish.properties.make_mut().correlation_data = Some(data.into());
         self
     }
 
     /// MQTT 5 Content Type (e.g. `application/json`).
     pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
-        self.publish.properties.content_type = Some(content_type.into());
+        self.publish.properties.make_mut().content_type = Some(content_type.into());
         self
     }
 
     /// Adds an MQTT 5 user property.
     pub fn user_property(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         let pair = (name.into(), value.into());
-        self.publish.properties.user_properties.push(pair);
+        self.publish
+            .properties
+            .make_mut()
+            .user_properties
+            .push(pair);
         self
     }
 
     /// MQTT 5 Message Expiry Interval (whole seconds).
     pub fn message_expiry(mut self, expiry: Duration) -> Self {
         let secs = u32::try_from(expiry.as_secs()).unwrap_or(u32::MAX);
-        self.publish.properties.message_expiry_interval = Some(secs);
+        self.publish.properties.make_mut().message_expiry_interval = Some(secs);
         self
     }
 
     /// Every MQTT 5 PUBLISH property at once (replacing those set before).
     pub fn properties(mut self, properties: PublishProperties) -> Self {
-        self.publish.properties = properties;
+        self.publish.properties = properties.into();
         self
     }
 }
@@ -814,7 +818,7 @@ impl Message {
     }
 
     pub(super) fn from_publish(topic: String, publish: Publish) -> Self {
-        let mut properties = publish.properties;
+        let mut properties = PublishProperties::from(publish.properties);
         // The alias is the wire's business; the topic above is resolved.
         properties.topic_alias = None;
         Self {

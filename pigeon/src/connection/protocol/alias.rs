@@ -82,7 +82,7 @@ impl Outbound {
     /// now (undo with [`Outbound::forget`] if the PUBLISH is not sent).
     pub(crate) fn apply(&mut self, publish: &mut Publish) -> bool {
         if let Some(&alias) = self.assigned.as_ref().and_then(|a| a.get(&publish.topic)) {
-            publish.properties.topic_alias = Some(alias);
+            publish.properties.make_mut().topic_alias = Some(alias);
             publish.topic = ByteStr::default();
             return false;
         }
@@ -93,7 +93,7 @@ impl Outbound {
         // used < max <= u16::MAX, so used + 1 fits.
         let alias = u16::try_from(used + 1).unwrap_or(self.max);
         (self.assigned.get_or_insert_with(Default::default)).insert(publish.topic.clone(), alias);
-        publish.properties.topic_alias = Some(alias);
+        publish.properties.make_mut().topic_alias = Some(alias);
         true
     }
 
@@ -113,7 +113,7 @@ mod tests {
 
     fn publish(topic: &str, alias: Option<u16>) -> Publish {
         let mut p = Publish::new(topic, QoS::AtMostOnce, "x");
-        p.properties.topic_alias = alias;
+        p.properties.make_mut().topic_alias = alias;
         p
     }
 

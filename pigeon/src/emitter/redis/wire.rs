@@ -40,7 +40,10 @@ pub(super) fn encode_publish(message: &Message) -> Option<Bytes> {
     let mut publish = message.publish.clone();
     // A QoS 1/2 PUBLISH must carry an id; this one means nothing to the receiver.
     publish.packet_id = if publish.qos == QoS::AtMostOnce { 0 } else { 1 };
-    publish.properties.message_expiry_interval = message.remaining_expiry();
+    // `None` exactly when the message has no expiry (then nothing to change).
+    if let Some(secs) = message.remaining_expiry() {
+        publish.properties.make_mut().message_expiry_interval = Some(secs);
+    }
     let mut out = BytesMut::new();
     match pigeon_codec::encode(&Packet::Publish(publish), Protocol::V5, &mut out) {
         Ok(()) => Some(out.freeze()),
@@ -152,8 +155,8 @@ mod tests {
     #[test]
     fn a_frame_round_trips_with_origin_shares_and_properties() {
         let mut publish = Publish::new("a/b", QoS::AtLeastOnce, Bytes::from_static(b"hi"));
-        publish.properties.content_type = Some("text/plain".into());
-        publish.properties.message_expiry_interval = Some(60);
+        publish.properties.make_mut().content_type = Some("text/plain".into());
+        publish.properties.make_mut().message_expiry_interval = Some(60);
         let message = Message::new(publish, Some(Arc::from("c1")));
         let bytes = encode_publish(&message).expect("encodes");
         let shares: Vec<Arc<str>> = vec![Arc::from("$share/g/a/+")];
