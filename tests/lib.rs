@@ -316,6 +316,21 @@ pub async fn run_tool(program: &str, args: &[&str], install: &str, limit: Durati
     child.wait_with_output().expect("tool output")
 }
 
+/// The Python to run the paho-mqtt scripts with: `$PIGEON_PYTHON` (set by
+/// `scripts/test`), else the workspace's `.venv` left by an earlier
+/// `scripts/test`, else `python3`, so that a plain `cargo test --workspace`
+/// works for those who have paho-mqtt installed system-wide.
+pub fn python() -> String {
+    if let Some(p) = std::env::var_os("PIGEON_PYTHON") {
+        return p.to_string_lossy().into_owned();
+    }
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
+    if std::path::Path::new(venv).exists() {
+        return venv.to_owned();
+    }
+    "python3".to_owned()
+}
+
 /// Mosquitto's command-line clients package, for messages.
 pub const MOSQUITTO_CLIENTS: &str = "Debian's mosquitto-clients (apt install mosquitto-clients)";
 /// Python's paho-mqtt 2.x, for messages.

@@ -4,11 +4,10 @@
 //! shared subscriptions, session expiry, PUBACK 0x10 and 0x99, CONNACK properties.
 //!
 //! Needs a Python with paho-mqtt 2.x: `scripts/test` installs it into `.venv` and
-//! names it in `PIGEON_PYTHON`; see [`python`] for the fallbacks. Without it this
+//! names it in `PIGEON_PYTHON`; see [`pigeon_tests::python`] for the fallbacks. Without it this
 //! test fails saying so.
 
 use std::{
-    path::PathBuf,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -17,20 +16,6 @@ use pigeon_tests::{config, start_with};
 
 /// The whole script takes a few seconds; this only guards against a hang.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The interpreter to run: `$PIGEON_PYTHON` (set by `scripts/test`), else the
-/// workspace's `.venv` left by an earlier `scripts/test`, else `python3` — so a
-/// plain `cargo test --workspace` works for those who have paho-mqtt installed.
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("PIGEON_PYTHON") {
-        return p.into();
-    }
-    let venv = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python"));
-    if venv.exists() {
-        return venv;
-    }
-    "python3".into()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paho_v5_client_checks_pass() {
@@ -51,7 +36,7 @@ async fn paho_v5_client_checks_pass() {
         "--receive-maximum",
         "50",
     ];
-    let python = python();
+    let python = pigeon_tests::python();
     let mut child = Command::new(&python)
         .args(args)
         .stdout(Stdio::piped())
@@ -61,7 +46,7 @@ async fn paho_v5_client_checks_pass() {
             panic!(
                 "cannot run {} ({e}): run scripts/test, which installs paho-mqtt 2.x, \
                  or set PIGEON_PYTHON to a python with it",
-                python.display()
+                python
             )
         });
 

@@ -360,7 +360,13 @@ async fn paho_over_tls_with_and_without_a_client_certificate() {
         ],
     ];
     for args in runs {
-        let out = run_tool("python3", &args, PAHO, Duration::from_secs(30)).await;
+        let out = run_tool(
+            &pigeon_tests::python(),
+            &args,
+            PAHO,
+            Duration::from_secs(30),
+        )
+        .await;
         assert!(
             out.status.success(),
             "transport_paho.py {args:?}:\n{}\n{}",

@@ -249,7 +249,13 @@ async fn paho_over_ws_and_wss() {
         vec![script, "--port", &wss, "--ws-path", "/mqtt", "--ca", ca],
     ];
     for args in runs {
-        let out = run_tool("python3", &args, PAHO, Duration::from_secs(30)).await;
+        let out = run_tool(
+            &pigeon_tests::python(),
+            &args,
+            PAHO,
+            Duration::from_secs(30),
+        )
+        .await;
         assert!(
             out.status.success(),
             "transport_paho.py {args:?}:\n{}\n{}",
