@@ -331,6 +331,22 @@ pub fn python() -> String {
     "python3".to_owned()
 }
 
+/// Runs `tests/python/transport_paho.py ARGS` in the project's Python (see
+/// [`python`]) and fails the test, with the script's output, unless it succeeds.
+pub async fn run_transport_paho(args: &[&str]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/transport_paho.py");
+    let argv: Vec<&str> = std::iter::once(script)
+        .chain(args.iter().copied())
+        .collect();
+    let out = run_tool(&python(), &argv, PAHO, Duration::from_secs(30)).await;
+    assert!(
+        out.status.success(),
+        "transport_paho.py {args:?}:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Mosquitto's command-line clients package, for messages.
 pub const MOSQUITTO_CLIENTS: &str = "Debian's mosquitto-clients (apt install mosquitto-clients)";
 /// Python's paho-mqtt 2.x, for messages.

@@ -14,7 +14,7 @@ use std::{
 use pigeon::{config::Listener, hooks::ListenerKind, prelude::*, App};
 use pigeon_tests::{
     pki::{Pki, CLIENT_CN},
-    run_tool, Mqtt, MOSQUITTO_CLIENTS, PAHO, WAIT,
+    run_tool, Mqtt, MOSQUITTO_CLIENTS, WAIT,
 };
 use rumqttc::{MqttOptions, TlsConfiguration, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -341,14 +341,12 @@ async fn mosquitto_clients_over_tls_with_a_ca_file_and_a_client_certificate() {
 async fn paho_over_tls_with_and_without_a_client_certificate() {
     let pki = Pki::generate("paho");
     let (_app, addrs) = start(&pki).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/transport_paho.py");
     let open = addrs[OPEN].port().to_string();
     let required = addrs[REQUIRED].port().to_string();
     let ca = pki.ca.to_str().unwrap();
     let runs: [Vec<&str>; 2] = [
-        vec![script, "--port", &open, "--ca", ca],
+        vec!["--port", &open, "--ca", ca],
         vec![
-            script,
             "--port",
             &required,
             "--ca",
@@ -360,18 +358,6 @@ async fn paho_over_tls_with_and_without_a_client_certificate() {
         ],
     ];
     for args in runs {
-        let out = run_tool(
-            &pigeon_tests::python(),
-            &args,
-            PAHO,
-            Duration::from_secs(30),
-        )
-        .await;
-        assert!(
-            out.status.success(),
-            "transport_paho.py {args:?}:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        pigeon_tests::run_transport_paho(&args).await;
     }
 }

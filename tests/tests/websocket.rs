@@ -16,7 +16,7 @@ use pigeon::{
     hooks::{Hooks, ListenerKind},
     BrokerHandle,
 };
-use pigeon_tests::{pki::Pki, run_tool, PAHO, WAIT};
+use pigeon_tests::{pki::Pki, WAIT};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::TcpStream,
@@ -240,28 +240,15 @@ async fn a_stalled_upgrade_is_closed_within_connect_timeout() {
 async fn paho_over_ws_and_wss() {
     let pki = Pki::generate("ws-paho");
     let broker = start(&pki).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/transport_paho.py");
     let ws = broker.listeners()[WS].addr.port().to_string();
     let wss = broker.listeners()[WSS].addr.port().to_string();
     let ca = pki.ca.to_str().unwrap();
     let runs: [Vec<&str>; 2] = [
-        vec![script, "--port", &ws, "--ws-path", "/mqtt"],
-        vec![script, "--port", &wss, "--ws-path", "/mqtt", "--ca", ca],
+        vec!["--port", &ws, "--ws-path", "/mqtt"],
+        vec!["--port", &wss, "--ws-path", "/mqtt", "--ca", ca],
     ];
     for args in runs {
-        let out = run_tool(
-            &pigeon_tests::python(),
-            &args,
-            PAHO,
-            Duration::from_secs(30),
-        )
-        .await;
-        assert!(
-            out.status.success(),
-            "transport_paho.py {args:?}:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        pigeon_tests::run_transport_paho(&args).await;
     }
     broker.close().await;
 }
