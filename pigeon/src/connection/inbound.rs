@@ -312,7 +312,7 @@ impl Connection {
                 }
             };
             if engine.hooks.has_published() {
-                // In its own box: every PUBLISH allocates this future, and
+                // In its own box: every PUBLISH that gets here allocates this future, and
                 // past 1 KiB an allocation leaves the allocator's fast path.
                 let published = guard(engine.hooks.published(Some(&client), &message.publish));
                 if let Err(panic) | Ok(Err(crate::hooks::HookError(panic))) =
