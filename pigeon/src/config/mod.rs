@@ -117,6 +117,12 @@ pub struct Config {
     pub max_clients_id_length: usize,
     /// How long to wait for CONNECT.
     pub connect_timeout: Duration,
+    /// How long a plain-TCP client may do nothing before its connection is
+    /// parked: its task ends and its socket leaves the runtime for one epoll
+    /// shared by every parked client, which frees about half of an idle
+    /// client's memory. It comes back, in a new task, at its next packet, a
+    /// delivery, its keep-alive deadline or shutdown. Zero: never.
+    pub park_idle_after: Duration,
     /// How long [`BrokerHandle::close`](crate::BrokerHandle::close) (the
     /// binary: SIGTERM, SIGINT) waits for the connections to end (MQTT 5.0
     /// clients get DISCONNECT 0x8B Server shutting down) and the store to
@@ -316,6 +322,7 @@ impl Default for Config {
             queue_limit: 42,
             max_clients_id_length: 23,
             connect_timeout: Duration::from_millis(30_000),
+            park_idle_after: Duration::from_millis(500),
             shutdown_timeout: Duration::from_millis(5_000),
             heartbeat_interval: Duration::from_millis(60_000),
             acl_file: None,

@@ -87,6 +87,10 @@ pub struct Options {
     #[cfg_attr(feature = "cli", arg(long, value_name = "MS"))]
     pub connect_timeout: Option<u64>,
 
+    /// Milliseconds a plain-TCP client may do nothing before its connection is parked off the runtime (its task and socket registration freed until it is needed again); 0: never [default: 500]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "MS"))]
+    pub park_idle_after: Option<u64>,
+
     /// Milliseconds SIGTERM/SIGINT waits for connections to say goodbye (MQTT 5: DISCONNECT 0x8B) and the store to commit; busy ones are then given up on [default: 5000]
     #[cfg_attr(feature = "cli", arg(long, value_name = "MS"))]
     pub shutdown_timeout: Option<u64>,
@@ -233,6 +237,7 @@ pub const KEYS: &[&str] = &[
     "queue_limit",
     "max_clients_id_length",
     "connect_timeout",
+    "park_idle_after",
     "shutdown_timeout",
     "heartbeat_interval",
     "acl_file",
@@ -347,6 +352,9 @@ impl Options {
         }
         if let Some(ms) = self.connect_timeout {
             config.connect_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.park_idle_after {
+            config.park_idle_after = Duration::from_millis(ms);
         }
         if let Some(ms) = self.drain_timeout {
             config.drain_timeout = Duration::from_millis(ms);

@@ -113,6 +113,7 @@ fn effective_options(config: &Config) -> Options {
         queue_limit: Some(config.queue_limit),
         max_clients_id_length: Some(config.max_clients_id_length),
         connect_timeout: Some(ms(config.connect_timeout)),
+        park_idle_after: Some(ms(config.park_idle_after)),
         shutdown_timeout: Some(ms(config.shutdown_timeout)),
         heartbeat_interval: Some(ms(config.heartbeat_interval)),
         acl_file: config.acl_file.as_deref().map(unicode),

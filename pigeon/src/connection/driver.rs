@@ -14,15 +14,18 @@ use std::{
 };
 
 use tokio::io::AsyncWrite;
+use tracing::Instrument;
 
-use super::{inbound, too_slow, Connection, Exit, Step};
+use super::{inbound, park, too_slow, Connection, Exit, Slots, Step};
 use pigeon_codec::ReasonCode;
 
 use crate::{engine::Ctrl, model::BoxFuture};
 
-/// Drives an established connection until it ends.
+/// Drives an established connection until it ends or parks.
 pub(super) struct Driver {
     state: State,
+    /// Held as long as the connection lives: they go with it when it parks.
+    slots: Option<Slots>,
 }
 
 enum State {
@@ -35,10 +38,40 @@ enum State {
 
 impl Driver {
     /// Starts with what a new connection does first ([`Step::Start`]).
-    pub(super) fn new(conn: Box<Connection>) -> Self {
+    pub(super) fn new(conn: Box<Connection>, slots: Option<Slots>) -> Self {
         Self {
             state: State::Busy(Box::pin(conn.work(Step::Start))),
+            slots,
         }
+    }
+}
+
+impl park::Parked {
+    /// Runs the parked connection again, in a new task: its socket goes back
+    /// to the runtime, and its first poll finds what woke it.
+    pub(super) fn resume(self) {
+        let park::Parked {
+            mut conn,
+            slots,
+            socket,
+            runtime,
+            token,
+        } = self;
+        let _in_runtime = runtime.enter();
+        match tokio::net::TcpStream::from_std(socket) {
+            Ok(tcp) => conn.reader.put(Box::new(tcp)),
+            // The reader reads the end of the stream: the connection ends.
+            Err(error) => tracing::debug!(%error, "a parked socket cannot be watched again"),
+        }
+        let span = super::client_span(conn.client.peer());
+        span.record("client_id", conn.client.id());
+        let tracker = conn.engine.tracker.clone();
+        let driver = Driver {
+            state: State::Waiting(conn),
+            slots,
+        };
+        runtime.spawn(tracker.track_future(driver.instrument(span)));
+        drop(token);
     }
 }
 
@@ -50,6 +83,18 @@ impl Future for Driver {
             match std::mem::replace(&mut self.state, State::Done) {
                 State::Waiting(mut conn) => match conn.poll_step(cx) {
                     Poll::Ready(step) => self.state = State::Busy(Box::pin(conn.work(step))),
+                    Poll::Pending if std::mem::take(&mut conn.park_wanted) && conn.parkable() => {
+                        let slots = self.slots.take();
+                        match park::park(conn, slots, cx) {
+                            // The task ends; the connection waits in the lot.
+                            Ok(()) => return Poll::Ready(()),
+                            Err((conn, slots)) => {
+                                self.slots = slots;
+                                self.state = State::Waiting(conn);
+                                return Poll::Pending;
+                            }
+                        }
+                    }
                     Poll::Pending => {
                         self.state = State::Waiting(conn);
                         return Poll::Pending;
@@ -75,6 +120,7 @@ impl Connection {
         match self.take_step(step).await {
             Ok(()) => {
                 self.session.note_inflight(self.mqtt.window.len());
+                self.arm_park();
                 Some(self)
             }
             Err(exit) => {
@@ -136,7 +182,7 @@ impl Connection {
             // Or the keep-alive watch's deadline came.
             return Poll::Ready(match self.told_to_go() {
                 Some(exit) => Step::Exit(exit),
-                None if self.keep_alive_due() => Step::KeepAliveCheck,
+                None if self.deadline_due() => Step::Due,
                 None => Step::Wake,
             });
         }
@@ -168,14 +214,11 @@ impl Connection {
         }
     }
 
-    /// Waiting with nothing to write: the write buffer and the delivery
-    /// batch go back, so that an idle client holds neither.
+    /// Waiting with nothing to write: the write buffer goes back, so that
+    /// an idle client holds none.
     fn release_idle_buffers(&mut self) {
         if self.out.is_empty() && !self.unflushed && self.out.capacity() > 0 {
             super::buffers::give_write(std::mem::take(&mut self.out));
-        }
-        if self.batch.capacity() > 0 {
-            self.batch = Vec::new();
         }
         if self.rare.as_ref().is_some_and(|r| r.is_empty()) {
             self.rare = None;

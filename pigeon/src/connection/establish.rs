@@ -203,7 +203,6 @@ fn terms(
         problem_info: cp.request_problem_information.unwrap_or(true),
         keep_alive,
         max_inflight: config.max_inflight.min(receive_maximum).clamp(1, 65_000),
-        receive_maximum: config.receive_maximum,
         alias_in_max: config.topic_alias_maximum,
         alias_out_max: if protocol.is_v5() {
             cp.topic_alias_maximum.unwrap_or(0)
@@ -264,11 +263,12 @@ impl Connection {
             rare: None,
             session_expiry: seat.session_expiry,
             persistent: seat.session_expiry > 0,
-            // Grows to BATCH on first delivery, then is reused.
-            batch: Vec::new(),
             pending: None,
             acks: None,
             keep_alive_due: None,
+            park_due: None,
+            busy: false,
+            park_wanted: false,
         };
         if let Some(will) = seat.will {
             conn.rare().will = Some(will);

@@ -65,7 +65,7 @@ pub(super) fn poll_committed(acks: &mut Option<AckQueue>, cx: &mut Context<'_>) 
 
 /// Ready when the waiting PUBLISH, if any, reached every queue.
 pub(super) fn poll_routed(
-    pending: &mut Option<Pending>,
+    pending: &mut Option<Box<Pending>>,
     cx: &mut Context<'_>,
 ) -> Poll<Arc<Message>> {
     match pending {
@@ -152,7 +152,9 @@ impl Connection {
             self.acknowledge(qos, packet_id, ReasonCode::Success, None);
             return Ok(());
         }
-        self.mqtt.incoming.check_room(qos, self.mqtt.v5())?;
+        self.mqtt
+            .incoming
+            .check_room(qos, self.mqtt.v5(), self.engine.config.receive_maximum)?;
         if let Some((code, text)) = self.screen(&mut publish).await? {
             self.acknowledge(qos, packet_id, code, text);
             return Ok(());
@@ -328,11 +330,11 @@ impl Connection {
         match (&mut routed).now_or_never() {
             Some(message) => self.settle_routed(message, qos, packet_id),
             None => {
-                self.pending = Some(Pending {
+                self.pending = Some(Box::new(Pending {
                     routed,
                     qos,
                     packet_id,
-                });
+                }));
                 Ok(())
             }
         }

@@ -10,6 +10,7 @@ mod finish;
 mod handshake;
 mod inbound;
 mod outbound;
+mod park;
 mod protocol;
 mod rate;
 mod reader;
@@ -32,12 +33,23 @@ use tracing::Instrument;
 use crate::{
     engine::{Due, Engine, Session},
     hooks::{Client, Peer},
-    model::Delivery,
 };
 
 /// Any stream a connection can run over, after the transport's handshake.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {
+    /// Whether this is a plain TCP socket (only those can park: see `park`).
+    fn is_tcp(&self) -> bool;
+    /// The stream as `Any`, to take a plain TCP socket back out of its box.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
+}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {
+    fn is_tcp(&self) -> bool {
+        std::any::TypeId::of::<T>() == std::any::TypeId::of::<tokio::net::TcpStream>()
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
+}
 
 /// A client's stream, whatever the transport: boxed once per connection, so
 /// that nothing below names a concrete stream type. Not split in two: the
@@ -54,6 +66,9 @@ const HIGH_WATER: usize = 64 * 1024;
 const READ_BURST: usize = 64;
 /// Deliveries taken from the session queue per lock.
 const BATCH: usize = 64;
+/// Or'ed into the connection id for its parking deadline, so that the
+/// watch keys it apart from its keep-alive deadline (ids count from 1).
+const PARK_KEY: u64 = 1 << 63;
 
 /// Serves one client over any byte stream (TLS, WebSocket, in-memory, ...).
 pub(crate) async fn serve<S>(engine: Arc<Engine>, stream: S, peer: Peer)
@@ -61,9 +76,13 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     if let Some(open) = Box::pin(open(engine, Box::new(stream), peer)).await {
-        open.run().await
+        open.run(None).await
     }
 }
+
+/// The broker's and the listener's connection slots, held for the
+/// connection's whole life (parked or not).
+pub(crate) type Slots = (crate::engine::Slot, crate::engine::Slot);
 
 /// An accepted connection, with the tracing span of its client.
 pub(crate) struct Open {
@@ -72,25 +91,31 @@ pub(crate) struct Open {
 }
 
 impl Open {
-    /// Serves the client until the connection ends. What lives on in the
-    /// task is this future: a `Driver` (two words) and the span.
-    pub(crate) fn run(self) -> impl std::future::Future<Output = ()> + Send {
-        driver::Driver::new(self.conn).instrument(self.span)
+    /// Serves the client until the connection ends (or parks: then its task
+    /// ends, and the connection, with `slots`, lives on in the lot). What
+    /// lives on in the task is this future: a `Driver` and the span.
+    pub(crate) fn run(self, slots: Option<Slots>) -> impl std::future::Future<Output = ()> + Send {
+        driver::Driver::new(self.conn, slots).instrument(self.span)
     }
+}
+
+/// The tracing span of a client's connection.
+fn client_span(peer: &Peer) -> tracing::Span {
+    // At debug level: with the fmt layer, an enabled span keeps its fields
+    // formatted in the subscriber's registry, some 300 bytes per idle client.
+    tracing::debug_span!(
+        "client",
+        addr = %peer.addr(),
+        listener = %peer.listener(),
+        client_id = tracing::field::Empty
+    )
 }
 
 /// The MQTT handshake over the client's stream; the connection if it was
 /// accepted. Callers box this future: it is large, and needed only until
 /// CONNACK.
 pub(crate) async fn open(engine: Arc<Engine>, stream: ByteStream, peer: Peer) -> Option<Open> {
-    // At debug level: with the fmt layer, an enabled span keeps its fields
-    // formatted in the subscriber's registry, some 300 bytes per idle client.
-    let span = tracing::debug_span!(
-        "client",
-        addr = %peer.addr(),
-        listener = %peer.listener(),
-        client_id = tracing::field::Empty
-    );
+    let span = client_span(&peer);
     let conn = handshake(engine, stream, peer)
         .instrument(span.clone())
         .await?;
@@ -188,10 +213,9 @@ pub(crate) struct Connection {
     /// session, never-expires otherwise); `persistent` is `session_expiry > 0`.
     session_expiry: u32,
     persistent: bool,
-    batch: Vec<Delivery>,
     /// A PUBLISH waiting for room in its subscribers' queues (backpressure):
     /// its acknowledgement waits, and so does every later packet but acks.
-    pending: Option<inbound::Pending>,
+    pending: Option<Box<inbound::Pending>>,
     /// Routed PUBLISHes waiting for the store's commit before their PUBACK /
     /// PUBREC, in order (boxed: most connections never have one).
     acks: Option<inbound::AckQueue>,
@@ -199,6 +223,14 @@ pub(crate) struct Connection {
     /// keep-alive watch ([`crate::engine::Deadlines`]), which wakes the
     /// session then (none without a keep alive).
     keep_alive_due: Option<Due>,
+    /// When to see whether the connection has been idle long enough to park
+    /// (`park_idle_after`), armed with the same watch; none while parking is
+    /// off, or the stream is not plain TCP, or it is about to park.
+    park_due: Option<Due>,
+    /// Something happened since `park_due` was armed.
+    busy: bool,
+    /// Idle for `park_idle_after`: park when the next poll finds nothing to do.
+    park_wanted: bool,
 }
 
 /// The parts of a [`Connection`] most clients never use.
@@ -236,7 +268,8 @@ enum Step {
     Committed(bool),
     Wrote,
     Wake,
-    KeepAliveCheck,
+    /// The keep-alive deadline, or the one to check for parking, came.
+    Due,
     /// The publish-rate pause is over.
     Resume,
 }
@@ -244,6 +277,8 @@ enum Step {
 impl Connection {
     /// Deals with what happened; then delivers, and handles what was held.
     async fn take_step(&mut self, step: Step) -> Result<(), Exit> {
+        // Only a deadline is not the client's or the broker's doing.
+        self.busy |= !matches!(step, Step::Due);
         match step {
             Step::Start => {
                 // Offline messages (up to the in-flight window) go out first;
@@ -274,7 +309,12 @@ impl Connection {
                 }
                 self.mqtt.keep_alive.seen(Instant::now());
             }
-            Step::KeepAliveCheck => self.check_keep_alive()?,
+            Step::Due => {
+                if self.keep_alive_due() {
+                    self.check_keep_alive()?;
+                }
+                self.check_park();
+            }
         }
         self.fill().await?;
         self.handle_stashed().await
@@ -370,11 +410,59 @@ impl Connection {
             .is_some_and(|due| self.engine.deadlines.passed(due))
     }
 
-    /// The watch forgets a connection that ends before its deadline.
+    /// The watch forgets a connection that ends before its deadlines.
     fn disarm_keep_alive(&mut self) {
         if let Some(due) = self.keep_alive_due.take() {
             self.engine.deadlines.disarm(due, self.conn_id);
         }
+        if let Some(due) = self.park_due.take() {
+            self.engine.deadlines.disarm(due, self.conn_id | PARK_KEY);
+        }
+    }
+
+    /// After a step: unless one is armed, asks the watch to wake the session
+    /// when the connection could have been idle for `park_idle_after`.
+    /// Once per that period at most, so that a busy client pays nothing per
+    /// packet (`busy` says whether it was idle).
+    fn arm_park(&mut self) {
+        let after = self.engine.config.park_idle_after;
+        if self.park_due.is_some() || self.park_wanted || after.is_zero() || !self.reader.is_tcp() {
+            return;
+        }
+        self.busy = false;
+        let deadlines = &self.engine.deadlines;
+        let at = Instant::now() + after;
+        self.park_due = Some(deadlines.arm(&self.session, self.conn_id | PARK_KEY, at));
+    }
+
+    /// The parking deadline came: park if nothing happened since it was armed.
+    fn check_park(&mut self) {
+        let Some(due) = self.park_due else { return };
+        if !self.engine.deadlines.passed(due) {
+            return;
+        }
+        self.park_due = None;
+        self.park_wanted = !std::mem::take(&mut self.busy);
+    }
+
+    /// Whether either armed deadline has come.
+    fn deadline_due(&self) -> bool {
+        let deadlines = &self.engine.deadlines;
+        self.keep_alive_due() || self.park_due.is_some_and(|due| deadlines.passed(due))
+    }
+
+    /// Whether a connection idle for `park_idle_after` may park now: nothing
+    /// waits to be written or for the broker, and no timer of its own runs
+    /// (in-flight messages may: their acknowledgements wake it).
+    fn parkable(&self) -> bool {
+        self.out.is_empty()
+            && !self.unflushed
+            && self.pending.is_none()
+            && self.acks.is_none()
+            && self
+                .rare
+                .as_ref()
+                .is_none_or(|r| r.pause.is_none() && r.stash.is_empty())
     }
 
     /// Appends a packet to the write buffer; false when it cannot be sent
@@ -419,12 +507,16 @@ mod tests {
     /// ring, which finds an ack without hashing, added 24; one stream instead
     /// of two halves took 16, the incoming QoS 2 set and the window's spill
     /// made on first use 40; the task's future was 6.7 KB before `Driver`).
+    /// Parking added 16 (its deadline and two flags); a batch vector taken
+    /// per fill instead of kept, a boxed `Pending`, a `u16` count in the
+    /// window and the Receive Maximum read from the config took 56, to fit
+    /// the allocator's 320-byte class (at 321 it takes 384).
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn an_idle_connection_does_not_grow() {
         let size = std::mem::size_of::<super::Connection>();
-        assert!(size <= 368, "Connection is {size} bytes");
+        assert!(size <= 320, "Connection is {size} bytes");
         let driver = std::mem::size_of::<super::driver::Driver>();
-        assert!(driver <= 24, "Driver is {driver} bytes");
+        assert!(driver <= 40, "Driver is {driver} bytes");
     }
 }

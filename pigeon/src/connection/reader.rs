@@ -59,6 +59,26 @@ impl Reader {
         &mut self.io
     }
 
+    /// Whether the stream is a plain TCP socket.
+    pub(crate) fn is_tcp(&self) -> bool {
+        self.io.is_tcp()
+    }
+
+    /// Takes a plain TCP socket out, to park it; the reader reads the end of
+    /// the stream until [`Reader::put`] gives it one again.
+    pub(crate) fn take_tcp(&mut self) -> Option<tokio::net::TcpStream> {
+        if !self.io.is_tcp() {
+            return None;
+        }
+        let io = std::mem::replace(&mut self.io, Box::new(Gone));
+        io.into_any().downcast().ok().map(|tcp| *tcp)
+    }
+
+    /// The stream again, after [`Reader::take_tcp`].
+    pub(crate) fn put(&mut self, io: ByteStream) {
+        self.io = io;
+    }
+
     /// Bytes read since the last call (for the broker's byte counters: the
     /// reader holds no handle on them, which would cost every connection a word).
     pub(crate) fn take_count(&mut self) -> u64 {
@@ -143,6 +163,38 @@ impl Reader {
             self.buf = BytesMut::from(filled);
         }
         Poll::Ready(Ok(filled.len()))
+    }
+}
+
+/// Where a parked connection's stream was: the end of a stream to read, a
+/// closed one to write. No bytes: its box allocates nothing.
+struct Gone;
+
+impl AsyncRead for Gone {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for Gone {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(Err(std::io::ErrorKind::NotConnected.into()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 

@@ -23,7 +23,7 @@ mod subscriber;
 pub(crate) mod sys;
 mod topic_tree;
 
-pub(crate) use admission::ConnectionCount;
+pub(crate) use admission::{ConnectionCount, Slot};
 pub(crate) use deadlines::{Deadlines, Due};
 pub(crate) use expiry::NEVER;
 pub use inspect::{ClientInfo, Gauges};
@@ -37,6 +37,9 @@ pub(crate) use subscriber::{LocalSubscription, Subscriber};
 pub struct Stats {
     /// Clients with an established connection.
     pub clients_connected: u64,
+    /// Connected clients that were idle for `park_idle_after` and wait off
+    /// the runtime, holding no task until they are needed again.
+    pub clients_parked: u64,
     /// PUBLISH packets received from clients.
     pub messages_received: u64,
     /// PUBLISH packets written to clients.

@@ -157,6 +157,8 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 /// The broker's live counters (relaxed atomics: they are statistics).
 pub(crate) struct Counters {
     pub clients_connected: AtomicI64,
+    /// Connected clients parked off the runtime while idle (`park_idle_after`).
+    pub clients_parked: AtomicI64,
     /// The most clients connected at once since start.
     pub clients_maximum: AtomicI64,
     /// Connections established since start (CONNACK accepted).
@@ -187,6 +189,7 @@ impl Default for Counters {
     fn default() -> Self {
         Self {
             clients_connected: AtomicI64::new(0),
+            clients_parked: AtomicI64::new(0),
             clients_maximum: AtomicI64::new(0),
             connections_total: AtomicU64::new(0),
             publish_received: ByQos::default(),
@@ -262,6 +265,7 @@ impl Counters {
         let drop = |r: DropReason| self.drops[r.index()].load(Relaxed);
         Stats {
             clients_connected: self.clients_connected.load(Relaxed).max(0) as u64,
+            clients_parked: self.clients_parked.load(Relaxed).max(0) as u64,
             messages_received: self.publish_received.sum(),
             messages_sent: self.publish_sent.sum(),
             messages_dropped: self.messages_dropped.load(Relaxed),

@@ -28,7 +28,9 @@ struct ClientInner {
     /// Shared with the session's `client_id` (one allocation per client).
     id: Arc<str>,
     peer: Peer,
-    username: Option<String>,
+    /// A box, not a `String`: a word less, which keeps a client in a
+    /// smaller allocation class.
+    username: Option<Box<str>>,
     protocol: Protocol,
     connected: AtomicBool,
 }
@@ -54,7 +56,7 @@ impl Client {
         Self(Arc::new(ClientInner {
             id: Arc::from(id.into()),
             peer: peer.into(),
-            username,
+            username: username.map(String::into_boxed_str),
             protocol,
             connected: AtomicBool::new(false),
         }))
@@ -178,6 +180,7 @@ mod tests {
         let peer = std::mem::size_of::<Peer>();
         assert!(peer <= 56, "Peer is {peer} bytes");
         let inner = std::mem::size_of::<ClientInner>();
-        assert!(inner <= 104, "ClientInner is {inner} bytes");
+        // With the `Arc`'s counts, in the allocator's 112-byte class.
+        assert!(inner <= 96, "ClientInner is {inner} bytes");
     }
 }

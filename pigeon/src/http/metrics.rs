@@ -83,6 +83,12 @@ fn clients(http: &Http, t: &mut Text) {
         stats.clients_connected.load(Relaxed).max(0),
     );
     t.one(
+        "connections_parked",
+        "gauge",
+        "Connected clients parked off the runtime while idle (park_idle_after).",
+        stats.clients_parked.load(Relaxed).max(0),
+    );
+    t.one(
         "connections_max",
         "gauge",
         "The most clients connected at once since start.",

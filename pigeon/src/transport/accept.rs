@@ -111,7 +111,8 @@ fn admit(
     };
     // Small MQTT packets must not wait for Nagle.
     let _ = stream.set_nodelay(true);
-    // Held for the connection's whole life, whatever way it ends.
+    // Held for the connection's whole life, whatever way it ends: by its
+    // driver, and by the lot while it is parked.
     let slots = (listener_slot, broker_slot);
     // Boxed, and made before the task: what the task's future captures it
     // keeps for good (a generator's captures are never overlapped with its
@@ -123,8 +124,7 @@ fn admit(
         // One expression, so that no `Open` or `Option` local keeps room
         // beside the running future, and the slots are not moved into a
         // second place of their own.
-        OptionFuture::from(opening.await.map(Open::run)).await;
-        drop(slots);
+        OptionFuture::from(opening.await.map(move |open| open.run(Some(slots)))).await;
     };
     engine.tracker.spawn(task);
 }

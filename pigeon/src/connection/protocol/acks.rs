@@ -124,7 +124,6 @@ mod tests {
             problem_info: true,
             keep_alive: 0,
             max_inflight: 10,
-            receive_maximum: 10,
             alias_in_max: 0,
             alias_out_max: 0,
         };

@@ -12,17 +12,13 @@ pub(crate) struct Incoming {
     /// Made on the first QoS 2 PUBLISH and kept (most clients send none:
     /// one word instead of the set's four in every connection).
     ids: Option<Box<IdSet>>,
-    /// The broker's Receive Maximum (announced in CONNACK).
-    max: u16,
 }
 
 impl Incoming {
-    /// `max` is the broker's Receive Maximum; `open` the ids a resumed
-    /// session still awaits PUBREL for.
-    pub(crate) fn new(max: u16, open: impl IntoIterator<Item = u16>) -> Self {
+    /// `open`: the ids a resumed session still awaits PUBREL for.
+    pub(crate) fn new(open: impl IntoIterator<Item = u16>) -> Self {
         Self {
             ids: Some(Box::new(open.into_iter().collect::<IdSet>())).filter(|ids| !ids.is_empty()),
-            max,
         }
     }
 
@@ -36,14 +32,16 @@ impl Incoming {
                 .is_some_and(|ids| ids.contains(&packet_id))
     }
 
-    /// `Err` when a new MQTT 5.0 QoS 2 PUBLISH exceeds the Receive Maximum.
+    /// `Err` when a new MQTT 5.0 QoS 2 PUBLISH exceeds the broker's Receive
+    /// Maximum, `max` (announced in CONNACK: the broker's setting, so each
+    /// connection need not keep it).
     /// QoS 1 is acknowledged before the next packet is read, so only QoS 2
     /// exchanges awaiting PUBREL count against it (3.x has no such limit).
-    pub(crate) fn check_room(&self, qos: QoS, v5: bool) -> Result<(), Exit> {
-        if qos == QoS::ExactlyOnce && v5 && self.open() >= usize::from(self.max) {
+    pub(crate) fn check_room(&self, qos: QoS, v5: bool, max: u16) -> Result<(), Exit> {
+        if qos == QoS::ExactlyOnce && v5 && self.open() >= usize::from(max) {
             return Err(Exit::Violation(
                 ReasonCode::ReceiveMaximumExceeded,
-                format!("more than {} QoS 2 messages unacknowledged", self.max),
+                format!("more than {max} QoS 2 messages unacknowledged"),
             ));
         }
         Ok(())
@@ -91,7 +89,7 @@ mod tests {
 
     #[test]
     fn receive_maximum_counts_open_qos2_exchanges_only() {
-        let mut incoming = Incoming::new(2, [7]);
+        let mut incoming = Incoming::new([7]);
         assert!(incoming.is_resend(QoS::ExactlyOnce, 7), "restored");
         assert!(
             !incoming.is_resend(QoS::AtLeastOnce, 7),
@@ -99,23 +97,23 @@ mod tests {
         );
         incoming.accept(QoS::ExactlyOnce, 8, ReasonCode::Success, true);
         assert_eq!(
-            code(incoming.check_room(QoS::ExactlyOnce, true)),
+            code(incoming.check_room(QoS::ExactlyOnce, true, 2)),
             Some(ReasonCode::ReceiveMaximumExceeded)
         );
-        assert_eq!(code(incoming.check_room(QoS::AtLeastOnce, true)), None);
+        assert_eq!(code(incoming.check_room(QoS::AtLeastOnce, true, 2)), None);
         assert_eq!(
-            code(incoming.check_room(QoS::ExactlyOnce, false)),
+            code(incoming.check_room(QoS::ExactlyOnce, false, 2)),
             None,
             "3.x"
         );
         assert!(incoming.release(7));
         assert!(!incoming.release(7), "closed once");
-        assert_eq!(code(incoming.check_room(QoS::ExactlyOnce, true)), None);
+        assert_eq!(code(incoming.check_room(QoS::ExactlyOnce, true, 2)), None);
     }
 
     #[test]
     fn a_refusing_pubrec_opens_no_exchange_but_on_3x() {
-        let mut incoming = Incoming::new(10, []);
+        let mut incoming = Incoming::new([]);
         incoming.accept(QoS::ExactlyOnce, 1, ReasonCode::QuotaExceeded, true);
         assert!(!incoming.is_resend(QoS::ExactlyOnce, 1));
         incoming.accept(QoS::ExactlyOnce, 2, ReasonCode::NoMatchingSubscribers, true);

@@ -28,8 +28,6 @@ pub(crate) struct Terms {
     pub(crate) keep_alive: u16,
     /// Deliveries the broker may have in flight to the client.
     pub(crate) max_inflight: u16,
-    /// The broker's Receive Maximum: incoming QoS 2 exchanges open at once.
-    pub(crate) receive_maximum: u16,
     /// The Topic Alias Maximum the broker announced (aliases from the client).
     pub(crate) alias_in_max: u16,
     /// The client's Topic Alias Maximum (aliases to the client; 0: none).
@@ -62,7 +60,7 @@ impl State {
             version: terms.version,
             problem_info: terms.problem_info,
             window: window::Window::new(terms.max_inflight),
-            incoming: incoming::Incoming::new(terms.receive_maximum, open_qos2),
+            incoming: incoming::Incoming::new(open_qos2),
             aliases_in: alias::Inbound::new(terms.alias_in_max),
             aliases_out: alias::Outbound::new(terms.alias_out_max),
             keep_alive: keep_alive::KeepAlive::new(terms.keep_alive, now),

@@ -34,8 +34,9 @@ pub(crate) struct Window {
     ring: VecDeque<Option<Inflight>>,
     /// The id of the ring's first slot (always an entry, unless it is empty).
     first: u16,
-    /// Entries in the ring.
-    live: u32,
+    /// Entries in the ring (at most one per packet id: a `u16` holds them,
+    /// and keeps the window, which every connection holds, a word smaller).
+    live: u16,
     /// Entries sent before every entry of the ring, oldest first. Boxed and
     /// made on first use: most windows never spill, and every connection
     /// pays for this struct (one word instead of three).
