@@ -340,12 +340,15 @@ impl Connection {
     /// Whether to read at all. Reading does not wait on `pending`: acks and
     /// pings are served while a PUBLISH waits (see `receive`).
     fn can_read(&self) -> bool {
-        self.out.len() < HIGH_WATER
-            && self
-                .rare
-                .as_ref()
-                .is_none_or(|r| r.pause.is_none() && r.stash.is_empty())
-            && self.acks_have_room()
+        self.out.len() < HIGH_WATER && !self.held_back() && self.acks_have_room()
+    }
+
+    /// Whether reading waits on the connection itself: over its publish
+    /// rate, or a packet read earlier waits its turn.
+    fn held_back(&self) -> bool {
+        self.rare
+            .as_ref()
+            .is_some_and(|r| r.pause.is_some() || !r.stash.is_empty())
     }
 
     /// The rarely used parts, made now if they were not.
@@ -459,10 +462,7 @@ impl Connection {
             && !self.unflushed
             && self.pending.is_none()
             && self.acks.is_none()
-            && self
-                .rare
-                .as_ref()
-                .is_none_or(|r| r.pause.is_none() && r.stash.is_empty())
+            && !self.held_back()
     }
 
     /// Appends a packet to the write buffer; false when it cannot be sent

@@ -201,22 +201,23 @@ pub(super) fn park(
         return Err((conn, slots));
     }
     let key = lot.reserve();
-    // From now on a wake-up goes to the lot. One that came before, to this
-    // task's waker, has this task polled again: it stays.
-    if conn.session.watch_with(&waker(key)) {
+    // The connection stays in this task, which is polled again.
+    let stay = |conn: Box<Connection>, slots| {
         lot.cancel(key);
         conn.session.watch_with(cx.waker());
         cx.waker().wake_by_ref();
-        return Err((conn, slots));
+        Err((conn, slots))
+    };
+    // From now on a wake-up goes to the lot. One that came before, to this
+    // task's waker, has this task polled again: it stays.
+    if conn.session.watch_with(&waker(key)) {
+        return stay(conn, slots);
     }
     let socket = conn.reader.take_tcp().map(|tcp| tcp.into_std());
     let Some(Ok(socket)) = socket else {
         // Deregistering failed: the socket is gone, and so is the
         // connection (its reader now reads the end of the stream).
-        lot.cancel(key);
-        conn.session.watch_with(cx.waker());
-        cx.waker().wake_by_ref();
-        return Err((conn, slots));
+        return stay(conn, slots);
     };
     let token = conn.engine.tracker.token();
     lot.park(
