@@ -198,10 +198,11 @@ impl Sink {
     /// may have room, until it is queued, stored, dropped or skipped.
     async fn wait_for_room(&self, session: &Session, mut delivery: Delivery) -> Fate {
         loop {
-            let room = session.room();
+            // Registered before the offer, so a release between the offer's
+            // check and the wait is not missed (the session's own wake-up
+            // comes with the offer, made under the lock that found it full).
             let budget = self.policy.budget.room();
-            tokio::pin!(room, budget);
-            room.as_mut().enable();
+            tokio::pin!(budget);
             budget.as_mut().enable();
             match self.offer(session, delivery) {
                 Offer::Queued => return Fate::Queued,
@@ -214,6 +215,7 @@ impl Sink {
                 Offer::Full {
                     delivery: again,
                     recheck,
+                    room,
                 } => {
                     delivery = again;
                     tokio::select! {

@@ -10,7 +10,10 @@ use std::{
 
 use futures_util::task::AtomicWaker;
 use pigeon_codec::{QoS, SubscriptionOptions};
-use tokio::{sync::Notify, time::Instant};
+use tokio::{
+    sync::{futures::OwnedNotified, Notify},
+    time::Instant,
+};
 
 use super::{budget::QueuePolicy, stats::DropReason};
 use crate::model::{BoxFuture, Delivery};
@@ -63,12 +66,15 @@ pub(crate) enum Offer {
     /// stored queue is full).
     Offline(BoxFuture<'static, bool>),
     /// The queue (or the broker-wide budget) is full: the publisher waits for
-    /// room (see [`Session::room`]) and offers again, at `recheck` at the latest.
+    /// room and offers again, at `recheck` at the latest.
     Full {
         /// The delivery to offer again.
         delivery: Delivery,
         /// When to offer again even without a wake-up.
         recheck: Instant,
+        /// Resolves when room may have appeared in the queue. Made under the
+        /// lock that found the queue full, so no wake-up falls between.
+        room: OwnedNotified,
     },
 }
 
@@ -87,24 +93,26 @@ pub(crate) struct Session {
     /// Messages the owning connection has in flight (written, not yet
     /// acknowledged), as it last said: for the admin API.
     inflight: std::sync::atomic::AtomicU32,
-    /// Wakes publishers waiting for room in the queue.
-    room: Notify,
-    /// One permit: the lock held by the connection owning the session for
-    /// its whole life ([`Owner`]), so a taking-over connection waits until
-    /// the old one has saved its state. In the session, not an
-    /// `Arc<Mutex<()>>` of its own: one allocation per client less.
-    owner: tokio::sync::Semaphore,
+    /// The lock held by the connection owning the session for its whole
+    /// life ([`Owner`]), so a taking-over connection waits until the old one
+    /// has saved its state. A flag, with waiters parked on `Inner::signal`:
+    /// not a semaphore (40 bytes in every session) nor an `Arc<Mutex<()>>`
+    /// (an allocation per client).
+    owned: AtomicBool,
     policy: Arc<QueuePolicy>,
 }
 
 /// The session's owner lock, held ([`Session::lock_owner`]); released when
-/// dropped. Waiters get it in turn, as with a `Mutex`.
+/// dropped, waking every waiter to try for it again (no queue: a takeover
+/// is rare, and its waiter gives up and retries on its own schedule anyway).
 pub(crate) struct Owner(Arc<Session>);
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        // The permit this owner's acquisition forgot.
-        self.0.owner.add_permits(1);
+        // Released before the signal is taken: a waiter that registers after
+        // the take tries again after registering and finds it free.
+        self.0.owned.store(false, Ordering::SeqCst);
+        self.0.signal();
     }
 }
 
@@ -128,6 +136,12 @@ struct Inner {
     full_since: Option<Instant>,
     /// Publishers wait for room.
     waiters: bool,
+    /// Wakes publishers waiting for room and connections waiting for the
+    /// owner lock. Made by the first waiter and taken by the wake-up: a
+    /// session nobody waits on holds none (two inline `Notify`-like fields
+    /// cost every session 72 bytes). Waking both kinds at either event is
+    /// harmless: each waiter checks again what it waits for.
+    signal: Option<Arc<Notify>>,
     /// What the owning connection was told (takeover, too slow), once.
     told: Option<Ctrl>,
     /// Wakes the timers armed at detach (session expiry, will delay) when a
@@ -159,8 +173,7 @@ impl Session {
             waker: AtomicWaker::new(),
             telling: AtomicBool::new(false),
             inflight: std::sync::atomic::AtomicU32::new(0),
-            room: Notify::new(),
-            owner: tokio::sync::Semaphore::new(1),
+            owned: AtomicBool::new(false),
             policy,
         }
     }
@@ -230,7 +243,12 @@ impl Session {
             }
             inner.waiters = true;
             let recheck = now + limits.drain_timeout;
-            return Offer::Full { delivery, recheck };
+            let room = Self::waiter(&mut inner);
+            return Offer::Full {
+                delivery,
+                recheck,
+                room,
+            };
         }
         let since = *inner.full_since.get_or_insert(now);
         let since = inner.last_take.map_or(since, |t| t.max(since));
@@ -256,7 +274,26 @@ impl Session {
         } else {
             since + patience
         };
-        Offer::Full { delivery, recheck }
+        let room = Self::waiter(&mut inner);
+        Offer::Full {
+            delivery,
+            recheck,
+            room,
+        }
+    }
+
+    /// A future woken by the next [`Session::signal`].
+    fn waiter(inner: &mut Inner) -> OwnedNotified {
+        let signal = inner.signal.get_or_insert_with(Default::default);
+        signal.clone().notified_owned()
+    }
+
+    /// Wakes everyone waiting for room or for the owner lock.
+    fn signal(&self) {
+        let signal = self.lock().signal.take();
+        if let Some(signal) = signal {
+            signal.notify_waiters();
+        }
     }
 
     /// Makes sure `size` more bytes are covered by the session's reservation,
@@ -291,7 +328,9 @@ impl Session {
             if inner.unattended {
                 inner.link = None;
                 self.drain_queue(inner);
-                self.room.notify_waiters();
+                if let Some(signal) = inner.signal.take() {
+                    signal.notify_waiters();
+                }
             }
         }
     }
@@ -300,12 +339,6 @@ impl Session {
     /// offline at once (see `Inner::unattended`).
     pub(crate) fn mark_unattended(&self) {
         self.lock().unattended = true;
-    }
-
-    /// Resolves when room may have appeared in the queue (register it before
-    /// offering, as with [`Notify::notified`]).
-    pub(crate) fn room(&self) -> tokio::sync::futures::Notified<'_> {
-        self.room.notified()
     }
 
     /// Queues deliveries ahead of the queue regardless of limits (restored
@@ -375,10 +408,12 @@ impl Session {
         let limits = &self.policy.limits;
         let low = inner.queue.len() <= limits.messages - limits.messages / 4
             && inner.bytes <= limits.bytes - limits.bytes / 4;
-        let wake = inner.waiters && low;
-        if wake {
+        let wake = if inner.waiters && low {
             inner.waiters = false;
-        }
+            inner.signal.take()
+        } else {
+            None
+        };
         let extra = inner.reserved.saturating_sub(inner.bytes + 2 * CREDIT);
         if extra > 0 {
             // Keep one credit ahead; give the rest back.
@@ -387,8 +422,8 @@ impl Session {
             self.policy.budget.release(give);
         }
         drop(inner);
-        if wake {
-            self.room.notify_waiters();
+        if let Some(signal) = wake {
+            signal.notify_waiters();
         }
     }
 
@@ -492,15 +527,25 @@ impl Session {
 
     /// Waits until this session's owner lock is free, and takes it.
     pub(crate) async fn lock_owner(self: &Arc<Self>) -> Owner {
-        let permit = self.owner.acquire().await;
-        // Nothing closes the semaphore, so acquiring cannot fail.
-        permit.expect("the owner lock is never closed").forget();
-        Owner(self.clone())
+        loop {
+            if let Some(owner) = self.try_lock_owner() {
+                return owner;
+            }
+            let released = Self::waiter(&mut self.lock());
+            // Released between the first try and the registration: no
+            // wake-up comes for that release, so try again now.
+            if let Some(owner) = self.try_lock_owner() {
+                return owner;
+            }
+            released.await;
+        }
     }
 
     /// The owner lock if it is free now.
     pub(crate) fn try_lock_owner(self: &Arc<Self>) -> Option<Owner> {
-        self.owner.try_acquire().ok()?.forget();
+        self.owned
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
+            .ok()?;
         Some(Owner(self.clone()))
     }
 
@@ -522,8 +567,11 @@ impl Session {
             inner.link = None;
         }
         let queue = self.drain_queue(&mut inner);
+        let signal = inner.signal.take();
         drop(inner);
-        self.room.notify_waiters();
+        if let Some(signal) = signal {
+            signal.notify_waiters();
+        }
         queue
     }
 
@@ -624,8 +672,11 @@ impl Session {
         let mut inner = self.lock();
         inner.removed = true;
         self.drain_queue(&mut inner);
+        let signal = inner.signal.take();
         drop(inner);
-        self.room.notify_waiters();
+        if let Some(signal) = signal {
+            signal.notify_waiters();
+        }
     }
 
     /// True once removed from the registry.
@@ -697,16 +748,44 @@ mod tests {
 
     const DRAIN: Duration = Duration::from_secs(5);
 
-    /// Every client pays for its session: it must not grow (320 bytes, and
-    /// a 56-byte allocation for the owner lock, before the lock came inline
-    /// and the attach notification on demand; 328 before the subscriptions
-    /// went into a B-tree). With the `Arc`'s two counts it must fit the
-    /// allocator's 320-byte class.
+    /// Every client pays for its session: it must not grow (304 bytes with
+    /// an inline `Notify` for room and a semaphore for the owner lock; 320,
+    /// and a 56-byte allocation for the owner lock, before the lock came
+    /// inline and the attach notification on demand; 328 before the
+    /// subscriptions went into a B-tree). With the `Arc`'s two counts it
+    /// must fit the allocator's 256-byte class.
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn a_session_does_not_grow() {
         let size = std::mem::size_of::<Session>();
-        assert!(size <= 304, "Session is {size} bytes");
+        assert!(size <= 240, "Session is {size} bytes");
+    }
+
+    #[tokio::test]
+    async fn the_owner_lock_goes_to_one_waiter_at_a_time() {
+        let session = online(1);
+        let owner = session.lock_owner().await;
+        let held = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let (session, held) = (session.clone(), held.clone());
+                tokio::spawn(async move {
+                    let owner = session.lock_owner().await;
+                    assert_eq!(held.fetch_add(1, Ordering::SeqCst), 0, "one owner");
+                    tokio::task::yield_now().await;
+                    held.fetch_sub(1, Ordering::SeqCst);
+                    drop(owner);
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        assert!(waiters.iter().all(|w| !w.is_finished()), "all wait");
+        drop(owner);
+        for waiter in waiters {
+            waiter.await.expect("each gets the lock in the end");
+        }
+        assert!(session.lock().signal.is_none(), "nobody waits: no signal");
+        assert!(session.try_lock_owner().is_some(), "free again");
     }
 
     #[tokio::test]
@@ -780,13 +859,10 @@ mod tests {
             offer(&session, QoS::AtLeastOnce),
             Offer::Full { .. }
         ));
-        assert!(matches!(
-            offer(&session, QoS::AtMostOnce),
-            Offer::Full { .. }
-        ));
-        let room = session.room();
+        let Offer::Full { room, .. } = offer(&session, QoS::AtMostOnce) else {
+            panic!("a full queue");
+        };
         tokio::pin!(room);
-        room.as_mut().enable();
         let mut out = Vec::new();
         session.take_batch(10, 1, usize::MAX, &mut out);
         assert!(
