@@ -50,19 +50,13 @@ impl park::Parked {
     /// Runs the parked connection again, in a new task: its socket goes back
     /// to the runtime, and its first poll finds what woke it.
     pub(super) fn resume(self) {
-        let park::Parked {
-            mut conn,
-            slots,
-            socket,
-            runtime,
-            token,
-        } = self;
+        let Some(runtime) = self.runtime().cloned() else {
+            // Not reached: a connection parks only after its engine knows
+            // its runtime. Dropped, it closes its socket and ends.
+            return;
+        };
         let _in_runtime = runtime.enter();
-        match tokio::net::TcpStream::from_std(socket) {
-            Ok(tcp) => conn.reader.put(Box::new(tcp)),
-            // The reader reads the end of the stream: the connection ends.
-            Err(error) => tracing::debug!(%error, "a parked socket cannot be watched again"),
-        }
+        let (conn, slots, token) = self.wake();
         let span = super::client_span(conn.client.peer());
         span.record("client_id", conn.client.id());
         let tracker = conn.engine.tracker.clone();

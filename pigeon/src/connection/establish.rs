@@ -115,14 +115,14 @@ async fn take_over(
     }
     let conn_id = engine.next_conn_id();
     // Online before unparking: deliveries from now on go to the live queue.
-    let link = Link {
+    let link = Link::new(
         conn_id,
-        client: Some(client.clone()),
-        keep_alive: keep_alive(engine, client.protocol(), connect.keep_alive).0,
-        connected_at: std::time::SystemTime::now()
+        Some(client.clone()),
+        keep_alive(engine, client.protocol(), connect.keep_alive).0,
+        std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
-    };
+    );
     session.attach(link, session_expiry > 0);
     let parked = if connect.clean_start {
         Parked::default()

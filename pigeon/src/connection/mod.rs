@@ -458,7 +458,8 @@ impl Connection {
     /// waits to be written or for the broker, and no timer of its own runs
     /// (in-flight messages may: their acknowledgements wake it).
     fn parkable(&self) -> bool {
-        self.out.is_empty()
+        self.reader.is_drained()
+            && self.out.is_empty()
             && !self.unflushed
             && self.pending.is_none()
             && self.acks.is_none()

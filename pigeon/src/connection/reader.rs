@@ -25,6 +25,13 @@ const READ_CAPACITY: usize = buffers::READ;
 /// A read into an empty buffer goes through this much stack first.
 const SCRATCH: usize = 2 * 1024;
 
+/// A parked connection's reader: see [`Reader::into_asleep`]. Its byte
+/// count is kept apart, beside the parked connection's other `u32`s (inside,
+/// it would take a word of padding).
+pub(crate) struct Asleep {
+    codec: MqttCodec,
+}
+
 /// Decodes packets from a client's stream (which it owns: the connection
 /// writes through [`Reader::get_mut`]).
 pub(crate) struct Reader {
@@ -64,8 +71,14 @@ impl Reader {
         self.io.is_tcp()
     }
 
+    /// Nothing is buffered, not even part of a packet, and the stream has not
+    /// ended: all the reader holds is its stream and codec (it can park).
+    pub(crate) fn is_drained(&self) -> bool {
+        self.buf.is_empty() && !self.eof
+    }
+
     /// Takes a plain TCP socket out, to park it; the reader reads the end of
-    /// the stream until [`Reader::put`] gives it one again.
+    /// the stream after that.
     pub(crate) fn take_tcp(&mut self) -> Option<tokio::net::TcpStream> {
         if !self.io.is_tcp() {
             return None;
@@ -74,9 +87,25 @@ impl Reader {
         io.into_any().downcast().ok().map(|tcp| *tcp)
     }
 
-    /// The stream again, after [`Reader::take_tcp`].
-    pub(crate) fn put(&mut self, io: ByteStream) {
-        self.io = io;
+    /// What a drained reader keeps while its connection is parked, its
+    /// stream taken ([`Reader::take_tcp`]): its codec and byte count. The
+    /// stream's box and the empty buffer are 48 bytes every parked client
+    /// would keep for nothing.
+    pub(crate) fn into_asleep(self) -> (Asleep, u32) {
+        debug_assert!(self.is_drained(), "a reader with bytes parks");
+        (Asleep { codec: self.codec }, self.count)
+    }
+
+    /// The reader of a parked connection again, reading `io` (or, if its
+    /// socket could not be watched again, the end of the stream).
+    pub(crate) fn wake(asleep: Asleep, count: u32, io: Option<ByteStream>) -> Self {
+        Self {
+            io: io.unwrap_or_else(|| Box::new(Gone)),
+            codec: asleep.codec,
+            buf: BytesMut::new(),
+            eof: false,
+            count,
+        }
     }
 
     /// Bytes read since the last call (for the broker's byte counters: the

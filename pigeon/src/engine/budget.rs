@@ -3,7 +3,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use tokio::sync::Notify;
+use std::{num::NonZeroU64, time::Duration};
+
+use tokio::{sync::Notify, time::Instant};
 
 use crate::model::QueueLimits;
 
@@ -14,14 +16,35 @@ pub(crate) struct QueuePolicy {
     pub limits: QueueLimits,
     /// The broker-wide byte budget.
     pub budget: Budget,
+    /// What the sessions' times count from ([`Stamp`]): one origin per
+    /// engine, made in its runtime (a process-wide one could be later than
+    /// a paused test clock's now).
+    origin: Instant,
 }
+
+/// A time a session keeps (when it was last drained, when its queue filled):
+/// milliseconds after its policy's origin, plus one. A word, where an
+/// `Option<Instant>` is two, in every session.
+pub(crate) type Stamp = NonZeroU64;
 
 impl QueuePolicy {
     pub(crate) fn new(limits: QueueLimits, total_bytes: usize) -> Self {
         Self {
             limits,
             budget: Budget::new(total_bytes),
+            origin: Instant::now(),
         }
+    }
+
+    /// `at`, as sessions keep it (to the millisecond below).
+    pub(crate) fn stamp(&self, at: Instant) -> Stamp {
+        let ms = at.saturating_duration_since(self.origin).as_millis();
+        Stamp::MIN.saturating_add(u64::try_from(ms).unwrap_or(u64::MAX - 1))
+    }
+
+    /// The time `stamp` stands for.
+    pub(crate) fn instant(&self, stamp: Stamp) -> Instant {
+        self.origin + Duration::from_millis(stamp.get() - 1)
     }
 }
 

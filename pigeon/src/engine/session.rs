@@ -3,6 +3,7 @@
 
 use std::{
     collections::{BTreeMap, VecDeque},
+    num::NonZeroU64,
     sync::atomic::{AtomicBool, Ordering},
     sync::{Arc, Mutex, MutexGuard},
     task::{Context, Poll},
@@ -15,7 +16,10 @@ use tokio::{
     time::Instant,
 };
 
-use super::{budget::QueuePolicy, stats::DropReason};
+use super::{
+    budget::{QueuePolicy, Stamp},
+    stats::DropReason,
+};
 use crate::model::{BoxFuture, Delivery};
 
 /// Why the engine asks a connection to end.
@@ -31,26 +35,45 @@ pub(crate) enum Ctrl {
 
 /// The owning connection.
 pub(crate) struct Link {
-    /// The owning connection's id (unique per broker).
-    pub conn_id: u64,
+    /// The owning connection's id (unique per broker; never 0, so that an
+    /// `Option<Link>` needs no tag of its own).
+    conn_id: NonZeroU64,
     /// The client as the hooks see it (for the admin API's client details).
     pub client: Option<crate::hooks::Client>,
     /// The keep alive granted, in seconds.
     pub keep_alive: u16,
-    /// When it connected, in seconds since the Unix epoch.
-    pub connected_at: u64,
+    /// When it connected, in seconds since the Unix epoch (a `u32` lasts
+    /// until 2106).
+    connected_at: u32,
 }
 
 impl Link {
+    /// The link of connection `conn_id` (from [`super::Engine::next_conn_id`],
+    /// which counts from 1), connected at `connected_at` (Unix seconds).
+    pub(crate) fn new(
+        conn_id: u64,
+        client: Option<crate::hooks::Client>,
+        keep_alive: u16,
+        connected_at: u64,
+    ) -> Self {
+        debug_assert_ne!(conn_id, 0, "connection ids count from 1");
+        Self {
+            conn_id: NonZeroU64::new(conn_id).unwrap_or(NonZeroU64::MAX),
+            client,
+            keep_alive,
+            connected_at: u32::try_from(connected_at).unwrap_or(u32::MAX),
+        }
+    }
+
     /// A link with nothing known but the connection id (tests).
     #[cfg(test)]
     pub(crate) fn bare(conn_id: u64) -> Self {
-        Self {
-            conn_id,
-            client: None,
-            keep_alive: 0,
-            connected_at: 0,
-        }
+        Self::new(conn_id, None, 0, 0)
+    }
+
+    /// The owning connection's id.
+    pub(crate) fn conn_id(&self) -> u64 {
+        self.conn_id.get()
     }
 }
 
@@ -131,9 +154,9 @@ struct Inner {
     /// [`CREDIT`]s ahead.
     reserved: usize,
     /// When the connection last took from the queue.
-    last_take: Option<Instant>,
+    last_take: Option<Stamp>,
     /// When an offer first found the queue full since the last take.
-    full_since: Option<Instant>,
+    full_since: Option<Stamp>,
     /// Publishers wait for room.
     waiters: bool,
     /// Wakes publishers waiting for room and connections waiting for the
@@ -250,8 +273,10 @@ impl Session {
                 room,
             };
         }
-        let since = *inner.full_since.get_or_insert(now);
-        let since = inner.last_take.map_or(since, |t| t.max(since));
+        let since = *inner.full_since.get_or_insert(self.policy.stamp(now));
+        let since = self
+            .policy
+            .instant(inner.last_take.map_or(since, |t| t.max(since)));
         let stalled = now.saturating_duration_since(since);
         if stalled >= limits.drain_timeout {
             self.kick_slow(&mut inner);
@@ -400,7 +425,7 @@ impl Session {
             return;
         }
         inner.bytes -= taken;
-        inner.last_take = Some(Instant::now());
+        inner.last_take = Some(self.policy.stamp(Instant::now()));
         inner.full_since = None;
         // Waiting publishers are woken once a quarter of the queue is free, not
         // at every take: each then queues a run of messages instead of one, and
@@ -497,7 +522,7 @@ impl Session {
         }
         let inner = self.lock();
         match &inner.link {
-            Some(link) if link.conn_id == conn_id => inner.told,
+            Some(link) if link.conn_id() == conn_id => inner.told,
             _ => Some(Ctrl::TakenOver),
         }
     }
@@ -508,7 +533,7 @@ impl Session {
         inner.link = Some(link);
         inner.told = None;
         self.telling.store(false, Ordering::Release);
-        inner.last_take = Some(Instant::now());
+        inner.last_take = Some(self.policy.stamp(Instant::now()));
         inner.epoch += 1;
         inner.persistent = persistent;
         let attached = inner.attached.take();
@@ -563,7 +588,7 @@ impl Session {
     /// Marks the session offline if `conn_id` still owns it; returns the queue.
     pub(crate) fn detach(&self, conn_id: u64) -> VecDeque<Delivery> {
         let mut inner = self.lock();
-        if inner.link.as_ref().is_some_and(|l| l.conn_id == conn_id) {
+        if inner.link.as_ref().is_some_and(|l| l.conn_id() == conn_id) {
             inner.link = None;
         }
         let queue = self.drain_queue(&mut inner);
@@ -613,7 +638,7 @@ impl Session {
             address: client.map(|c| c.addr()),
             listener: client.map(|c| c.peer().listener().to_owned()),
             keep_alive: link.map(|l| l.keep_alive),
-            connected_at: link.map(|l| l.connected_at),
+            connected_at: link.map(|l| u64::from(l.connected_at)),
             persistent: inner.persistent,
             subscriptions,
             queue_length: inner.queue.len(),
@@ -748,17 +773,18 @@ mod tests {
 
     const DRAIN: Duration = Duration::from_secs(5);
 
-    /// Every client pays for its session: it must not grow (304 bytes with
-    /// an inline `Notify` for room and a semaphore for the owner lock; 320,
+    /// Every client pays for its session: it must not grow (240 bytes while
+    /// its two times were `Option<Instant>`s and its link needed a tag; 304
+    /// with an inline `Notify` for room and a semaphore for the owner lock; 320,
     /// and a 56-byte allocation for the owner lock, before the lock came
     /// inline and the attach notification on demand; 328 before the
     /// subscriptions went into a B-tree). With the `Arc`'s two counts it
-    /// must fit the allocator's 256-byte class.
+    /// must fit the allocator's 224-byte class.
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn a_session_does_not_grow() {
         let size = std::mem::size_of::<Session>();
-        assert!(size <= 240, "Session is {size} bytes");
+        assert!(size <= 208, "Session is {size} bytes");
     }
 
     #[tokio::test]

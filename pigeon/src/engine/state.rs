@@ -54,6 +54,10 @@ pub(crate) struct Engine {
     pub shutdown: CancellationToken,
     pub closed: CancellationToken,
     pub tracker: TaskTracker,
+    /// The runtime its connections run in, known from the first that parks:
+    /// a parked connection resumes there (one handle here instead of one in
+    /// each parked connection).
+    pub runtime: std::sync::OnceLock<tokio::runtime::Handle>,
     /// Connections open over every listener, against `max_connections`.
     pub connections: Arc<super::ConnectionCount>,
     /// The connections' keep-alive deadlines, watched by one task.
@@ -144,6 +148,7 @@ impl Engine {
             shutdown,
             closed: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            runtime: std::sync::OnceLock::new(),
             connections,
             delivery_slots,
             sessions: Mutex::new(HashMap::new()),

@@ -70,12 +70,7 @@ impl Engine {
         let conn_id = self.next_conn_id();
         let id: Arc<str> = Arc::from(format!("\0pigeon/subscriber/{conn_id}"));
         let session = Arc::new(Session::new(id, self.policy.clone()));
-        let link = Link {
-            conn_id,
-            client: None,
-            keep_alive: 0,
-            connected_at: 0,
-        };
+        let link = Link::new(conn_id, None, 0, 0);
         session.attach(link, false);
         if sub.end_when_slow {
             session.mark_unattended();
