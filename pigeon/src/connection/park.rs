@@ -112,13 +112,14 @@ impl Parked {
             acks,
             keep_alive_due,
             park_due,
-            busy,
+            busy: _,
             park_wanted,
         } = conn;
-        // `parkable` saw them empty, and the poll that parks it found nothing
-        // to do after its park deadline came.
+        // `parkable` saw them empty. The park deadline came (none is armed
+        // while `park_wanted` is set, which the parking poll took); `busy`
+        // may have been set since, but the next arming clears it anyway.
         debug_assert!(out.is_empty() && !unflushed && pending.is_none() && acks.is_none());
-        debug_assert!(park_due.is_none() && !busy && !park_wanted);
+        debug_assert!(park_due.is_none() && !park_wanted);
         if out.capacity() > 0 {
             buffers::give_write(out);
         }
