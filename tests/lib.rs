@@ -50,6 +50,19 @@ pub async fn start_with(config: Config) -> BrokerHandle {
         .expect("broker starts")
 }
 
+/// Waits until `n` clients are parked (`park_idle_after`; panics after
+/// [`WAIT`]).
+pub async fn parked(broker: &BrokerHandle, n: u64) {
+    let waited = tokio::time::timeout(WAIT, async {
+        while broker.stats().clients_parked != n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let now = broker.stats().clients_parked;
+    assert!(waited.is_ok(), "{now} clients parked, not {n}");
+}
+
 /// A connected rumqttc v4 client.
 pub struct Mqtt {
     /// The rumqttc handle (publish, subscribe, ...).

@@ -14,8 +14,8 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use pigeon::{BrokerHandle, Config};
-use pigeon_tests::{config, start_with, WAIT};
+use pigeon::Config;
+use pigeon_tests::{config, parked, start_with};
 
 /// Live blocks by requested size, in 8-byte steps (the last counts the rest).
 const BUCKETS: usize = 129;
@@ -81,17 +81,6 @@ async fn open(addr: std::net::SocketAddr, first: usize, n: usize) -> Vec<TcpStre
     })
     .await
     .expect("connects")
-}
-
-async fn parked(broker: &BrokerHandle, n: u64) {
-    let waited = tokio::time::timeout(WAIT, async {
-        while broker.stats().clients_parked != n {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    let now = broker.stats().clients_parked;
-    assert!(waited.is_ok(), "{now} clients parked, not {n}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

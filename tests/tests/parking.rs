@@ -9,7 +9,7 @@ use pigeon::codec::{
     Connect, Packet, Protocol, PubReply, QoS, ReasonCode, Subscribe, SubscribeFilter, Will,
 };
 use pigeon::{BrokerHandle, Config};
-use pigeon_tests::{config, start_with, Mqtt, Raw, WAIT};
+use pigeon_tests::{config, parked, start_with, Mqtt, Raw, WAIT};
 
 /// Parks clients idle for 50 ms.
 fn parking() -> Config {
@@ -17,18 +17,6 @@ fn parking() -> Config {
         park_idle_after: Duration::from_millis(50),
         ..config()
     }
-}
-
-/// Waits until `n` clients are parked (panics after [`WAIT`]).
-async fn parked(broker: &BrokerHandle, n: u64) {
-    let waited = tokio::time::timeout(WAIT, async {
-        while broker.stats().clients_parked != n {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    let now = broker.stats().clients_parked;
-    assert!(waited.is_ok(), "{now} clients parked, not {n}");
 }
 
 fn v5(id: &str) -> Connect {
