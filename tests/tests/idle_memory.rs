@@ -56,31 +56,28 @@ fn snapshot() -> (i64, Vec<i64>) {
 }
 
 /// Opens `n` MQTT 3.1.1 connections with plain std sockets (they cost the
-/// test no heap of their own) and waits for each CONNACK.
-fn connect(addr: std::net::SocketAddr, first: usize, n: usize, into: &mut Vec<TcpStream>) {
-    for i in first..first + n {
-        let mut s = TcpStream::connect(addr).expect("connects");
-        let mut packet = [
-            0x10, 17, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 5, b'm', 0, 0, 0, 0,
-        ];
-        packet[15..19].copy_from_slice(format!("{i:04}").as_bytes());
-        s.write_all(&packet).expect("sends CONNECT");
-        let mut connack = [0u8; 4];
-        s.read_exact(&mut connack).expect("reads CONNACK");
-        assert_eq!(connack, [0x20, 2, 0, 0], "client {i} accepted");
-        into.push(s);
-    }
-}
-
-/// [`connect`] on a thread of its own: the broker's runtime goes on.
+/// test no heap of their own) and waits for each CONNACK, on a thread of its
+/// own: the broker's runtime goes on.
 async fn open(addr: std::net::SocketAddr, first: usize, n: usize) -> Vec<TcpStream> {
-    tokio::task::spawn_blocking(move || {
+    let connect = move || {
         let mut sockets = Vec::with_capacity(n);
-        connect(addr, first, n, &mut sockets);
+        for i in first..first + n {
+            let mut s = TcpStream::connect(addr).expect("connects");
+            let mut packet = [
+                0x10, 17, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 5, b'm', 0, 0, 0, 0,
+            ];
+            packet[15..19].copy_from_slice(format!("{i:04}").as_bytes());
+            s.write_all(&packet).expect("sends CONNECT");
+            let mut connack = [0u8; 4];
+            s.read_exact(&mut connack).expect("reads CONNACK");
+            assert_eq!(connack, [0x20, 2, 0, 0], "client {i} accepted");
+            sockets.push(s);
+        }
         sockets
-    })
-    .await
-    .expect("connects")
+    };
+    tokio::task::spawn_blocking(connect)
+        .await
+        .expect("connects")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,7 +32,9 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use bytes::BytesMut;
 
-use super::{buffers, protocol, reader, ByteStream, Connection, Rare, Reader, Slots};
+use pigeon_codec::MqttCodec;
+
+use super::{protocol, ByteStream, Connection, Rare, Reader, Slots};
 use crate::{
     engine::{Due, Engine, Owner, Session},
     hooks::Client,
@@ -77,8 +79,10 @@ pub(super) struct Parked {
     session: Arc<Session>,
     owner: Option<Owner>,
     conn_id: u64,
-    reader: reader::Asleep,
-    /// Bytes read that the broker's counters have not taken yet.
+    codec: MqttCodec,
+    /// Bytes read that the broker's counters have not taken yet (kept
+    /// beside the other `u32`s: inside a struct with the codec, it would
+    /// take a word of padding).
     count: u32,
     mqtt: protocol::State,
     rare: Option<Box<Rare>>,
@@ -115,23 +119,21 @@ impl Parked {
             busy: _,
             park_wanted,
         } = conn;
-        // `parkable` saw them empty. The park deadline came (none is armed
+        // `parkable` saw them empty, and the poll that found nothing to do
+        // gave the write buffer back. The park deadline came (none is armed
         // while `park_wanted` is set, which the parking poll took); `busy`
         // may have been set since, but the next arming clears it anyway.
-        debug_assert!(out.is_empty() && !unflushed && pending.is_none() && acks.is_none());
+        debug_assert!(out.capacity() == 0 && !unflushed && pending.is_none() && acks.is_none());
         debug_assert!(park_due.is_none() && !park_wanted);
-        if out.capacity() > 0 {
-            buffers::give_write(out);
-        }
         let token = engine.tracker.token();
-        let (reader, count) = reader.into_asleep();
+        let (codec, count) = reader.into_parts();
         Self {
             engine,
             client,
             session,
             owner,
             conn_id,
-            reader,
+            codec,
             count,
             mqtt,
             rare,
@@ -160,7 +162,7 @@ impl Parked {
             session: self.session,
             owner: self.owner,
             conn_id: self.conn_id,
-            reader: Reader::wake(self.reader, self.count, io),
+            reader: Reader::from_parts(self.codec, self.count, io),
             out: BytesMut::new(),
             unflushed: false,
             mqtt: self.mqtt,

@@ -25,13 +25,6 @@ const READ_CAPACITY: usize = buffers::READ;
 /// A read into an empty buffer goes through this much stack first.
 const SCRATCH: usize = 2 * 1024;
 
-/// A parked connection's reader: see [`Reader::into_asleep`]. Its byte
-/// count is kept apart, beside the parked connection's other `u32`s (inside,
-/// it would take a word of padding).
-pub(crate) struct Asleep {
-    codec: MqttCodec,
-}
-
 /// Decodes packets from a client's stream (which it owns: the connection
 /// writes through [`Reader::get_mut`]).
 pub(crate) struct Reader {
@@ -91,17 +84,18 @@ impl Reader {
     /// stream taken ([`Reader::take_tcp`]): its codec and byte count. The
     /// stream's box and the empty buffer are 48 bytes every parked client
     /// would keep for nothing.
-    pub(crate) fn into_asleep(self) -> (Asleep, u32) {
+    pub(crate) fn into_parts(self) -> (MqttCodec, u32) {
         debug_assert!(self.is_drained(), "a reader with bytes parks");
-        (Asleep { codec: self.codec }, self.count)
+        (self.codec, self.count)
     }
 
-    /// The reader of a parked connection again, reading `io` (or, if its
-    /// socket could not be watched again, the end of the stream).
-    pub(crate) fn wake(asleep: Asleep, count: u32, io: Option<ByteStream>) -> Self {
+    /// The reader of a parked connection again ([`Reader::into_parts`]),
+    /// reading `io` (or, if its socket could not be watched again, the end
+    /// of the stream).
+    pub(crate) fn from_parts(codec: MqttCodec, count: u32, io: Option<ByteStream>) -> Self {
         Self {
             io: io.unwrap_or_else(|| Box::new(Gone)),
-            codec: asleep.codec,
+            codec,
             buf: BytesMut::new(),
             eof: false,
             count,

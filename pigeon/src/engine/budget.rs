@@ -39,7 +39,7 @@ impl QueuePolicy {
     /// `at`, as sessions keep it (to the millisecond below).
     pub(crate) fn stamp(&self, at: Instant) -> Stamp {
         let ms = at.saturating_duration_since(self.origin).as_millis();
-        Stamp::MIN.saturating_add(u64::try_from(ms).unwrap_or(u64::MAX - 1))
+        Stamp::MIN.saturating_add(u64::try_from(ms).unwrap_or(u64::MAX))
     }
 
     /// The time `stamp` stands for.

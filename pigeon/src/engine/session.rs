@@ -273,7 +273,9 @@ impl Session {
                 room,
             };
         }
-        let since = *inner.full_since.get_or_insert(self.policy.stamp(now));
+        let since = *inner
+            .full_since
+            .get_or_insert_with(|| self.policy.stamp(now));
         let since = self
             .policy
             .instant(inner.last_take.map_or(since, |t| t.max(since)));
