@@ -5,8 +5,15 @@
 //! this pins the part of it the broker's own data structures make, and says
 //! which blocks it is made of when it grows. (730 B now: the client id and
 //! the parked connection's slots, 24 B each; the `Client`, 112; the session
-//! and the parked connection, 224 each; a share of a keep-alive B-tree node
-//! and of two hash tables.)
+//! and the parked connection, 224 each; a share of the keep-alive ring and
+//! of two hash tables.)
+//!
+//! It also pins where those blocks are: none in the allocator's classes of
+//! the blocks a connection frees when it parks (its task and socket
+//! registration, 256 bytes; its `Connection` box, 320). A block kept there
+//! keeps the slab of freed ones around it from being returned: the
+//! keep-alive B-tree's leaves (280 bytes) did that, and cost 410 bytes of
+//! RSS per idle client at 10,000 (`bench/connections.sh`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
@@ -115,6 +122,14 @@ async fn an_idle_parked_client_costs_under_800_bytes_of_heap() {
         }
     }
     println!("heap per parked client: {per_client:.0} B\n{blocks}");
+    // jemalloc's 256- and 320-byte classes: requests of 225 to 320 bytes.
+    let freed_classes: f64 = (bucket(225)..=bucket(320))
+        .map(|i| (live1[i] - live0[i]) as f64 / more as f64)
+        .sum();
+    assert!(
+        freed_classes < 0.05,
+        "an idle client keeps {freed_classes:.2} blocks of 225-320 B, the classes parking frees:\n{blocks}"
+    );
     assert!(
         per_client <= 800.0,
         "an idle client costs {per_client:.0} B of heap:\n{blocks}"

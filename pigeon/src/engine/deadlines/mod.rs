@@ -11,8 +11,9 @@
 //! that was, through the same flag deliveries use ([`Session::wake`]); a woken
 //! connection compares its own deadline with `passed`, one relaxed load.
 
+mod table;
+
 use std::{
-    collections::BTreeMap,
     num::NonZeroU64,
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -25,9 +26,7 @@ use tokio::{sync::Notify, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::Session;
-
-/// A deadline, in milliseconds since the watch's origin.
-type Millis = u64;
+use table::{Millis, Table};
 
 /// An armed deadline, as a connection keeps it: never 0, so that an
 /// `Option` of it is one word.
@@ -40,7 +39,7 @@ pub(crate) struct Deadlines {
     origin: Instant,
     /// By deadline, then connection id (unique, so each connection's entry is
     /// its own and it can take it back).
-    armed: Mutex<BTreeMap<(Millis, u64), Weak<Session>>>,
+    armed: Mutex<Table<Weak<Session>>>,
     /// Every deadline up to this one has been woken.
     passed: AtomicU64,
     /// An earlier deadline than the one the task sleeps until was armed.
@@ -55,7 +54,7 @@ impl Deadlines {
     pub(crate) fn new(shutdown: CancellationToken) -> Self {
         Self {
             origin: Instant::now(),
-            armed: Mutex::new(BTreeMap::new()),
+            armed: Mutex::new(Table::new()),
             passed: AtomicU64::new(0),
             sooner: Notify::new(),
             started: Once::new(),
@@ -63,7 +62,7 @@ impl Deadlines {
         }
     }
 
-    fn armed(&self) -> MutexGuard<'_, BTreeMap<(Millis, u64), Weak<Session>>> {
+    fn armed(&self) -> MutexGuard<'_, Table<Weak<Session>>> {
         // A map of plain entries stays consistent if a holder panicked.
         self.armed.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -85,10 +84,8 @@ impl Deadlines {
             .unwrap_or(u64::MAX)
             .max(1);
         let mut armed = self.armed();
-        let earliest = armed
-            .first_key_value()
-            .is_none_or(|(&(first, _), _)| ms < first);
-        armed.insert((ms, conn_id), std::sync::Arc::downgrade(session));
+        let earliest = armed.first().is_none_or(|first| ms < first);
+        armed.insert(ms, conn_id, std::sync::Arc::downgrade(session));
         drop(armed);
         if earliest {
             // A permit if the task is not waiting yet: it looks again.
@@ -99,7 +96,7 @@ impl Deadlines {
 
     /// Takes back a deadline that has not come (a connection that ends).
     pub(crate) fn disarm(&self, deadline: Due, conn_id: u64) {
-        self.armed().remove(&(deadline.get(), conn_id));
+        self.armed().remove(deadline.get(), conn_id);
     }
 
     /// Whether `deadline` has come (its session was woken, or is being).
@@ -110,7 +107,7 @@ impl Deadlines {
     /// Sleeps until the earliest deadline, wakes what is due, until shutdown.
     async fn watch(self: std::sync::Arc<Self>) {
         loop {
-            let next = self.armed().first_key_value().map(|(&(ms, _), _)| ms);
+            let next = self.armed().first();
             let wait = async {
                 match next {
                     Some(ms) => tokio::time::sleep_until(self.at(ms)).await,
@@ -134,13 +131,9 @@ impl Deadlines {
     /// woken connection sees its deadline passed.
     fn wake_due(&self) {
         let now = self.now();
-        let due = {
-            let mut armed = self.armed();
-            let later = armed.split_off(&(now + 1, 0));
-            std::mem::replace(&mut *armed, later)
-        };
+        let due = self.armed().take_due(now);
         self.passed.fetch_max(now, Ordering::AcqRel);
-        for session in due.into_values().filter_map(|s| s.upgrade()) {
+        for session in due.into_iter().filter_map(|s| s.upgrade()) {
             session.wake();
         }
     }
