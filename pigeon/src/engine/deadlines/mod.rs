@@ -183,6 +183,17 @@ mod tests {
         }
     }
 
+    /// 24 bytes an entry, so a ring's blocks (4, 8, 16… entries) are 96,
+    /// 192, 384… bytes: never the 256- and 320-byte classes that parking
+    /// frees (see `table`).
+    #[test]
+    fn an_entry_is_three_words() {
+        assert_eq!(
+            std::mem::size_of::<(Millis, u64, Option<Weak<Session>>)>(),
+            24
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn each_session_is_woken_at_its_deadline_and_not_before() {
         let deadlines = Arc::new(Deadlines::new(CancellationToken::new()));

@@ -21,9 +21,81 @@ const BUCKET_SHIFT: u32 = 10;
 
 /// Deadlines with a value each, keyed by (deadline, id); ids are unique.
 pub(super) struct Table<V> {
-    /// By `deadline >> BUCKET_SHIFT`; each ring sorted by (deadline, id) and
-    /// never empty.
-    buckets: BTreeMap<u64, VecDeque<(Millis, u64, V)>>,
+    /// By `deadline >> BUCKET_SHIFT`; never an empty ring.
+    buckets: BTreeMap<u64, Ring<V>>,
+}
+
+/// A bucket's entries, sorted by (deadline, id). A removed entry stays as a
+/// gap (`None`) until it comes to the front or gaps are half the ring: taking
+/// one out of the middle would move half the ring (a burst of 10,000 clients
+/// that connected together leaves together, and each would move 60 KB).
+struct Ring<V> {
+    entries: VecDeque<(Millis, u64, Option<V>)>,
+    /// How many entries are gaps; the front never is.
+    gaps: usize,
+}
+
+impl<V> Ring<V> {
+    fn new() -> Self {
+        Self {
+            entries: VecDeque::new(),
+            gaps: 0,
+        }
+    }
+
+    fn insert(&mut self, ms: Millis, id: u64, value: V) {
+        let key = (ms, id);
+        // Deadlines are mostly armed in order: then it goes at the back.
+        let at = match self.entries.back() {
+            Some(&(m, i, _)) if (m, i) > key => {
+                self.entries.partition_point(|&(m, i, _)| (m, i) < key)
+            }
+            _ => self.entries.len(),
+        };
+        self.entries.insert(at, (ms, id, Some(value)));
+    }
+
+    fn remove(&mut self, ms: Millis, id: u64) -> Option<V> {
+        let at = self
+            .entries
+            .binary_search_by(|&(m, i, _)| (m, i).cmp(&(ms, id)))
+            .ok()?;
+        let value = self.entries.get_mut(at)?.2.take()?;
+        self.gaps += 1;
+        if self.gaps * 2 > self.entries.len() {
+            self.entries.retain(|(_, _, v)| v.is_some());
+            self.gaps = 0;
+        }
+        self.close_front();
+        Some(value)
+    }
+
+    /// Takes out the next entry due by `now`, if there is one.
+    fn pop_due(&mut self, now: Millis) -> Option<V> {
+        let (ms, _, _) = self.entries.front()?;
+        if *ms > now {
+            return None;
+        }
+        let (_, _, value) = self.entries.pop_front()?;
+        self.close_front();
+        value
+    }
+
+    /// Drops the gaps at the front, so that it is a live entry.
+    fn close_front(&mut self) {
+        while self.entries.front().is_some_and(|(_, _, v)| v.is_none()) {
+            self.entries.pop_front();
+            self.gaps -= 1;
+        }
+    }
+
+    fn first(&self) -> Option<Millis> {
+        self.entries.front().map(|&(ms, _, _)| ms)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
 
 impl<V> Table<V> {
@@ -36,24 +108,22 @@ impl<V> Table<V> {
     /// The earliest deadline.
     pub(super) fn first(&self) -> Option<Millis> {
         let (_, ring) = self.buckets.first_key_value()?;
-        ring.front().map(|&(ms, _, _)| ms)
+        ring.first()
     }
 
     pub(super) fn insert(&mut self, ms: Millis, id: u64, value: V) {
-        let ring = self.buckets.entry(ms >> BUCKET_SHIFT).or_default();
-        // Deadlines are mostly armed in order: the search ends at the back.
-        let at = ring.partition_point(|&(m, i, _)| (m, i) < (ms, id));
-        ring.insert(at, (ms, id, value));
+        let ring = self
+            .buckets
+            .entry(ms >> BUCKET_SHIFT)
+            .or_insert_with(Ring::new);
+        ring.insert(ms, id, value);
     }
 
     /// Takes the entry of (`ms`, `id`) out, if it is there.
     pub(super) fn remove(&mut self, ms: Millis, id: u64) -> Option<V> {
         let bucket = ms >> BUCKET_SHIFT;
         let ring = self.buckets.get_mut(&bucket)?;
-        let at = ring
-            .binary_search_by(|&(m, i, _)| (m, i).cmp(&(ms, id)))
-            .ok()?;
-        let (_, _, value) = ring.remove(at)?;
+        let value = ring.remove(ms, id)?;
         if ring.is_empty() {
             self.buckets.remove(&bucket);
         }
@@ -66,10 +136,8 @@ impl<V> Table<V> {
         let mut due = Vec::new();
         while let Some(mut first) = self.buckets.first_entry() {
             let ring = first.get_mut();
-            while ring.front().is_some_and(|&(ms, _, _)| ms <= now) {
-                if let Some((_, _, value)) = ring.pop_front() {
-                    due.push(value);
-                }
+            while let Some(value) = ring.pop_due(now) {
+                due.push(value);
             }
             if !ring.is_empty() {
                 break;
@@ -82,6 +150,12 @@ impl<V> Table<V> {
     #[cfg(test)]
     pub(super) fn is_empty(&self) -> bool {
         self.buckets.is_empty()
+    }
+
+    /// Entries held, gaps included.
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.buckets.values().map(|r| r.entries.len()).sum()
     }
 }
 
@@ -142,5 +216,24 @@ mod tests {
             assert_eq!(table.remove(ms, k), Some((ms, k)));
         }
         assert_eq!(table.take_due(u64::MAX), kept);
+    }
+
+    #[test]
+    fn removed_entries_do_not_pile_up() {
+        let mut table = Table::new();
+        for k in 0..1000u64 {
+            table.insert(100 + k, k, k);
+        }
+        // Everything but the first and last, out of the middle.
+        for k in 1..999u64 {
+            assert_eq!(table.remove(100 + k, k), Some(k));
+            assert!(table.held() <= 2 * (1000 - k as usize) + 2, "after {k}");
+        }
+        assert_eq!(table.first(), Some(100));
+        assert_eq!(table.remove(100, 0), Some(0));
+        assert_eq!(table.first(), Some(1099), "the gaps before it are gone");
+        assert_eq!(table.held(), 1);
+        assert_eq!(table.take_due(1099), vec![999]);
+        assert!(table.is_empty());
     }
 }
