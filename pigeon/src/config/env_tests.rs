@@ -117,7 +117,7 @@ fn pigeon_config_names_the_file_when_there_is_no_config_flag() {
     // --config wins over the variable; the variable is no unknown option.
     let cli = Cli::parse_from(["pigeon", "--config", other.to_str().unwrap()]);
     let config = cli.into_config_with_env(named).unwrap();
-    assert_eq!((config.queue_limit, config.max_inflight), (9, 100));
+    assert_eq!((config.queue_limit, config.max_inflight), (9, 512));
     // A file it names must exist, and the error names it.
     let missing = file.with_file_name("missing.toml");
     let error = Cli::parse_from(["pigeon"])

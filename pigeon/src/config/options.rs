@@ -131,7 +131,7 @@ pub struct Options {
     #[cfg_attr(feature = "cli", arg(long, value_name = "MS"))]
     pub drain_timeout: Option<u64>,
 
-    /// Unacknowledged QoS 1/2 messages in flight to one client, 1..=65535 [default: 100]
+    /// Unacknowledged QoS 1/2 messages in flight to one client, 1..=65535 [default: 512]
     #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub max_inflight: Option<u16>,
 
