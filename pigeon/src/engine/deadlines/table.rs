@@ -47,11 +47,20 @@ impl<V> Ring<V> {
         let key = (ms, id);
         // Deadlines are mostly armed in order: then it goes at the back.
         let at = match self.entries.back() {
-            Some(&(m, i, _)) if (m, i) > key => {
+            Some(&(m, i, _)) if (m, i) >= key => {
                 self.entries.partition_point(|&(m, i, _)| (m, i) < key)
             }
             _ => self.entries.len(),
         };
+        // One entry per key, as in a map: a key armed again (its gap, or its
+        // entry) takes the new value.
+        if let Some(entry) = self.entries.get_mut(at).filter(|e| (e.0, e.1) == key) {
+            if entry.2.is_none() {
+                self.gaps -= 1;
+            }
+            entry.2 = Some(value);
+            return;
+        }
         self.entries.insert(at, (ms, id, Some(value)));
     }
 
@@ -234,6 +243,22 @@ mod tests {
         assert_eq!(table.first(), Some(1099), "the gaps before it are gone");
         assert_eq!(table.held(), 1);
         assert_eq!(table.take_due(1099), vec![999]);
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn a_key_armed_again_has_one_entry_with_the_new_value() {
+        let mut table = Table::new();
+        table.insert(50, 1, 'a');
+        table.insert(60, 2, 'b');
+        table.insert(60, 2, 'c');
+        assert_eq!(table.held(), 2, "replaced in place");
+        assert_eq!(table.remove(60, 2), Some('c'));
+        table.insert(60, 2, 'd');
+        assert_eq!(table.held(), 2, "its gap taken again");
+        assert_eq!(table.remove(60, 2), Some('d'));
+        assert_eq!(table.remove(60, 2), None);
+        assert_eq!(table.take_due(100), vec!['a']);
         assert!(table.is_empty());
     }
 }
