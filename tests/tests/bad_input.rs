@@ -179,6 +179,11 @@ async fn a_client_that_stops_reading_is_disconnected_and_memory_stays_bounded() 
         max_queued_bytes: 1 << 20,
         max_queued_bytes_total: budget,
         drain_timeout: Duration::from_millis(500),
+        // What is in flight is written to the socket at once: 100 messages of
+        // 4 KiB fit in loopback's socket buffers with the DISCONNECT after
+        // them; the default 512 (2 MiB) do not, and a client that reads
+        // nothing cannot be told anything once its buffers are full.
+        max_inflight: 100,
         ..config()
     })
     .await;
