@@ -152,6 +152,26 @@ pub(crate) fn encode_limited(
             return publish::write_plain_publish(p, protocol, body?, max, dst);
         }
     }
+    if let Some(bare) = bare_reply_bytes(packet, protocol) {
+        if bare.len() > max {
+            return Err(EncodeError::PacketTooLarge {
+                size: bare.len(),
+                max,
+            });
+        }
+        dst.extend_from_slice(&bare);
+        return Ok(());
+    }
+    encode_sized(packet, protocol, max, dst)
+}
+
+/// Any packet, sized first (two passes over its fields), then written.
+fn encode_sized(
+    packet: &Packet,
+    protocol: Protocol,
+    max: usize,
+    dst: &mut BytesMut,
+) -> Result<(), EncodeError> {
     let protocol = effective_protocol(packet, protocol);
     if matches!(packet, Packet::Auth(_)) && !protocol.is_v5() {
         return Err(EncodeError::UnsupportedPacket(PacketType::Auth));
@@ -170,6 +190,21 @@ pub(crate) fn encode_limited(
     w.var_int(body as u32);
     emit_body(packet, protocol, &mut w);
     Ok(())
+}
+
+/// The four bytes of an acknowledgement that holds only its packet id (every
+/// 3.x one, and a successful 5.0 one without properties), as `emit_body`
+/// would write them: the broker sends one per QoS 1 message it receives, and
+/// sizing it first, as other packets are, cost more than the rest of sending it.
+fn bare_reply_bytes(packet: &Packet, protocol: Protocol) -> Option<[u8; 4]> {
+    let reply = match packet {
+        Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => r,
+        _ => return None,
+    };
+    let bare = !protocol.is_v5()
+        || (reply.reason_code == crate::ReasonCode::Success && reply.properties.is_empty());
+    let [high, low] = reply.packet_id.to_be_bytes();
+    bare.then(|| [header::first_byte(packet), 2, high, low])
 }
 
 /// The exact number of bytes `encode` writes for `packet`, fixed header included.

@@ -464,3 +464,56 @@ fn emptied_publish_properties_compare_as_none_and_shrink() {
     assert!(!props.is_allocated());
     assert!(!BoxedPublishProperties::from(PublishProperties::default()).is_allocated());
 }
+
+/// The four bytes written for a bare acknowledgement are what sizing and
+/// writing it field by field gives, in every version, for every code and
+/// with or without properties (only the bare ones take the short way).
+#[test]
+fn bare_acknowledgements_are_written_as_the_general_encoder_writes_them() {
+    let mut with_text = PubReply::with_reason(7, ReasonCode::Success);
+    with_text.properties.reason_string = Some("why".into());
+    let replies = [
+        PubReply::new(1),
+        PubReply::new(0xBEEF),
+        PubReply::with_reason(2, ReasonCode::NoMatchingSubscribers),
+        PubReply::with_reason(3, ReasonCode::QuotaExceeded),
+        PubReply::with_reason(4, ReasonCode::PacketIdentifierNotFound),
+        with_text,
+    ];
+    let wraps: [fn(PubReply) -> Packet; 4] = [
+        Packet::PubAck,
+        Packet::PubRec,
+        Packet::PubRel,
+        Packet::PubComp,
+    ];
+    for protocol in [Protocol::V3_1, Protocol::V3_1_1, Protocol::V5] {
+        for wrap in wraps {
+            for reply in &replies {
+                let packet = wrap(reply.clone());
+                let (mut fast, mut general) = (BytesMut::new(), BytesMut::new());
+                let fast = encode_limited(&packet, protocol, usize::MAX, &mut fast).map(|()| fast);
+                let general =
+                    encode_sized(&packet, protocol, usize::MAX, &mut general).map(|()| general);
+                // A code the packet cannot carry in 5.0 fails either way.
+                assert_eq!(
+                    format!("{fast:?}"),
+                    format!("{general:?}"),
+                    "{packet:?} in {protocol:?}"
+                );
+            }
+        }
+    }
+    let mut out = BytesMut::new();
+    encode(
+        &Packet::PubRel(PubReply::new(0x1234)),
+        Protocol::V3_1_1,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(&out[..], [0x62, 0x02, 0x12, 0x34]);
+    let too_small = encode_limited(&Packet::PubAck(PubReply::new(1)), Protocol::V5, 3, &mut out);
+    assert!(matches!(
+        too_small,
+        Err(EncodeError::PacketTooLarge { size: 4, max: 3 })
+    ));
+}
