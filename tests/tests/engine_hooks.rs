@@ -60,6 +60,10 @@ impl Gate {
         if packet.topic == "bbb" {
             packet.payload = "overwrite packet payload".into();
         }
+        if packet.topic == "to-wildcard" {
+            // Not a topic name a message may have.
+            packet.topic = "a/+/b".into();
+        }
         Ok(())
     }
 
@@ -246,6 +250,37 @@ async fn authorize_publish_rewrites_or_refuses_per_protocol_version() {
     eventually(&log, "client_error v3 wrong topic").await;
 
     // Nothing refused reached the watcher.
+    sub.send(Packet::PingReq).await;
+    assert!(matches!(sub.recv().await, Some(Packet::PingResp)));
+    app.close().await;
+}
+
+/// A handler that rewrites the topic into one no message may have ends the
+/// connection with 0x90 Topic Name Invalid; nothing is delivered, and other
+/// clients are served on.
+#[tokio::test]
+async fn authorize_publish_rewriting_an_invalid_topic_closes_with_0x90() {
+    let (app, _log) = app().await;
+    let addr = app.local_addr();
+    let (mut sub, _) = Raw::connect(addr, Raw::connect_packet("watcher-90", true)).await;
+    sub.send(Packet::Subscribe(Subscribe::new(
+        1,
+        vec![SubscribeFilter::new("#", QoS::AtMostOnce)],
+    )))
+    .await;
+    assert!(matches!(sub.recv().await, Some(Packet::SubAck(_))));
+
+    let (mut v5, _) = Raw::connect(addr, Connect::new(Protocol::V5, "rewriter")).await;
+    let mut p = Publish::new("to-wildcard", QoS::AtLeastOnce, "x");
+    p.packet_id = 1;
+    v5.send(Packet::Publish(p)).await;
+    let seen = v5.closed().await;
+    assert!(
+        matches!(&seen[..], [Packet::Disconnect(d)] if d.reason_code == ReasonCode::TopicNameInvalid),
+        "{seen:?}"
+    );
+
+    // The watcher got nothing, and is still served.
     sub.send(Packet::PingReq).await;
     assert!(matches!(sub.recv().await, Some(Packet::PingResp)));
     app.close().await;

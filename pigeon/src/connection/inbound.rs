@@ -159,12 +159,6 @@ impl Connection {
             self.acknowledge(qos, packet_id, code, text);
             return Ok(());
         }
-        if !pigeon_codec::topic::valid_topic_name(&publish.topic) {
-            return Err(Exit::Violation(
-                ReasonCode::TopicNameInvalid,
-                "authorize_publish produced an invalid topic".into(),
-            ));
-        }
         self.route(publish)
     }
 
@@ -206,6 +200,14 @@ impl Connection {
         let decision = Box::pin(self.authorize_publish(publish)).await;
         let allowed = matches!(decision, Ok(None));
         self.engine.stats.authorization.count(allowed);
+        // Checked here, not for every PUBLISH: the decoder refused invalid
+        // names, and only a handler can have rewritten this one since.
+        if allowed && !pigeon_codec::topic::valid_topic_name(&publish.topic) {
+            return Err(Exit::Violation(
+                ReasonCode::TopicNameInvalid,
+                "authorize_publish produced an invalid topic".into(),
+            ));
+        }
         decision
     }
 
@@ -234,8 +236,7 @@ impl Connection {
     /// A PUBLISH the ACL refuses is dropped silently (Mosquitto does the
     /// same), yet acknowledged so that the client does not resend it forever.
     fn check_acl(&self, publish: &Publish) -> Option<Refusal> {
-        let acl = self.engine.acl.load();
-        let acl = acl.as_deref()?;
+        let acl = self.engine.acl()?;
         if acl.can_publish(
             &self.session.client_id,
             self.client.username(),

@@ -128,7 +128,7 @@ impl Connection {
         if plain.contains(['+', '#']) && !config.wildcard_subscription_available {
             return Err(ReasonCode::WildcardSubscriptionsNotSupported);
         }
-        if let Some(acl) = self.engine.acl.load().as_deref() {
+        if let Some(acl) = self.engine.acl() {
             if !acl.can_subscribe(&self.session.client_id, self.client.username(), plain) {
                 return Err(ReasonCode::NotAuthorized);
             }
