@@ -72,6 +72,37 @@ impl MqttCodec {
         publish.write(protocol, self.max_outgoing, dst)
     }
 
+    /// Appends an acknowledgement that holds only its packet id: `kind` is
+    /// `PubAck`, `PubRec`, `PubRel` or `PubComp`. It writes what encoding that
+    /// packet with reason Success and no properties writes, in every version,
+    /// without building one: a broker sends one for each QoS 1 or 2 message.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use pigeon_codec::{MqttCodec, PacketType};
+    ///
+    /// let mut out = BytesMut::new();
+    /// MqttCodec::new(1024).encode_bare_ack(PacketType::PubAck, 7, &mut out).unwrap();
+    /// assert_eq!(&out[..], [0x40, 0x02, 0x00, 0x07]);
+    /// ```
+    pub fn encode_bare_ack(
+        &self,
+        kind: PacketType,
+        packet_id: u16,
+        dst: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        let bytes =
+            super::bare_ack_bytes(kind, packet_id).ok_or(EncodeError::UnsupportedPacket(kind))?;
+        if bytes.len() > self.max_outgoing {
+            return Err(EncodeError::PacketTooLarge {
+                size: bytes.len(),
+                max: self.max_outgoing,
+            });
+        }
+        dst.extend_from_slice(&bytes);
+        Ok(())
+    }
+
     /// The largest packet this side accepts.
     pub fn set_max_incoming(&mut self, max: usize) {
         self.max_incoming = max;

@@ -203,8 +203,20 @@ fn bare_reply_bytes(packet: &Packet, protocol: Protocol) -> Option<[u8; 4]> {
     };
     let bare = !protocol.is_v5()
         || (reply.reason_code == crate::ReasonCode::Success && reply.properties.is_empty());
-    let [high, low] = reply.packet_id.to_be_bytes();
-    bare.then(|| [header::first_byte(packet), 2, high, low])
+    bare.then(|| bare_ack_bytes(packet.packet_type(), reply.packet_id))
+        .flatten()
+}
+
+/// The four bytes of an acknowledgement of `kind` that holds only
+/// `packet_id`; none for a packet type that is no acknowledgement.
+pub(crate) fn bare_ack_bytes(kind: PacketType, packet_id: u16) -> Option<[u8; 4]> {
+    let flags = match kind {
+        PacketType::PubAck | PacketType::PubRec | PacketType::PubComp => 0,
+        PacketType::PubRel => 0b0010,
+        _ => return None,
+    };
+    let [high, low] = packet_id.to_be_bytes();
+    Some([((kind as u8) << 4) | flags, 2, high, low])
 }
 
 /// The exact number of bytes `encode` writes for `packet`, fixed header included.

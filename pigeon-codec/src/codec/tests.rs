@@ -503,7 +503,29 @@ fn bare_acknowledgements_are_written_as_the_general_encoder_writes_them() {
             }
         }
     }
+    let kinds = [
+        PacketType::PubAck,
+        PacketType::PubRec,
+        PacketType::PubRel,
+        PacketType::PubComp,
+    ];
+    for protocol in [Protocol::V3_1, Protocol::V3_1_1, Protocol::V5] {
+        let mut codec = MqttCodec::new(1024);
+        codec.set_protocol(protocol);
+        for (kind, wrap) in kinds.into_iter().zip(wraps) {
+            let (mut bare, mut general) = (BytesMut::new(), BytesMut::new());
+            codec.encode_bare_ack(kind, 0xBEEF, &mut bare).unwrap();
+            let reply = wrap(PubReply::new(0xBEEF));
+            encode_sized(&reply, protocol, usize::MAX, &mut general).unwrap();
+            assert_eq!(bare, general, "{kind:?} in {protocol:?}");
+        }
+    }
+    let codec = MqttCodec::new(1024);
     let mut out = BytesMut::new();
+    assert!(matches!(
+        codec.encode_bare_ack(PacketType::Publish, 1, &mut out),
+        Err(EncodeError::UnsupportedPacket(PacketType::Publish))
+    ));
     encode(
         &Packet::PubRel(PubReply::new(0x1234)),
         Protocol::V3_1_1,
