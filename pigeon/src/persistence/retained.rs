@@ -65,7 +65,7 @@ struct Kept {
     qos: QoS,
     properties: BoxedPublishProperties,
     origin: Option<Arc<str>>,
-    received_at: Instant,
+    received_at: Option<Instant>,
 }
 
 impl Kept {

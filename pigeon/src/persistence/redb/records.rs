@@ -95,9 +95,11 @@ fn decode_packet(bytes: Bytes) -> Result<Packet, String> {
 
 /// The wall-clock time `message` was received.
 fn received_wall(message: &Message) -> SystemTime {
-    SystemTime::now()
-        .checked_sub(message.received_at.elapsed())
-        .unwrap_or(UNIX_EPOCH)
+    // Unstamped (no expiry interval), it was received no later than now.
+    let age = message
+        .received_at
+        .map_or(Duration::ZERO, |at| at.elapsed());
+    SystemTime::now().checked_sub(age).unwrap_or(UNIX_EPOCH)
 }
 
 /// The `Instant` of a wall-clock time in the past (now, if it is not past).
@@ -119,7 +121,11 @@ fn get_message(buf: &mut Bytes) -> Result<Arc<Message>, String> {
     let received = from_unix_ms(get_u64(buf)?);
     let origin = get_opt_str(buf)?.map(Arc::from);
     match decode_packet(std::mem::take(buf))? {
-        Packet::Publish(publish) => Ok(Message::received(publish, origin, instant_of(received))),
+        Packet::Publish(publish) => Ok(Message::received(
+            publish,
+            origin,
+            Some(instant_of(received)),
+        )),
         other => Err(format!(
             "expected a PUBLISH, found {:?}",
             other.packet_type()
