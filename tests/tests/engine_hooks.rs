@@ -207,17 +207,23 @@ async fn authenticate_refusal_and_panic_are_answered_with_connack() {
     app.close().await;
 }
 
-#[tokio::test]
-async fn authorize_publish_rewrites_or_refuses_per_protocol_version() {
-    let (app, log) = app().await;
-    let addr = app.local_addr();
-    let (mut sub, _) = Raw::connect(addr, Raw::connect_packet("watcher", true)).await;
+/// A 3.1.1 client subscribed to everything, to see what gets through.
+async fn watcher(addr: std::net::SocketAddr, id: &str) -> Raw {
+    let (mut sub, _) = Raw::connect(addr, Raw::connect_packet(id, true)).await;
     sub.send(Packet::Subscribe(Subscribe::new(
         1,
         vec![SubscribeFilter::new("#", QoS::AtMostOnce)],
     )))
     .await;
     assert!(matches!(sub.recv().await, Some(Packet::SubAck(_))));
+    sub
+}
+
+#[tokio::test]
+async fn authorize_publish_rewrites_or_refuses_per_protocol_version() {
+    let (app, log) = app().await;
+    let addr = app.local_addr();
+    let mut sub = watcher(addr, "watcher").await;
 
     // Rewritten payload.
     let (mut v3, _) = Raw::connect(addr, Raw::connect_packet("v3", true)).await;
@@ -262,13 +268,7 @@ async fn authorize_publish_rewrites_or_refuses_per_protocol_version() {
 async fn authorize_publish_rewriting_an_invalid_topic_closes_with_0x90() {
     let (app, _log) = app().await;
     let addr = app.local_addr();
-    let (mut sub, _) = Raw::connect(addr, Raw::connect_packet("watcher-90", true)).await;
-    sub.send(Packet::Subscribe(Subscribe::new(
-        1,
-        vec![SubscribeFilter::new("#", QoS::AtMostOnce)],
-    )))
-    .await;
-    assert!(matches!(sub.recv().await, Some(Packet::SubAck(_))));
+    let mut sub = watcher(addr, "watcher-90").await;
 
     let (mut v5, _) = Raw::connect(addr, Connect::new(Protocol::V5, "rewriter")).await;
     let mut p = Publish::new("to-wildcard", QoS::AtLeastOnce, "x");
