@@ -17,7 +17,7 @@ run=${BENCH_RUN:-../shared/bench/run.sh}
 [ -x "$run" ] || { echo "no benchmark at $run (set BENCH_RUN)" >&2; exit 1; }
 if [ $# -eq 0 ]; then
   cargo build --release -q --bin pigeon
-  set -- mosquitto rumqttd "pigeon=cmd:$PWD/target/release/pigeon --host 127.0.0.1 --port \$PORT"
+  set -- mosquitto rumqttd "pigeon=cmd:${CARGO_TARGET_DIR:-$PWD/target}/release/pigeon --host 127.0.0.1 --port \$PORT"
 fi
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 # Its builds and raw results go to /tmp, never into ../shared.
