@@ -93,14 +93,7 @@ impl MqttCodec {
     ) -> Result<(), EncodeError> {
         let bytes =
             super::bare_ack_bytes(kind, packet_id).ok_or(EncodeError::UnsupportedPacket(kind))?;
-        if bytes.len() > self.max_outgoing {
-            return Err(EncodeError::PacketTooLarge {
-                size: bytes.len(),
-                max: self.max_outgoing,
-            });
-        }
-        dst.extend_from_slice(&bytes);
-        Ok(())
+        super::put_bare_ack(bytes, self.max_outgoing, dst)
     }
 
     /// The largest packet this side accepts.

@@ -153,14 +153,7 @@ pub(crate) fn encode_limited(
         }
     }
     if let Some(bare) = bare_reply_bytes(packet, protocol) {
-        if bare.len() > max {
-            return Err(EncodeError::PacketTooLarge {
-                size: bare.len(),
-                max,
-            });
-        }
-        dst.extend_from_slice(&bare);
-        return Ok(());
+        return put_bare_ack(bare, max, dst);
     }
     encode_sized(packet, protocol, max, dst)
 }
@@ -203,8 +196,10 @@ fn bare_reply_bytes(packet: &Packet, protocol: Protocol) -> Option<[u8; 4]> {
     };
     let bare = !protocol.is_v5()
         || (reply.reason_code == crate::ReasonCode::Success && reply.properties.is_empty());
-    bare.then(|| bare_ack_bytes(packet.packet_type(), reply.packet_id))
-        .flatten()
+    if !bare {
+        return None;
+    }
+    bare_ack_bytes(packet.packet_type(), reply.packet_id)
 }
 
 /// The four bytes of an acknowledgement of `kind` that holds only
@@ -217,6 +212,22 @@ pub(crate) fn bare_ack_bytes(kind: PacketType, packet_id: u16) -> Option<[u8; 4]
     };
     let [high, low] = packet_id.to_be_bytes();
     Some([((kind as u8) << 4) | flags, 2, high, low])
+}
+
+/// Appends the bytes of a bare acknowledgement within the peer's `max`.
+pub(crate) fn put_bare_ack(
+    bytes: [u8; 4],
+    max: usize,
+    dst: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    if bytes.len() > max {
+        return Err(EncodeError::PacketTooLarge {
+            size: bytes.len(),
+            max,
+        });
+    }
+    dst.extend_from_slice(&bytes);
+    Ok(())
 }
 
 /// The exact number of bytes `encode` writes for `packet`, fixed header included.

@@ -10,7 +10,7 @@ use std::{
 use futures_util::FutureExt;
 use tokio::time::Instant;
 
-use pigeon_codec::{Disconnect, Packet, PacketType, PubReply, Publish, QoS, ReasonCode};
+use pigeon_codec::{Disconnect, Packet, PubReply, Publish, QoS, ReasonCode};
 
 use super::{
     protocol::{acks::bare_ack, PubRecAnswer},
@@ -491,14 +491,7 @@ impl Connection {
     /// whatever decided it (routed, refused, or a QoS 2 resend): an ack that
     /// must wait for something (e.g. a disk commit) waits here.
     fn acknowledge(&mut self, qos: QoS, packet_id: u16, code: ReasonCode, text: Option<String>) {
-        // Success (and any 3.x ack) carries only the packet id (a reason
-        // string comes only with an error): written so, with no packet built.
-        if code == ReasonCode::Success || !self.mqtt.v5() {
-            let kind = match qos {
-                QoS::AtMostOnce => return,
-                QoS::AtLeastOnce => PacketType::PubAck,
-                QoS::ExactlyOnce => PacketType::PubRec,
-            };
+        if let Some(kind) = self.mqtt.bare_publish_ack(qos, code) {
             self.take_out_buffer();
             let codec = self.reader.codec();
             super::written(codec.encode_bare_ack(kind, packet_id, &mut self.out));

@@ -2,7 +2,7 @@
 //! the decisions of the QoS 1/2 flows, with the spec's answers to unknown
 //! packet ids. The connection writes the packets these return.
 
-use pigeon_codec::{Packet, PubReply, QoS, ReasonCode};
+use pigeon_codec::{Packet, PacketType, PubReply, QoS, ReasonCode};
 
 use super::State;
 use crate::model::Inflight;
@@ -61,6 +61,22 @@ impl State {
             self.not_found()
         };
         PubReply::with_reason(packet_id, code)
+    }
+
+    /// The kind of the PUBACK / PUBREC for an incoming PUBLISH of `qos` when
+    /// it carries nothing but its packet id (every 3.x one, and success in
+    /// 5.0, whose reason string is dropped), for the codec to write without a
+    /// packet built; none for QoS 0, or for an ack [`State::publish_ack`]
+    /// must build.
+    pub(crate) fn bare_publish_ack(&self, qos: QoS, code: ReasonCode) -> Option<PacketType> {
+        if self.version.is_v5() && code != ReasonCode::Success {
+            return None;
+        }
+        match qos {
+            QoS::AtMostOnce => None,
+            QoS::AtLeastOnce => Some(PacketType::PubAck),
+            QoS::ExactlyOnce => Some(PacketType::PubRec),
+        }
     }
 
     /// The PUBACK / PUBREC for an incoming PUBLISH of `qos` (none for QoS 0).
@@ -212,6 +228,28 @@ mod tests {
         assert_eq!(
             s.on_pubrel(4).reason_code,
             ReasonCode::PacketIdentifierNotFound
+        );
+    }
+
+    #[test]
+    fn bare_publish_acks_are_the_ones_with_only_a_packet_id() {
+        let (v5, v3) = (state(Protocol::V5), state(Protocol::V3_1_1));
+        let (ok, none) = (ReasonCode::Success, ReasonCode::NoMatchingSubscribers);
+        assert_eq!(
+            v5.bare_publish_ack(QoS::AtLeastOnce, ok),
+            Some(PacketType::PubAck)
+        );
+        assert_eq!(
+            v5.bare_publish_ack(QoS::ExactlyOnce, ok),
+            Some(PacketType::PubRec)
+        );
+        assert_eq!(v5.bare_publish_ack(QoS::AtLeastOnce, none), None);
+        assert_eq!(v5.bare_publish_ack(QoS::AtMostOnce, ok), None);
+        // 3.x has no codes: every ack is bare.
+        let quota = ReasonCode::QuotaExceeded;
+        assert_eq!(
+            v3.bare_publish_ack(QoS::AtLeastOnce, quota),
+            Some(PacketType::PubAck)
         );
     }
 
