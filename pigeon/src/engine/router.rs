@@ -3,7 +3,7 @@
 //! the delivery wait for room (backpressure on the publisher) instead of
 //! dropping it; only QoS 0 to a subscriber that is not keeping up is dropped.
 
-use std::sync::Arc;
+use std::{cell::Cell, sync::Arc};
 
 use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteGuard};
 
@@ -18,6 +18,41 @@ use crate::{
     model::{BoxFuture, Delivery, Message},
     persistence::Persistence,
 };
+
+thread_local! {
+    /// This thread's spare vector for a publish's targets.
+    static TARGETS: Cell<Vec<Target<'static>>> = const { Cell::new(Vec::new()) };
+}
+
+/// Spare targets vectors no larger than this are kept (a fan-out to more
+/// subscribers allocates its own).
+const SPARE_TARGETS: usize = 64;
+
+/// An empty vector for a publish's targets: this thread's spare, so that
+/// routing a message allocates none (allocating and freeing one was some
+/// 150 instructions of a QoS 1 message's 4600 in the pairs benchmark).
+fn spare_targets<'a>() -> Vec<Target<'a>> {
+    relifetime(TARGETS.take())
+}
+
+/// Keeps an emptied targets vector as this thread's spare.
+fn give_targets(targets: Vec<Target<'_>>) {
+    if targets.capacity() <= SPARE_TARGETS {
+        TARGETS.set(relifetime(targets));
+    }
+}
+
+/// The same allocation, emptied, for targets borrowed for another lifetime:
+/// collecting a `vec::IntoIter` into elements of the same size and alignment
+/// reuses its allocation (and, were it not to, would only allocate anew). It
+/// is empty, so the closure never runs.
+fn relifetime<'b>(mut targets: Vec<Target<'_>>) -> Vec<Target<'b>> {
+    targets.clear();
+    targets
+        .into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
+}
 
 /// The [`Deliver`] sink the engine binds to its emitter.
 pub(crate) struct Router {
@@ -120,8 +155,12 @@ impl Router {
             let Some(target) = tree.pick_shared(key, leaving, Session::has_room) else {
                 return Err(delivery);
             };
-            self.sink
-                .offer_all(&delivery.message, vec![target], &mut waiting, &mut tally);
+            self.sink.offer_all(
+                &delivery.message,
+                &mut vec![target],
+                &mut waiting,
+                &mut tally,
+            );
         }
         self.sink.clone().settle(waiting, &mut tally).await;
         Ok(())
@@ -137,11 +176,11 @@ impl Sink {
     fn offer_all(
         &self,
         message: &Arc<Message>,
-        targets: Vec<Target<'_>>,
+        targets: &mut Vec<Target<'_>>,
         waiting: &mut Vec<Waiting>,
         tally: &mut Tally,
     ) {
-        for target in targets {
+        for target in targets.drain(..) {
             let delivery = Delivery {
                 qos: message.publish.qos.min(target.qos),
                 retain: target.retain_as_published && message.publish.retain,
@@ -238,7 +277,7 @@ impl Deliver for Router {
     /// clustered emitter's choice: each group's message goes to one node).
     fn deliver_shares(&self, message: Arc<Message>, shares: Shares<'_>) -> Completion {
         self.taps.offer(&message);
-        let mut targets = Vec::new();
+        let mut targets = spare_targets();
         let tree = self.tree();
         tree.matches_serving(
             &message.publish.topic,
@@ -259,7 +298,7 @@ impl Deliver for Router {
         shares: Shares<'_>,
         clients: &[Arc<str>],
     ) -> Completion {
-        let mut targets = Vec::new();
+        let mut targets = spare_targets();
         let wanted = |s: &Session| clients.contains(&s.client_id);
         let tree = self.tree();
         tree.matches_serving(
@@ -271,6 +310,7 @@ impl Deliver for Router {
         );
         targets.retain(|t| wanted(t.session));
         if targets.is_empty() {
+            give_targets(targets);
             return Completion::Done; // for sessions elsewhere: not a loss
         }
         self.hand_out(message, targets)
@@ -281,8 +321,9 @@ impl Router {
     /// Queues `message` for each of `targets` (borrowed from the tree, whose
     /// read lock the caller holds until this returns).
     #[inline]
-    fn hand_out(&self, message: Arc<Message>, targets: Vec<Target<'_>>) -> Completion {
+    fn hand_out(&self, message: Arc<Message>, mut targets: Vec<Target<'_>>) -> Completion {
         if targets.is_empty() {
+            give_targets(targets);
             // The broker's own `$SYS` notices are not counted as lost.
             if !message.publish.topic.starts_with('$') {
                 self.sink.stats.no_subscribers.add(1);
@@ -293,7 +334,8 @@ impl Router {
         let mut waiting = Vec::new();
         let mut tally = Tally::default();
         self.sink
-            .offer_all(&message, targets, &mut waiting, &mut tally);
+            .offer_all(&message, &mut targets, &mut waiting, &mut tally);
+        give_targets(targets);
         if waiting.is_empty() {
             if tally.queued == 0 && tally.unqueued > 0 {
                 message.mark_unqueued();
@@ -307,5 +349,28 @@ impl Router {
                 message.mark_unqueued();
             }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spare vector is the point: routing on this thread takes back the
+    /// allocation the last publish gave, whatever the lifetime it borrowed for.
+    #[test]
+    fn a_targets_vector_given_back_is_reused() {
+        let mut first = spare_targets();
+        first.reserve(4);
+        let ptr = first.as_ptr() as usize;
+        give_targets(first);
+        let again = spare_targets();
+        assert_eq!(again.as_ptr() as usize, ptr, "the same allocation");
+        assert!(again.is_empty() && again.capacity() >= 4);
+
+        let mut large = spare_targets();
+        large.reserve(SPARE_TARGETS + 1);
+        give_targets(large);
+        assert_eq!(spare_targets().capacity(), 0, "a large one is not kept");
     }
 }
