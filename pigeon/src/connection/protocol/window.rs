@@ -111,7 +111,10 @@ impl Window {
             self.first = id;
             self.ring.push_back(Some(entry));
         } else {
-            self.ring.resize_with(at, || None);
+            if at > self.ring.len() {
+                // Holes for ids skipped (in flight in `spill`, say).
+                self.ring.resize_with(at, || None);
+            }
             self.ring.push_back(Some(entry));
         }
         self.live += 1;
