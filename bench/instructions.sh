@@ -2,7 +2,8 @@
 # bench/instructions.sh [--qos Q] [--threads N] [--scenario S] NAME=BINARY...:
 # the broker's instructions per delivered message in a run of mqload (from
 # ../shared/bench): S is fanin (16 publishers -> 1 subscriber, the default),
-# fanout (1 -> 50) or pairs (100 publisher/subscriber pairs), counted by valgrind's callgrind:
+# fanout (1 -> 50), pairs (100 publisher/subscriber pairs) or wildcard (8 publishers over
+# 1,000 topics, 60 subscribers with wildcard and exact filters), counted by valgrind's callgrind:
 # repeatable whatever else the machine does, unlike timings. Each binary runs
 # twice (2000 and 4000 messages per publisher; 500 and 1000 for pairs) and the difference is divided
 # by the extra messages, so startup, connections and shutdown cancel out.
@@ -22,7 +23,8 @@ case "$scenario" in
   fanin) shape="--publishers 16" small=2000 ;;
   fanout) shape="--subscribers 50" small=2000 ;;
   pairs) shape="--pairs 100" small=500 ;;
-  *) echo "unknown --scenario $scenario (fanin, fanout or pairs)" >&2; exit 2 ;;
+  wildcard) shape="--publishers 8 --subscribers 60 --filters-per-sub 4 --nomatch-per-sub 20" small=500 ;;
+  *) echo "unknown --scenario $scenario (fanin, fanout, pairs or wildcard)" >&2; exit 2 ;;
 esac
 MQLOAD=${MQLOAD:-/tmp/pigeon-bench/target/release/mqload}
 [ -x "$MQLOAD" ] || { echo "mqload not found at $MQLOAD (build ../shared/bench first, or set MQLOAD)" >&2; exit 1; }
