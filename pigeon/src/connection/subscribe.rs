@@ -198,7 +198,7 @@ impl Connection {
             for message in self.engine.persistence.retained(&filter).await {
                 let qos = message.publish.qos.min(options.qos);
                 let mut delivery = Delivery::new(message, qos, true);
-                delivery.identifiers.extend(identifier);
+                delivery.identifiers = identifier.into_iter().collect();
                 self.session.push(delivery);
             }
         }

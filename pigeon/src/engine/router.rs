@@ -185,7 +185,7 @@ impl Sink {
                 qos: message.publish.qos.min(target.qos),
                 retain: target.retain_as_published && message.publish.retain,
                 message: message.clone(),
-                identifiers: target.identifiers,
+                identifiers: target.identifiers.into_boxed_slice(),
                 share: target.share.cloned(),
                 stored: None,
             };

@@ -189,7 +189,7 @@ pub(in crate::persistence) fn decode_delivery(
     let count = get_u16(&mut buf)?;
     let identifiers = (0..count)
         .map(|_| get_u32(&mut buf))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Box<[_]>, _>>()?;
     let share = get_opt_str(&mut buf)?.map(Arc::from);
     let message = get_message(&mut buf)?;
     Ok(StoredDelivery {

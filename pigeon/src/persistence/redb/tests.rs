@@ -34,7 +34,7 @@ fn delivery(topic: &str, payload: &'static str, qos: QoS) -> Delivery {
         qos,
         false,
     );
-    d.identifiers = vec![7];
+    d.identifiers = Box::new([7]);
     d
 }
 
@@ -121,7 +121,7 @@ async fn what_is_committed_comes_back_after_a_reopen() {
     let inflight = &parked.inflight[0];
     assert_eq!((inflight.packet_id, inflight.released), (9, true));
     assert_eq!(&inflight.delivery.message.publish.payload[..], b"in flight");
-    assert_eq!(inflight.delivery.identifiers, vec![7]);
+    assert_eq!(&*inflight.delivery.identifiers, &[7]);
     assert_eq!(parked.queued.len(), 1);
     assert_eq!(&parked.queued[0].message.publish.payload[..], b"queued");
     assert_eq!(parked.incoming_qos2, vec![5]);
