@@ -1,6 +1,7 @@
-//! The subscription index: a tree of topic levels with `+` and `#` nodes.
-//! Each node holds the plain subscriptions to its filter (one per session) and
-//! the shared subscription groups (`$share/<group>/<filter>`) on it.
+//! The subscription index: filters without a wildcard by the whole filter,
+//! the others in a tree of topic levels with `+` and `#` nodes. Each filter's
+//! place holds its plain subscriptions (one per session) and the shared
+//! subscription groups (`$share/<group>/<filter>`) on it.
 
 use std::{
     collections::HashMap as StdMap,
