@@ -687,16 +687,19 @@ mod tests {
     fn exact_filters_match_only_their_own_topic() {
         let (a, b) = (session("a"), session("b"));
         let mut tree = TopicTree::default();
-        assert!(tree.insert("a/b", entry(&a, QoS::AtMostOnce, Some(1))));
-        assert!(tree.insert("a/+", entry(&a, QoS::AtLeastOnce, Some(2))));
-        assert!(tree.insert("a/b", entry(&b, QoS::AtLeastOnce, None)));
-        assert!(tree.insert("a//b", entry(&b, QoS::AtMostOnce, None)));
-        assert!(tree.insert("$SYS/x", entry(&b, QoS::AtMostOnce, None)));
-        assert!(tree.insert("$share/g/a/b", entry(&b, QoS::AtLeastOnce, None)));
-        assert!(
-            !tree.insert("a/b", entry(&b, QoS::AtMostOnce, None)),
-            "replaced"
-        );
+        let filters = [
+            ("a/b", &a, QoS::AtMostOnce, Some(1)),
+            ("a/+", &a, QoS::AtLeastOnce, Some(2)),
+            ("a/b", &b, QoS::AtLeastOnce, None),
+            ("a//b", &b, QoS::AtMostOnce, None),
+            ("$SYS/x", &b, QoS::AtMostOnce, None),
+            ("$share/g/a/b", &b, QoS::AtLeastOnce, None),
+        ];
+        for (filter, session, qos, id) in filters {
+            assert!(tree.insert(filter, entry(session, qos, id)), "{filter}");
+        }
+        let again = entry(&b, QoS::AtMostOnce, None);
+        assert!(!tree.insert("a/b", again), "replaced");
         assert_eq!(tree.len(), 6);
         assert_eq!(
             matched(&tree, "a/b"),
