@@ -294,7 +294,7 @@ impl BrokerHandle {
         if !pigeon_codec::topic::valid_topic_name(&publish.topic) {
             return Err(PublishError::InvalidTopic(publish.topic.to_string()));
         }
-        if self.engine.shutdown.is_cancelled() {
+        if self.engine.is_shutting_down() {
             return Err(PublishError::Closed);
         }
         self.engine.publish(None, None, publish).await;
@@ -305,7 +305,7 @@ impl BrokerHandle {
     /// Server shutting down), commits the store and emits `closed`; waits at
     /// most [`Config::shutdown_timeout`] for the connections and the store.
     pub async fn close(&self) {
-        if self.engine.shutdown.is_cancelled() {
+        if self.engine.is_shutting_down() {
             self.closed().await;
             return;
         }

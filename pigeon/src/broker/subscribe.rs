@@ -61,7 +61,7 @@ impl BrokerHandle {
         if !pigeon_codec::topic::valid_topic_filter(filter) {
             return Err(SubscribeError::InvalidFilter(filter.to_owned()));
         }
-        if self.engine.shutdown.is_cancelled() {
+        if self.engine.is_shutting_down() {
             return Err(SubscribeError::Closed);
         }
         let sub = LocalSubscription {

@@ -192,7 +192,7 @@ impl Connection {
     /// Shutdown, a takeover, or too slow a subscriber: the engine wakes the
     /// session to say so.
     fn told_to_go(&self) -> Option<Exit> {
-        if self.engine.shutdown.is_cancelled() {
+        if self.engine.is_shutting_down() {
             return Some(Exit::Shutdown);
         }
         match self.session.told(self.conn_id)? {

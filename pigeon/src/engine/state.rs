@@ -4,7 +4,10 @@
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicU64, Ordering::Relaxed},
+        atomic::{
+            AtomicBool, AtomicU64,
+            Ordering::{Acquire, Relaxed, Release},
+        },
         Arc, Mutex, MutexGuard,
     },
     time::Duration,
@@ -55,7 +58,11 @@ pub(crate) struct Engine {
     pub stats: Arc<Counters>,
     /// The queue limits and budget every session is held to.
     pub policy: Arc<QueuePolicy>,
+    /// Cancelled by [`Engine::begin_shutdown`] only, which sets `stopping`
+    /// first: to wait for the shutdown, not to ask whether it began (see
+    /// [`Engine::is_shutting_down`]).
     pub shutdown: CancellationToken,
+    stopping: AtomicBool,
     pub closed: CancellationToken,
     pub tracker: TaskTracker,
     /// The runtime its connections run in, known from the first that parks:
@@ -152,6 +159,7 @@ impl Engine {
             stats,
             policy,
             shutdown,
+            stopping: AtomicBool::new(false),
             closed: CancellationToken::new(),
             tracker: TaskTracker::new(),
             runtime: std::sync::OnceLock::new(),
@@ -247,10 +255,18 @@ impl Engine {
     /// does: they hold no waiter on the token (registering one per wait would
     /// make every connection lock the token's one mutex).
     pub(crate) fn begin_shutdown(&self) {
+        self.stopping.store(true, Release);
         self.shutdown.cancel();
         for session in self.sessions() {
             session.wake();
         }
+    }
+
+    /// Whether the shutdown began. Every connection asks at every step:
+    /// `CancellationToken::is_cancelled` locks the token's one mutex, which
+    /// made a line every core took from the others several times per message.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.stopping.load(Acquire)
     }
 
     /// The session of `client_id`, if there is one.

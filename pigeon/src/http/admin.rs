@@ -382,7 +382,7 @@ async fn publish(State(http): Shared, body: Result<Json<PublishBody>, JsonReject
             )
         }
     };
-    if http.engine.shutdown.is_cancelled() {
+    if http.engine.is_shutting_down() {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the broker is shutting down",

@@ -15,7 +15,7 @@ pub(super) async fn alive() -> Json<Value> {
 pub(super) async fn ready(State(http): State<Arc<Http>>) -> (StatusCode, Json<Value>) {
     let engine = &http.engine;
     // The listeners were bound before this server started; they stop at shutdown.
-    let listeners = if engine.shutdown.is_cancelled() {
+    let listeners = if engine.is_shutting_down() {
         Err("the broker is shutting down".to_owned())
     } else {
         Ok(())
