@@ -59,13 +59,12 @@ pub fn decode(
 /// a QoS 1 subscriber sends one per delivery, and the frame other packets
 /// get (`split_to`, `freeze`) cost more than the rest of its decoding.
 fn bare_reply(header: &Header, buf: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
-    let wrap: fn(crate::PubReply) -> Packet = match header.packet_type {
-        PacketType::PubAck => Packet::PubAck,
-        PacketType::PubRec => Packet::PubRec,
-        PacketType::PubRel => Packet::PubRel,
-        PacketType::PubComp => Packet::PubComp,
-        _ => return Ok(None),
-    };
+    if !matches!(
+        header.packet_type,
+        PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp
+    ) {
+        return Ok(None);
+    }
     let at = header.header_len;
     let Some(&[high, low]) = buf.get(at..at + 2) else {
         return Ok(None);
@@ -75,7 +74,15 @@ fn bare_reply(header: &Header, buf: &mut BytesMut) -> Result<Option<Packet>, Dec
         return Err(DecodeError::ZeroPacketId);
     }
     buf.advance(at + 2);
-    Ok(Some(wrap(crate::PubReply::new(packet_id))))
+    let reply = crate::PubReply::new(packet_id);
+    // A match, not a `fn` pointer to the variant: called through a pointer,
+    // the constructor was not inlined, and built the whole `Packet` out of line.
+    Ok(Some(match header.packet_type {
+        PacketType::PubAck => Packet::PubAck(reply),
+        PacketType::PubRec => Packet::PubRec(reply),
+        PacketType::PubRel => Packet::PubRel(reply),
+        _ => Packet::PubComp(reply),
+    }))
 }
 
 #[inline]
