@@ -236,12 +236,11 @@ impl Connection {
     /// A PUBLISH the ACL refuses is dropped silently (Mosquitto does the
     /// same), yet acknowledged so that the client does not resend it forever.
     fn check_acl(&self, publish: &Publish) -> Option<Refusal> {
-        let acl = self.engine.acl()?;
-        if acl.can_publish(
-            &self.session.client_id,
-            self.client.username(),
-            &publish.topic,
-        ) {
+        let (client_id, username) = (&self.session.client_id, self.client.username());
+        if self
+            .engine
+            .acl_allows(|acl| acl.can_publish(client_id, username, &publish.topic))
+        {
             return None;
         }
         tracing::info!(client_id = %self.session.client_id, topic = %publish.topic, "publish refused by the ACL");

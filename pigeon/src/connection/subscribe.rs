@@ -128,10 +128,12 @@ impl Connection {
         if plain.contains(['+', '#']) && !config.wildcard_subscription_available {
             return Err(ReasonCode::WildcardSubscriptionsNotSupported);
         }
-        if let Some(acl) = self.engine.acl() {
-            if !acl.can_subscribe(&self.session.client_id, self.client.username(), plain) {
-                return Err(ReasonCode::NotAuthorized);
-            }
+        let (client_id, username) = (&self.session.client_id, self.client.username());
+        if !self
+            .engine
+            .acl_allows(|acl| acl.can_subscribe(client_id, username, plain))
+        {
+            return Err(ReasonCode::NotAuthorized);
         }
         Ok(())
     }
